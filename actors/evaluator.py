@@ -1,0 +1,47 @@
+"""The evaluator: scores a model on a benchmark split with batched generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from intern.config import RunConfig
+from intern.evals import get_benchmark
+from intern.evals.generate import evaluate_model
+from intern.models import resolve_model
+from intern.tracking import EventLog
+
+
+class Evaluator:
+    """One evaluator per branch (dev) and per final model (test)."""
+
+    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None):
+        import os
+
+        import torch
+
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.events = EventLog(self.run_dir / "events.jsonl", run_id)
+        # Ray sets OMP_NUM_THREADS from the actor's CPUs; in-process keep torch's default.
+        if "OMP_NUM_THREADS" in os.environ:
+            torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+
+    def evaluate(self, model: str, split: str, branch: str | None = None,
+                 which: str | None = None, iteration: int | None = None) -> dict[str, Any]:
+        """Score ``model`` (a checkpoint dir or a model reference) on ``split``.
+
+        ``split`` is ``dev`` (choosing between branches) or ``test`` (touched once, at the end).
+        """
+        path = model if Path(model, "config.json").is_file() else str(resolve_model(model))
+        n = self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n
+        self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)
+        result = evaluate_model(path, get_benchmark(self.cfg.benchmark), split, n=n,
+                                batch_size=self.cfg.eval.batch_size,
+                                max_new_tokens=self.cfg.eval.max_new_tokens)
+        out = result.to_dict()
+        event = "dev_eval" if split == "dev" else "test_eval"
+        self.events.emit("evaluator", event, branch=branch, which=which, iteration=iteration,
+                         score=out["score"], n=out["n"], stderr=out["stderr"],
+                         seconds=out["seconds"], samples=out["samples"][:3])
+        return out

@@ -1,0 +1,113 @@
+"""Create and call role actors: ``ray.remote(**resources)(Role)`` happens here, nowhere else.
+
+    roles = RoleFactory(cfg, run_dir, run_id)          # use_ray=True by default
+    hyps = roles.call("researcher", None, "propose", 1, [])
+    roles.shutdown()
+
+Actors are named ``<run_id>/<role>/<branch>`` in the ``intern`` namespace, so the Ray
+dashboard and ``ray list actors`` show who does what, and a resumed run finds the
+actors of a live run instead of creating twins (``get_if_exists``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from intern.config import ClusterProfile, RunConfig
+
+NAMESPACE = "intern"
+
+
+def _role_classes() -> dict[str, type]:
+    from actors.data_engineer import DataEngineer
+    from actors.evaluator import Evaluator
+    from actors.researcher import Researcher
+    from actors.supervisor import Supervisor
+    from actors.trainer import Trainer
+
+    return {"researcher": Researcher, "data_engineer": DataEngineer, "trainer": Trainer,
+            "evaluator": Evaluator, "supervisor": Supervisor}
+
+
+class RoleFactory:
+    """Owns the role instances (Ray actors or local objects) of one run."""
+
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, run_id: str, use_ray: bool = True):
+        self.cfg = cfg
+        self.run_dir = str(Path(run_dir).resolve())
+        self.run_id = run_id
+        self.use_ray = use_ray
+        self._roles: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._classes = _role_classes()
+
+    def actor_name(self, role: str, branch: str | None) -> str:
+        return f"{self.run_id}/{role}/{branch or 'main'}"
+
+    def get(self, role: str, branch: str | None = None):
+        """The role instance for ``branch`` (created on first use)."""
+        name = self.actor_name(role, branch)
+        with self._lock:
+            if name not in self._roles:
+                cls = self._classes[role]
+                args = (self.cfg, self.run_dir, self.run_id, branch)
+                # Local mode means no Ray at all: the trainer then runs its recipe in-process.
+                kwargs = {"use_ray_train": self.use_ray} if role == "trainer" else {}
+                if self.use_ray:
+                    import ray
+
+                    profile = self.cfg.cluster
+                    assert isinstance(profile, ClusterProfile)
+                    res = profile.roles.get(role)
+                    options = {"num_cpus": res.num_cpus if res else 0,
+                               "num_gpus": res.num_gpus if res else 0}
+                    self._roles[name] = ray.remote(**options)(cls).options(
+                        name=name, namespace=NAMESPACE, get_if_exists=True,
+                        max_concurrency=1).remote(*args, **kwargs)
+                else:
+                    self._roles[name] = cls(*args, **kwargs)
+            return self._roles[name]
+
+    def call(self, role: str, key: str | None, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``method`` on the role and wait for its result."""
+        return self.wait(self.submit(role, key, method, *args, **kwargs))
+
+    def submit(self, role: str, key: str | None, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Start ``method`` on the role instance for ``key`` (a branch id, or None for the run's).
+
+        Returns a future (Ray) or the finished result (local).
+        """
+        target = self.get(role, key)
+        if self.use_ray:
+            return getattr(target, method).remote(*args, **kwargs)
+        return getattr(target, method)(*args, **kwargs)
+
+    def wait(self, future: Any) -> Any:
+        if self.use_ray:
+            import ray
+
+            return ray.get(future)
+        return future
+
+    def release(self, key: str | None) -> None:
+        """Kill the role instances of one branch so their resources go back to the cluster."""
+        suffix = f"/{key or 'main'}"
+        with self._lock:
+            for name in [n for n in self._roles if n.endswith(suffix)]:
+                handle = self._roles.pop(name)
+                if self.use_ray:
+                    import ray
+
+                    ray.kill(handle)
+
+    def shutdown(self) -> None:
+        """Kill this run's actors (their work is on disk already)."""
+        with self._lock:
+            if self.use_ray:
+                import ray
+
+                for handle in self._roles.values():
+                    ray.kill(handle)
+            self._roles.clear()

@@ -1,0 +1,152 @@
+"""The post-training graph: plan -> research -> branches (Send) -> review -> final eval -> report.
+
+    graph = build_graph(checkpointer)
+    graph.invoke({"run_id": rid}, {"configurable": {"thread_id": rid}},
+                 context=RunContext(roles))
+
+Each node is a few lines: call one role actor, return a state update. Hypothesis
+branches fan out with ``Send`` to a compiled subgraph (data -> train -> evaluate), so
+they train concurrently; a failing branch records its error instead of stopping the
+others. The supervisor picks the best branch by dev score; the held-out test split is
+touched once, in ``final_eval``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from graphs.state import BranchOutput, BranchState, RunContext, RunState
+
+
+# --- the branch subgraph -----------------------------------------------------------------
+def build_data(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    h = state["hypothesis"]
+    try:
+        return {"dataset": runtime.context.roles.call("data_engineer", h["id"], "build", h)}
+    except Exception as e:  # a branch's failure is recorded, never fatal to the run
+        return {"error": _describe("data", e)}
+
+
+def train(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    if state.get("error"):
+        return {}
+    h = state["hypothesis"]
+    try:
+        return {"training": runtime.context.roles.call("trainer", h["id"], "train", h,
+                                                       state["dataset"])}
+    except Exception as e:
+        return {"error": _describe("train", e)}
+
+
+def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    h = state["hypothesis"]
+    record = {"id": h["id"], "iteration": h.get("iteration", 1), "hypothesis": h,
+              "dataset": state.get("dataset"), "checkpoint": None, "dev_score": None,
+              "train_loss": None, "error": state.get("error")}
+    if not record["error"]:
+        training = state["training"]
+        record.update(checkpoint=training["checkpoint"], train_loss=training["train_loss"])
+        try:
+            dev = runtime.context.roles.call("evaluator", h["id"], "evaluate",
+                                             training["checkpoint"], "dev", branch=h["id"],
+                                             iteration=h.get("iteration", 1))
+            record.update(dev_score=dev["score"], dev_n=dev["n"])
+        except Exception as e:
+            record["error"] = _describe("evaluate", e)
+    runtime.context.roles.release(h["id"])  # the branch is done: free its CPUs/GPUs
+    return {"branch_results": [record]}
+
+
+def _describe(stage: str, error: Exception) -> str:
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return f"{stage} failed: {last}"
+
+
+def build_branch_graph():
+    """data -> train -> evaluate for one hypothesis."""
+    g = StateGraph(BranchState, context_schema=RunContext, output_schema=BranchOutput)
+    g.add_node("data", build_data)
+    g.add_node("train", train)
+    g.add_node("evaluate", evaluate_dev)
+    g.add_edge(START, "data")
+    g.add_edge("data", "train")
+    g.add_edge("train", "evaluate")
+    g.add_edge("evaluate", END)
+    return g.compile()
+
+
+# --- the run graph -----------------------------------------------------------------------
+def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    p = runtime.context.roles.call("supervisor", None, "plan")
+    return {"started_at": p["started_at"], "iteration": 1, "best_dev": None}
+
+
+def research(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    hypotheses = runtime.context.roles.call("researcher", None, "propose", state["iteration"],
+                                            state.get("branch_results", []))
+    return {"hypotheses": hypotheses}
+
+
+def fan_out(state: RunState) -> list[Send]:
+    return [Send("branch", {"hypothesis": h}) for h in state["hypotheses"]]
+
+
+def review(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    results = state.get("branch_results", [])
+    decision = runtime.context.roles.call("supervisor", None, "review", results,
+                                          state["iteration"], state["started_at"],
+                                          state.get("best_dev"))
+    scored = [r["dev_score"] for r in results if r.get("dev_score") is not None]
+    update: dict[str, Any] = {"decision": decision, "best_dev": max(scored) if scored else None}
+    if decision["action"] == "iterate":
+        update["iteration"] = state["iteration"] + 1
+    return update
+
+
+def route_after_review(state: RunState) -> Literal["research", "final_eval"]:
+    return "research" if state["decision"]["action"] == "iterate" else "final_eval"
+
+
+def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Score the base model and the chosen checkpoint on the test split, concurrently."""
+    roles = runtime.context.roles
+    best_id = state["decision"].get("best_branch")
+    if best_id is None:
+        return {}
+    best = next(r for r in state["branch_results"] if r["id"] == best_id)
+    base = roles.submit("evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
+                        which="baseline")
+    final = roles.submit("evaluator", "test-final", "evaluate", best["checkpoint"], "test",
+                         branch=best_id, which="final")
+    scores = {"baseline": roles.wait(base), "final": {**roles.wait(final), "branch": best_id}}
+    roles.release("test-baseline")
+    roles.release("test-final")
+    return scores
+
+
+def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    return {"results": runtime.context.roles.call("supervisor", None, "finalize", dict(state))}
+
+
+def build_graph(checkpointer=None):
+    """The compiled run graph (pass a checkpointer to make it durable and resumable)."""
+    g = StateGraph(RunState, context_schema=RunContext)
+    g.add_node("plan", plan)
+    g.add_node("research", research)
+    g.add_node("branch", build_branch_graph())
+    g.add_node("review", review)
+    g.add_node("final_eval", final_eval)
+    g.add_node("report", report)
+    g.add_edge(START, "plan")
+    g.add_edge("plan", "research")
+    g.add_conditional_edges("research", fan_out, ["branch"])
+    g.add_edge("branch", "review")
+    g.add_conditional_edges("review", route_after_review, ["research", "final_eval"])
+    g.add_edge("final_eval", "report")
+    g.add_edge("report", END)
+    return g.compile(checkpointer=checkpointer)

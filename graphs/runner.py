@@ -1,0 +1,127 @@
+"""Run (or resume) a post-training run: Ray up, the graph with a SQLite checkpointer, progress.
+
+    results = run(load_config(None, []))          # what `intern run` does
+    results = resume("runs/20261126-201500-ab12")  # what `intern resume` does
+
+Inside a Ray Job (``RAY_ADDRESS`` set) or with a profile ``address`` it joins that
+cluster; otherwise it starts an embedded local Ray cluster sized by the profile. The run
+directory is created first and always ends with ``results.json`` and ``report.md``,
+also when the run fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from intern.config import ClusterProfile, RunConfig, config_from_dict, save_config
+from intern.errors import InternError
+from intern.models import resolve_model
+from intern.progress import Progress
+from intern.report import write_report
+from intern.results import build_results, write_results
+
+from actors import RoleFactory
+from graphs.post_training import build_graph
+from graphs.state import RunContext
+
+# Nothing at run time may reach a hub; Ray workers inherit these.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+               "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def _init_ray(profile: ClusterProfile) -> bool:
+    """Connect to or start Ray; returns True if this process started (and must stop) it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {"env_vars": {**OFFLINE_ENV, **{k: v for k, v in os.environ.items()
+                                          if k.startswith("INTERN_")}}}
+    if profile.address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=profile.address or os.environ["RAY_ADDRESS"], namespace="intern",
+                 runtime_env=env, log_to_driver=False)
+        return False
+    ray.init(num_cpus=profile.num_cpus, namespace="intern", runtime_env=env,
+             log_to_driver=False, include_dashboard=True, dashboard_host="127.0.0.1")
+    return True
+
+
+def run(cfg: RunConfig, run_id: str | None = None, use_ray: bool = True,
+        live: bool | None = None) -> dict[str, Any]:
+    """Execute a new run; returns results.json's content."""
+    run_id = run_id or new_run_id()
+    run_dir = Path(cfg.output_dir).expanduser().resolve() / run_id
+    if (run_dir / "checkpoints.sqlite").exists():
+        raise InternError(f"run {run_id} already exists in {run_dir}; use `intern resume {run_dir}`")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    return _execute(cfg, run_id, run_dir, {"run_id": run_id}, use_ray, live)
+
+
+def resume(run_dir: str | Path, use_ray: bool = True, live: bool | None = None) -> dict[str, Any]:
+    """Continue a killed run from its last checkpointed step, without redoing finished nodes."""
+    import yaml
+
+    run_dir = Path(run_dir).expanduser().resolve()
+    if not (run_dir / "checkpoints.sqlite").is_file():
+        raise InternError(f"{run_dir} has no checkpoints.sqlite; pass the directory of a run "
+                          "started by `intern run` (runs/<run_id>)")
+    cfg = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    return _execute(cfg, run_dir.name, run_dir, None, use_ray, live)
+
+
+def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | None,
+             use_ray: bool, live: bool | None) -> dict[str, Any]:
+    started = time.time()
+    status_file = run_dir / "run.json"
+    status_file.write_text(json.dumps({"run_id": run_id, "status": "running", "pid": os.getpid(),
+                                       "started_at": started, "job_id": os.environ.get("RAY_JOB_ID")}))
+    os.environ.update(OFFLINE_ENV)
+    assert isinstance(cfg.cluster, ClusterProfile)
+    started_ray = _init_ray(cfg.cluster) if use_ray else False
+    roles = RoleFactory(cfg, run_dir, run_id, use_ray=use_ray)
+    conn = sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False)
+    state: dict[str, Any] = {}
+    try:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        graph = build_graph(SqliteSaver(conn))
+        thread = {"configurable": {"thread_id": run_id}}
+        with Progress(run_dir / "events.jsonl", run_id, live=live):
+            resolve_model(cfg.base_model)  # convert once here, not in every actor at once
+            graph.invoke(graph_input, thread, context=RunContext(roles))
+        state = graph.get_state(thread).values
+        results = state.get("results") or build_results(cfg, run_id, state, time.time() - started)
+    except BaseException as e:  # record what happened, then re-raise (Ctrl-C included)
+        try:
+            state = build_graph(SqliteSaver(conn)).get_state(
+                {"configurable": {"thread_id": run_id}}).values
+        except Exception:
+            pass
+        base = state.get("started_at", started)
+        status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
+        results = build_results(cfg, run_id, state, time.time() - base, status=status,
+                                error=f"{type(e).__name__}: {e}")
+        write_results(run_dir, results)
+        write_report(run_dir)
+        raise
+    finally:
+        status_file.write_text(json.dumps({"run_id": run_id, "status": "finished",
+                                           "pid": os.getpid(), "started_at": started}))
+        roles.shutdown()
+        conn.close()
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    return results

@@ -1,0 +1,1 @@
+"""intern: an autonomous post-training lab."""

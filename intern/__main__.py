@@ -1,0 +1,3 @@
+from intern.cli import main
+
+main()

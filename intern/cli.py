@@ -1,0 +1,203 @@
+"""The ``intern`` command line.
+
+    intern run [--config my.yaml] [--set branches=3 --set train.learning_rate=5e-5]
+    intern resume runs/<run_id>
+    intern submit --address http://127.0.0.1:8265 [--config my.yaml] [--set ...]
+    intern status <run-dir | run-id | job-id> [--address URL]
+    intern report runs/<run_id>
+    intern eval --model-path DIR --benchmark wordproblems [--limit N] [--json-output-file F]
+
+Config problems exit with code 2 and one line naming the key, before any work starts.
+This module is the composition root: the only place in ``intern/`` that reaches the
+graph (``graphs.runner``), and only inside the commands that run one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from intern.config import load_config, save_config
+from intern.errors import ConfigError, InternError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="intern: an autonomous post-training lab on Ray.")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="run config YAML")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override: key.sub=value")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(config: Path | None, overrides: list[str] | None):
+    try:
+        return load_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e), code=2)
+
+
+@app.command()
+def run(config: ConfigOpt = None, set_: SetOpt = None,
+        run_id: Annotated[str | None, typer.Option(help="run id (default: time-based)")] = None,
+        output_dir: Annotated[str | None, typer.Option(help="override output_dir")] = None) -> None:
+    """Run a post-training job (the offline demo with no arguments)."""
+    overrides = list(set_ or []) + ([f"output_dir={output_dir}"] if output_dir else [])
+    cfg = _load(config, overrides)
+    from graphs.runner import run as run_graph
+
+    try:
+        results = run_graph(cfg, run_id=run_id)
+    except InternError as e:
+        _fail(str(e))
+    _print_summary(results, Path(cfg.output_dir) / results["run_id"])
+    if results["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def resume(run_dir: Path) -> None:
+    """Continue a killed run from its last finished step."""
+    from graphs.runner import resume as resume_graph
+
+    try:
+        results = resume_graph(run_dir)
+    except (InternError, ConfigError) as e:
+        _fail(str(e), code=2 if isinstance(e, ConfigError) else 1)
+    _print_summary(results, run_dir)
+
+
+@app.command()
+def submit(address: Annotated[str, typer.Option(help="Ray dashboard URL, e.g. http://127.0.0.1:8265")],
+           config: ConfigOpt = None, set_: SetOpt = None,
+           output_dir: Annotated[str | None, typer.Option(help="output_dir as seen by the cluster "
+                                                                "(shared storage); default: absolute local path")] = None) -> None:
+    """Submit the same run to a Ray cluster as a Ray Job."""
+    import tempfile
+
+    from graphs.runner import new_run_id
+    from intern.cluster import submit_run
+
+    cfg = _load(config, set_)
+    cfg.output_dir = output_dir or str(Path(cfg.output_dir).expanduser().resolve())
+    run_id = new_run_id()
+    with tempfile.TemporaryDirectory() as tmp:
+        resolved = Path(tmp) / "config.yaml"
+        save_config(cfg, resolved)  # the cluster gets the resolved config, profile inlined
+        try:
+            job = submit_run(address, resolved, [], run_id=run_id, output_dir=cfg.output_dir)
+        except InternError as e:
+            _fail(str(e))
+    typer.echo(f"submitted run {job.run_id} as Ray Job {job.job_id}")
+    typer.echo(f"dashboard: {job.dashboard_url}/#/jobs/{job.job_id}")
+    typer.echo(f"run dir:   {Path(cfg.output_dir) / run_id}")
+    typer.echo(f"status:    intern status {job.job_id} --address {address}")
+
+
+@app.command()
+def status(target: str,
+           address: Annotated[str | None, typer.Option(help="Ray dashboard URL for job ids")] = None,
+           output_dir: Annotated[str, typer.Option(help="where runs live")] = "runs") -> None:
+    """Show a run's state: a run directory, a run id under --output-dir, or a Ray Job id."""
+    run_dir = Path(target) if Path(target).is_dir() else Path(output_dir) / target.removeprefix("intern-")
+    if run_dir.is_dir():
+        _print_run_status(run_dir)
+        if address is None:
+            return
+    if address is None:
+        _fail(f"no run directory {run_dir}; pass a run directory, or --address for a Ray Job id")
+    from intern.cluster import job_status
+
+    try:
+        info = job_status(address, target)
+    except InternError as e:
+        _fail(str(e))
+    typer.echo(f"job {info['job_id']}: {info['status']} {info['message']}".rstrip())
+    for line in info["log_tail"]:
+        typer.echo(f"  | {line}")
+
+
+@app.command()
+def report(run_dir: Path) -> None:
+    """(Re)write report.md and plots for a run directory."""
+    from intern.report import write_report
+
+    try:
+        typer.echo(str(write_report(run_dir)))
+    except InternError as e:
+        _fail(str(e))
+
+
+@app.command("eval")
+def eval_(model_path: Annotated[str, typer.Option(help="model directory or reference")],
+          benchmark: Annotated[str, typer.Option(help="benchmark name")] = "wordproblems",
+          split: str = "test", limit: int | None = None,
+          json_output_file: Annotated[Path | None, typer.Option()] = None,
+          batch_size: int = 32, max_new_tokens: int = 40) -> None:
+    """Score a checkpoint on a benchmark split; writes {"accuracy", "stderr", "n", ...}."""
+    from intern.evals import get_benchmark
+    from intern.evals.generate import evaluate_model
+    from intern.models import resolve_model
+
+    try:
+        bench = get_benchmark(benchmark)
+        path = resolve_model(model_path)
+        result = evaluate_model(path, bench, split, n=limit, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens)
+    except InternError as e:
+        _fail(str(e), code=2)
+    out = {"accuracy": result.score, "stderr": result.stderr, "n": result.n,
+           "benchmark": benchmark, "split": split, "model_path": str(path),
+           "seconds": result.seconds}
+    text = json.dumps(out, indent=2)
+    if json_output_file:
+        json_output_file.write_text(text)
+    typer.echo(text)
+
+
+def _print_run_status(run_dir: Path) -> None:
+    from intern.tracking import read_events
+
+    results = run_dir / "results.json"
+    if results.is_file():
+        r = json.loads(results.read_text())
+        typer.echo(f"run {r['run_id']}: {r['status']}")
+        _print_summary(r, run_dir)
+        return
+    events = read_events(run_dir / "events.jsonl")
+    typer.echo(f"run {run_dir.name}: running ({len(events)} events)")
+    for e in events[-8:]:
+        detail = {k: v for k, v in e.items() if k in ("step", "max_steps", "loss", "score", "action")}
+        typer.echo(f"  {e['role']}/{e.get('branch') or '-'} {e['event']} {detail or ''}".rstrip())
+
+
+def _print_summary(r: dict, run_dir: Path) -> None:
+    def fmt(s):
+        return "n/a" if not s else f"{s['score']:.3f} (n={s['n']}, {s['split']})"
+
+    typer.echo(f"status:    {r['status']}" + (f" — {r['error']}" if r.get("error") else ""))
+    typer.echo(f"baseline:  {fmt(r.get('baseline'))}")
+    typer.echo(f"final:     {fmt(r.get('final'))}" +
+               (f" from branch {r['final']['branch']}" if r.get("final") else ""))
+    for b in r.get("branches", []):
+        score = "n/a" if b.get("dev_score") is None else f"{b['dev_score']:.3f}"
+        typer.echo(f"  {b['id']}: dev {score}  {b['hypothesis']['title'] if b.get('hypothesis') else ''}"
+                   + (f"  [{b['error']}]" if b.get("error") else ""))
+    c = r.get("contamination") or {}
+    typer.echo(f"contamination: {c.get('overlapping_items')} overlapping items after removing "
+               f"{c.get('removed_rows')} rows")
+    typer.echo(f"report:    {run_dir / 'report.md'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

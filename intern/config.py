@@ -1,0 +1,368 @@
+"""The typed run config: loaded from YAML plus dotted ``--set`` overrides, validated on load.
+
+    cfg = load_config("my.yaml", ["branches=3", "train.learning_rate=5e-5"])
+    cfg.train.learning_rate  # 5e-05
+
+Every problem is reported as a :class:`ConfigError` naming the key and the fix;
+unknown keys are errors. The resolved config (cluster profile inlined) is what a
+run writes to ``config.yaml`` and what a Ray Job receives, so a run is
+reproducible from its directory alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from intern.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLUSTERS_DIR = REPO_ROOT / "clusters"
+
+
+@dataclass
+class RoleResources:
+    """Ray actor resources of one role."""
+
+    num_cpus: float = 0
+    num_gpus: float = 0
+
+
+@dataclass
+class TrainScaling:
+    """Ray Train ScalingConfig of one training run."""
+
+    num_workers: int = 1
+    use_gpu: bool = False
+    resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
+    deepspeed: str = "none"
+
+
+@dataclass
+class ClusterProfile:
+    """Where a run executes and with which resources (``clusters/*.yaml``)."""
+
+    name: str = "local"
+    address: str | None = None
+    num_cpus: int | None = None
+    roles: dict[str, RoleResources] = field(default_factory=dict)
+    train: TrainScaling = field(default_factory=TrainScaling)
+    storage_path: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    """How a branch trains (a hypothesis may override any of these)."""
+
+    method: str = "sft"
+    learning_rate: float = 1e-4
+    max_steps: int = 50
+    batch_size: int = 8
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.05
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    max_length: int = 256
+    logging_steps: int = 1
+    save_steps: int = 25
+
+
+@dataclass
+class DataConfig:
+    """How a branch's training set is built."""
+
+    rows: int = 400
+    style: str = "worked"
+    decontam_ngram: int = 8
+    decontam_threshold: float = 0.5
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation sizes and generation settings."""
+
+    dev_n: int = 64
+    test_n: int = 128
+    batch_size: int = 32
+    max_new_tokens: int = 40
+
+
+@dataclass
+class BudgetConfig:
+    """Limits on the whole run."""
+
+    max_rounds: int = 1
+    max_wall_seconds: float = 3600.0
+
+
+@dataclass
+class BrainConfig:
+    """What decides the next step: the offline playbook or an LLM."""
+
+    kind: str = "playbook"
+    model: str | None = None
+    base_url: str | None = None
+
+
+@dataclass
+class RunConfig:
+    """A whole run."""
+
+    base_model: str = "bundled:smollm2-135m-instruct"
+    benchmark: str = "wordproblems"
+    branches: int = 2
+    seed: int = 0
+    output_dir: str = "runs"
+    cluster: ClusterProfile | str = "local"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    brain: BrainConfig = field(default_factory=BrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data (what ``config.yaml`` holds)."""
+        return dataclasses.asdict(self)
+
+
+ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
+TRAIN_METHODS = ("sft",)
+DEEPSPEED_STAGES = ("none", "zero2", "zero3")
+BRAIN_KINDS = ("playbook",)
+DATA_STYLES = ("worked", "direct")
+LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a run config from YAML (or defaults) and apply ``key.sub=value`` overrides.
+
+    Raises:
+        ConfigError: naming the first bad key (all problems are listed in the message).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("--config", f"file {str(p)!r} does not exist; pass the path of a YAML run config")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError("--config", f"{p} is not valid YAML ({str(e).splitlines()[0]}); fix the syntax") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("--config", f"{p} must hold a mapping of keys, not {type(loaded).__name__}")
+        data = loaded
+    for item in overrides or []:
+        _apply_override(data, item)
+    errors: list[ConfigError] = []
+    cfg = _build(RunConfig, data, "", errors)
+    if not errors:
+        _resolve_cluster(cfg, errors)
+    if not errors:
+        _validate(cfg, errors)
+    if errors:
+        first = errors[0]
+        if len(errors) > 1:
+            rest = "; ".join(str(e) for e in errors[1:])
+            raise ConfigError(first.key, f"{first.message} (also: {rest})")
+        raise first
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a validated config from :meth:`RunConfig.to_dict` output (e.g. a saved config.yaml)."""
+    errors: list[ConfigError] = []
+    cfg = _build(RunConfig, data, "", errors)
+    if not errors:
+        _resolve_cluster(cfg, errors)
+    if not errors:
+        _validate(cfg, errors)
+    if errors:
+        raise errors[0]
+    return cfg
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    if "=" not in item:
+        raise ConfigError(item, "an override must look like key.sub=value, e.g. --set train.learning_rate=5e-5")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(item, "an override must look like key.sub=value, e.g. --set branches=3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, data: Any, prefix: str, errors: list[ConfigError]) -> Any:
+    """Build dataclass ``cls`` from ``data``, coercing scalars and recording errors."""
+    if not isinstance(data, dict):
+        errors.append(ConfigError(prefix.rstrip(".") or "<root>", f"expected a mapping, got {data!r}"))
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            close = ", ".join(sorted(names))
+            errors.append(ConfigError(f"{prefix}{key}", f"unknown key; valid keys here: {close}"))
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _coerce(hints[f.name], data[f.name], f"{prefix}{f.name}", errors)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, errors: list[ConfigError]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        # ClusterProfile | str: a mapping is a profile, a string a name or path.
+        if isinstance(value, dict):
+            for arg in args:
+                if dataclasses.is_dataclass(arg):
+                    return _build(arg, value, key + ".", errors)
+        non_none = [a for a in args if a is not type(None) and not dataclasses.is_dataclass(a)]
+        return _coerce(non_none[0], value, key, errors)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".", errors)
+    if origin is dict:
+        if not isinstance(value, dict):
+            errors.append(ConfigError(key, f"expected a mapping, got {value!r}"))
+            return {}
+        vt = typing.get_args(tp)[1]
+        return {str(k): _coerce(vt, v, f"{key}.{k}", errors) for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            return value.lower() in ("true", "yes", "on")
+        errors.append(ConfigError(key, f"expected true or false, got {value!r}"))
+        return False
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            errors.append(ConfigError(key, f"expected a whole number, got {value!r}"))
+            return 0
+        try:
+            return int(value)
+        except ValueError:
+            errors.append(ConfigError(key, f"expected a whole number, got {value!r}"))
+            return 0
+    if tp is float:
+        if isinstance(value, bool):
+            errors.append(ConfigError(key, f"expected a number, got {value!r}"))
+            return 0.0
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            errors.append(ConfigError(key, f"expected a number, got {value!r}"))
+            return 0.0
+    if tp is str:
+        if isinstance(value, dict | list) or value is None:
+            errors.append(ConfigError(key, f"expected a string, got {value!r}"))
+            return ""
+        return str(value)
+    return value
+
+
+def resolve_cluster_profile(ref: str) -> Path | None:
+    """Find a cluster profile by name (``local`` -> clusters/local.yaml) or path."""
+    p = Path(ref).expanduser()
+    if p.is_file():
+        return p
+    for candidate in (CLUSTERS_DIR / ref, CLUSTERS_DIR / f"{ref}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
+    if isinstance(cfg.cluster, ClusterProfile):
+        return
+    path = resolve_cluster_profile(cfg.cluster)
+    if path is None:
+        names = sorted(p.stem for p in CLUSTERS_DIR.glob("*.yaml")) if CLUSTERS_DIR.is_dir() else []
+        errors.append(ConfigError("cluster", f"no cluster profile {cfg.cluster!r}; use a profile "
+                                  f"name ({', '.join(names)}) or the path of a profile YAML"))
+        return
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        errors.append(ConfigError("cluster", f"{path} is not valid YAML: {str(e).splitlines()[0]}"))
+        return
+    cfg.cluster = _build(ClusterProfile, data, "cluster.", errors)
+
+
+def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
+    def need(ok: bool, key: str, msg: str) -> None:
+        if not ok:
+            errors.append(ConfigError(key, msg))
+
+    from intern.evals import list_benchmarks
+    from intern.models import validate_model_ref
+
+    known = list_benchmarks()
+    need(cfg.benchmark in known, "benchmark", f"unknown benchmark {cfg.benchmark!r}; choose one of {known}")
+    problem = validate_model_ref(cfg.base_model)
+    need(problem is None, "base_model", problem or "")
+    need(cfg.branches >= 1, "branches", f"must be at least 1 (got {cfg.branches}); e.g. --set branches=2")
+    need(cfg.branches <= 16, "branches", f"at most 16 parallel branches (got {cfg.branches})")
+    need(bool(cfg.output_dir), "output_dir", "must be a directory path, e.g. runs")
+    t = cfg.train
+    need(t.method in TRAIN_METHODS, "train.method", f"must be one of {TRAIN_METHODS} (got {t.method!r})")
+    need(t.learning_rate > 0, "train.learning_rate", f"must be > 0 (got {t.learning_rate}); e.g. 1e-4")
+    need(t.learning_rate < 1, "train.learning_rate", f"must be < 1 (got {t.learning_rate}); e.g. 1e-4")
+    need(t.max_steps >= 1, "train.max_steps", f"must be >= 1 (got {t.max_steps})")
+    need(t.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {t.batch_size})")
+    need(t.lr_scheduler in LR_SCHEDULERS, "train.lr_scheduler", f"must be one of {LR_SCHEDULERS}")
+    need(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
+    need(t.lora_r >= 1, "train.lora_r", f"must be >= 1 (got {t.lora_r})")
+    need(t.lora_alpha >= 1, "train.lora_alpha", f"must be >= 1 (got {t.lora_alpha})")
+    need(t.max_length >= 16, "train.max_length", f"must be >= 16 tokens (got {t.max_length})")
+    need(t.logging_steps >= 1, "train.logging_steps", "must be >= 1")
+    need(t.save_steps >= 1, "train.save_steps", "must be >= 1")
+    d = cfg.data
+    need(d.rows >= 1, "data.rows", f"must be >= 1 (got {d.rows})")
+    need(d.style in DATA_STYLES, "data.style", f"must be one of {DATA_STYLES} (got {d.style!r})")
+    need(d.decontam_ngram >= 1, "data.decontam_ngram", "must be >= 1 (e.g. 8)")
+    need(0 < d.decontam_threshold <= 1, "data.decontam_threshold", "must be in (0, 1] (e.g. 0.5)")
+    e = cfg.eval
+    need(e.dev_n >= 1, "eval.dev_n", f"must be >= 1 (got {e.dev_n})")
+    need(e.test_n >= 1, "eval.test_n", f"must be >= 1 (got {e.test_n})")
+    need(e.batch_size >= 1, "eval.batch_size", "must be >= 1")
+    need(e.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1")
+    b = cfg.budget
+    need(b.max_rounds >= 1, "budget.max_rounds", f"must be >= 1 (got {b.max_rounds})")
+    need(b.max_wall_seconds > 0, "budget.max_wall_seconds", "must be > 0 seconds")
+    need(cfg.brain.kind in BRAIN_KINDS, "brain.kind", f"must be one of {BRAIN_KINDS} (got {cfg.brain.kind!r})")
+    c = cfg.cluster
+    assert isinstance(c, ClusterProfile)  # resolved above; not user input
+    for role in c.roles:
+        need(role in ROLES, f"cluster.roles.{role}", f"unknown role; roles are {ROLES}")
+    for role, res in c.roles.items():
+        need(res.num_cpus >= 0 and res.num_gpus >= 0, f"cluster.roles.{role}", "resources must be >= 0")
+    need(c.train.num_workers >= 1, "cluster.train.num_workers", "must be >= 1")
+    need(c.train.deepspeed in DEEPSPEED_STAGES, "cluster.train.deepspeed", f"must be one of {DEEPSPEED_STAGES}")
+    need(c.num_cpus is None or c.num_cpus >= 1, "cluster.num_cpus", "must be >= 1 or null (all CPUs)")

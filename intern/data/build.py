@@ -1,0 +1,320 @@
+"""Build a decontaminated SFT dataset from a benchmark's train stream, with its manifest.
+
+The data engineer's main capability, usable without Ray::
+
+    from intern.data import build_sft_dataset
+    from intern.evals import get_benchmark
+
+    bench = get_benchmark("wordproblems")
+    evals = bench.items("dev") + bench.items("test")
+    ref = build_sft_dataset(bench, "runs/r1/data", n_rows=2000, seed=0,
+                            decontaminate_against=evals)
+    ref.path, ref.rows, ref.removed, ref.overlapping_items   # ..., 1987, 13, 0
+
+Rows are in TRL's conversational prompt-completion format: ``id`` (str), ``prompt``
+(the benchmark's chat messages) and ``completion`` (one assistant message). Rows
+that contain an eval item (n-gram containment, `intern.data.decontam`) are removed
+before writing. The written ``train.parquet`` is then read back and audited again,
+and the audit's count is what the manifest reports as ``overlapping_items``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from intern.data.decontam import Overlap, find_overlaps
+from intern.errors import DataError
+from intern.evals.base import Benchmark, Item
+
+__all__ = [
+    "COLUMNS",
+    "DatasetRef",
+    "audit_dataset",
+    "build_sft_dataset",
+    "read_sft_rows",
+    "row_text",
+]
+
+COLUMNS: tuple[str, ...] = ("id", "prompt", "completion")
+_ROLES = ("system", "user", "assistant")
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+_SCHEMA = pa.schema([("id", pa.string()), ("prompt", _MESSAGES), ("completion", _MESSAGES)])
+
+
+@dataclass
+class DatasetRef:
+    """A reference to a built dataset: what the graph state carries instead of the data.
+
+    Attributes:
+        path: The parquet file.
+        manifest_path: Its manifest.json.
+        rows: Rows written.
+        sha256: Hex digest of the parquet file's bytes.
+        overlapping_items: Eval items the audit of the written file still finds (0 when clean).
+        removed: Rows removed by decontamination.
+    """
+
+    path: str
+    manifest_path: str
+    rows: int
+    sha256: str
+    overlapping_items: int
+    removed: int
+
+    def to_dict(self) -> dict:
+        """Returns the fields as a JSON-ready dict."""
+        return asdict(self)
+
+
+def row_text(row: dict) -> str:
+    """The text decontamination sees for a row: every message content, joined by newlines."""
+    return "\n".join(m["content"] for m in [*row["prompt"], *row["completion"]])
+
+
+def _check_messages(row_id: object, column: str, messages: object, source: str) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise DataError(
+            f"{source}: row {row_id!r} column {column!r} must be a non-empty list of "
+            f"{{'role', 'content'}} messages, got {type(messages).__name__}"
+        )
+    for message in messages:
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in _ROLES
+            or not isinstance(message.get("content"), str)
+        ):
+            raise DataError(
+                f"{source}: row {row_id!r} column {column!r} has a malformed message "
+                f"{message!r}; each message needs role in {_ROLES} and a str content"
+            )
+    if column == "completion" and (len(messages) != 1 or messages[0]["role"] != "assistant"):
+        raise DataError(
+            f"{source}: row {row_id!r} column 'completion' must hold exactly one assistant message"
+        )
+
+
+def _check_row(row: object, source: str) -> None:
+    if not isinstance(row, dict):
+        raise DataError(f"{source}: each row must be a dict with keys {COLUMNS}, got {row!r}")
+    missing = [c for c in COLUMNS if c not in row]
+    extra = sorted(set(row) - set(COLUMNS))
+    if missing or extra:
+        raise DataError(
+            f"{source}: row {row.get('id')!r} has missing columns {missing} and unknown "
+            f"columns {extra}; a row has exactly the columns {list(COLUMNS)}"
+        )
+    if not isinstance(row["id"], str) or not row["id"]:
+        raise DataError(f"{source}: column 'id' must be a non-empty str, got {row['id']!r}")
+    _check_messages(row["id"], "prompt", row["prompt"], source)
+    _check_messages(row["id"], "completion", row["completion"], source)
+
+
+def read_sft_rows(parquet_path: str | Path) -> list[dict]:
+    """Reads and validates a prompt-completion parquet file.
+
+    Args:
+        parquet_path: A parquet file with columns ``id``, ``prompt``, ``completion``.
+
+    Returns:
+        The rows as dicts of plain Python values.
+
+    Raises:
+        DataError: If the file is missing or not parquet, a column is missing, or a
+            row is malformed; the message names the file and the column.
+    """
+    path = Path(parquet_path)
+    if not path.is_file():
+        raise DataError(
+            f"dataset file {str(path)!r} does not exist; build it with build_sft_dataset "
+            "or pass the path of an existing train.parquet"
+        )
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"dataset file {str(path)!r} is not a readable parquet file ({exc}); "
+            "rebuild it with build_sft_dataset"
+        ) from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise DataError(
+            f"dataset file {str(path)!r} lacks column(s) {missing} (has {table.column_names}); "
+            f"a prompt-completion dataset needs columns {list(COLUMNS)}"
+        )
+    rows = table.select(list(COLUMNS)).to_pylist()
+    for row in rows:
+        _check_row(row, str(path))
+    return rows
+
+
+def audit_dataset(
+    parquet_path: str | Path,
+    eval_items: list[Item],
+    ngram: int = 8,
+    threshold: float = 0.5,
+) -> list[Overlap]:
+    """Re-checks a written dataset against eval items: the overlaps still present.
+
+    Args:
+        parquet_path: A prompt-completion parquet file.
+        eval_items: The benchmark items the data must not contain (their questions).
+        ngram: The n-gram length.
+        threshold: The containment threshold.
+
+    Raises:
+        DataError: If the file is missing or malformed (see `read_sft_rows`).
+    """
+    rows = read_sft_rows(parquet_path)
+    return find_overlaps(
+        [(row["id"], row_text(row)) for row in rows],
+        [(item.id, item.question) for item in eval_items],
+        n=ngram,
+        threshold=threshold,
+    )
+
+
+def _split_counts(items: list[Item]) -> dict[str, int]:
+    # Ids look like "wordproblems/test/17"; anything else is counted as "other".
+    counts: Counter[str] = Counter()
+    for item in items:
+        parts = item.id.split("/")
+        counts[parts[1] if len(parts) >= 3 else "other"] += 1
+    return dict(sorted(counts.items()))
+
+
+def _write_parquet(rows: list[dict], path: Path) -> str:
+    """Writes rows atomically and returns the sha256 of the file's bytes."""
+    table = pa.Table.from_pylist(rows, schema=_SCHEMA)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_sft_dataset(
+    benchmark: Benchmark,
+    out_dir: str | Path,
+    *,
+    n_rows: int,
+    seed: int,
+    style: str = "worked",
+    decontaminate_against: list[Item],
+    ngram: int = 8,
+    threshold: float = 0.5,
+    extra_rows: list[dict] | None = None,
+) -> DatasetRef:
+    """Generates, decontaminates, writes and audits an SFT dataset.
+
+    Args:
+        benchmark: The benchmark whose train stream supplies the rows.
+        out_dir: Directory for ``train.parquet`` and ``manifest.json`` (created).
+        n_rows: Train items to generate (before decontamination), >= 0.
+        seed: The train stream's seed.
+        style: The target style, ``"worked"`` or ``"direct"``.
+        decontaminate_against: Eval items (all splits of the target benchmark) whose
+            questions must not appear in the data.
+        ngram: The n-gram length for containment.
+        threshold: Remove a row when an item's containment in it is >= threshold.
+        extra_rows: Additional rows with the same columns, appended before
+            decontamination (other sources, or planted rows in tests).
+
+    Returns:
+        A `DatasetRef` to the written file.
+
+    Raises:
+        DataError: On bad arguments, malformed extra rows, duplicate row ids, or no
+            rows left after decontamination.
+        BenchmarkError: On an unknown style.
+    """
+    if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 0:
+        raise DataError(f"n_rows must be an int >= 0, got {n_rows!r}")
+    if not decontaminate_against:
+        raise DataError(
+            "decontaminate_against is empty; pass the items of every split of the target "
+            "benchmark (e.g. bench.items('dev') + bench.items('test'))"
+        )
+    items = benchmark.items("train", n=n_rows, seed=seed)
+    rows = [
+        {
+            "id": item.id,
+            "prompt": benchmark.prompt(item),
+            "completion": benchmark.target(item, style),
+        }
+        for item in items
+    ]
+    for row in extra_rows or []:
+        _check_row(row, "extra_rows")
+        rows.append({c: row[c] for c in COLUMNS})
+    duplicates = sorted(i for i, k in Counter(r["id"] for r in rows).items() if k > 1)
+    if duplicates:
+        raise DataError(
+            f"duplicate row ids {duplicates[:5]}; give every row (extra_rows included) a unique id"
+        )
+    if not rows:
+        raise DataError("no rows to write; pass n_rows > 0 or extra_rows")
+
+    eval_pairs = [(item.id, item.question) for item in decontaminate_against]
+    overlaps = find_overlaps(
+        [(r["id"], row_text(r)) for r in rows], eval_pairs, n=ngram, threshold=threshold
+    )
+    flagged = {o.row_id for o in overlaps}
+    kept = [r for r in rows if r["id"] not in flagged]
+    if not kept:
+        raise DataError(
+            f"all {len(rows)} rows overlap the eval items (n={ngram}, threshold={threshold}); "
+            "generate from another seed or source"
+        )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parquet_path = out / "train.parquet"
+    sha256 = _write_parquet(kept, parquet_path)
+
+    audit = audit_dataset(parquet_path, decontaminate_against, ngram, threshold)
+    overlapping_items = len({o.eval_id for o in audit})
+
+    manifest = {
+        "name": f"{benchmark.name}-sft-{style}-seed{seed}",
+        "format": "prompt-completion",
+        "rows": len(kept),
+        "rows_before": len(rows),
+        "sha256": sha256,
+        "source": {
+            "kind": "generator",
+            "benchmark": benchmark.name,
+            "split": "train",
+            "seed": seed,
+            "style": style,
+            "extra_rows": len(extra_rows or []),
+        },
+        "decontamination": {
+            "ngram": ngram,
+            "threshold": threshold,
+            "checked_against": _split_counts(decontaminate_against),
+            "removed": [
+                {"row_id": o.row_id, "eval_id": o.eval_id, "containment": round(o.containment, 4)}
+                for o in overlaps
+            ],
+            "overlapping_items": overlapping_items,
+        },
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    manifest_path = out / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return DatasetRef(
+        path=str(parquet_path),
+        manifest_path=str(manifest_path),
+        rows=len(kept),
+        sha256=sha256,
+        overlapping_items=overlapping_items,
+        removed=len(flagged),
+    )

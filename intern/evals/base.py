@@ -1,0 +1,154 @@
+"""The benchmark interface: an evaluation item, the `Benchmark` protocol, and the registry.
+
+A benchmark is anything with a name, a kind, splits, and five methods: list items,
+render an item as a chat prompt, render the target response, extract the model's
+answer, and score a completion. The registry maps names to benchmark objects::
+
+    from intern.evals import get_benchmark
+
+    bench = get_benchmark("wordproblems")
+    item = bench.items("dev", n=1)[0]
+    messages = bench.prompt(item)          # send to the model
+    score = bench.score(completion, item)  # 1.0 or 0.0
+
+The built-in benchmarks (`intern.evals.builtin`) register themselves on import;
+`get_benchmark` and `list_benchmarks` import them on first use, so importing this
+module alone is enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from intern.errors import BenchmarkError
+
+__all__ = [
+    "SPLITS",
+    "Benchmark",
+    "Item",
+    "get_benchmark",
+    "list_benchmarks",
+    "register",
+]
+
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+"""The splits every benchmark offers: a training stream, a dev set to choose on, a test set."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark problem with its gold answer and a worked target response.
+
+    Attributes:
+        id: A stable identifier, e.g. ``"wordproblems/test/17"``.
+        question: The problem text, without the answer-format instruction.
+        answer: The gold answer: ``"14"`` for numeric benchmarks, ``"B"`` for MCQ.
+        solution: A worked target response whose last line is ``"ANSWER: <answer>"``.
+        choices: For MCQ only: the four options, already shuffled, in letter order.
+    """
+
+    id: str
+    question: str
+    answer: str
+    solution: str
+    choices: tuple[str, ...] | None = None
+
+
+@runtime_checkable
+class Benchmark(Protocol):
+    """What the evaluator, the data engineer and the trainer need from a benchmark.
+
+    Attributes:
+        name: The registry name.
+        kind: ``"numeric"`` or ``"mcq"``.
+        splits: The split names, ``("train", "dev", "test")``.
+    """
+
+    name: str
+    kind: str
+    splits: tuple[str, ...]
+
+    def items(self, split: str, n: int | None = None, seed: int = 0) -> list[Item]:
+        """Returns items of a split.
+
+        dev and test are fixed, deterministic and disjoint (``seed`` is ignored; ``n``
+        takes the first n). train is a seeded stream of fresh items; ``n`` is required.
+
+        Raises:
+            BenchmarkError: On an unknown split or a bad ``n``.
+        """
+        ...
+
+    def prompt(self, item: Item) -> list[dict]:
+        """Returns the chat messages that ask the model the question in the answer format."""
+        ...
+
+    def target(self, item: Item, style: str = "worked") -> list[dict]:
+        """Returns the assistant response to train on: ``"worked"`` or ``"direct"``.
+
+        Raises:
+            BenchmarkError: On an unknown style.
+        """
+        ...
+
+    def extract(self, completion: str) -> str | None:
+        """Returns the model's normalized answer, or None when there is none."""
+        ...
+
+    def score(self, completion: str, item: Item) -> float:
+        """Returns 1.0 when the completion's answer equals the gold answer, else 0.0."""
+        ...
+
+
+_REGISTRY: dict[str, Benchmark] = {}
+
+
+def register(benchmark: Benchmark) -> None:
+    """Adds a benchmark to the registry under its ``name``.
+
+    Registering the same object twice is a no-op; registering a different object
+    under a taken name is an error, so two benchmarks never silently shadow each other.
+
+    Raises:
+        BenchmarkError: If the object lacks the Benchmark interface or the name is taken.
+    """
+    if not isinstance(benchmark, Benchmark):
+        raise BenchmarkError(
+            f"cannot register {benchmark!r}: it does not implement the Benchmark protocol "
+            "(needs name, kind, splits, items, prompt, target, extract, score)"
+        )
+    name = benchmark.name
+    if not isinstance(name, str) or not name:
+        raise BenchmarkError(f"cannot register {benchmark!r}: its name must be a non-empty str")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing is not benchmark:
+        raise BenchmarkError(
+            f"a benchmark named {name!r} is already registered; choose another name"
+        )
+    _REGISTRY[name] = benchmark
+
+
+def _load_builtins() -> None:
+    # Imported here, not at module top, because builtin imports this module.
+    import intern.evals.builtin  # noqa: F401
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """Returns the registered benchmark called ``name``.
+
+    Raises:
+        BenchmarkError: If no benchmark has that name; the message lists the known ones.
+    """
+    _load_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise BenchmarkError(f"unknown benchmark {name!r}; known benchmarks: {known}") from None
+
+
+def list_benchmarks() -> list[str]:
+    """Returns the registered benchmark names, sorted."""
+    _load_builtins()
+    return sorted(_REGISTRY)

@@ -1,0 +1,1 @@
+"""Brains: what decides the next step. Offline, the playbook (``playbook.py``)."""

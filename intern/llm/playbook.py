@@ -1,0 +1,80 @@
+"""The offline brain: a deterministic playbook of sound post-training moves.
+
+It needs no network and no API key, so ``intern run`` works anywhere. It proposes
+hypotheses the way a careful engineer would on a small model and a verifiable
+task, each with its rationale and the sources it rests on:
+
+    hypotheses = propose_hypotheses(iteration=1, branches=2, findings=[])
+
+Later iterations refine the best branch so far (continue from its checkpoint on
+fresh data with a lower learning rate, or a longer schedule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Round-one candidates, best-first: each varies one thing a practitioner would test.
+FIRST_ROUND: list[dict[str, Any]] = [
+    {"title": "Full SFT on worked solutions (lr 1e-4)",
+     "rationale": "Supervised fine-tuning on task-format data teaches the answer format and the "
+                  "step-by-step procedure; full fine-tuning of a 135M model is cheap and learns fastest.",
+     "train": {"lora": False, "learning_rate": 1e-4}, "data": {"style": "worked"},
+     "sources": ["recipe:sft-task-format", "recipe:full-vs-lora"]},
+    {"title": "LoRA r=16 on worked solutions (lr 1e-3)",
+     "rationale": "LoRA updates <5% of the weights, trains ~0.65x the compute of full SFT and keeps the "
+                  "base model's knowledge; it needs a ~10x higher learning rate than full fine-tuning.",
+     "train": {"lora": True, "lora_r": 16, "lora_alpha": 32, "learning_rate": 1e-3},
+     "data": {"style": "worked"}, "sources": ["recipe:full-vs-lora"]},
+    {"title": "Full SFT on direct answers (lr 1e-4)",
+     "rationale": "Training on the final answer only tests whether the worked steps help a small "
+                  "model; shorter targets also train faster.",
+     "train": {"lora": False, "learning_rate": 1e-4}, "data": {"style": "direct"},
+     "sources": ["recipe:sft-task-format"]},
+    {"title": "Full SFT, conservative lr 3e-5",
+     "rationale": "A lower learning rate forgets less of the instruct tuning; worth it if 1e-4 "
+                  "overfits the format.",
+     "train": {"lora": False, "learning_rate": 3e-5}, "data": {"style": "worked"},
+     "sources": ["recipe:sft-task-format"]},
+]
+
+
+def propose_hypotheses(iteration: int, branches: int, findings: list[dict[str, Any]],
+                       base_train: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hypotheses for one iteration, ``branches`` of them, ids ``i<iteration>-b<k>``.
+
+    Args:
+        iteration: 1 for the first round; later rounds refine ``findings``.
+        branches: how many parallel branches to fill.
+        findings: the previous rounds' branch results (``dev_score``, ``checkpoint``, ...).
+        base_train: the run's training config, for scaling schedules.
+    """
+    if iteration == 1 or not any(f.get("dev_score") is not None for f in findings):
+        pool = [dict(h) for h in FIRST_ROUND]
+        while len(pool) < branches:  # more branches than ideas: vary the seed of the best idea
+            k = len(pool)
+            pool.append({**FIRST_ROUND[0], "title": f"{FIRST_ROUND[0]['title']}, data seed {k}",
+                         "data": {**FIRST_ROUND[0]["data"], "seed_offset": k}})
+        chosen = pool[:branches]
+    else:
+        best = max((f for f in findings if f.get("dev_score") is not None),
+                   key=lambda f: f["dev_score"])
+        lr = best["hypothesis"]["train"].get("learning_rate", base_train["learning_rate"])
+        steps = base_train["max_steps"]
+        refine = [
+            {"title": f"Continue {best['id']} on fresh data at lr {lr / 2:g}",
+             "rationale": f"{best['id']} scored {best['dev_score']:.2f} on dev, the best so far; more "
+                          "data at half the learning rate usually adds accuracy without forgetting.",
+             "train": {**best["hypothesis"]["train"], "learning_rate": lr / 2},
+             "data": {**best["hypothesis"]["data"], "seed_offset": 100 * iteration},
+             "init_from": best["checkpoint"], "sources": ["recipe:curriculum", f"branch:{best['id']}"]},
+            {"title": f"Continue {best['id']} for {steps * 2} steps at lr {lr / 4:g}",
+             "rationale": "A longer, gentler schedule from the best checkpoint tests whether the "
+                          "branch was still improving.",
+             "train": {**best["hypothesis"]["train"], "learning_rate": lr / 4, "max_steps": steps * 2},
+             "data": {**best["hypothesis"]["data"], "seed_offset": 100 * iteration + 1},
+             "init_from": best["checkpoint"], "sources": ["recipe:curriculum", f"branch:{best['id']}"]},
+        ]
+        chosen = [refine[k % len(refine)] for k in range(branches)]
+    return [{"id": f"i{iteration}-b{k}", "iteration": iteration, "init_from": None, **h}
+            for k, h in enumerate(chosen)]

@@ -1,0 +1,84 @@
+"""``results.json``: the machine-readable outcome of a run.
+
+    results = build_results(cfg, run_id, state, wall_seconds=812.0)
+    write_results(run_dir, results)
+
+Scores are fractions in [0, 1]; the baseline and final scores are on the held-out
+test split; branches carry their dev scores; ``contamination`` is the audit of every
+training set that was used (overlap remaining after decontamination, rows removed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from intern.config import RunConfig
+
+
+def _test_score(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not record:
+        return None
+    out = {"score": record["score"], "split": record["split"], "n": record["n"],
+           "stderr": record.get("stderr")}
+    if "branch" in record:
+        out.update(branch=record["branch"], checkpoint=record.get("model_path"))
+    return out
+
+
+def contamination_summary(branches: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate the data manifests of all branches: what was removed, what overlap remains."""
+    details, removed, overlapping, checked = [], 0, 0, False
+    for b in branches:
+        ds = b.get("dataset") or {}
+        if not ds:
+            continue
+        checked = True
+        removed += int(ds.get("removed", 0))
+        overlapping = max(overlapping, int(ds.get("overlapping_items", 0)))
+        manifest = ds.get("manifest_path")
+        if manifest and Path(manifest).is_file():
+            decon = json.loads(Path(manifest).read_text()).get("decontamination", {})
+            for r in decon.get("removed", []):
+                details.append({"branch": b["id"], **r})
+    return {"checked": checked, "overlapping_items": overlapping, "removed_rows": removed,
+            "details": details}
+
+
+def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_seconds: float,
+                  status: str | None = None, error: str | None = None) -> dict[str, Any]:
+    """Assemble results.json from the graph state (works for partial, failed runs too)."""
+    decision = state.get("decision") or {}
+    branches = [{"id": b["id"], "iteration": b.get("iteration"), "hypothesis": b.get("hypothesis"),
+                 "dev_score": b.get("dev_score"), "checkpoint": b.get("checkpoint"),
+                 "train_loss": b.get("train_loss"), "error": b.get("error"),
+                 "dataset": {k: (b.get("dataset") or {}).get(k) for k in
+                             ("rows", "removed", "overlapping_items", "manifest_path")}}
+                for b in state.get("branch_results", [])]
+    final = _test_score(state.get("final"))
+    if error is None and final is None:
+        error = decision.get("reason") if decision.get("status") == "failed" else None
+    return {
+        "run_id": run_id,
+        "status": status or decision.get("status") or ("failed" if error else "succeeded"),
+        "base_model": cfg.base_model,
+        "benchmark": cfg.benchmark,
+        "baseline": _test_score(state.get("baseline")),
+        "final": final,
+        "branches": branches,
+        "decision": decision or None,
+        "contamination": contamination_summary(state.get("branch_results", [])),
+        "wall_seconds": round(wall_seconds, 1),
+        "error": error,
+    }
+
+
+def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    """Write results.json atomically (a reader never sees half a file)."""
+    path = Path(run_dir) / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=str))
+    os.replace(tmp, path)
+    return path

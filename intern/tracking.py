@@ -1,0 +1,64 @@
+"""Run tracking: the append-only ``events.jsonl`` of a run directory.
+
+Every role (in whatever process or Ray actor it runs) appends one JSON line per
+event; the driver tails the file to show progress, and ``intern report`` reads it
+to draw the plots. A line is written with a single ``write`` on a file opened in
+append mode, so concurrent writers on one machine never interleave partial lines.
+
+    log = EventLog(run_dir / "events.jsonl", run_id="r1")
+    log.emit("trainer", "train_step", branch="b0", step=3, loss=1.2)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class EventLog:
+    """Appends structured events to a JSONL file (picklable: holds only a path)."""
+
+    def __init__(self, path: str | Path, run_id: str):
+        self.path = Path(path)
+        self.run_id = run_id
+
+    def emit(self, role: str, event: str, branch: str | None = None, **fields: Any) -> dict:
+        """Append one event and return it.
+
+        Args:
+            role: who emits it (``researcher``, ``trainer``, ``supervisor``, ...).
+            event: what happened (``train_step``, ``dev_eval``, ...).
+            branch: the hypothesis branch id, if the event belongs to one.
+            **fields: JSON-serializable details.
+        """
+        record = {"ts": round(time.time(), 3), "run_id": self.run_id, "role": role,
+                  "event": event, "branch": branch, **fields}
+        line = json.dumps(record, default=str) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+        return record
+
+
+def read_events(path: str | Path) -> list[dict]:
+    """All events of a run, skipping a torn last line (a writer killed mid-write)."""
+    return list(iter_events(path))
+
+
+def iter_events(path: str | Path, offset: int = 0) -> Iterator[dict]:
+    """Events from byte ``offset`` on; malformed lines are skipped."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with open(p, encoding="utf-8") as f:
+        f.seek(offset)
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

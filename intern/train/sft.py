@@ -1,0 +1,159 @@
+"""The SFT recipe: TRL ``SFTTrainer`` on a prompt-completion parquet, as a plain function.
+
+It runs the same in one process and inside a Ray Train worker (see ``ray_train.py``):
+
+    result = run_sft(SFTJob(model_path="...", dataset_path="data/b0/train.parquet",
+                            output_dir="checkpoints/b0", max_steps=50))
+    result.final_path   # a plain model directory (LoRA merged), self-describing
+
+The output directory holds the final model (weights + tokenizer), ``intern_train.json``
+(the job, the data manifest and the loss history) and Trainer checkpoints under
+``trainer/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from intern.errors import DataError, TrainingError
+
+
+@dataclass
+class SFTJob:
+    """Everything one SFT run needs; plain data so it crosses processes."""
+
+    model_path: str
+    dataset_path: str
+    output_dir: str
+    learning_rate: float = 1e-4
+    max_steps: int = 50
+    batch_size: int = 8
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.05
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    max_length: int = 256
+    logging_steps: int = 1
+    save_steps: int = 50
+    seed: int = 0
+    use_cpu: bool = True
+    deepspeed: dict[str, Any] | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SFTResult:
+    """What a finished SFT run hands back."""
+
+    final_path: str
+    steps: int
+    train_loss: float
+    losses: list[float]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_prompt_completion(path: str | Path):
+    """Load a prompt-completion parquet as a ``datasets.Dataset``, checking its columns."""
+    from datasets import Dataset
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"training data {p} does not exist; build it first (DataEngineer.build)")
+    try:
+        ds = Dataset.from_parquet(str(p))
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{p} is not a readable parquet file ({e}); rebuild the dataset") from None
+    missing = {"prompt", "completion"} - set(ds.column_names)
+    if missing:
+        raise DataError(f"{p} lacks column(s) {sorted(missing)}; SFT takes TRL's prompt-completion "
+                        "format: 'prompt' and 'completion' lists of chat messages")
+    return ds.select_columns(["prompt", "completion"])
+
+
+def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
+    """Build (not run) the TRL SFTTrainer for ``job``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    torch.manual_seed(job.seed)
+    dataset = load_prompt_completion(job.dataset_path)
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    bf16 = not job.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    model = AutoModelForCausalLM.from_pretrained(
+        job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    args = SFTConfig(
+        output_dir=str(Path(job.output_dir) / "trainer"),
+        learning_rate=job.learning_rate,
+        max_steps=job.max_steps,
+        per_device_train_batch_size=job.batch_size,
+        lr_scheduler_type=job.lr_scheduler,
+        warmup_steps=max(0, math.ceil(job.warmup_ratio * job.max_steps)),
+        logging_steps=job.logging_steps,
+        save_strategy="steps",
+        save_steps=job.save_steps,
+        save_total_limit=1,
+        save_only_model=job.deepspeed is None and job.use_cpu,
+        max_length=job.max_length,
+        completion_only_loss=True,
+        use_cpu=job.use_cpu,
+        bf16=bf16,
+        gradient_checkpointing=not job.use_cpu,
+        deepspeed=job.deepspeed,
+        seed=job.seed,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    peft_config = None
+    if job.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=0.0,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                      peft_config=peft_config, callbacks=callbacks or [])
+
+
+def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
+    """Save the trained model as a plain directory (LoRA merged) with its provenance."""
+    final = Path(job.output_dir) / "final"
+    model = trainer.model
+    if job.lora:
+        model = model.merge_and_unload()
+    model.save_pretrained(final)
+    trainer.processing_class.save_pretrained(final)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    result = SFTResult(final_path=str(final), steps=trainer.state.global_step,
+                       train_loss=losses[-1] if losses else float("nan"), losses=losses,
+                       seconds=round(seconds, 2))
+    (final / "intern_train.json").write_text(json.dumps(
+        {"recipe": "sft", "job": dataclasses.asdict(job), "result": result.to_dict()}, indent=1))
+    return result
+
+
+def run_sft(job: SFTJob, callbacks: list | None = None,
+            resume_from_checkpoint: str | None = None) -> SFTResult:
+    """Train and save; return where the final model is and how training went."""
+    start = time.time()
+    trainer = build_sft_trainer(job, callbacks)
+    try:
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    except (RuntimeError, ValueError) as e:
+        raise TrainingError(f"SFT of {job.model_path} on {job.dataset_path} failed: {e}") from e
+    if int(os.environ.get("RANK", "0")) != 0:
+        return SFTResult("", trainer.state.global_step, float("nan"), [], time.time() - start)
+    return save_final_model(trainer, job, time.time() - start)

@@ -1,0 +1,24 @@
+"""Shared fixtures: one real local Ray cluster per test session, offline hub settings."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real embedded Ray cluster (2 CPUs), shared by the integration tests."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, namespace="intern", include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}})
+    yield ray
+    ray.shutdown()

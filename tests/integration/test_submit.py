@@ -1,0 +1,227 @@
+"""Submitting intern runs to a real Ray cluster as Ray Jobs, with token authentication on.
+
+    pytest -m integration tests/integration/test_submit.py
+
+The module starts its own small head (``ray start --head``, 2 CPUs, every port chosen
+free, its own ``--temp-dir``, token auth with a token file of its own) and, at the end,
+stops exactly the processes it started: never ``ray stop``, which would also stop any
+other Ray cluster on this machine. The client side finds the token only through
+``intern.cluster.auth_env`` (``RAY_AUTH_TOKEN_PATH``), as a user's would.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from intern import cluster
+from intern.errors import ClusterError
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_CONFIG = REPO / "tests" / "integration" / "tiny.yaml"
+START_TIMEOUT_S = 120
+PLUMBING_TIMEOUT_S = 180
+TINY_RUN_TIMEOUT_S = 600
+_CLIENT_ENV_VARS = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN",
+                    "RAY_AUTH_TOKEN_PATH")
+
+
+@dataclass
+class Head:
+    """A running head node started by this module."""
+
+    dashboard: str   # http://127.0.0.1:<port>
+    gcs: str         # <ip>:<port>
+    token_path: Path
+    pgid: int
+
+
+def _free_ports(n: int) -> list[int]:
+    """Ports free on all interfaces (GCS and raylet bind 0.0.0.0), outside Ray's worker range."""
+    socks, ports = [], []
+    while len(ports) < n:
+        s = socket.socket()
+        s.bind(("", 0))
+        socks.append(s)
+        port = s.getsockname()[1]
+        if not 10002 <= port <= 19999:  # Ray's default worker port range
+            ports.append(port)
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _processes_of(pgid: int) -> list[psutil.Process]:
+    """Every process in process group ``pgid``, with all their descendants (job drivers run
+    in sessions of their own)."""
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                found[proc.pid] = proc
+                for child in proc.children(recursive=True):
+                    found[child.pid] = child
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return list(found.values())
+
+
+def _stop(pgid: int) -> None:
+    """Stop the cluster started in process group ``pgid``: SIGTERM, then SIGKILL stragglers."""
+    procs = _processes_of(pgid)
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=15)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def _wait_for_dashboard(address: str, deadline: float) -> None:
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with cluster._client(address):
+                return
+        except ClusterError as e:
+            last = str(e)
+            time.sleep(1)
+    raise TimeoutError(f"the test head's dashboard at {address} did not come up: {last}")
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[Head]:
+    """A 2-CPU head with token authentication, this module's own, stopped afterwards."""
+    gcs, dash, client, agent_http, agent_grpc, env_agent, metrics, nm, om = _free_ports(9)
+    temp_dir = tempfile.mkdtemp(prefix="irs-", dir="/tmp")  # short: Ray's socket paths are long
+    token_path = Path(temp_dir) / "auth_token"
+    token_path.write_text(uuid.uuid4().hex)
+    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS}
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token_path),
+        # `python` in a job's entrypoint must be this interpreter, with intern's dependencies.
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        RAY_USAGE_STATS_ENABLED="0",
+    )
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(gcs),
+           "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
+           "--disable-usage-stats", "--temp-dir", temp_dir,
+           "--ray-client-server-port", str(client), "--dashboard-agent-listen-port", str(agent_http),
+           "--dashboard-agent-grpc-port", str(agent_grpc), "--runtime-env-agent-port", str(env_agent),
+           "--metrics-export-port", str(metrics), "--node-manager-port", str(nm),
+           "--object-manager-port", str(om)]
+    starter = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    pgid = starter.pid  # a new session: the daemons it spawns stay in this process group
+    try:
+        out, _ = starter.communicate(timeout=START_TIMEOUT_S)
+        assert starter.returncode == 0, f"ray start failed:\n{out[-3000:]}"
+        address = f"http://127.0.0.1:{dash}"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("RAY_AUTH_TOKEN_PATH", str(token_path))
+            _wait_for_dashboard(address, time.monotonic() + START_TIMEOUT_S)
+        # GCS listens on every interface, so loopback reaches it too.
+        yield Head(dashboard=address, gcs=f"127.0.0.1:{gcs}", token_path=token_path, pgid=pgid)
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+        _stop(pgid)
+
+
+@pytest.fixture
+def client_env(head: Head, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A client whose only way to the token is RAY_AUTH_TOKEN_PATH; returns its HOME."""
+    for var in _CLIENT_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(head.token_path))
+    return tmp_path
+
+
+def _wait(address: str, job_id: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info = cluster.job_status(address, job_id, log_lines=40)
+        if cluster.is_terminal(info["status"]) or time.monotonic() > deadline:
+            return info
+        time.sleep(2)
+
+
+def test_without_the_token_the_cluster_refuses_and_says_where_the_token_goes(
+    head: Head, client_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH")
+    monkeypatch.setenv("HOME", str(client_env))  # no ~/.ray/auth_token either
+    assert cluster.auth_env() == {}
+    with pytest.raises(ClusterError, match="token") as err:
+        cluster.job_status(head.dashboard, "intern-anything")
+    assert "~/.ray/auth_token" in str(err.value)
+    assert head.token_path.read_text() not in str(err.value)
+
+
+@pytest.mark.parametrize("form", ["dashboard", "gcs"])
+def test_job_runs_the_shipped_code_with_config_and_env(
+    head: Head, client_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """The plumbing, independent of `intern run`: py_modules, config.yaml, env, auth in the driver."""
+    address = head.dashboard if form == "dashboard" else head.gcs
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("seed: 11\n")
+    monkeypatch.setenv("INTERN_PROBE", "forwarded")
+    probe = ("import os, ray, intern; ray.init(); "
+             "print('PROBE', intern.__file__, open('config.yaml').read().strip(), "
+             "os.environ.get('INTERN_PROBE'), ray.get(ray.remote(lambda: 6 * 7).remote()))")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    job_id, url = cluster._submit(
+        address, f"python -c {shlex.quote(probe)}", submission_id=f"intern-probe-{form}-{uuid.uuid4().hex[:6]}",
+        runtime_env=cluster.build_runtime_env(stage, cfg), metadata={"intern_run_id": "probe"})
+    assert url == head.dashboard and cluster.dashboard_url(address) == head.dashboard
+    info = _wait(address, job_id, PLUMBING_TIMEOUT_S)
+    assert info["status"] == "SUCCEEDED", info
+    line = next(x for x in info["log_tail"] if x.startswith("PROBE"))
+    _, path, *rest = line.split()
+    assert "runtime_resources" in path and "py_modules" in path  # the shipped copy, not site-packages
+    assert rest == ["seed:", "11", "forwarded", "42"]
+    assert info["start_time"] and info["end_time"]
+
+
+def test_unknown_job_is_a_cluster_error(head: Head, client_env: Path) -> None:
+    with pytest.raises(ClusterError, match="no job"):
+        cluster.job_status(head.dashboard, "intern-does-not-exist")
+
+
+def test_submit_a_tiny_intern_run(head: Head, client_env: Path, tmp_path: Path) -> None:
+    """A real `intern run` of the tiny config, as `intern submit` sends it."""
+    run_id = f"submit-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "runs"
+    run = cluster.submit_run(head.dashboard, TINY_CONFIG, ["branches=1"], run_id=run_id,
+                             output_dir=str(out))
+    assert run.job_id == f"intern-{run_id}" and run.dashboard_url == head.dashboard
+    with pytest.raises(ClusterError, match="already has a job"):
+        cluster.submit_run(head.dashboard, TINY_CONFIG, [], run_id=run_id, output_dir=str(out))
+    info = _wait(head.dashboard, run.job_id, TINY_RUN_TIMEOUT_S)
+    assert info["status"] == "SUCCEEDED", "\n".join([info["message"], *info["log_tail"]])
+    assert cluster.job_status(head.dashboard, run_id)["job_id"] == run.job_id  # bare run id works
+    assert (out / run_id).is_dir(), f"no run directory under {out}: {list(out.glob('*'))}"

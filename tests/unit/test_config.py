@@ -1,0 +1,116 @@
+"""Config loading: defaults, overrides, every shipped config file, and each kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from intern.cli import app
+from intern.config import CLUSTERS_DIR, ClusterProfile, RunConfig, load_config
+from intern.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_offline_demo():
+    cfg = load_config()
+    assert cfg.base_model == "bundled:smollm2-135m-instruct"
+    assert cfg.benchmark == "wordproblems"
+    assert cfg.branches >= 2
+    assert isinstance(cfg.cluster, ClusterProfile) and cfg.cluster.name == "local"
+    assert cfg.cluster.address is None
+
+
+def test_dotted_overrides_are_typed():
+    cfg = load_config(None, ["branches=3", "train.learning_rate=5e-5", "train.lora=true",
+                             "eval.test_n=100"])
+    assert cfg.branches == 3
+    assert cfg.train.learning_rate == pytest.approx(5e-5)  # YAML reads 5e-5 as a string
+    assert cfg.train.lora is True
+    assert cfg.eval.test_n == 100
+
+
+def test_yaml_file_then_overrides(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text("branches: 4\ntrain:\n  max_steps: 7\n")
+    cfg = load_config(p, ["train.max_steps=9"])
+    assert cfg.branches == 4 and cfg.train.max_steps == 9
+
+
+@pytest.mark.parametrize("path", sorted(CLUSTERS_DIR.glob("*profile*.yaml")) + [CLUSTERS_DIR / "local.yaml"],
+                         ids=lambda p: p.name)
+def test_every_shipped_cluster_profile_loads(path):
+    cfg = load_config(None, [f"cluster={path}"])
+    assert isinstance(cfg.cluster, ClusterProfile)
+    assert cfg.cluster.train.num_workers >= 1
+
+
+def test_shipped_run_configs_load():
+    for path in [REPO / "tests" / "integration" / "tiny.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
+        assert isinstance(load_config(path), RunConfig)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    from intern.config import config_from_dict, save_config
+    import yaml
+
+    cfg = load_config(None, ["branches=3"])
+    save_config(cfg, tmp_path / "config.yaml")
+    again = config_from_dict(yaml.safe_load((tmp_path / "config.yaml").read_text()))
+    assert again == cfg
+
+
+@pytest.mark.parametrize("override,key", [
+    ("brnches=2", "brnches"),
+    ("train.lr=0.1", "train.lr"),
+    ("branches=0", "branches"),
+    ("branches=two", "branches"),
+    ("train.learning_rate=-1e-4", "train.learning_rate"),
+    ("train.learning_rate=fast", "train.learning_rate"),
+    ("train.max_steps=0", "train.max_steps"),
+    ("train.lora=maybe", "train.lora"),
+    ("train.method=dpo", "train.method"),
+    ("base_model=./no/such/model", "base_model"),
+    ("base_model=/definitely/not/here", "base_model"),
+    ("benchmark=nope", "benchmark"),
+    ("cluster=nowhere", "cluster"),
+    ("eval.test_n=0", "eval.test_n"),
+    ("data.decontam_threshold=1.5", "data.decontam_threshold"),
+    ("cluster.train.deepspeed=zero9", "cluster.train.deepspeed"),
+])
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert err.value.key == key
+    assert key in str(err.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("branches: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listy)
+
+
+@pytest.mark.parametrize("args,key", [
+    (["--set", "branches=0"], "branches"),
+    (["--set", "train.learning_rate=-1"], "train.learning_rate"),
+    (["--set", "bogus=1"], "bogus"),
+    (["--set", "base_model=./missing-model-dir"], "base_model"),
+    (["--set", "train.max_steps=ten"], "train.max_steps"),
+])
+def test_cli_exits_2_with_one_line(args, key, tmp_path):
+    result = CliRunner().invoke(app, ["run", "--output-dir", str(tmp_path), *args])
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.output
+    assert key in lines[0] and lines[0].startswith("error: config error")
+    assert not any(tmp_path.iterdir()), "nothing may be written before the config is valid"

@@ -1,0 +1,37 @@
+"""The offline playbook brain: distinct, justified hypotheses; later rounds refine the best."""
+
+from __future__ import annotations
+
+from intern.config import TrainConfig
+from intern.llm.playbook import propose_hypotheses
+
+BASE = vars(TrainConfig())
+
+
+def test_first_round_is_distinct_and_justified():
+    hs = propose_hypotheses(1, 3, [], BASE)
+    assert [h["id"] for h in hs] == ["i1-b0", "i1-b1", "i1-b2"]
+    assert len({h["title"] for h in hs}) == 3
+    assert len({repr((h["train"], h["data"])) for h in hs}) == 3, "each must change something"
+    assert all(h["rationale"] and h["sources"] and h["init_from"] is None for h in hs)
+    assert {h["train"]["lora"] for h in hs[:2]} == {True, False}  # full vs LoRA first
+
+
+def test_more_branches_than_ideas_still_distinct():
+    hs = propose_hypotheses(1, 6, [], BASE)
+    assert len({repr((h["train"], h["data"])) for h in hs}) == 6
+
+
+def test_later_round_continues_from_best_checkpoint():
+    findings = [
+        {"id": "i1-b0", "dev_score": 0.3, "checkpoint": "/ck/b0",
+         "hypothesis": {"train": {"learning_rate": 1e-4, "lora": False}, "data": {"style": "worked"}}},
+        {"id": "i1-b1", "dev_score": 0.6, "checkpoint": "/ck/b1",
+         "hypothesis": {"train": {"learning_rate": 1e-3, "lora": True}, "data": {"style": "worked"}}},
+        {"id": "i1-b2", "dev_score": None, "error": "boom", "checkpoint": None, "hypothesis": {}},
+    ]
+    hs = propose_hypotheses(2, 2, findings, BASE)
+    assert [h["id"] for h in hs] == ["i2-b0", "i2-b1"]
+    assert all(h["init_from"] == "/ck/b1" for h in hs)
+    assert all(h["train"]["learning_rate"] < 1e-3 for h in hs)
+    assert hs[0]["data"] != hs[1]["data"]
