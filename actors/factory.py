@@ -98,16 +98,23 @@ class RoleFactory:
             for name in [n for n in self._roles if n.endswith(suffix)]:
                 handle = self._roles.pop(name)
                 if self.use_ray:
-                    import ray
-
-                    ray.kill(handle)
+                    _kill(handle)
 
     def shutdown(self) -> None:
         """Kill this run's actors (their work is on disk already)."""
         with self._lock:
             if self.use_ray:
-                import ray
-
                 for handle in self._roles.values():
-                    ray.kill(handle)
+                    _kill(handle)
             self._roles.clear()
+
+
+def _kill(handle: Any) -> None:
+    """Kill an actor; one that is already gone (or whose cluster is) needs nothing."""
+    import ray
+    from ray.exceptions import RayError
+
+    try:
+        ray.kill(handle)
+    except (RayError, ValueError):
+        pass

@@ -19,16 +19,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from actors import RoleFactory
+from graphs.post_training import build_graph
+from graphs.state import RunContext
 from intern.config import ClusterProfile, RunConfig, config_from_dict, save_config
 from intern.errors import InternError
 from intern.models import resolve_model
 from intern.progress import Progress
 from intern.report import write_report
 from intern.results import build_results, write_results
-
-from actors import RoleFactory
-from graphs.post_training import build_graph
-from graphs.state import RunContext
 
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -51,7 +52,7 @@ def _init_ray(profile: ClusterProfile) -> bool:
         ray.init(address=profile.address or os.environ["RAY_ADDRESS"], namespace="intern",
                  runtime_env=env, log_to_driver=False)
         return False
-    ray.init(num_cpus=profile.num_cpus, namespace="intern", runtime_env=env,
+    ray.init(address="local", num_cpus=profile.num_cpus, namespace="intern", runtime_env=env,
              log_to_driver=False, include_dashboard=True, dashboard_host="127.0.0.1")
     return True
 
@@ -92,9 +93,8 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
     roles = RoleFactory(cfg, run_dir, run_id, use_ray=use_ray)
     conn = sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False)
     state: dict[str, Any] = {}
+    results: dict[str, Any] = {"status": "failed"}
     try:
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
         graph = build_graph(SqliteSaver(conn))
         thread = {"configurable": {"thread_id": run_id}}
         with Progress(run_dir / "events.jsonl", run_id, live=live):
@@ -106,8 +106,8 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         try:
             state = build_graph(SqliteSaver(conn)).get_state(
                 {"configurable": {"thread_id": run_id}}).values
-        except Exception:
-            pass
+        except Exception:  # noqa: BLE001 - a broken checkpoint must not hide the original error
+            state = {}
         base = state.get("started_at", started)
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
         results = build_results(cfg, run_id, state, time.time() - base, status=status,
@@ -116,8 +116,9 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         write_report(run_dir)
         raise
     finally:
-        status_file.write_text(json.dumps({"run_id": run_id, "status": "finished",
-                                           "pid": os.getpid(), "started_at": started}))
+        status_file.write_text(json.dumps({"run_id": run_id, "status": results["status"],
+                                           "pid": os.getpid(), "started_at": started,
+                                           "ended_at": time.time()}))
         roles.shutdown()
         conn.close()
         if started_ray:

@@ -73,11 +73,13 @@ def resume(run_dir: Path) -> None:
     _print_summary(results, run_dir)
 
 
+_SUBMIT_OUT_HELP = "output_dir as seen by the cluster (shared storage); default: the absolute local path"
+
+
 @app.command()
 def submit(address: Annotated[str, typer.Option(help="Ray dashboard URL, e.g. http://127.0.0.1:8265")],
            config: ConfigOpt = None, set_: SetOpt = None,
-           output_dir: Annotated[str | None, typer.Option(help="output_dir as seen by the cluster "
-                                                                "(shared storage); default: absolute local path")] = None) -> None:
+           output_dir: Annotated[str | None, typer.Option(help=_SUBMIT_OUT_HELP)] = None) -> None:
     """Submit the same run to a Ray cluster as a Ray Job."""
     import tempfile
 

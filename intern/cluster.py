@@ -59,16 +59,12 @@ DEFAULT_TOKEN_PATH = Path("~/.ray/auth_token")
 _ADDRESS_ENVS = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 _TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
-_HOW_TO_START = (
-    "Start a cluster (`ray start --head --dashboard-host 127.0.0.1`, `ray up clusters/h100.yaml`, "
-    "or `kubectl apply -f clusters/kuberay-raycluster.yaml`) or pass the right --address "
-    "(the dashboard URL, e.g. http://<head>:8265, is the most direct)."
-)
-_HOW_TO_AUTH = (
-    "The cluster uses Ray token authentication. Give this machine the cluster's token: "
-    "run `ray get-auth-token` on the head node and save the output to ~/.ray/auth_token "
-    "here, or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH to a file holding it)."
-)
+_HOW_TO_START = ("Start a cluster (`ray start --head --dashboard-host 127.0.0.1`, `ray up clusters/h100.yaml`, "
+                 "or `kubectl apply -f clusters/kuberay-raycluster.yaml`) or pass the right --address "
+                 "(the dashboard URL, e.g. http://<head>:8265, is the most direct).")
+_HOW_TO_AUTH = ("The cluster uses Ray token authentication. Give this machine the cluster's token: run "
+                "`ray get-auth-token` on the head node and save the output to ~/.ray/auth_token here, "
+                "or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH to a file holding it).")
 
 
 @dataclass
@@ -113,9 +109,7 @@ def auth_env() -> dict[str, str]:
     return {AUTH_MODE_ENV: "token"} if mode == "token" else {}
 
 
-def build_entrypoint(
-    run_id: str, output_dir: str, has_config: bool, overrides: list[str] | None = None
-) -> str:
+def build_entrypoint(run_id: str, output_dir: str, has_config: bool, overrides: list[str] | None = None) -> str:
     """Return the shell command a Ray Job runs for one intern run.
 
     Args:
@@ -145,7 +139,8 @@ def build_runtime_env(working_dir: str | Path, config_path: str | Path | None) -
 
     Returns:
         A runtime_env with ``working_dir``, ``py_modules`` (the local intern packages),
-        ``env_vars`` (forwarded ``INTERN_*`` / ``WANDB_*``) and upload ``excludes``.
+        ``env_vars`` (forwarded ``INTERN_*`` / ``WANDB_*``, and ``RAY_OVERRIDE_JOB_RUNTIME_ENV=1``)
+        and upload ``excludes``.
 
     Raises:
         ClusterError: The config file does not exist, or ``intern`` cannot be located.
@@ -159,6 +154,9 @@ def build_runtime_env(working_dir: str | Path, config_path: str | Path | None) -
     env_vars = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
     if env_vars:
         logger.info("forwarding to the job: %s", ", ".join(sorted(env_vars)))  # names only
+    # The run's own ray.init(runtime_env=...) sets some of these again; without this Ray refuses to
+    # merge a driver's runtime env that repeats a job's env var ("Failed to merge ... conflict").
+    env_vars["RAY_OVERRIDE_JOB_RUNTIME_ENV"] = "1"
     return {
         "working_dir": str(working_dir),
         "py_modules": [str(p) for p in _package_dirs()],
@@ -233,10 +231,8 @@ def job_status(address: str, job_id: str, log_lines: int = 20) -> dict:
                 if "404" not in str(e) and "does not exist" not in str(e):
                     raise
         if info is None:
-            raise ClusterError(
-                f"no job {job_id!r} on the cluster at {address}; list the jobs with "
-                f"`ray job list --address {client.get_address()}` or check --address"
-            )
+            raise ClusterError(f"no job {job_id!r} on the cluster at {address}; list the jobs with "
+                               f"`ray job list --address {client.get_address()}` or check --address")
         tail = client.get_job_logs(found_id).splitlines()[-log_lines:] if log_lines > 0 else []
     return {"job_id": found_id, "status": str(getattr(info.status, "value", info.status)),
             "message": info.message or "", "start_time": _iso(info.start_time),
@@ -288,20 +284,21 @@ def _client(address: str) -> Iterator[Any]:
 
     env = auth_env()
     headers = _auth_headers(env)
+    if TOKEN_PATH_ENV in env and not headers:  # Ray aborts the process on an unreadable token file
+        raise ClusterError(f"the Ray token file {env[TOKEN_PATH_ENV]} (${TOKEN_PATH_ENV}) is missing, unreadable "
+                           f"or empty; fix it or unset {TOKEN_PATH_ENV}. {_HOW_TO_AUTH}")
     try:
-        with _ray_env(env, hide_address_env=address != "auto"):
+        # A dashboard URL needs only the header; other forms look the URL up over gRPC.
+        is_url = address.startswith(("http://", "https://"))
+        with _ray_env({} if is_url else env, hide_address_env=address != "auto"):
             client = JobSubmissionClient(address, headers=headers)
         yield client
     except AuthenticationError:
         where = _token_source(env)
-        raise ClusterError(
-            f"the Ray cluster at {address} refused the request (401/403: missing or wrong "
-            f"token; this machine's token: {where}). {_HOW_TO_AUTH}"
-        ) from None
+        raise ClusterError(f"the Ray cluster at {address} refused the request (401/403: missing or wrong "
+                           f"token; this machine's token: {where}). {_HOW_TO_AUTH}") from None
     except (OSError, RpcError) as e:  # refused, timed out (requests' errors are OSErrors too)
-        raise ClusterError(
-            f"cannot reach a Ray cluster at {address}: {_first_line(e)}. {_HOW_TO_START}"
-        ) from None
+        raise ClusterError(f"cannot reach a Ray cluster at {address}: {_first_line(e)}. {_HOW_TO_START}") from None
     except ValueError as e:  # "auto" with no local cluster, or a malformed address
         raise ClusterError(f"no Ray cluster at {address!r}: {_first_line(e)}. {_HOW_TO_START}") from None
     except RuntimeError as e:
@@ -316,11 +313,12 @@ def _ray_env(env: dict[str, str], hide_address_env: bool) -> Iterator[None]:
     """Apply ``env`` to this process and to Ray's cached config, restoring both on exit.
 
     Ray reads ``RAY_AUTH_MODE`` into its C++ config when ``ray`` is imported; the GCS
-    lookup behind ``auto`` / ``host:port`` addresses needs it refreshed, which is what
-    ``ray start`` does itself (``_enable_token_auth``).
+    lookup behind ``auto`` / ``host:port`` / ``ray://`` addresses needs it refreshed, as
+    ``ray start`` does itself (``_enable_token_auth``). The refresh also resets the system
+    config of a driver live in this process, so it happens only when the auth env changes.
     """
     changed: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
-    refresh = bool(changed)  # only then: a refresh also resets a live driver's system config
+    refresh = bool(changed)
     if hide_address_env:
         changed.update({k: None for k in _ADDRESS_ENVS if k in os.environ})
     saved = {k: os.environ.get(k) for k in changed}

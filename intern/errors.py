@@ -41,3 +41,21 @@ class TrainingError(InternError):
 
 class ClusterError(InternError):
     """The Ray cluster could not be reached or a job could not be submitted."""
+
+
+class ToolError(InternError):
+    """A tool is badly defined, was called wrongly, or failed (a service down, a bad reply).
+
+    ``kind`` says which, so a caller can react without parsing text: ``definition``,
+    ``invalid_arguments``, ``unknown_tool``, ``unreachable``, ``not_found``,
+    ``rate_limited``, ``bad_response``, ``http_error``, ``denied``, ``failed``.
+    A :class:`~intern.tools.base.ToolRegistry` turns it into text for the LLM.
+    """
+
+    def __init__(self, message: str, kind: str = "failed"):
+        super().__init__(message, kind)
+        self.message = message
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return self.message

@@ -21,8 +21,6 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from intern.tracking import iter_events
-
 _PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed",
           "dev_eval", "test_eval", "decision", "finished"}
 
@@ -48,7 +46,7 @@ class Progress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 

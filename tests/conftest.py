@@ -14,11 +14,11 @@ os.environ.setdefault("WANDB_MODE", "offline")
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A real embedded Ray cluster (2 CPUs), shared by the integration tests."""
+    """A real embedded Ray cluster (2 CPUs) of this test session; yields its GCS address."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, namespace="intern", include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, namespace="intern", include_dashboard=True, log_to_driver=False,
                  runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}})
-    yield ray
+    yield ray.get_runtime_context().gcs_address
     ray.shutdown()

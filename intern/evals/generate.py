@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import ModelError
+from intern.imports import MODEL_LOAD_LOCK, ml_stack
 
 
 @dataclass
@@ -39,6 +40,7 @@ class EvalResult:
 
 def load_for_generation(model_path: str | Path):
     """Load model + tokenizer for left-padded batched generation."""
+    ml_stack()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -49,7 +51,8 @@ def load_for_generation(model_path: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    with MODEL_LOAD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.eval()
     return model, tokenizer
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import DataError, TrainingError
+from intern.imports import MODEL_LOAD_LOCK, ml_stack
 
 
 @dataclass
@@ -83,6 +84,7 @@ def load_prompt_completion(path: str | Path):
 
 def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
     """Build (not run) the TRL SFTTrainer for ``job``."""
+    ml_stack()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -93,8 +95,9 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     bf16 = not job.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    model = AutoModelForCausalLM.from_pretrained(
-        job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    with MODEL_LOAD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(
+            job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
     args = SFTConfig(
         output_dir=str(Path(job.output_dir) / "trainer"),
         learning_rate=job.learning_rate,
@@ -124,8 +127,9 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
 
         peft_config = LoraConfig(r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=0.0,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                      peft_config=peft_config, callbacks=callbacks or [])
+    with MODEL_LOAD_LOCK:  # wrapping with peft and tokenizing touch shared state too
+        return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=peft_config, callbacks=callbacks or [])
 
 
 def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:

@@ -20,7 +20,7 @@ TINY = Path(__file__).parent / "tiny.yaml"
 
 def _check_run_dir(run_dir: Path, branches: int) -> dict:
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["status"] == "succeeded", results.get("error")
+    assert results["status"] == "succeeded", (results.get("error"), [b["error"] for b in results["branches"]])
     for key in ("run_id", "base_model", "benchmark", "baseline", "final", "branches",
                 "contamination", "wall_seconds"):
         assert key in results
@@ -70,7 +70,7 @@ def test_run_on_ray_names_actors_and_reports_to_ray_train(tmp_path, ray_cluster)
     worker.start()
     seen: set[str] = set()
     while worker.is_alive():  # watch the cluster the way `ray list actors` does
-        seen |= {a.name for a in list_actors(filters=[("state", "=", "ALIVE")]) if a.name}
+        seen |= {a.name for a in list_actors(address=ray_cluster, filters=[("state", "=", "ALIVE")]) if a.name}
         time.sleep(1)
     worker.join()
     results = _check_run_dir(tmp_path / "onray", branches=2)
@@ -83,5 +83,5 @@ def test_run_on_ray_names_actors_and_reports_to_ray_train(tmp_path, ray_cluster)
     for b in results["branches"]:
         assert list((tmp_path / "onray" / "ray_train" / f"onray-{b['id']}").glob("checkpoint_*"))
     # The run released its actors.
-    alive = {a.name for a in list_actors(filters=[("state", "=", "ALIVE")]) if a.name}
+    alive = {a.name for a in list_actors(address=ray_cluster, filters=[("state", "=", "ALIVE")]) if a.name}
     assert not {n for n in alive if n.startswith("onray/")}

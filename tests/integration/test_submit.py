@@ -212,8 +212,13 @@ def test_unknown_job_is_a_cluster_error(head: Head, client_env: Path) -> None:
         cluster.job_status(head.dashboard, "intern-does-not-exist")
 
 
-def test_submit_a_tiny_intern_run(head: Head, client_env: Path, tmp_path: Path) -> None:
-    """A real `intern run` of the tiny config, as `intern submit` sends it."""
+def test_submit_a_tiny_intern_run(
+    head: Head, client_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `intern run` of the tiny config, as `intern submit` sends it, with forwarded
+    variables set as a user's shell would have them (the run's own ray.init must not clash)."""
+    monkeypatch.setenv("INTERN_SUBMIT_TEST", "1")
+    monkeypatch.setenv("WANDB_MODE", "offline")
     run_id = f"submit-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "runs"
     run = cluster.submit_run(head.dashboard, TINY_CONFIG, ["branches=1"], run_id=run_id,
@@ -222,6 +227,6 @@ def test_submit_a_tiny_intern_run(head: Head, client_env: Path, tmp_path: Path) 
     with pytest.raises(ClusterError, match="already has a job"):
         cluster.submit_run(head.dashboard, TINY_CONFIG, [], run_id=run_id, output_dir=str(out))
     info = _wait(head.dashboard, run.job_id, TINY_RUN_TIMEOUT_S)
-    assert info["status"] == "SUCCEEDED", "\n".join([info["message"], *info["log_tail"]])
+    assert info["status"] == "SUCCEEDED", "\n".join([info["status"], info["message"], *info["log_tail"]])
     assert cluster.job_status(head.dashboard, run_id)["job_id"] == run.job_id  # bare run id works
     assert (out / run_id).is_dir(), f"no run directory under {out}: {list(out.glob('*'))}"

@@ -53,8 +53,9 @@ def test_shipped_run_configs_load():
 
 
 def test_resolved_config_round_trips(tmp_path):
-    from intern.config import config_from_dict, save_config
     import yaml
+
+    from intern.config import config_from_dict, save_config
 
     cfg = load_config(None, ["branches=3"])
     save_config(cfg, tmp_path / "config.yaml")

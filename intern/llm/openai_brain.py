@@ -1,0 +1,220 @@
+"""A brain backed by any OpenAI-compatible chat-completions server with tool calling.
+
+Works with OpenAI, vLLM, Ollama, the llama.cpp server and the HF router. Settings
+come from arguments or the usual environment variables (``OPENAI_BASE_URL``,
+``OPENAI_API_KEY``, ``INTERN_LLM_MODEL``). Retries are ours, not the SDK's: bounded
+attempts with exponential backoff on 429 (honouring ``Retry-After``), 5xx,
+connection errors and timeouts. Bad replies never raise; see :mod:`intern.llm.base`.
+
+    brain = OpenAIBrain(model="qwen3-8b", base_url="http://127.0.0.1:8000/v1",
+                        on_usage=usage_logger(events, role="researcher"))
+    reply = brain.decide(messages, tools)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from intern.llm.base import BrainError, Reply, ToolCall, Usage, parse_tool_call, reply_problem, tool_names
+from intern.supervisor.secrets import redact, register_secret
+from intern.tracking import EventLog
+
+ENV_BASE_URL = "OPENAI_BASE_URL"
+ENV_API_KEY = "OPENAI_API_KEY"
+ENV_MODEL = "INTERN_LLM_MODEL"
+# Local servers (vLLM, Ollama, llama.cpp) ignore the key, but the SDK insists on one.
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+
+UsageCallback = Callable[[dict[str, Any]], None]
+
+
+class OpenAIBrain:
+    """Decides with an OpenAI-compatible chat-completions endpoint.
+
+    Picklable until first used (the HTTP client is created lazily), so it can be built on
+    the driver and shipped to a Ray actor.
+
+    Args:
+        model: the model name; default ``$INTERN_LLM_MODEL``.
+        base_url: e.g. ``http://127.0.0.1:8000/v1``; default ``$OPENAI_BASE_URL``, else OpenAI.
+        api_key: default ``$OPENAI_API_KEY``; may be omitted for a custom ``base_url``.
+        timeout: seconds for one HTTP request.
+        max_attempts: attempts per call, including the first (>= 1).
+        backoff_base: the first retry delay in seconds; doubles each retry.
+        backoff_max: the largest backoff delay in seconds.
+        max_retry_after: the longest server-requested ``Retry-After`` wait honoured.
+        jitter: fractional random extra on backoff delays (0 for deterministic tests).
+        max_tokens: the completion token limit per call, or None for the server default.
+        temperature: sampling temperature, or None for the server default.
+        on_usage: called after every successful call with the token usage (see
+            :func:`usage_logger`).
+        sleep: how to wait between attempts (``time.sleep``).
+    """
+
+    def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None, *,
+                 timeout: float = 120.0, max_attempts: int = 5, backoff_base: float = 1.0,
+                 backoff_max: float = 30.0, max_retry_after: float = 60.0, jitter: float = 0.1,
+                 max_tokens: int | None = None, temperature: float | None = None,
+                 on_usage: UsageCallback | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.model = model or os.environ.get(ENV_MODEL)
+        if not self.model:
+            raise BrainError(f"no model named for the OpenAI-compatible brain: set brain.model or ${ENV_MODEL}")
+        self.base_url = base_url or os.environ.get(ENV_BASE_URL) or None
+        key = api_key or os.environ.get(ENV_API_KEY)
+        if not key:
+            if self.base_url is None:
+                raise BrainError(f"no API key for the OpenAI API: set ${ENV_API_KEY}, or set brain.base_url "
+                                 "to a local OpenAI-compatible server")
+            key = LOCAL_PLACEHOLDER_KEY
+        register_secret(key)
+        self._api_key = key
+        if max_attempts < 1:
+            raise BrainError(f"max_attempts must be >= 1 (got {max_attempts})")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_retry_after = max_retry_after
+        self.jitter = jitter
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.on_usage = on_usage
+        self.sleep = sleep
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_client"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"OpenAIBrain(model={self.model!r}, base_url={self.base_url!r})"
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout,
+                                         max_retries=0)
+        return self._client
+
+    def decide(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
+        """One chat-completions call (with retries), parsed into a :class:`Reply`.
+
+        Raises:
+            BrainError: the server stayed unavailable for every attempt, or refused the
+                request (4xx other than 429). The message is redacted.
+        """
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
+        if tools:
+            kwargs["tools"] = tools
+        if self.max_tokens is not None:
+            kwargs["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        started = time.monotonic()
+        response, attempts = self._create_with_retries(kwargs)
+        reply = to_reply(response, tool_names(tools) if tools else [])
+        if self.on_usage is not None:
+            self.on_usage({"model": self.model, "prompt_tokens": reply.usage.prompt_tokens,
+                           "completion_tokens": reply.usage.completion_tokens,
+                           "total_tokens": reply.usage.total_tokens, "finish_reason": reply.finish_reason,
+                           "attempts": attempts, "seconds": round(time.monotonic() - started, 3)})
+        return reply
+
+    def _create_with_retries(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
+        import openai
+
+        client = self._sdk()
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return client.chat.completions.create(**kwargs), attempt
+            except openai.RateLimitError as e:
+                last = f"429 rate limited: {e.message}"
+                delay = self._retry_after(e.response.headers) or self._backoff(attempt)
+            except openai.APIStatusError as e:
+                if e.status_code < 500:
+                    raise BrainError(self._safe(f"the LLM server refused the request ({e.status_code}): "
+                                                f"{e.message}")) from None
+                last = f"{e.status_code} server error: {e.message}"
+                delay = self._backoff(attempt)
+            except openai.APITimeoutError:
+                last = f"timed out after {self.timeout}s"
+                delay = self._backoff(attempt)
+            except openai.APIConnectionError as e:
+                last = f"connection failed: {e.message}"
+                delay = self._backoff(attempt)
+            except openai.APIError as e:  # e.g. a body that is not a chat completion
+                raise BrainError(self._safe(f"the LLM server sent an invalid response: {e.message}")) from None
+            if attempt < self.max_attempts:
+                self.sleep(delay)
+        raise BrainError(self._safe(f"the LLM server at {self.base_url or 'api.openai.com'} failed "
+                                    f"{self.max_attempts} attempts; last: {last}"))
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return delay * (1 + random.uniform(0, self.jitter)) if self.jitter else delay
+
+    def _retry_after(self, headers: Any) -> float | None:
+        """The server-requested wait (``retry-after-ms`` or ``retry-after``), capped."""
+        value: float | None = None
+        if (ms := headers.get("retry-after-ms")) is not None:
+            try:
+                value = float(ms) / 1000
+            except ValueError:
+                value = None
+        if value is None and (raw := headers.get("retry-after")) is not None:
+            try:
+                value = float(raw)
+            except ValueError:
+                try:
+                    value = parsedate_to_datetime(raw).timestamp() - time.time()
+                except (TypeError, ValueError):
+                    value = None
+        if value is None or value < 0:
+            return None
+        return min(value, self.max_retry_after)
+
+    def _safe(self, text: str) -> str:
+        return redact(text, [self._api_key])
+
+
+def to_reply(response: Any, known_tools: list[str]) -> Reply:
+    """Parse an SDK ``ChatCompletion`` into a :class:`Reply`, flagging every problem."""
+    usage = Usage()
+    if getattr(response, "usage", None) is not None:
+        usage = Usage(prompt_tokens=response.usage.prompt_tokens or 0,
+                      completion_tokens=response.usage.completion_tokens or 0)
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return Reply(content=None, usage=usage, error=reply_problem(None, [], None))
+    choice = choices[0]
+    message = choice.message
+    finish = choice.finish_reason
+    cut = finish == "length"
+    calls: list[ToolCall] = []
+    for k, raw in enumerate(message.tool_calls or []):
+        call_id = getattr(raw, "id", None) or f"call_{k}"
+        function = getattr(raw, "function", None)
+        if function is None:  # a non-function (custom) tool call: nothing we offered
+            calls.append(ToolCall(call_id, getattr(raw, "type", "unknown"), None, "",
+                                  error="only function tool calls are supported."))
+            continue
+        calls.append(parse_tool_call(call_id, function.name or "", function.arguments, known_tools or None, cut))
+    return Reply(content=message.content, tool_calls=calls, finish_reason=finish, usage=usage,
+                 error=reply_problem(message.content, calls, finish))
+
+
+def usage_logger(events: EventLog, role: str, branch: str | None = None) -> UsageCallback:
+    """An ``on_usage`` callback that appends an ``llm_usage`` event per model call."""
+
+    def log(usage: dict[str, Any]) -> None:
+        events.emit(role, "llm_usage", branch=branch, **usage)
+
+    return log

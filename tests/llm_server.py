@@ -1,0 +1,179 @@
+"""A loopback OpenAI-compatible chat-completions server that replays a scripted conversation.
+
+It speaks the real wire format (``POST /v1/chat/completions``: ``choices[].message``
+with ``tool_calls``, ``finish_reason``, ``usage``), so the real ``openai`` SDK talks to
+it. Each request consumes the next step of the script; a step may also be a function
+of the request body (to answer summarization calls, or to echo what was sent).
+
+    with LLMServer([reply(tool_calls=[call("add", {"a": 1, "b": 2})]),
+                    status(429, headers={"retry-after": "0.01"}),
+                    reply(tool_calls=[call("finish", {"answer": 3})])]) as server:
+        brain = OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-test")
+        ...
+        assert server.requests[0]["body"]["tools"]
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Step = dict[str, Any]
+Responder = Callable[[dict[str, Any]], Step]
+
+
+def call(name: str, arguments: dict[str, Any] | str, call_id: str | None = None) -> dict[str, Any]:
+    """A tool call in a scripted reply; a ``str`` argument is sent verbatim (even if not JSON)."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": raw}}
+
+
+def reply(content: str | None = None, tool_calls: list[dict[str, Any]] | None = None,
+          finish_reason: str | None = None, usage: tuple[int, int] | None = None) -> Step:
+    """A 200 chat completion; ``finish_reason`` defaults to ``tool_calls`` or ``stop``."""
+    return {"kind": "reply", "content": content, "tool_calls": tool_calls or [],
+            "finish_reason": finish_reason, "usage": usage}
+
+
+def finish(arguments: dict[str, Any] | str) -> Step:
+    """A reply that calls the agent loop's ``finish`` tool."""
+    return reply(tool_calls=[call("finish", arguments)])
+
+
+def status(code: int, message: str = "scripted error", headers: dict[str, str] | None = None) -> Step:
+    """An HTTP error with an OpenAI-style error body (429, 500, 400, ...)."""
+    return {"kind": "status", "code": code, "message": message, "headers": headers or {}}
+
+
+def slow(seconds: float, then: Step) -> Step:
+    """Wait ``seconds`` before answering with ``then`` (to trip the client's timeout)."""
+    return {"kind": "slow", "seconds": seconds, "then": then}
+
+
+def no_choices() -> Step:
+    """A 200 completion whose ``choices`` list is empty."""
+    return {"kind": "no_choices"}
+
+
+class LLMServer:
+    """The scripted server on ``127.0.0.1`` and a free port, in a daemon thread.
+
+    Args:
+        script: steps answered in order, each a step dict or a responder (body -> step);
+            or one responder answering every request.
+
+    Attributes:
+        requests: every request received: ``{"path", "headers" (lower-cased names), "body"}``.
+    """
+
+    def __init__(self, script: list[Step | Responder] | Responder):
+        self._script = script
+        self._lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self._counter = 0
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The ``/v1`` base URL to give the client."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def remaining(self) -> int:
+        """Scripted steps not yet consumed (0 for a single responder)."""
+        return len(self._script) if isinstance(self._script, list) else 0
+
+    def __enter__(self) -> LLMServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def next_step(self, body: dict[str, Any]) -> Step:
+        """The step answering ``body`` (an error step when the script is exhausted)."""
+        with self._lock:
+            self._counter += 1
+            if callable(self._script):
+                step: Step | Responder = self._script
+            elif self._script:
+                step = self._script.pop(0)
+            else:
+                return status(400, f"script exhausted after {self._counter - 1} requests")
+        return step(body) if callable(step) else step
+
+    def completion(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
+        """The chat-completion JSON for a ``reply`` step."""
+        with self._lock:
+            n = self._counter
+        calls = [{**c, "id": c["id"] or f"call_{n}_{k}"} for k, c in enumerate(step["tool_calls"])]
+        finish_reason = step["finish_reason"] or ("tool_calls" if calls else "stop")
+        message: dict[str, Any] = {"role": "assistant", "content": step["content"], "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        if step["usage"] is not None:
+            prompt, completion = step["usage"]
+        else:  # about 4 characters per token, like a real tokenizer on English
+            prompt = len(json.dumps(body.get("messages", []))) // 4
+            completion = (len(step["content"] or "") + len(json.dumps(calls))) // 4 + 1
+        return {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "scripted"),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                          "total_tokens": prompt + completion}}
+
+
+def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                pass
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("content-length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                    "body": body})
+            if not self.path.endswith("/chat/completions"):
+                self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                return
+            step = server.next_step(body)
+            while step["kind"] == "slow":
+                time.sleep(step["seconds"])
+                step = step["then"]
+            if step["kind"] == "status":
+                error = {"message": step["message"], "type": "scripted", "param": None, "code": str(step["code"])}
+                self._send(step["code"], {"error": error}, step["headers"])
+            elif step["kind"] == "no_choices":
+                self._send(200, {"id": "chatcmpl-x", "object": "chat.completion", "created": int(time.time()),
+                                 "model": body.get("model"), "choices": [], "usage": None})
+            else:
+                self._send(200, server.completion(body, step))
+
+    return Handler
