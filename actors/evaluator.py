@@ -32,7 +32,38 @@ class Evaluator:
         """Score ``model`` (a checkpoint dir or a model reference) on ``split``.
 
         ``split`` is ``dev`` (choosing between branches) or ``test`` (touched once, at the end).
+        With an LLM brain, the evaluator's agent runs the scorer through its ``evaluate``
+        tool (fixed to this model and split) and reviews the samples; the score returned
+        is always the tool's, never a number the model typed.
         """
+        if self.cfg.brain.kind == "playbook":
+            return self._evaluate(model, split, branch, which, iteration)
+        return self._agent(model, split, branch, which, iteration)
+
+    def _agent(self, model: str, split: str, branch: str | None, which: str | None,
+               iteration: int | None) -> dict[str, Any]:
+        from actors.agentic import RoleAgent, RoleStopped
+        from intern.tools.base import Tool, ToolRegistry
+
+        scored: list[dict[str, Any]] = []
+
+        def evaluate() -> dict[str, Any]:
+            """Scores the model on the split of this task with the benchmark's own prompts and scorer."""
+            if not scored:  # one scoring per task: the test split is touched once
+                scored.append(self._evaluate(model, split, branch, which, iteration))
+            return scored[0]
+
+        key = f"{branch or which or 'eval'}-{split}"
+        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "evaluator", key).run(
+            ToolRegistry("evaluator", [Tool(evaluate)]), prompt_vars={"model": model, "split": split})
+        if outcome.paused:
+            return {"awaiting_approval": outcome.approval}
+        if not scored:
+            raise RoleStopped("evaluator", "invalid_result", "finished without running the evaluate tool")
+        return {**scored[0], "notes": outcome.final.get("notes")}
+
+    def _evaluate(self, model: str, split: str, branch: str | None, which: str | None,
+                  iteration: int | None) -> dict[str, Any]:
         path = model if Path(model, "config.json").is_file() else str(resolve_model(model))
         n = self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n
         self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
+from intern.tracking import EventLog
 
 NAMESPACE = "intern"
 
@@ -42,6 +43,7 @@ class RoleFactory:
         self._roles: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._classes = _role_classes()
+        self.events = EventLog(Path(self.run_dir) / "events.jsonl", run_id)
 
     def actor_name(self, role: str, branch: str | None) -> str:
         return f"{self.run_id}/{role}/{branch or 'main'}"

@@ -1,13 +1,39 @@
-"""The researcher: proposes hypotheses (what to train, how, and why) for each iteration."""
+"""The researcher: proposes hypotheses (what to train, how, and why) for each iteration.
+
+Offline (``brain.kind: playbook``) it follows the packaged playbook; with an LLM brain it
+reads papers, Hub cards and the packaged recipe library through its tools, and its
+``finish`` result is checked against the run's own train/data config fields, so a
+hypothesis can only ask for settings the trainer understands.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+import typing
 from pathlib import Path
 from typing import Any
 
-from intern.config import RunConfig
+from intern.config import DATA_STYLES, LR_SCHEDULERS, TRAIN_METHODS, DataConfig, RunConfig, TrainConfig
 from intern.llm.playbook import propose_hypotheses
 from intern.tracking import EventLog
+
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def _overrides_schema(cls: type) -> dict[str, Any]:
+    """A JSON Schema accepting only ``cls``'s scalar fields (what a hypothesis may override)."""
+    hints = typing.get_type_hints(cls)
+    props = {name: {"type": _JSON_TYPES[tp]} for name, tp in hints.items() if tp in _JSON_TYPES}
+    for name, prop in props.items():  # the same bounds load_config enforces on a user's config
+        if prop["type"] == "integer":
+            prop["minimum"] = 1
+        elif prop["type"] == "number":
+            prop["exclusiveMinimum" if name == "learning_rate" else "minimum"] = 0
+    for name, allowed in (("method", TRAIN_METHODS), ("style", DATA_STYLES), ("lr_scheduler", LR_SCHEDULERS)):
+        if name in props:
+            props[name]["enum"] = list(allowed)
+    return {"type": "object", "additionalProperties": False, "properties": props}
 
 
 class Researcher:
@@ -15,11 +41,49 @@ class Researcher:
 
     def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None):
         self.cfg = cfg
-        self.events = EventLog(Path(run_dir) / "events.jsonl", run_id)
+        self.run_dir = Path(run_dir)
+        self.events = EventLog(self.run_dir / "events.jsonl", run_id)
 
-    def propose(self, iteration: int, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Hypotheses for ``iteration``; each has id, title, rationale, train/data overrides."""
-        hypotheses = propose_hypotheses(iteration, self.cfg.branches, findings,
-                                        base_train=vars(self.cfg.train))
+    def propose(self, iteration: int, findings: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
+        """Hypotheses for ``iteration``; each has id, title, rationale, train/data overrides.
+
+        With an LLM brain in ``ask`` approval mode this may instead return
+        ``{"awaiting_approval": {...}}``: call again after the approval to continue.
+        """
+        if self.cfg.brain.kind == "playbook":
+            hypotheses = propose_hypotheses(iteration, self.cfg.branches, findings,
+                                            base_train=vars(self.cfg.train))
+        else:
+            outcome = self._agent(iteration, findings)
+            if outcome.paused:
+                return {"awaiting_approval": outcome.approval}
+            hypotheses = [{"id": f"i{iteration}-b{k}", "iteration": iteration, "init_from": None, **h}
+                          for k, h in enumerate(outcome.final["hypotheses"][: self.cfg.branches])]
         self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses)
         return hypotheses
+
+    def _agent(self, iteration: int, findings: list[dict[str, Any]]):
+        from actors.agentic import RoleAgent
+        from intern.tools.research import researcher_registry
+
+        agent = RoleAgent(self.cfg, self.run_dir, self.events, "researcher", f"i{iteration}")
+        schema = copy.deepcopy(agent_result_schema())
+        items = schema["properties"]["hypotheses"]
+        items["minItems"] = items["maxItems"] = self.cfg.branches
+        brief = [{k: f.get(k) for k in ("id", "dev_score", "checkpoint", "error")} |
+                 {"title": (f.get("hypothesis") or {}).get("title")} for f in findings]
+        return agent.run(researcher_registry(), result_schema=schema,
+                         prompt_vars={"iteration": iteration, "branches": self.cfg.branches,
+                                      "findings": json.dumps(brief, indent=1) if findings else ""})
+
+
+def agent_result_schema() -> dict[str, Any]:
+    """The researcher prompt's result schema, with train/data limited to real config fields."""
+    from intern.llm.prompts import load_prompt
+
+    schema = copy.deepcopy(load_prompt("researcher")["result_schema"])
+    item = schema["properties"]["hypotheses"]["items"]["properties"]
+    item["train"] = {**_overrides_schema(TrainConfig), "description": item["train"].get("description", "")}
+    item["data"] = {**_overrides_schema(DataConfig), "description": item["data"].get("description", "")}
+    item["data"]["properties"]["seed_offset"] = {"type": "integer"}
+    return schema

@@ -27,12 +27,21 @@ class Decision:
 
 
 def decide(results: list[dict[str, Any]], iteration: int, max_rounds: int,
-           elapsed: float, max_wall_seconds: float, previous_best: float | None) -> Decision:
-    """The review policy over all branch results so far (each with ``dev_score`` or ``error``)."""
+           elapsed: float, max_wall_seconds: float, previous_best: float | None,
+           stop_reason: str | None = None) -> Decision:
+    """The review policy over all branch results so far (each with ``dev_score`` or ``error``).
+
+    ``stop_reason`` (a spent budget, a role that could not go on) ends the run with the
+    best result so far and status ``stopped``.
+    """
     scored = [r for r in results if r.get("dev_score") is not None]
     if not scored:
+        if stop_reason:
+            return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped")
         return Decision("finish", None, "no branch produced a scored checkpoint", "failed")
     best = max(scored, key=lambda r: (r["dev_score"], -r.get("iteration", 0)))
+    if stop_reason:
+        return Decision("finish", best["id"], f"{stop_reason}; keeping the best so far", "stopped")
     if elapsed >= max_wall_seconds:
         return Decision("finish", best["id"], f"wall-clock budget spent ({elapsed:.0f}s of "
                         f"{max_wall_seconds:.0f}s); keeping the best so far", "stopped")
@@ -65,10 +74,10 @@ class Supervisor:
         return plan
 
     def review(self, results: list[dict[str, Any]], iteration: int, started_at: float,
-               previous_best: float | None) -> dict[str, Any]:
+               previous_best: float | None, stop_reason: str | None = None) -> dict[str, Any]:
         """Decide after ``iteration``: iterate (refine the best) or finish."""
         d = decide(results, iteration, self.cfg.budget.max_rounds, time.time() - started_at,
-                   self.cfg.budget.max_wall_seconds, previous_best)
+                   self.cfg.budget.max_wall_seconds, previous_best, stop_reason)
         self.events.emit("supervisor", "decision", iteration=iteration, **asdict(d))
         return asdict(d)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
-from intern.errors import InternError
+from intern.errors import InternError, TrainingError
 from intern.models import resolve_model
 from intern.tracking import EventLog
 from intern.train.deepspeed import deepspeed_config
@@ -42,7 +43,69 @@ class Trainer:
                       **train)
 
     def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-        """Train; returns {checkpoint, train_loss, steps, seconds} (or raises InternError)."""
+        """Train; returns {checkpoint, train_loss, steps, seconds} (or raises InternError).
+
+        With an LLM brain the trainer's agent chooses the settings and launches the run
+        through its ``launch_training`` tool (gated by approval above the GPU-hour
+        threshold); in ``ask`` mode this may return ``{"awaiting_approval": ...}``.
+        """
+        if self.cfg.brain.kind == "playbook":
+            return self._train(hypothesis, dataset)
+        return self._agent(hypothesis, dataset)
+
+    def estimate_gpu_hours(self, max_steps: int, seconds_per_step: float = 2.0) -> float:
+        """GPU hours a run of ``max_steps`` holds (0 on CPU workers): what approval is judged on."""
+        profile = self.cfg.cluster
+        assert isinstance(profile, ClusterProfile)
+        if not profile.train.use_gpu:
+            return 0.0
+        gpus = profile.train.num_workers * float(profile.train.resources_per_worker.get("GPU", 1))
+        return round(gpus * max_steps * seconds_per_step / 3600, 3)
+
+    def _agent(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+        from actors.agentic import RoleAgent, RoleStopped
+        from intern.tools.base import Tool, ToolRegistry
+
+        runs: dict[str, dict[str, Any]] = {}
+        base = {**vars(self.cfg.train), **hypothesis.get("train", {})}
+
+        def launch_training(learning_rate: float, max_steps: int, lora: bool, gpu_hours: float,
+                            batch_size: int = 0) -> dict[str, Any]:
+            """Runs the built-in SFT recipe on this branch's dataset and returns the checkpoint.
+
+            Args:
+                learning_rate: Peak learning rate (e.g. 1e-4 full, 1e-3 LoRA).
+                max_steps: Optimizer steps.
+                lora: Train LoRA adapters (merged on export) instead of all weights.
+                gpu_hours: Your estimate of the GPU hours this run holds (0 on CPU); runs above
+                    the approval threshold wait for a human's approval.
+                batch_size: Per-device batch size (0 keeps the hypothesis's).
+            """
+            needed = self.estimate_gpu_hours(max_steps)
+            if gpu_hours + 1e-9 < needed:
+                raise TrainingError(f"gpu_hours={gpu_hours:g} understates this run: it holds ~{needed:g} GPU "
+                                    "hours; call again declaring at least that")
+            train = {**hypothesis.get("train", {}), "learning_rate": learning_rate, "max_steps": max_steps,
+                     "lora": lora, **({"batch_size": batch_size} if batch_size > 0 else {})}
+            out = self._train({**hypothesis, "train": train}, dataset, gpu_hours_used=needed)
+            runs[out["checkpoint"]] = out
+            return out
+
+        tools = ToolRegistry("trainer", [Tool(launch_training)])
+        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"]).run(
+            tools, prompt_vars={"hypothesis": json.dumps({k: hypothesis.get(k) for k in ("id", "title", "rationale")}
+                                                          | {"train": base}),
+                                "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")})})
+        if outcome.paused:
+            return {"awaiting_approval": outcome.approval}
+        final = outcome.final
+        if final["checkpoint"] not in runs and not Path(final["checkpoint"], "intern_train.json").is_file():
+            raise RoleStopped("trainer", "invalid_result",
+                              f"finished with {final['checkpoint']!r}, which launch_training did not produce")
+        return runs.get(final["checkpoint"]) or _record(final["checkpoint"])
+
+    def _train(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
+               gpu_hours_used: float = 0.0) -> dict[str, Any]:
         job = self.job_for(hypothesis, dataset)
         branch = hypothesis["id"]
         self.events.emit("trainer", "train_start", branch=branch, max_steps=job.max_steps,
@@ -65,5 +128,12 @@ class Trainer:
             raise
         out = {"checkpoint": result.final_path, "train_loss": result.train_loss,
                "steps": result.steps, "seconds": result.seconds}
-        self.events.emit("trainer", "train_end", branch=branch, **out)
+        self.events.emit("trainer", "train_end", branch=branch, gpu_hours_used=gpu_hours_used, **out)
         return out
+
+
+def _record(checkpoint: str) -> dict[str, Any]:
+    """The result record of a finished training run, read back from its checkpoint."""
+    result = json.loads(Path(checkpoint, "intern_train.json").read_text())["result"]
+    return {"checkpoint": result["final_path"], "train_loss": result["train_loss"], "steps": result["steps"],
+            "seconds": result["seconds"]}

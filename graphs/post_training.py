@@ -16,20 +16,47 @@ from __future__ import annotations
 import traceback
 from typing import Any, Literal
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Send, interrupt
 
 from graphs.state import BranchOutput, BranchState, RunContext, RunState
+
+
+def call_role(runtime: Runtime[RunContext], role: str, key: str | None, method: str, *args: Any,
+              **kwargs: Any) -> Any:
+    """Call a role; while it is paused for approval, pause the graph (``interrupt``).
+
+    The role keeps its paused loop on disk, so when ``intern approve`` has answered and
+    the graph resumes, this node re-runs, the same call continues the loop, and nothing
+    done before the pause is done again.
+    """
+    roles = runtime.context.roles
+    result = roles.call(role, key, method, *args, **kwargs)
+    while isinstance(result, dict) and "awaiting_approval" in result:
+        interrupt(result["awaiting_approval"])
+        result = roles.call(role, key, method, *args, **kwargs)
+    return result
+
+
+def stop_reason(error: Exception) -> str | None:
+    """``budget`` when a role stopped because the run's budget is spent (the run then stops)."""
+    reason = getattr(error, "reason", None)
+    if reason is None and "stopped (budget)" in str(error):
+        reason = "budget"
+    return reason if reason == "budget" else None
 
 
 # --- the branch subgraph -----------------------------------------------------------------
 def build_data(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     h = state["hypothesis"]
     try:
-        return {"dataset": runtime.context.roles.call("data_engineer", h["id"], "build", h)}
+        return {"dataset": call_role(runtime, "data_engineer", h["id"], "build", h)}
+    except GraphBubbleUp:
+        raise
     except Exception as e:  # a branch's failure is recorded, never fatal to the run
-        return {"error": _describe("data", e)}
+        return {"error": _describe("data", e), "stopped": stop_reason(e)}
 
 
 def train(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -37,27 +64,29 @@ def train(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {}
     h = state["hypothesis"]
     try:
-        return {"training": runtime.context.roles.call("trainer", h["id"], "train", h,
-                                                       state["dataset"])}
+        return {"training": call_role(runtime, "trainer", h["id"], "train", h, state["dataset"])}
+    except GraphBubbleUp:
+        raise
     except Exception as e:
-        return {"error": _describe("train", e)}
+        return {"error": _describe("train", e), "stopped": stop_reason(e)}
 
 
 def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     h = state["hypothesis"]
     record = {"id": h["id"], "iteration": h.get("iteration", 1), "hypothesis": h,
               "dataset": state.get("dataset"), "checkpoint": None, "dev_score": None,
-              "train_loss": None, "error": state.get("error")}
+              "train_loss": None, "error": state.get("error"), "stopped": state.get("stopped")}
     if not record["error"]:
         training = state["training"]
         record.update(checkpoint=training["checkpoint"], train_loss=training["train_loss"])
         try:
-            dev = runtime.context.roles.call("evaluator", h["id"], "evaluate",
-                                             training["checkpoint"], "dev", branch=h["id"],
-                                             iteration=h.get("iteration", 1))
+            dev = call_role(runtime, "evaluator", h["id"], "evaluate", training["checkpoint"], "dev",
+                            branch=h["id"], iteration=h.get("iteration", 1))
             record.update(dev_score=dev["score"], dev_n=dev["n"])
+        except GraphBubbleUp:
+            raise
         except Exception as e:
-            record["error"] = _describe("evaluate", e)
+            record.update(error=_describe("evaluate", e), stopped=stop_reason(e))
     runtime.context.roles.release(h["id"])  # the branch is done: free its CPUs/GPUs
     return {"branch_results": [record]}
 
@@ -87,20 +116,29 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 
 def research(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    hypotheses = runtime.context.roles.call("researcher", None, "propose", state["iteration"],
-                                            state.get("branch_results", []))
+    try:
+        hypotheses = call_role(runtime, "researcher", None, "propose", state["iteration"],
+                               state.get("branch_results", []))
+    except GraphBubbleUp:
+        raise
+    except Exception as e:  # the run ends cleanly with what it has, saying why
+        return {"hypotheses": [], "stop_reason": _describe("research", e)}
     return {"hypotheses": hypotheses}
 
 
-def fan_out(state: RunState) -> list[Send]:
+def fan_out(state: RunState) -> list[Send] | Literal["review"]:
+    if not state["hypotheses"]:
+        return "review"
     return [Send("branch", {"hypothesis": h}) for h in state["hypotheses"]]
 
 
 def review(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     results = state.get("branch_results", [])
+    budget_stops = [r["id"] for r in results if r.get("stopped") == "budget"]
+    reason = state.get("stop_reason") or (f"budget spent in {', '.join(budget_stops)}" if budget_stops else None)
     decision = runtime.context.roles.call("supervisor", None, "review", results,
                                           state["iteration"], state["started_at"],
-                                          state.get("best_dev"))
+                                          state.get("best_dev"), stop_reason=reason)
     scored = [r["dev_score"] for r in results if r.get("dev_score") is not None]
     update: dict[str, Any] = {"decision": decision, "best_dev": max(scored) if scored else None}
     if decision["action"] == "iterate":
@@ -119,11 +157,18 @@ def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if best_id is None:
         return {}
     best = next(r for r in state["branch_results"] if r["id"] == best_id)
-    base = roles.submit("evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
-                        which="baseline")
-    final = roles.submit("evaluator", "test-final", "evaluate", best["checkpoint"], "test",
-                         branch=best_id, which="final")
-    scores = {"baseline": roles.wait(base), "final": {**roles.wait(final), "branch": best_id}}
+    if roles.cfg.brain.kind == "playbook":  # both at once, one evaluator actor each
+        base = roles.submit("evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
+                            which="baseline")
+        final = roles.submit("evaluator", "test-final", "evaluate", best["checkpoint"], "test",
+                             branch=best_id, which="final")
+        base, final = roles.wait(base), roles.wait(final)
+    else:  # agent loops may pause for approval, which needs the node's own interrupt()
+        base = call_role(runtime, "evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
+                         which="baseline")
+        final = call_role(runtime, "evaluator", "test-final", "evaluate", best["checkpoint"], "test",
+                          branch=best_id, which="final")
+    scores = {"baseline": base, "final": {**final, "branch": best_id}}
     roles.release("test-baseline")
     roles.release("test-final")
     return scores
@@ -144,7 +189,7 @@ def build_graph(checkpointer=None):
     g.add_node("report", report)
     g.add_edge(START, "plan")
     g.add_edge("plan", "research")
-    g.add_conditional_edges("research", fan_out, ["branch"])
+    g.add_conditional_edges("research", fan_out, ["branch", "review"])
     g.add_edge("branch", "review")
     g.add_conditional_edges("review", route_after_review, ["research", "final_eval"])
     g.add_edge("final_eval", "report")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
 
 from actors import RoleFactory
 from graphs.post_training import build_graph
@@ -30,6 +31,8 @@ from intern.models import resolve_model
 from intern.progress import Progress
 from intern.report import write_report
 from intern.results import build_results, write_results
+from intern.supervisor.approval import wait_for_response
+from intern.tracking import EventLog
 
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -81,6 +84,22 @@ def resume(run_dir: str | Path, use_ray: bool = True, live: bool | None = None) 
     return _execute(cfg, run_dir.name, run_dir, None, use_ray, live)
 
 
+def _drive(graph, thread: dict, context: RunContext, graph_input: dict | None, run_dir: Path,
+           events: EventLog) -> None:
+    """Run the graph to the end, pausing at each approval interrupt until it is answered."""
+    if graph_input is not None or not graph.get_state(thread).interrupts:
+        graph.invoke(graph_input, thread, context=context)
+    while pending := graph.get_state(thread).interrupts:
+        answers = {}
+        for item in pending:
+            request_id = item.value["request_id"]
+            events.emit("supervisor", "approval_wait", branch=item.value.get("branch"), request_id=request_id,
+                        role_waiting=item.value.get("role"),
+                        how=f"intern approve {run_dir} {request_id} [--deny --message TEXT]")
+            answers[item.id] = wait_for_response(run_dir, request_id, timeout=None, poll_seconds=1.0)
+        graph.invoke(Command(resume=answers), thread, context=context)
+
+
 def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | None,
              use_ray: bool, live: bool | None) -> dict[str, Any]:
     started = time.time()
@@ -99,7 +118,7 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         thread = {"configurable": {"thread_id": run_id}}
         with Progress(run_dir / "events.jsonl", run_id, live=live):
             resolve_model(cfg.base_model)  # convert once here, not in every actor at once
-            graph.invoke(graph_input, thread, context=RunContext(roles))
+            _drive(graph, thread, RunContext(roles), graph_input, run_dir, roles.events)
         state = graph.get_state(thread).values
         results = state.get("results") or build_results(cfg, run_id, state, time.time() - started)
     except BaseException as e:  # record what happened, then re-raise (Ctrl-C included)

@@ -26,6 +26,7 @@ class RunState(TypedDict, total=False):
     baseline: dict[str, Any]
     final: dict[str, Any]
     results: dict[str, Any]
+    stop_reason: str | None  # set when a role ran out of budget or could not go on
 
 
 class BranchState(TypedDict, total=False):
@@ -35,6 +36,7 @@ class BranchState(TypedDict, total=False):
     dataset: dict[str, Any]
     training: dict[str, Any]
     error: str
+    stopped: str | None  # "budget" when the run's budget stopped this branch
     branch_results: Annotated[list[dict[str, Any]], operator.add]
 
 

@@ -4,6 +4,7 @@
     intern resume runs/<run_id>
     intern submit --address http://127.0.0.1:8265 [--config my.yaml] [--set ...]
     intern status <run-dir | run-id | job-id> [--address URL]
+    intern approve runs/<run_id> [REQUEST_ID] [--deny --message "use LoRA instead"]
     intern report runs/<run_id>
     intern eval --model-path DIR --benchmark wordproblems [--limit N] [--json-output-file F]
 
@@ -21,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from intern.config import load_config, save_config
+from intern.config import load_config
 from intern.errors import ConfigError, InternError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -73,32 +74,28 @@ def resume(run_dir: Path) -> None:
     _print_summary(results, run_dir)
 
 
+_ADDRESS_HELP = "the cluster: dashboard URL (http://127.0.0.1:8265), host:6379, ray://..., or auto"
 _SUBMIT_OUT_HELP = "output_dir as seen by the cluster (shared storage); default: the absolute local path"
 
 
 @app.command()
-def submit(address: Annotated[str, typer.Option(help="Ray dashboard URL, e.g. http://127.0.0.1:8265")],
+def submit(address: Annotated[str, typer.Option(help=_ADDRESS_HELP)],
            config: ConfigOpt = None, set_: SetOpt = None,
            output_dir: Annotated[str | None, typer.Option(help=_SUBMIT_OUT_HELP)] = None) -> None:
-    """Submit the same run to a Ray cluster as a Ray Job."""
-    import tempfile
-
+    """Submit the same run to a Ray cluster as a Ray Job (config resolved here, profile inlined)."""
     from graphs.runner import new_run_id
     from intern.cluster import submit_run
 
-    cfg = _load(config, set_)
-    cfg.output_dir = output_dir or str(Path(cfg.output_dir).expanduser().resolve())
+    cfg = _load(config, set_)  # exit 2 on a bad config before anything is sent
+    out = output_dir or str(Path(cfg.output_dir).expanduser().resolve())
     run_id = new_run_id()
-    with tempfile.TemporaryDirectory() as tmp:
-        resolved = Path(tmp) / "config.yaml"
-        save_config(cfg, resolved)  # the cluster gets the resolved config, profile inlined
-        try:
-            job = submit_run(address, resolved, [], run_id=run_id, output_dir=cfg.output_dir)
-        except InternError as e:
-            _fail(str(e))
+    try:
+        job = submit_run(address, config, list(set_ or []), run_id=run_id, output_dir=out)
+    except InternError as e:
+        _fail(str(e))
     typer.echo(f"submitted run {job.run_id} as Ray Job {job.job_id}")
     typer.echo(f"dashboard: {job.dashboard_url}/#/jobs/{job.job_id}")
-    typer.echo(f"run dir:   {Path(cfg.output_dir) / run_id}")
+    typer.echo(f"run dir:   {Path(out) / run_id}")
     typer.echo(f"status:    intern status {job.job_id} --address {address}")
 
 
@@ -123,6 +120,35 @@ def status(target: str,
     typer.echo(f"job {info['job_id']}: {info['status']} {info['message']}".rstrip())
     for line in info["log_tail"]:
         typer.echo(f"  | {line}")
+
+
+@app.command()
+def approve(run: Annotated[str, typer.Argument(help="run directory or run id")],
+            request_id: Annotated[str | None, typer.Argument(help="which request (default: the only one)")] = None,
+            deny: Annotated[bool, typer.Option("--deny", help="deny instead of approve")] = False,
+            message: Annotated[str, typer.Option("--message", "-m", help="feedback for the role")] = "",
+            output_dir: Annotated[str, typer.Option(help="where runs live")] = "runs") -> None:
+    """Approve (or --deny, with feedback) an action a paused run is waiting for; lists them without an id."""
+    from intern.supervisor.approval import ApprovalError, list_pending, respond
+
+    run_dir = Path(run) if Path(run).is_dir() else Path(output_dir) / run
+    if not run_dir.is_dir():
+        _fail(f"no run directory {run_dir}; pass runs/<run_id> (on a cluster: the shared output_dir)", code=2)
+    pending = list_pending(run_dir)
+    if request_id is None and len(pending) != 1:
+        if not pending:
+            _fail(f"no approval is pending in {run_dir}", code=2)
+        typer.echo(f"{len(pending)} approvals pending; name one:")
+        for r in pending:
+            typer.echo(f"  {r['id']}  {r.get('role')}/{r.get('branch') or '-'}  {r.get('tool')}: {r.get('reason')}")
+        raise typer.Exit(2)
+    try:
+        answer = respond(run_dir, request_id, approve=not deny, message=message)
+    except ApprovalError as e:
+        _fail(str(e), code=2)
+    verb = "approved" if answer["approve"] else "denied"
+    typer.echo(f"{verb} {answer['id']} as {answer['who']} at {answer['at']}"
+               + (f" — feedback: {message}" if message else ""))
 
 
 @app.command()

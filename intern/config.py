@@ -12,6 +12,7 @@ reproducible from its directory alone.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ class BudgetConfig:
 
     max_rounds: int = 1
     max_wall_seconds: float = 3600.0
+    max_tool_calls: int = 300
+    max_gpu_hours: float | None = None
 
 
 @dataclass
@@ -111,6 +114,22 @@ class BrainConfig:
     kind: str = "playbook"
     model: str | None = None
     base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"  # the key itself never goes in a config (config.yaml is saved)
+    timeout: float = 120.0
+    max_attempts: int = 5
+    context_window: int = 32768
+    compaction_threshold: float = 0.9
+    max_steps: int = 40
+    loop_cooldown: int = 2
+
+
+@dataclass
+class ApprovalConfig:
+    """Which actions need a human's yes (see intern/supervisor/approval.py)."""
+
+    mode: str = "ask"
+    gpu_hours_threshold: float = 1.0
+    auto_max_gpu_hours: float = 8.0
 
 
 @dataclass
@@ -128,6 +147,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
+    approval: ApprovalConfig = field(default_factory=ApprovalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what ``config.yaml`` holds)."""
@@ -137,7 +157,8 @@ class RunConfig:
 ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
 TRAIN_METHODS = ("sft",)
 DEEPSPEED_STAGES = ("none", "zero2", "zero3")
-BRAIN_KINDS = ("playbook",)
+BRAIN_KINDS = ("playbook", "openai")
+APPROVAL_MODES = ("ask", "auto", "never")
 DATA_STYLES = ("worked", "direct")
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 
@@ -358,7 +379,21 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     b = cfg.budget
     need(b.max_rounds >= 1, "budget.max_rounds", f"must be >= 1 (got {b.max_rounds})")
     need(b.max_wall_seconds > 0, "budget.max_wall_seconds", "must be > 0 seconds")
-    need(cfg.brain.kind in BRAIN_KINDS, "brain.kind", f"must be one of {BRAIN_KINDS} (got {cfg.brain.kind!r})")
+    br = cfg.brain
+    need(br.kind in BRAIN_KINDS, "brain.kind", f"must be one of {BRAIN_KINDS} (got {br.kind!r})")
+    if br.kind == "openai":
+        need(bool(br.model or os.environ.get("INTERN_LLM_MODEL")), "brain.model",
+             "the openai brain needs a model name: --set brain.model=NAME (or $INTERN_LLM_MODEL)")
+    need(br.timeout > 0, "brain.timeout", "must be > 0 seconds")
+    need(br.max_attempts >= 1, "brain.max_attempts", "must be >= 1")
+    need(br.context_window >= 1024, "brain.context_window", "must be >= 1024 tokens")
+    need(0 < br.compaction_threshold <= 1, "brain.compaction_threshold", "must be in (0, 1], e.g. 0.9")
+    need(br.max_steps >= 1, "brain.max_steps", "must be >= 1")
+    need(br.loop_cooldown >= 0, "brain.loop_cooldown", "must be >= 0")
+    need(cfg.approval.mode in APPROVAL_MODES, "approval.mode", f"must be one of {APPROVAL_MODES}")
+    need(cfg.approval.gpu_hours_threshold >= 0, "approval.gpu_hours_threshold", "must be >= 0")
+    need(b.max_tool_calls >= 1, "budget.max_tool_calls", "must be >= 1 (default 300)")
+    need(b.max_gpu_hours is None or b.max_gpu_hours > 0, "budget.max_gpu_hours", "must be > 0 or null")
     c = cfg.cluster
     assert isinstance(c, ClusterProfile)  # resolved above; not user input
     for role in c.roles:

@@ -7,8 +7,9 @@ threads, and two pieces of transformers are not thread-safe:
   time at once can see a half-initialized module ("cannot import name 'SFTConfig'").
   :func:`ml_stack` makes the first import happen in one thread only.
 - ``from_pretrained`` patches torch globally while it builds a model on the meta device;
-  two concurrent loads corrupt each other ("Cannot copy out of meta tensor"). Hold
-  :data:`MODEL_LOAD_LOCK` around loads.
+  two concurrent loads corrupt each other ("Cannot copy out of meta tensor"), and
+  ``datasets``' shared progress bars race ("'tqdm' object has no attribute '_lock'").
+  Hold :data:`LIBRARY_LOCK` around model loads, trainer set-up and dataset loads.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 
 _LOCK = threading.Lock()
-MODEL_LOAD_LOCK = threading.Lock()
+LIBRARY_LOCK = threading.Lock()
 _DONE = False
 
 

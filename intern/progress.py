@@ -22,7 +22,15 @@ from rich.live import Live
 from rich.table import Table
 
 _PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed",
-          "dev_eval", "test_eval", "decision", "finished"}
+          "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget"}
+
+
+def _is_milestone(e: dict[str, Any]) -> bool:
+    """Every tenth of a training run (plain mode prints these, not every step)."""
+    if e.get("event") != "train_step":
+        return False
+    every = max(1, int(e.get("max_steps") or 10) // 10)
+    return int(e.get("step", 0)) % every == 0
 
 
 class Progress:
@@ -113,12 +121,16 @@ class Progress:
             self.rows.setdefault("base model", {"role": "evaluator", "stage": "baseline",
                                                 "step": "", "loss": "", "dev": "",
                                                 "test": f"{e['score']:.3f}"})
-        if not self.live and kind in _PLAIN:
+        if kind == "approval_wait":  # shown in both modes: the run waits for a person
+            self.console.print(f"[bold]approval needed[/bold] ({e.get('role_waiting')}/{branch or '-'}): "
+                               f"run `{e.get('how')}`")
+        elif not self.live and (kind in _PLAIN or _is_milestone(e)):
             self.console.print(self._plain(e), highlight=False)
 
     def _plain(self, e: dict[str, Any]) -> str:
         elapsed = e.get("ts", time.time()) - self._started
-        skip = {"ts", "run_id", "role", "event", "branch", "hypotheses", "samples"}
+        skip = {"ts", "run_id", "role", "event", "branch", "hypotheses", "samples", "path",
+                "manifest_path", "sha256", "started_at", "learning_rate"}
         details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip and v is not None)
         if e.get("event") == "hypotheses":
             details = "; ".join(f"{h['id']}: {h['title']}" for h in e.get("hypotheses", []))

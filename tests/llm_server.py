@@ -177,3 +177,43 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, server.completion(body, step))
 
     return Handler
+
+
+# ------------------------------------------------ the tool side of a scripted conversation
+
+
+class ToolResult:
+    """What a test tool returns (``ok``, ``text``, optional ``gpu_hours``)."""
+
+    def __init__(self, ok: bool, text: str, gpu_hours: float = 0.0):
+        self.ok, self.text, self.gpu_hours = ok, text, gpu_hours
+
+
+class Toolbox:
+    """A small real tool set for agent-loop tests: named functions with OpenAI schemas.
+
+    Args:
+        **functions: ``name=fn`` where ``fn(args) -> str`` (success) or raises (a tool bug),
+            or returns a :class:`ToolResult`.
+
+    Attributes:
+        calls: ``(name, args)`` of every call, in order.
+    """
+
+    def __init__(self, **functions: Callable[[dict[str, Any]], Any]):
+        self.functions = functions
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """One permissive object schema per tool."""
+        return [{"type": "function", "function": {"name": name, "description": f"the {name} tool",
+                                                  "parameters": {"type": "object", "properties": {}}}}
+                for name in self.functions]
+
+    def call(self, name: str, args: dict[str, Any]) -> ToolResult:
+        """Run ``name``; an unknown name is a failed result."""
+        self.calls.append((name, args))
+        if name not in self.functions:
+            return ToolResult(False, f"unknown tool {name}")
+        out = self.functions[name](args)
+        return out if isinstance(out, ToolResult) else ToolResult(True, str(out))

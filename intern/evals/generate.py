@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import ModelError
-from intern.imports import MODEL_LOAD_LOCK, ml_stack
+from intern.imports import LIBRARY_LOCK, ml_stack
 
 
 @dataclass
@@ -51,7 +51,7 @@ def load_for_generation(model_path: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    with MODEL_LOAD_LOCK:
+    with LIBRARY_LOCK:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.eval()
     return model, tokenizer

@@ -20,9 +20,11 @@ from fractions import Fraction
 
 __all__ = [
     "answer_segment",
+    "answer_text",
     "extract_letter",
     "extract_numeric",
     "format_number",
+    "last_boxed",
     "numeric_equal",
     "parse_number",
 ]
@@ -189,3 +191,55 @@ def extract_letter(text: str, letters: str = "ABCD") -> str | None:
         if not (closed or tail == "" or tail[0] in ".:"):
             return None
     return letter.upper()
+
+
+def answer_text(text: str) -> str | None:
+    """Returns the raw text after the LAST ``ANSWER:`` marker, up to the end of its line.
+
+    Like `answer_segment`, but markup is kept (``\\frac{1}{2}`` stays LaTeX) and only
+    surrounding whitespace and markdown emphasis (``**``, ``__``) are stripped: for
+    answers whose notation matters (MATH-style expressions, JSON function calls).
+
+    Args:
+        text: A model completion.
+
+    Returns:
+        The answer text, or None when there is no ANSWER marker or nothing follows it.
+    """
+    if not text:
+        return None
+    matches = list(_ANSWER_RE.finditer(text))
+    if not matches:
+        return None
+    rest = text[matches[-1].end() :]
+    for line in rest.splitlines() or [rest]:
+        segment = line.strip().strip("*_").strip()
+        if segment:
+            return segment
+    return None
+
+
+_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def last_boxed(text: str) -> str | None:
+    """Returns the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces kept.
+
+    For ``so \\boxed{\\frac{\\sqrt{3}}{2}}.`` it is ``\\frac{\\sqrt{3}}{2}``.
+
+    Args:
+        text: A model completion or an answer string.
+
+    Returns:
+        The boxed content, or None when there is no complete (brace-balanced) box.
+    """
+    for match in reversed(list(_BOXED_RE.finditer(text or ""))):
+        depth, start = 1, match.end()
+        for index in range(start, len(text)):
+            if text[index] == "{":
+                depth += 1
+            elif text[index] == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:index].strip()
+    return None

@@ -136,13 +136,13 @@ class OpenAIBrain:
             try:
                 return client.chat.completions.create(**kwargs), attempt
             except openai.RateLimitError as e:
-                last = f"429 rate limited: {e.message}"
+                last = f"429 rate limited: {_detail(e)}"
                 delay = self._retry_after(e.response.headers) or self._backoff(attempt)
             except openai.APIStatusError as e:
                 if e.status_code < 500:
                     raise BrainError(self._safe(f"the LLM server refused the request ({e.status_code}): "
-                                                f"{e.message}")) from None
-                last = f"{e.status_code} server error: {e.message}"
+                                                f"{_detail(e)}")) from None
+                last = f"{e.status_code} server error: {_detail(e)}"
                 delay = self._backoff(attempt)
             except openai.APITimeoutError:
                 last = f"timed out after {self.timeout}s"
@@ -183,6 +183,14 @@ class OpenAIBrain:
 
     def _safe(self, text: str) -> str:
         return redact(text, [self._api_key])
+
+
+def _detail(error: Any) -> str:
+    """The server's own error message (the SDK prefixes ``Error code: N - {...}``)."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return str(getattr(error, "message", error))
 
 
 def to_reply(response: Any, known_tools: list[str]) -> Reply:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from intern.errors import ToolError
-from intern.tools.http import HttpClient
+from intern.tools.http_client import HttpClient
 
 __all__ = ["DEFAULT_ARXIV_URL", "ArxivClient", "ArxivPaper", "normalize_arxiv_id", "parse_feed"]
 

@@ -18,11 +18,12 @@ defined, so a tool the model cannot call correctly never reaches a registry::
 
     registry = ToolRegistry("researcher", [add])
     registry.schemas()                     # OpenAI "tools" list for chat completions
-    result = registry.call("add", '{"a": 2}')   # ToolResult(ok=True, content="3", data=3)
+    result = registry.call("add", '{"a": 2}')   # ToolResult(ok=True, text="3", data=3)
 
 ``ToolRegistry.call`` never raises for a tool's failure: a bad argument, an unknown
 tool, a service that is down or a bug inside the tool all come back as a
-:class:`ToolResult` with ``ok=False`` and a text the LLM can act on (DESIGN: tool
+:class:`ToolResult` with ``ok=False`` and a ``text`` the LLM can act on (``ok`` and
+``text`` are what :class:`intern.llm.agent.ToolSet` reads) (DESIGN: tool
 failures go back to the LLM as text; they do not crash the run). The text is cut to
 the tool's character budget, with a note saying so.
 """
@@ -55,17 +56,17 @@ class ToolResult:
 
     Attributes:
         name: The tool called.
-        ok: False when the call failed; ``content`` then says why.
-        content: The text for the LLM, already cut to the tool's budget.
+        ok: False when the call failed; ``text`` then says why.
+        text: The text for the LLM, already cut to the tool's budget.
         data: The typed result (the function's return value); None on failure.
         error_kind: On failure, the :class:`~intern.errors.ToolError` kind
             (``unreachable``, ``not_found``, ``invalid_arguments``, ...).
-        truncated: True when ``content`` was cut to the budget.
+        truncated: True when ``text`` was cut to the budget.
     """
 
     name: str
     ok: bool
-    content: str
+    text: str
     data: Any = None
     error_kind: str | None = None
     truncated: bool = False
@@ -241,7 +242,7 @@ class Tool:
         return ToolResult(self.name, True, text, data=value, truncated=cut)
 
     def _failure(self, message: str, kind: str) -> ToolResult:
-        text, cut = _truncate(f"error ({kind}) in tool '{self.name}': {message}", self.max_chars)
+        text, cut = _truncate(f"'{self.name}' failed [{kind}]: {message}", self.max_chars)
         return ToolResult(self.name, False, text, error_kind=kind, truncated=cut)
 
 
@@ -328,5 +329,5 @@ class ToolRegistry:
         try:
             t = self.get(name)
         except ToolError as exc:
-            return ToolResult(str(name), False, f"error ({exc.kind}): {exc.message}", error_kind=exc.kind)
+            return ToolResult(str(name), False, f"[{exc.kind}] {exc.message}", error_kind=exc.kind)
         return t.run(args)

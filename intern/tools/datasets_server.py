@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intern.errors import ToolError
-from intern.tools.http import HttpClient
+from intern.tools.http_client import HttpClient
 
 __all__ = ["DEFAULT_DATASETS_SERVER_URL", "DatasetPreview", "DatasetViewerClient", "feature_type"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intern.errors import ToolError
-from intern.tools.http import HttpClient
+from intern.tools.http_client import HttpClient
 
 __all__ = ["DEFAULT_GITHUB_URL", "CodeHit", "GitHubClient", "github_headers"]
 
@@ -86,7 +86,8 @@ class GitHubClient:
             raise ToolError(f"limit must be between 1 and 30, got {limit}", "invalid_arguments")
         if repo is not None and not _REPO_RE.match(repo):
             raise ToolError(f"repo must look like 'owner/name', got {repo!r}", "invalid_arguments")
-        q = " ".join([query.strip()] + ([f"language:{language}"] if language else []) + ([f"repo:{repo}"] if repo else []))
+        qualifiers = ([f"language:{language}"] if language else []) + ([f"repo:{repo}"] if repo else [])
+        q = " ".join([query.strip(), *qualifiers])
         body = self._get_json(f"{self.base_url}/search/code", {"q": q, "per_page": limit})
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
             raise ToolError("GitHub's code search reply has no 'items' list", "bad_response")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from intern.errors import ToolError
-from intern.tools.http import HttpClient
+from intern.tools.http_client import HttpClient
 from intern.tools.hub import DEFAULT_HF_ENDPOINT
 
 __all__ = ["DocHit", "HfDocsClient", "markdown_section"]

@@ -1,7 +1,7 @@
 """Hugging Face Hub search: models, datasets, and Hugging Face Papers.
 
 The requests go to the Hub's REST API (``/api/models``, ``/api/datasets``,
-``/api/papers/search``, ``/api/papers/{id}``) through :class:`~intern.tools.http.HttpClient`
+``/api/papers/search``, ``/api/papers/{id}``) through :class:`~intern.tools.http_client.HttpClient`
 (timeouts, bounded 429 retries, the disk cache), and each reply is parsed with
 huggingface_hub's own ``ModelInfo`` / ``DatasetInfo`` / ``PaperInfo``, so the fields are
 read exactly as ``HfApi.list_models`` etc. read them. ``HfApi`` itself is not called
@@ -24,7 +24,7 @@ from huggingface_hub.hf_api import DatasetInfo, ModelInfo, PaperInfo
 
 from intern.errors import ToolError
 from intern.tools.arxiv import normalize_arxiv_id
-from intern.tools.http import HttpClient
+from intern.tools.http_client import HttpClient
 
 __all__ = ["DEFAULT_HF_ENDPOINT", "DatasetHit", "HubClient", "HubPaper", "ModelHit"]
 
@@ -126,6 +126,8 @@ def _list(body: Any, what: str) -> list[Any]:
 
 
 def _paper(info: PaperInfo) -> HubPaper:
+    if not info.id or not info.title:
+        raise ToolError("the Hub returned a paper without an id or a title", "bad_response")
     return HubPaper(
         id=str(info.id), title=" ".join((info.title or "").split()),
         authors=[a.name for a in info.authors or []], summary=" ".join((info.summary or "").split()),
@@ -149,7 +151,8 @@ class HubClient:
         self.endpoint = endpoint.rstrip("/")
 
     def search_models(self, query: str, limit: int = 10, task: str | None = None,
-                      sort: Literal["downloads", "likes", "trendingScore", "createdAt"] = "downloads") -> list[ModelHit]:
+                      sort: Literal["downloads", "likes", "trendingScore", "createdAt"] = "downloads"
+                      ) -> list[ModelHit]:
         """Searches models on the Hugging Face Hub by name; most downloaded first.
 
         Args:

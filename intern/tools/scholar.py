@@ -18,7 +18,7 @@ from typing import Any
 
 from intern.errors import ToolError
 from intern.tools.arxiv import normalize_arxiv_id
-from intern.tools.http import HttpClient
+from intern.tools.http_client import HttpClient
 
 __all__ = ["DEFAULT_S2_URL", "LinkedPaper", "ScholarClient", "s2_paper_id"]
 
@@ -94,7 +94,7 @@ class ScholarClient:
             raise ToolError(f"limit must be between 1 and 100, got {limit}", "invalid_arguments")
         body = self.http.get_json(f"{self.base_url}/paper/{s2_paper_id(paper)}/{edge}",
                                   {"fields": _FIELDS, "limit": limit, "offset": 0})
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list | None):
+        if not isinstance(body, dict) or "data" not in body or not isinstance(body["data"], list | None):
             raise ToolError(f"Semantic Scholar's /{edge} reply has no 'data' list", "bad_response")
         out = []
         for entry in body.get("data") or []:

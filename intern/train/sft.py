@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import DataError, TrainingError
-from intern.imports import MODEL_LOAD_LOCK, ml_stack
+from intern.imports import LIBRARY_LOCK, ml_stack
 
 
 @dataclass
@@ -72,7 +72,8 @@ def load_prompt_completion(path: str | Path):
     if not p.is_file():
         raise DataError(f"training data {p} does not exist; build it first (DataEngineer.build)")
     try:
-        ds = Dataset.from_parquet(str(p))
+        with LIBRARY_LOCK:
+            ds = Dataset.from_parquet(str(p))
     except Exception as e:  # pyarrow raises several types for corrupt files
         raise DataError(f"{p} is not a readable parquet file ({e}); rebuild the dataset") from None
     missing = {"prompt", "completion"} - set(ds.column_names)
@@ -95,7 +96,7 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     bf16 = not job.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    with MODEL_LOAD_LOCK:
+    with LIBRARY_LOCK:
         model = AutoModelForCausalLM.from_pretrained(
             job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
     args = SFTConfig(
@@ -127,7 +128,7 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
 
         peft_config = LoraConfig(r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=0.0,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
-    with MODEL_LOAD_LOCK:  # wrapping with peft and tokenizing touch shared state too
+    with LIBRARY_LOCK:  # wrapping with peft and tokenizing touch shared state too
         return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=callbacks or [])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -148,6 +149,7 @@ def head() -> Iterator[Head]:
         if starter.poll() is None:
             starter.kill()
         _stop(pgid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -55,3 +55,17 @@ def test_review_fails_when_nothing_scored():
     d = decide([{"id": "a", "dev_score": None, "error": "boom"}], iteration=1, max_rounds=2,
                elapsed=1, max_wall_seconds=100, previous_best=None)
     assert (d.action, d.best_branch, d.status) == ("finish", None, "failed")
+
+
+def test_no_hypotheses_goes_straight_to_review():
+    assert fan_out({"hypotheses": []}) == "review"
+
+
+def test_spent_budget_stops_with_best_so_far():
+    d = decide([_r("a", 0.4), _r("b", 0.6)], iteration=1, max_rounds=5, elapsed=1, max_wall_seconds=100,
+               previous_best=None, stop_reason="budget spent in b")
+    assert (d.action, d.best_branch, d.status) == ("finish", "b", "stopped")
+    assert "budget" in d.reason
+    d = decide([], iteration=1, max_rounds=5, elapsed=1, max_wall_seconds=100, previous_best=None,
+               stop_reason="research failed: budget")
+    assert (d.action, d.best_branch, d.status) == ("finish", None, "stopped")

@@ -11,9 +11,9 @@ says what happened::
 Failure kinds: ``unreachable`` (connection refused, DNS failure, timeout, or offline
 mode), ``not_found`` (404), ``rate_limited`` (429 or GitHub's 403 after the retries, or
 a Retry-After longer than the bound), ``http_error`` (other statuses), ``bad_response``
-(a body that does not parse). When a request fails as unreachable and the cache holds an
-expired copy, that copy is served instead, marked stale, so an offline run still sees
-what an earlier run found.
+(a body that does not parse). When a request fails as unreachable or rate-limited and the
+cache holds an expired copy, that copy is served instead, marked stale, so an offline run
+still sees what an earlier run found.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class HttpClient:
         try:
             response = self._fetch(url, params, headers)
         except ToolError as exc:
-            if exc.kind == "unreachable" and cache is not None and (
+            if exc.kind in ("unreachable", "rate_limited") and cache is not None and (
                     old := cache.get(self.service, url, params, max_age_s=float("inf"))):
                 return Response(old.url, old.status, old.text, from_cache=True, stale=True)
             raise

@@ -1,0 +1,241 @@
+"""Load a dataset from a local file or the Hub, and describe its schema, before mapping it to training rows.
+
+    source = load_source("data/problems.jsonl")                   # jsonl, json, csv, parquet, arrow
+    source = load_source("openai/gsm8k", config="main", split="train", limit=2000)   # Hub, via datasets
+    source.columns          # {"question": "string", "answer": "string"}
+    source.info             # provenance for the manifest: kind, path or id, config, split, revision, sha256
+    describe(source, n=3)   # columns, row count and sample rows, short enough for an LLM
+
+Local files are read with pyarrow / the json module directly (no ``datasets`` cache
+writes); a folder written by ``Dataset.save_to_disk`` is loaded with ``datasets``. Hub
+datasets go through ``datasets.load_dataset`` (streamed when ``limit`` is given, so only
+the rows needed are fetched); offline, that fails with a :class:`DataError` saying so.
+Map the rows to SFT / GRPO rows with :mod:`intern.data.mapping`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from intern.errors import DataError
+
+__all__ = ["Source", "describe", "infer_columns", "load_source", "value_type"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow")
+
+
+@dataclass
+class Source:
+    """Rows loaded from one source, with their inferred schema and provenance.
+
+    Attributes:
+        rows: The rows as plain dicts.
+        columns: ``{column: type}`` inferred from the values (see :func:`value_type`).
+        info: Provenance for a manifest: ``kind`` (``local``/``hub``), ``path`` and ``sha256``
+            or ``id``, ``config``, ``split``, ``revision``; and ``rows``.
+    """
+
+    rows: list[dict[str, Any]]
+    columns: dict[str, str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def value_type(value: Any) -> str:
+    """A short type name for one value: ``string``, ``int``, ``float``, ``bool``, ``null``,
+    ``messages`` (a chat: a list of ``{role, content}`` or ``{from, value}``), ``list[...]`` or ``struct``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "struct"
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(v, dict) and ({"role", "content"} <= set(v) or {"from", "value"} <= set(v))
+                         for v in value):  # OpenAI-style or ShareGPT-style chat
+            return "messages"
+        inner = sorted({value_type(v) for v in value[:20]} - {"null"})
+        return f"list[{'|'.join(inner) or '?'}]"
+    return type(value).__name__
+
+
+def infer_columns(rows: list[dict[str, Any]], sample: int = 200) -> dict[str, str]:
+    """``{column: type}`` over the first ``sample`` rows; mixed types are joined with ``|``."""
+    kinds: dict[str, set[str]] = {}
+    for row in rows[:sample]:
+        for key, value in row.items():
+            kinds.setdefault(key, set()).add(value_type(value))
+    return {k: "|".join(sorted(v - {"null"}) or ["null"]) for k, v in kinds.items()}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number} is not valid JSON ({exc.msg}); each line must be one "
+                                "JSON object") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number} is a JSON {type(row).__name__}; each line must be an object")
+            rows.append(row)
+    return rows
+
+
+def _read_json(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # one object per line in a .json file
+            return _read_jsonl(path)
+        raise DataError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}: the single list inside
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError(f"{path} holds a JSON object; expected a list of rows or an object with one list")
+        data = lists[0]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{path} must hold a JSON list of objects (one per row)")
+    return data
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    try:
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_file(source).read_all()
+    except pa.ArrowInvalid:
+        with pa.memory_map(str(path)) as source:  # datasets writes the streaming format
+            return pa.ipc.open_stream(source).read_all()
+
+
+def _load_local(path: Path, split: str, limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    info: dict[str, Any] = {"kind": "local", "path": str(path)}
+    if path.is_dir():
+        if not ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
+            files = sorted(p.name for p in path.iterdir() if p.suffix in _SUFFIXES)
+            raise DataError(f"{path} is a folder but not a saved dataset; load one of its files instead: "
+                            f"{', '.join(files) or '(no data files)'}")
+        import datasets  # heavy: only for save_to_disk folders
+
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.DatasetDict):
+            if split not in loaded:
+                raise DataError(f"{path} has no split '{split}'; splits: {', '.join(loaded)}")
+            loaded, info["split"] = loaded[split], split
+        table = loaded.select(range(min(limit, len(loaded)))) if limit is not None else loaded
+        return table.to_list(), info
+    if not path.is_file():
+        raise DataError(f"dataset file {path} does not exist")
+    info["sha256"] = _sha256(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            rows = _read_jsonl(path)
+        elif suffix == ".json":
+            rows = _read_json(path)
+        elif suffix == ".csv":
+            rows = pa_csv.read_csv(path).to_pylist()
+        elif suffix == ".parquet":
+            rows = pq.read_table(path).to_pylist()
+        elif suffix == ".arrow":
+            rows = _read_arrow(path).to_pylist()
+        else:
+            raise DataError(f"{path}: unsupported file type '{suffix}'; use one of {', '.join(_SUFFIXES)}")
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} could not be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from None
+    return (rows[:limit] if limit is not None else rows), info
+
+
+def _load_hub(ref: str, config: str | None, split: str, revision: str | None,
+              limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import datasets  # heavy: only for Hub loads
+
+    info = {"kind": "hub", "id": ref, "config": config, "split": split, "revision": revision or "main"}
+    try:
+        ds = datasets.load_dataset(ref, config, split=split, revision=revision, streaming=limit is not None)
+        rows = list(itertools.islice(ds, limit)) if limit is not None else ds.to_list()
+    except Exception as exc:  # datasets raises many unrelated types (HTTP, FileNotFound, Value, its own)
+        offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set: the Hub is off limits)" if offline else ""
+        raise DataError(f"could not load Hub dataset {ref!r} config={config!r} split={split!r}{hint}: "
+                        f"{type(exc).__name__}: {str(exc)[:300]}") from None
+    return rows, info
+
+
+def load_source(ref: str | os.PathLike[str], *, config: str | None = None, split: str = "train",
+                revision: str | None = None, limit: int | None = None) -> Source:
+    """Loads rows from a local file/folder or a Hub dataset id.
+
+    Args:
+        ref: A path (``.jsonl``, ``.json``, ``.csv``, ``.parquet``, ``.arrow``, or a
+            ``save_to_disk`` folder) or a Hub id (``org/name``).
+        config: The Hub config (subset).
+        split: The split (Hub datasets and saved ``DatasetDict`` folders).
+        revision: The Hub revision (branch, tag or commit) to pin.
+        limit: Load at most this many rows (streamed from the Hub).
+
+    Raises:
+        DataError: For a missing or unreadable file, an unknown split, an empty source,
+            or a Hub dataset that cannot be loaded; the message says which and why.
+    """
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise DataError(f"limit must be a positive int, got {limit!r}")
+    path = Path(ref)
+    if path.exists() or path.suffix.lower() in _SUFFIXES or not _HUB_ID.match(str(ref)):
+        rows, info = _load_local(path, split, limit)
+    else:
+        rows, info = _load_hub(str(ref), config, split, revision, limit)
+    if not rows:
+        raise DataError(f"{ref} has no rows")
+    info["rows"] = len(rows)
+    return Source(rows=rows, columns=infer_columns(rows), info=info)
+
+
+def _short(value: Any, chars: int) -> Any:
+    if isinstance(value, str) and len(value) > chars:
+        return value[:chars] + f"... [{len(value) - chars} more]"
+    if isinstance(value, list):
+        return [_short(v, chars) for v in value[:10]]
+    if isinstance(value, dict):
+        return {k: _short(v, chars) for k, v in value.items()}
+    return value
+
+
+def describe(source: Source, n: int = 3, chars: int = 300) -> dict[str, Any]:
+    """A compact description for an LLM or a log: provenance, columns with types, sample rows.
+
+    Args:
+        source: A loaded source.
+        n: How many sample rows.
+        chars: Cut long strings in the samples to this many characters.
+    """
+    return {"source": source.info, "columns": source.columns,
+            "sample": [_short(r, chars) for r in source.rows[:n]]}

@@ -1,0 +1,344 @@
+"""The role agent loop: think -> call tools -> observe, until the model calls ``finish``.
+
+``finish`` is a tool the loop adds whose parameters are the role's typed result (a JSON
+Schema); a result that does not validate goes back to the model as an error. Every
+problem the model causes (bad JSON, unknown tool, empty or cut-off reply, a failing
+tool) becomes a message to the model, never an exception. The supervisor's guards run
+around every step, and each of their decisions is an event in ``events.jsonl``:
+compaction (``compaction``), loop detection (``loop``), approval gating (``approval``),
+budgets (``budget``).
+
+    prompt = render_prompt("researcher", ...)
+    result = run_agent(brain, prompt.system, prompt.task, registry,
+                       result_schema=prompt.result_schema, events=events, role="researcher",
+                       guards=Guards(compactor=Compactor(32_768), loops=LoopDetector(),
+                                     approval=ApprovalGate(policy, run_dir), budget=budget))
+    if result.stopped_reason == "awaiting_approval":   # ask mode, answer not there yet
+        ...  # interrupt(); later: run_agent(..., resume=result)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jsonschema
+
+from intern.errors import InternError
+from intern.llm.base import Brain, BrainError, ToolCall
+from intern.supervisor.approval import ApprovalGate
+from intern.supervisor.budgets import Budget
+from intern.supervisor.compaction import CompactionError, Compactor, estimate_tokens
+from intern.supervisor.decisions import GuardDecision, Verdict
+from intern.supervisor.loops import LoopDetector
+from intern.supervisor.secrets import redact, redact_obj
+from intern.tracking import EventLog
+
+FINISH = "finish"
+STOP_REASONS = ("finished", "max_steps", "escalated", "budget", "awaiting_approval", "brain_error")
+NUDGE = ("You replied without calling a tool. Use the tools to make progress, and call `finish` with your "
+         "result when you are done; only `finish` ends your turn.")
+
+
+class AgentError(InternError):
+    """The agent loop was set up wrongly (an invalid result schema, a tool named ``finish``)."""
+
+
+class ToolOutcome(Protocol):
+    """What a tool call returns: success and the text the model sees."""
+
+    ok: bool
+    text: str
+
+
+class ToolSet(Protocol):
+    """The tools of a role (``intern.tools.base.ToolRegistry`` fits)."""
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """OpenAI tool schemas of every tool."""
+        ...
+
+    def call(self, name: str, args: dict[str, Any]) -> ToolOutcome:
+        """Run one tool."""
+        ...
+
+
+@dataclass
+class Guards:
+    """The supervisor's guards applied to one agent loop; any may be None (off)."""
+
+    compactor: Compactor | None = None
+    loops: LoopDetector | None = None
+    approval: ApprovalGate | None = None
+    budget: Budget | None = None
+
+
+@dataclass
+class AgentResult:
+    """How an agent loop ended.
+
+    Attributes:
+        final: the validated ``finish`` arguments (the role's typed result), or None.
+        messages: the whole conversation (after any compaction).
+        steps: model calls made.
+        stopped_reason: one of :data:`STOP_REASONS`.
+        detail: why it stopped, for the supervisor (None when finished).
+        pending: when ``awaiting_approval``: the tool calls still to run, the first gated.
+        request_id: when ``awaiting_approval``: the approval request to answer.
+    """
+
+    final: dict[str, Any] | None
+    messages: list[dict[str, Any]]
+    steps: int
+    stopped_reason: str
+    detail: str | None = None
+    pending: list[ToolCall] = dataclasses.field(default_factory=list)
+    request_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (to keep a paused loop in the run directory)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentResult:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**{**data, "pending": [ToolCall(**c) for c in data.get("pending", [])]})
+
+
+def finish_tool(result_schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``finish`` tool schema for a role's result schema (checked to be a JSON Schema object)."""
+    try:
+        jsonschema.validators.validator_for(result_schema).check_schema(result_schema)
+    except jsonschema.SchemaError as e:
+        raise AgentError(f"the role's result schema is not a valid JSON Schema: {e.message}") from None
+    if result_schema.get("type") != "object":
+        raise AgentError("the role's result schema must have type 'object' (tool arguments are objects)")
+    return {"type": "function", "function": {
+        "name": FINISH, "description": "Submit your final result. This ends your turn; call it exactly once, "
+                                       "when the work is done.", "parameters": result_schema}}
+
+
+def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, result_schema: dict[str, Any],
+              guards: Guards | None = None, events: EventLog | None = None, role: str = "agent",
+              branch: str | None = None, max_steps: int = 50, max_result_chars: int = 20_000,
+              resume: AgentResult | None = None) -> AgentResult:
+    """Run one role's loop until it finishes, runs out of steps, or a guard stops it.
+
+    Args:
+        brain: decides each step.
+        system_prompt: the role's rendered system prompt.
+        task: the task (the first and, headless, only user message).
+        tools: the role's tools; ``finish`` is added by the loop.
+        result_schema: the JSON Schema (type object) of the role's result.
+        guards: compaction, loop detection, approval and budget guards.
+        events: where every step and guard decision is recorded.
+        role: the role name in events and approval requests.
+        branch: the hypothesis branch, if any.
+        max_steps: the most model calls.
+        max_result_chars: tool results longer than this are clipped.
+        resume: a result that stopped ``awaiting_approval``: continue it.
+
+    Raises:
+        AgentError: the result schema is invalid or a tool is named ``finish``.
+        CompactionError: the context cannot be brought under the limit.
+    """
+    own = tools.schemas()
+    if FINISH in [t.get("function", {}).get("name") for t in own]:
+        raise AgentError(f"a tool may not be named '{FINISH}': the loop adds it for the result")
+    loop = _Loop(brain, tools, [*own, finish_tool(result_schema)], result_schema, guards or Guards(),
+                 events, role, branch, max_result_chars)
+    if resume is not None:
+        loop.messages, loop.steps = list(resume.messages), resume.steps
+        if resume.pending and (done := loop.run_calls(list(resume.pending), None)):
+            return done
+    else:
+        loop.messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": task}]
+        loop.emit("agent_start", max_steps=max_steps, tools=[t["function"]["name"] for t in loop.schemas])
+    while loop.steps < max_steps:
+        if done := loop.step():
+            return done
+    return loop.end("max_steps", detail=f"no result after {max_steps} model calls")
+
+
+class _Loop:
+    """The state of one running agent loop (private: :func:`run_agent` is the interface)."""
+
+    def __init__(self, brain: Brain, tools: ToolSet, schemas: list[dict[str, Any]], result_schema: dict[str, Any],
+                 guards: Guards, events: EventLog | None, role: str, branch: str | None, max_result_chars: int):
+        self.brain, self.tools, self.schemas, self.guards = brain, tools, schemas, guards
+        self.validator = jsonschema.validators.validator_for(result_schema)(result_schema)
+        self.events, self.role, self.branch = events, role, branch
+        self.max_result_chars = max_result_chars
+        self.messages: list[dict[str, Any]] = []
+        self.steps = 0
+        self.reported: tuple[int, int] | None = None  # (messages counted, prompt tokens) from the server
+        if guards.compactor is not None and not guards.compactor.overhead_tokens:
+            # this loop's tool schemas count against the window too (a copy: the caller's stays as given)
+            compactor = copy.copy(guards.compactor)
+            compactor.overhead_tokens = estimate_tokens([{"content": json.dumps(schemas)}])
+            self.guards = dataclasses.replace(guards, compactor=compactor)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if self.events is not None:
+            self.events.emit(self.role, event, branch=self.branch, **redact_obj(fields))
+
+    def guard_event(self, event: str, decision: GuardDecision, **extra: Any) -> None:
+        self.emit(event, step=self.steps, **decision.event_fields(), **extra)
+
+    def end(self, reason: str, final: dict[str, Any] | None = None, detail: str | None = None,
+            pending: list[ToolCall] | None = None, request_id: str | None = None) -> AgentResult:
+        self.emit("agent_end", stopped_reason=reason, steps=self.steps, detail=detail)
+        return AgentResult(final, self.messages, self.steps, reason, detail, pending or [], request_id)
+
+    def step(self) -> AgentResult | None:
+        """One model call and its tool calls; an :class:`AgentResult` when the loop must end."""
+        budget = self.guards.budget
+        if budget is not None and (d := budget.check()).verdict is Verdict.STOP:
+            self.guard_event("budget", d)
+            return self.end("budget", detail=d.message)
+        try:
+            self.compact_if_needed()
+            sent = len(self.messages)
+            reply = self.brain.decide(self.messages, self.schemas)
+        except BrainError as e:
+            return self.end("brain_error", detail=redact(str(e)))
+        self.steps += 1
+        self.reported = (sent, reply.usage.prompt_tokens) if reply.usage.prompt_tokens else None
+        self.messages.append(reply.to_message())
+        self.emit("agent_step", step=self.steps, finish_reason=reply.finish_reason, error=reply.error,
+                  tool_calls=[c.name for c in reply.tool_calls],
+                  prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens)
+        if not reply.tool_calls:
+            self.messages.append({"role": "user", "content": f"Error: {reply.error}" if reply.error else NUDGE})
+            return None
+        return self.run_calls(reply.tool_calls, reply.error)
+
+    def compact_if_needed(self) -> None:
+        compactor = self.guards.compactor
+        if compactor is None:
+            return
+        decision = compactor.check(self.messages, self.reported)
+        if decision.verdict is not Verdict.COMPACT:
+            return
+        try:
+            result = compactor.compact(self.messages, self.brain, tokens_before=decision.details["tokens"])
+        except CompactionError as e:
+            self.guard_event("compaction", dataclasses.replace(decision, verdict=Verdict.STOP, message=str(e)))
+            raise
+        self.messages = result.messages
+        self.reported = None
+        self.guard_event("compaction", decision, **result.event_fields())
+
+    def run_calls(self, calls: list[ToolCall], reply_error: str | None) -> AgentResult | None:
+        """Answer every call of one reply, then add any guard corrections for the model."""
+        notes = [f"Error: {reply_error}"] if reply_error else []
+        for i, call in enumerate(calls):
+            rest = calls[i + 1:]
+            if call.error:
+                text = f"Error: {call.error}"
+                self.answer(call, text)
+                self.emit("tool_error", step=self.steps, tool=call.name, error=call.error)
+            elif call.name == FINISH:
+                problems = self.check_result(call.arguments or {})
+                if not problems:
+                    self.answer(call, "Result accepted.")
+                    self.skip(rest, "finish was called")
+                    self.emit("agent_result", step=self.steps, result=call.arguments)
+                    return self.end("finished", final=call.arguments)
+                text = "Error: the result does not match the required schema:\n" + "\n".join(problems)
+                self.answer(call, text)
+            else:
+                outcome = self.guarded_call(call, calls[i:])
+                if isinstance(outcome, AgentResult):
+                    return outcome
+                text = outcome
+            if (stop := self.observe(call, text, rest, notes)) is not None:
+                return stop
+        self.messages.extend({"role": "user", "content": note} for note in notes)
+        return None
+
+    def guarded_call(self, call: ToolCall, remaining: list[ToolCall]) -> str | AgentResult:
+        """Budget and approval checks, then the tool; the result text, or how the loop ends."""
+        args = call.arguments or {}
+        budget, gate = self.guards.budget, self.guards.approval
+        if budget is not None and (d := budget.check()).verdict is Verdict.STOP:
+            self.guard_event("budget", d)
+            self.skip(remaining, d.message or "budget exhausted")
+            return self.end("budget", detail=d.message)
+        preface = ""
+        if gate is not None:
+            d = gate.check(call.name, args, call.id, self.role, self.branch, on_request=self.approval_requested)
+            if d.reason and d.verdict is not Verdict.PAUSE_FOR_APPROVAL:  # approved or denied
+                self.guard_event("approval", d)
+            if d.verdict is Verdict.PAUSE_FOR_APPROVAL:
+                return self.end("awaiting_approval", pending=remaining, request_id=d.details["request_id"],
+                                detail=f"waiting for approval of {call.name}: {d.details.get('reason')}")
+            if d.verdict is Verdict.CORRECT:
+                self.answer(call, d.message or "Not approved.")
+                return d.message or "Not approved."
+            if d.message:
+                preface = f"[Approved by {d.details.get('who')}: {d.message}]\n"
+        started = time.monotonic()
+        text, ok, gpu_hours = self.execute(call.name, args)
+        if budget is not None:
+            budget.charge_tool_call()
+            budget.charge_gpu_hours(gpu_hours)
+        if gate is not None:
+            gate.record_spend(args)
+        self.emit("tool_call", step=self.steps, tool=call.name, ok=ok, args=_clip(json.dumps(args), 500),
+                  result_chars=len(text), seconds=round(time.monotonic() - started, 3),
+                  **({"gpu_hours_used": gpu_hours} if gpu_hours else {}))
+        self.answer(call, preface + text)
+        return preface + text
+
+    def approval_requested(self, request: dict[str, Any]) -> None:
+        self.emit("approval", step=self.steps, guard="approval", verdict=Verdict.PAUSE_FOR_APPROVAL.value,
+                  reason="requested", request_id=request["id"], tool=request["tool"], action=request["action"],
+                  message=f"{request['reason']}; answer with: intern approve <run> [--deny --message ...]")
+
+    def execute(self, name: str, args: dict[str, Any]) -> tuple[str, bool, float]:
+        try:
+            result = self.tools.call(name, args)
+        except Exception as e:  # noqa: BLE001 (a tool's failure goes to the model as text, never ends the run)
+            return redact(f"Error: `{name}` failed: {type(e).__name__}: {e}"), False, 0.0
+        ok = bool(getattr(result, "ok", False))
+        text = _clip(redact(str(getattr(result, "text", ""))), self.max_result_chars)
+        gpu_hours = float(getattr(result, "gpu_hours", 0.0) or 0.0)
+        return (text if ok else f"Error: {text}"), ok, gpu_hours
+
+    def observe(self, call: ToolCall, text: str, rest: list[ToolCall], notes: list[str]) -> AgentResult | None:
+        detector = self.guards.loops
+        if detector is None:
+            return None
+        args: Any = call.arguments if call.arguments is not None else call.raw_arguments
+        decision = detector.observe(call.name, args, text)
+        if decision.verdict is Verdict.CORRECT:
+            self.guard_event("loop", decision)
+            notes.append(decision.message or "")
+        elif decision.verdict is Verdict.ESCALATE:
+            self.guard_event("loop", decision)
+            self.skip(rest, "the role was stopped for looping")
+            return self.end("escalated", detail=decision.message)
+        return None
+
+    def check_result(self, result: dict[str, Any]) -> list[str]:
+        errors = sorted(self.validator.iter_errors(result), key=lambda e: list(e.absolute_path))
+        return [f"- at {'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors[:8]]
+
+    def answer(self, call: ToolCall, text: str) -> None:
+        self.messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+
+    def skip(self, calls: list[ToolCall], why: str) -> None:
+        """Answer calls that will not run, so the history stays valid for the server."""
+        for call in calls:
+            self.answer(call, f"Not run: {why}.")
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n… [{len(text) - limit} more characters cut; ask for less]"

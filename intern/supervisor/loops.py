@@ -1,0 +1,129 @@
+"""Loop detection: notice a role repeating itself, correct it once, escalate if it persists.
+
+Each tool call is reduced to a signature ``(tool, hash of canonical args, hash of result)``.
+The detector fires when the last ``repeats`` (default 3) signatures are identical, or when
+the tail is a cycle of 2–5 signatures repeated ``cycle_repeats`` (default 2) times. The
+first firing injects a corrective message; a cooldown then keeps it quiet for a few
+calls so the model can change course; if the same loop is still there afterwards, the
+decision is ``escalate`` (stop the role and report to the supervisor).
+
+    detector = LoopDetector(cooldown=2)
+    decision = detector.observe("search", {"q": "gsm8k"}, result_text)
+    # decision.verdict: continue | correct (decision.message for the model) | escalate
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from intern.supervisor.decisions import GuardDecision, Verdict, go_on
+
+Signature = tuple[str, str, str]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def canonical_args(args: Any) -> str:
+    """Arguments as canonical JSON (sorted keys, no spaces); a raw string stays as it is."""
+    if isinstance(args, str):
+        return args
+    return json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def signature(tool: str, args: Any, result: str) -> Signature:
+    """The signature of one tool call: tool name, args hash, result hash."""
+    return (tool, _digest(canonical_args(args)), _digest(result))
+
+
+class LoopDetector:
+    """Watches tool-call signatures and decides continue / correct / escalate.
+
+    Args:
+        repeats: identical consecutive signatures that make a loop (>= 2).
+        min_cycle: the shortest repeated cycle detected.
+        max_cycle: the longest repeated cycle detected.
+        cycle_repeats: how many times a cycle must repeat back to back.
+        cooldown: calls after a correction during which the detector stays quiet.
+        history: how many signatures to remember.
+    """
+
+    def __init__(self, repeats: int = 3, min_cycle: int = 2, max_cycle: int = 5, cycle_repeats: int = 2,
+                 cooldown: int = 2, history: int = 64):
+        if repeats < 2 or not 2 <= min_cycle <= max_cycle or cycle_repeats < 2 or cooldown < 0:
+            raise ValueError("LoopDetector needs repeats >= 2, 2 <= min_cycle <= max_cycle, "
+                             "cycle_repeats >= 2 and cooldown >= 0")
+        self.repeats = repeats
+        self.min_cycle = min_cycle
+        self.max_cycle = max_cycle
+        self.cycle_repeats = cycle_repeats
+        self.cooldown = cooldown
+        self.max_history = max(history, repeats, max_cycle * cycle_repeats)
+        self.signatures: list[Signature] = []
+        self.corrections = 0
+        self._corrected: set[Signature] = set()
+        self._quiet = 0
+
+    def observe(self, tool: str, args: Any, result: str) -> GuardDecision:
+        """Record one tool call and decide.
+
+        Args:
+            tool: the tool's name.
+            args: its arguments (a dict, or the raw text when it was not valid JSON).
+            result: the text the model saw as the result.
+        """
+        self.signatures.append(signature(tool, args, result))
+        del self.signatures[: -self.max_history]
+        if self._quiet > 0:
+            self._quiet -= 1
+            return go_on("loops")
+        found = self.detect()
+        if found is None:
+            return go_on("loops")
+        kind, cycle = found
+        tools = [s[0] for s in cycle]
+        details = {"kind": kind, "cycle_length": len(cycle), "tools": tools,
+                   "signatures": ["/".join(s) for s in cycle]}
+        if self._corrected & set(cycle):
+            return GuardDecision(Verdict.ESCALATE, "loops", f"{kind}_after_correction",
+                                 message=f"the role kept looping after a correction: {_describe(kind, tools)}",
+                                 details={**details, "corrections": self.corrections})
+        self._corrected = set(cycle)
+        self._quiet = self.cooldown
+        self.corrections += 1
+        return GuardDecision(Verdict.CORRECT, "loops", kind, message=_correction(kind, tools, self.repeats),
+                             details={**details, "cooldown": self.cooldown})
+
+    def detect(self) -> tuple[str, list[Signature]] | None:
+        """The loop at the tail of the history: ``("identical" | "cycle", signatures)``, or None."""
+        tail = self.signatures
+        if len(tail) >= self.repeats and len(set(tail[-self.repeats:])) == 1:
+            return "identical", [tail[-1]]
+        for length in range(self.min_cycle, self.max_cycle + 1):
+            span = length * self.cycle_repeats
+            if len(tail) < span:
+                break
+            cycle = tail[-length:]
+            if len(set(cycle)) > 1 and all(tail[-span + k * length: -span + (k + 1) * length or None] == cycle
+                                           for k in range(self.cycle_repeats)):
+                return "cycle", cycle
+        return None
+
+
+def _describe(kind: str, tools: list[str]) -> str:
+    if kind == "identical":
+        return f"the same call to `{tools[0]}` with the same arguments and the same result, again and again"
+    return f"the same cycle of {len(tools)} calls ({' -> '.join(tools)}) with identical results, repeated"
+
+
+def _correction(kind: str, tools: list[str], repeats: int) -> str:
+    what = (f"You called `{tools[0]}` {repeats} times in a row with the same arguments and got the same result."
+            if kind == "identical" else
+            f"You are repeating the same cycle of {len(tools)} tool calls ({' -> '.join(tools)}) with identical "
+            "results.")
+    return (f"[Supervisor] {what} Repeating it will not give a different answer. Stop and reconsider: re-read "
+            "the task, use what you already learned, try a different tool or different arguments, or call "
+            "`finish` with your best result. If you keep repeating, this role will be stopped.")

@@ -1,0 +1,83 @@
+"""A scripted LLM for whole runs: answers each role's requests the way a sensible agent would.
+
+It reads the conversation it is sent (the real chat-completions body): the system
+prompt says which role is asking, the last message whether the task just started or a
+tool just answered. Plugged into ``tests.llm_server.LLMServer``, it drives every role
+of an ``intern run`` through the real openai SDK and the real agent loop.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llm_server import call, finish, reply
+
+ROLES = ("researcher", "data engineer", "trainer", "evaluator")
+
+
+def role_of(body: dict[str, Any]) -> str:
+    system = body["messages"][0]["content"]
+    for role in ROLES:
+        if f"You are the {role} of intern" in system:
+            return role
+    if "summar" in system.lower():
+        return "summarizer"
+    raise AssertionError(f"unknown role in system prompt: {system[:120]}")
+
+
+def _last_tool_json(messages: list[dict[str, Any]]) -> Any:
+    text = messages[-1]["content"]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def make_responder(gpu_hours: float = 0.0, after_denial: dict[str, Any] | None = None):
+    """A responder for LLMServer.
+
+    Args:
+        gpu_hours: what the trainer declares for its first launch (above the approval
+            threshold to trigger an approval).
+        after_denial: launch_training arguments the trainer retries with when its launch
+            was denied (it reads the feedback).
+    """
+
+    def respond(body: dict[str, Any]):
+        messages = body["messages"]
+        role = role_of(body)
+        last = messages[-1]
+        first_turn = last["role"] == "user"
+        if role == "summarizer":
+            return reply(content="Summary of the work so far.")
+        if role == "researcher":
+            if first_turn:
+                return reply(tool_calls=[call("search_recipes", {"query": "supervised fine-tuning LoRA"})])
+            found = _last_tool_json(messages)
+            cites = [r["id"] for r in found][:2] if isinstance(found, list) else []
+            n = int(body["tools"][-1]["function"]["parameters"]["properties"]["hypotheses"]["minItems"])
+            hyps = [{"title": f"Full SFT, lr {lr:g}", "rationale": "Task-format SFT teaches the answer format; "
+                     "compare two learning rates.", "train": {"learning_rate": lr, "lora": False},
+                     "data": {"style": "worked"}, "sources": cites} for lr in (1e-4, 3e-5, 5e-5, 2e-4)[:n]]
+            return finish({"hypotheses": hyps})
+        if role == "data engineer":
+            if first_turn:
+                return reply(tool_calls=[call("build_dataset", {"rows": 16, "style": "worked"})])
+            return finish({"dataset": _last_tool_json(messages), "notes": "built and audited"})
+        if role == "trainer":
+            if first_turn:
+                return reply(tool_calls=[call("launch_training", {"learning_rate": 1e-4, "max_steps": 3,
+                                                                  "lora": False, "gpu_hours": gpu_hours})])
+            result = _last_tool_json(messages)
+            if isinstance(result, dict) and "checkpoint" in result:
+                return finish({k: result[k] for k in ("checkpoint", "train_loss", "steps", "seconds")})
+            if after_denial is not None and "denied" in last["content"].lower():
+                return reply(tool_calls=[call("launch_training", after_denial)])
+            raise AssertionError(f"trainer got an unexpected tool result: {last['content'][:300]}")
+        if first_turn:  # evaluator
+            return reply(tool_calls=[call("evaluate", {})])
+        r = _last_tool_json(messages)
+        return finish({k: r[k] for k in ("score", "stderr", "n", "split", "model_path")} | {"notes": "ok"})
+
+    return respond

@@ -1,0 +1,109 @@
+"""Whole runs driven by the LLM brain through the real openai SDK against a loopback server.
+
+The server speaks the chat-completions wire format; the script (scripted_agents.py)
+answers as each role would. Covered here: a full `intern run` on Ray with
+`brain.kind=openai`, and an approval pause (LangGraph interrupt) answered from a second
+process with `intern approve`, once approving and once denying with feedback that the
+trainer acts on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from llm_server import LLMServer
+from scripted_agents import make_responder
+
+from intern.config import load_config
+from intern.tracking import read_events
+
+TINY = Path(__file__).parent / "tiny.yaml"
+
+
+def _events(run_dir: Path, kind: str) -> list[dict]:
+    return [e for e in read_events(run_dir / "events.jsonl") if e["event"] == kind]
+
+
+@pytest.mark.integration
+def test_intern_run_with_openai_brain_on_ray(tmp_path):
+    with LLMServer(make_responder()) as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "intern.cli", "run", "--config", str(TINY), "--output-dir", str(tmp_path),
+             "--run-id", "llm", "--set", "brain.kind=openai", "--set", f"brain.base_url={server.base_url}",
+             "--set", "brain.model=scripted", "--set", "approval.mode=auto"],
+            capture_output=True, text=True, timeout=900, check=False,
+            env={**__import__("os").environ, "OPENAI_API_KEY": "sk-test-secret-123456"})
+        requests = server.requests
+    run_dir = tmp_path / "llm"
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "succeeded", results
+    assert [b["hypothesis"]["title"] for b in results["branches"]] == ["Full SFT, lr 0.0001", "Full SFT, lr 3e-05"]
+    assert all(b["hypothesis"]["sources"] for b in results["branches"]), "hypotheses cite the recipes found"
+    assert results["final"]["n"] == 4 and results["contamination"]["overlapping_items"] == 0
+    # every role ran an agent loop that finished, and every model call's usage was recorded
+    ends = _events(run_dir, "agent_end")
+    assert {e["role"] for e in ends} == {"researcher", "data_engineer", "trainer", "evaluator"}
+    assert all(e["stopped_reason"] == "finished" for e in ends)
+    assert len(_events(run_dir, "llm_usage")) == len(requests)
+    assert requests[0]["headers"]["authorization"] == "Bearer sk-test-secret-123456"
+    everything = (run_dir / "events.jsonl").read_text() + (run_dir / "report.md").read_text()
+    assert "sk-test-secret-123456" not in everything, "secrets never reach events or the report"
+
+
+def _approve(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "intern.cli", "approve", str(run_dir), *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_approval_pause_answered_from_another_process(tmp_path):
+    from graphs.runner import run
+
+    cfg = load_config(TINY, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=scripted",
+                             "approval.mode=ask", "approval.gpu_hours_threshold=0.5"])
+    retry = {"learning_rate": 1e-3, "max_steps": 3, "lora": True, "gpu_hours": 0}
+    with LLMServer(make_responder(gpu_hours=2.0, after_denial=retry)) as server:
+        cfg.brain.base_url = server.base_url
+        outcome: dict = {}
+        worker = threading.Thread(target=lambda: outcome.update(run(cfg, run_id="ask", use_ray=False, live=False)))
+        worker.start()
+        run_dir = tmp_path / "ask"
+        answered: dict[str, str] = {}
+        deadline = time.time() + 600
+        while worker.is_alive() and time.time() < deadline:
+            for request in _pending(run_dir):
+                if request["id"] in answered:
+                    continue
+                if request["branch"] == "i1-b0":
+                    done = _approve(run_dir, request["id"])
+                    answered[request["id"]] = "approve"
+                else:
+                    done = _approve(run_dir, request["id"], "--deny", "--message", "too big: use LoRA, 0 GPU hours")
+                    answered[request["id"]] = "deny"
+                assert done.returncode == 0, done.stdout + done.stderr
+            time.sleep(0.5)
+        worker.join(timeout=5)
+    assert sorted(answered.values()) == ["approve", "deny"]
+    assert outcome["status"] == "succeeded", outcome
+    approvals = _events(run_dir, "approval")
+    decided = {e["branch"]: e for e in approvals if e.get("approved") is not None}
+    assert decided["i1-b0"]["approved"] is True and decided["i1-b0"]["who"]
+    assert decided["i1-b1"]["approved"] is False and "use LoRA" in decided["i1-b1"]["feedback"]
+    starts = {e["branch"]: e for e in _events(run_dir, "train_start")}
+    assert starts["i1-b0"]["lora"] is False
+    assert starts["i1-b1"]["lora"] is True, "the denied trainer acted on the feedback"
+    assert len(_events(run_dir, "approval_wait")) >= 2
+    # nothing ran twice across the pause: one training run per branch
+    assert sorted(e["branch"] for e in _events(run_dir, "train_end")) == ["i1-b0", "i1-b1"]
+
+
+def _pending(run_dir: Path) -> list[dict]:
+    from intern.supervisor.approval import list_pending
+
+    return list_pending(run_dir) if run_dir.is_dir() else []

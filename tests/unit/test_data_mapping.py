@@ -1,0 +1,133 @@
+"""Mapping unfamiliar schemas to SFT prompt-completion and GRPO prompt + answer rows."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from intern.data.build import COLUMNS, read_sft_rows
+from intern.data.mapping import ColumnMapping, suggest_mapping, to_grpo_rows, to_sft_rows
+from intern.data.sources import infer_columns
+from intern.errors import DataError
+from intern.evals import get_benchmark
+from intern.evals.base import Item
+
+GSM8K_LIKE = [  # the real GSM8K layout: the answer column holds the steps, calculator notes and "#### N"
+    {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+                 "How many clips did Natalia sell altogether in April and May?",
+     "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
+               "altogether in April and May.\n#### 72"},
+    {"question": "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. "
+                 "How much did she earn?",
+     "answer": "Weng earns 12/60 = $<<12/60=0.2>>0.2 per minute.\nWorking 50 minutes, she earned "
+               "0.2 x 50 = $<<0.2*50=10>>10.\n#### 1,000"},
+    {"question": "A row whose answer lost its marker.", "answer": "no final line here"},
+]
+MCQ_LIKE = [{"uid": "q1", "question": "Which gas do plants absorb?", "options": ["Oxygen", "Carbon dioxide",
+                                                                                 "Helium", "Neon"], "label": 1},
+            {"uid": "q2", "question": "Which is a noble gas?", "options": ["Oxygen", "Nitrogen", "Neon", "Hydrogen"],
+             "label": "C"}]
+CHAT_LIKE = [{"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "2+2?"},
+                                {"from": "gpt", "value": "4"}]},
+             {"conversations": [{"from": "human", "value": "no reply"}]}]
+
+
+def _write_and_read(rows, tmp_path):
+    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    schema = pa.schema([("id", pa.string()), ("prompt", messages), ("completion", messages)])
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "train.parquet")
+    return read_sft_rows(tmp_path / "train.parquet")
+
+
+def test_gsm8k_layout_is_recognized_and_rendered_in_the_benchmark_format(tmp_path):
+    mapping = suggest_mapping(infer_columns(GSM8K_LIKE), GSM8K_LIKE)
+    assert mapping == ColumnMapping(prompt="question", completion="answer", answer="answer",
+                                    answer_pattern=r"####\s*(.+?)\s*$", strip_patterns=(r"<<[^<>]*>>",))
+    bench = get_benchmark("wordproblems")
+    sft = to_sft_rows(GSM8K_LIKE, mapping, benchmark=bench, id_prefix="gsm8k")
+    assert [r["id"] for r in sft.rows] == ["gsm8k/0", "gsm8k/1"]
+    assert sft.skipped == [{"row": 2, "reason": "answer pattern '####\\\\s*(.+?)\\\\s*$' did not match "
+                                                "'no final line here'"}]
+    first = sft.rows[0]
+    gold = Item(id="x", question=GSM8K_LIKE[0]["question"], answer="72", solution="")
+    assert first["prompt"] == bench.prompt(gold)
+    target = first["completion"][0]["content"]
+    assert target.endswith("ANSWER: 72") and "####" not in target and "<<" not in target
+    assert bench.score(target, gold) == 1.0
+    assert sft.rows[1]["completion"][0]["content"].endswith("ANSWER: 1000")  # "1,000" canonicalized
+    assert [r["id"] for r in _write_and_read(sft.rows, tmp_path)] == ["gsm8k/0", "gsm8k/1"]
+    assert set(first) == set(COLUMNS)
+
+    grpo = to_grpo_rows(GSM8K_LIKE, mapping, benchmark=bench, id_prefix="gsm8k")
+    assert [(r["id"], r["answer"]) for r in grpo.rows] == [("gsm8k/0", "72"), ("gsm8k/1", "1000")]
+    assert grpo.rows[0]["prompt"] == first["prompt"] and set(grpo.rows[0]) == {"id", "prompt", "answer"}
+
+
+def test_direct_style_and_no_benchmark():
+    mapping = ColumnMapping(prompt="question", completion="answer", answer="answer",
+                            answer_pattern=r"####\s*(.+?)\s*$")
+    direct = to_sft_rows(GSM8K_LIKE[:1], mapping, benchmark=get_benchmark("wordproblems"), style="direct")
+    assert direct.rows[0]["completion"] == [{"role": "assistant", "content": "ANSWER: 72"}]
+    plain = to_sft_rows(GSM8K_LIKE[:1], mapping)
+    assert plain.rows[0]["prompt"] == [{"role": "user", "content": GSM8K_LIKE[0]["question"]}]
+    assert plain.rows[0]["completion"][0]["content"].endswith("#### 72")  # as written without a benchmark
+
+
+def test_multiple_choice_answers_become_letters():
+    mapping = suggest_mapping(infer_columns(MCQ_LIKE), MCQ_LIKE)
+    assert (mapping.prompt, mapping.choices, mapping.answer, mapping.id, mapping.completion) == (
+        "question", "options", "label", "uid", None)
+    bench = get_benchmark("mcq")
+    grpo = to_grpo_rows(MCQ_LIKE, mapping, benchmark=bench, id_prefix="sci")
+    assert [(r["id"], r["answer"]) for r in grpo.rows] == [("sci/q1", "B"), ("sci/q2", "C")]
+    assert "B) Carbon dioxide" in grpo.rows[0]["prompt"][-1]["content"]
+    sft = to_sft_rows(MCQ_LIKE, mapping, benchmark=bench)
+    assert sft.rows[0]["completion"] == [{"role": "assistant", "content": "ANSWER: B"}]
+    plain = to_sft_rows(MCQ_LIKE, mapping)
+    assert plain.rows[1]["prompt"][0]["content"].endswith("C) Neon\nD) Hydrogen")
+
+
+def test_chat_columns_sharegpt_style():
+    mapping = suggest_mapping(infer_columns(CHAT_LIKE), CHAT_LIKE)
+    assert mapping == ColumnMapping(messages="conversations")
+    sft = to_sft_rows(CHAT_LIKE, mapping)
+    assert sft.rows == [{"id": "row/0", "prompt": [{"role": "system", "content": "Be brief."},
+                                                   {"role": "user", "content": "2+2?"}],
+                         "completion": [{"role": "assistant", "content": "4"}]}]
+    assert "does not end with an assistant reply" in sft.skipped[0]["reason"]
+    with pytest.raises(DataError, match="GRPO rows need a gold answer"):
+        to_grpo_rows(CHAT_LIKE, mapping)
+
+
+def test_templates_combine_columns():
+    rows = [{"passage": "The sky is blue.", "q": "What color is the sky?", "a": "blue"}]
+    mapping = ColumnMapping(prompt="Read: {passage}\nQuestion: {q}", answer="a")
+    grpo = to_grpo_rows(rows, mapping)
+    assert grpo.rows[0]["prompt"][0]["content"] == "Read: The sky is blue.\nQuestion: What color is the sky?"
+    assert to_sft_rows(rows, mapping).rows[0]["completion"] == [{"role": "assistant", "content": "blue"}]
+
+
+def test_bad_mappings_are_reported_together():
+    with pytest.raises(DataError) as info:
+        to_sft_rows(GSM8K_LIKE, ColumnMapping(prompt="{question} {context}", completion="solution",
+                                              answer_pattern="(", strip_patterns=("[",)))
+    message = str(info.value)
+    assert "'prompt' uses column 'context'" in message and "'completion' uses column 'solution'" in message
+    assert "regex '(' is invalid" in message and "'answer_pattern' needs 'answer'" in message
+    assert "Columns: answer, question" in message
+    with pytest.raises(DataError, match="set 'prompt'"):
+        to_sft_rows(GSM8K_LIKE, ColumnMapping())
+    with pytest.raises(DataError, match="no column looks like a prompt"):
+        suggest_mapping({"x": "int"})
+
+
+def test_duplicate_ids_and_empty_cells_are_skipped_with_reasons():
+    rows = [{"id": 1, "question": "a?", "answer": "1"}, {"id": 1, "question": "b?", "answer": "2"},
+            {"id": 2, "question": "", "answer": "3"}, {"id": 3, "question": "c?", "answer": None}]
+    mapped = to_grpo_rows(rows, ColumnMapping(prompt="question", answer="answer", id="id"))
+    assert [r["id"] for r in mapped.rows] == ["row/1"]
+    assert [s["reason"] for s in mapped.skipped] == ["duplicate id 'row/1'", "column 'question' is empty",
+                                                     "answer column 'answer' is empty"]
+    with pytest.raises(DataError, match="no row could be mapped"):
+        to_grpo_rows(rows[2:], ColumnMapping(prompt="question", answer="answer"))

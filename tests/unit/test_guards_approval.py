@@ -1,0 +1,152 @@
+"""Approval gating: the policy's decisions by mode, and the file channel answered from another process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from llm_server import LLMServer, Toolbox, call, finish, reply
+
+from intern.llm.agent import AgentResult, Guards, run_agent
+from intern.llm.openai_brain import OpenAIBrain
+from intern.supervisor.approval import (
+    ApprovalError,
+    ApprovalGate,
+    ApprovalPolicy,
+    approvals_dir,
+    list_pending,
+    respond,
+    submit_request,
+)
+from intern.supervisor.decisions import Verdict
+from intern.tracking import EventLog, read_events
+
+SCHEMA = {"type": "object", "required": ["checkpoint"], "properties": {"checkpoint": {"type": "string"}}}
+TRAIN = {"recipe": "sft", "gpu_hours": 4}
+
+# What `intern approve` does, from a second process: wait for the request, answer it.
+RESPONDER = """
+import sys, time
+from intern.supervisor.approval import list_pending, respond
+run_dir, verdict, message = sys.argv[1:4]
+deadline = time.time() + 60
+while not list_pending(run_dir):
+    if time.time() > deadline:
+        sys.exit("no approval request appeared")
+    time.sleep(0.05)
+respond(run_dir, None, approve=verdict == "approve", message=message, who="ana@lab")
+"""
+
+
+@pytest.mark.parametrize(("tool", "args", "kind"), [
+    ("launch_training", {"gpu_hours": 4}, "gpu_hours"),
+    ("launch_training", {"gpu_hours": 0.5}, None),
+    ("push_to_hub", {"repo": "me/model"}, "hub_push"),
+    ("run_python", {"code": "print(1)", "network": True}, "network"),
+    ("run_code", {"code": "print(1)"}, None),
+    ("hf_jobs", {"cost_usd": 3}, "spend"),
+    ("search", {"q": "x"}, None),
+])
+def test_policy_names_the_sensitive_actions(tool, args, kind):
+    action = ApprovalPolicy().action(tool, args)
+    assert (action or {}).get("kind") == kind
+
+
+def test_spending_within_the_budget_needs_no_approval():
+    policy = ApprovalPolicy(spend_budget_usd=10)
+    assert policy.action("hf_jobs", {"cost_usd": 4}, spent_usd=5) is None
+    assert policy.action("hf_jobs", {"cost_usd": 4}, spent_usd=7)["kind"] == "spend"
+
+
+def test_modes(tmp_path):
+    never = ApprovalGate(ApprovalPolicy(mode="never"), tmp_path).check("push_to_hub", {}, "c1", "trainer")
+    assert never.verdict is Verdict.CORRECT and "approval mode is `never`" in never.message
+    auto = ApprovalGate(ApprovalPolicy(mode="auto", auto_max_gpu_hours=8), tmp_path)
+    ok = auto.check("launch_training", TRAIN, "c1", "trainer")
+    assert ok.verdict is Verdict.CONTINUE and ok.details["approved"] and ok.details["who"] == "auto"
+    big = auto.check("launch_training", {"gpu_hours": 20}, "c2", "trainer")
+    assert big.verdict is Verdict.CORRECT and "above the automatic-approval caps" in big.message
+    assert auto.check("push_to_hub", {}, "c3", "trainer").verdict is Verdict.CORRECT
+    assert auto.check("search", {}, "c4", "trainer").verdict is Verdict.CONTINUE
+    assert not approvals_dir(tmp_path).exists()  # auto and never never ask
+    with pytest.raises(ApprovalError, match="mode must be one of"):
+        ApprovalPolicy(mode="sometimes")
+
+
+def test_channel_requests_are_idempotent_and_answered_once(tmp_path):
+    first = submit_request(tmp_path, {"id": "trainer-abc", "tool": "push_to_hub"})
+    again = submit_request(tmp_path, {"id": "trainer-abc", "tool": "push_to_hub"})
+    assert first == again and len(list(approvals_dir(tmp_path).glob("*.json"))) == 1
+    submit_request(tmp_path, {"id": "trainer-def", "tool": "run_code"})
+    assert [r["id"] for r in list_pending(tmp_path)] == ["trainer-abc", "trainer-def"]
+    with pytest.raises(ApprovalError, match="2 approvals are pending.*trainer-abc, trainer-def"):
+        respond(tmp_path, None, approve=True)
+    with pytest.raises(ApprovalError, match="no approval request 'nope'"):
+        respond(tmp_path, "nope", approve=True)
+    answer = respond(tmp_path, "trainer-abc", approve=False, message="not yet", who="bo")
+    assert answer["who"] == "bo" and answer["at"] and not answer["approve"]
+    with pytest.raises(ApprovalError, match="already answered by bo"):
+        respond(tmp_path, "trainer-abc", approve=True)
+    assert [r["id"] for r in list_pending(tmp_path)] == ["trainer-def"]
+    respond(tmp_path, None, approve=True)
+    assert list_pending(tmp_path) == []
+    assert not list(approvals_dir(tmp_path).glob(".*tmp"))  # no temporary files left behind
+    with pytest.raises(ApprovalError, match="no approval is pending"):
+        respond(tmp_path, None, approve=True)
+
+
+def run_trainer(server: LLMServer, run_dir, tools: Toolbox, wait: float | None, resume=None) -> AgentResult:
+    gate = ApprovalGate(ApprovalPolicy(mode="ask"), run_dir, wait_seconds=wait, poll_seconds=0.05)
+    events = EventLog(run_dir / "events.jsonl", "r1")
+    return run_agent(OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x"), "sys", "train it", tools,
+                     result_schema=SCHEMA, guards=Guards(approval=gate), events=events, role="trainer", branch="b0",
+                     resume=resume)
+
+
+@pytest.mark.parametrize(("verdict", "message"), [("approve", "go ahead, keep it under 4 h"),
+                                                  ("deny", "too expensive: use LoRA on 1 GPU")])
+def test_approval_from_a_second_process(tmp_path, verdict, message):
+    tools = Toolbox(launch_training=lambda a: "checkpoint at ckpt/final")
+    script = [reply(tool_calls=[call("launch_training", TRAIN)]), finish({"checkpoint": "ckpt/final"})]
+    responder = subprocess.Popen([sys.executable, "-c", RESPONDER, str(tmp_path), verdict, message])
+    try:
+        with LLMServer(script) as server:
+            result = run_trainer(server, tmp_path, tools, wait=60)
+    finally:
+        assert responder.wait(timeout=60) == 0
+    assert result.stopped_reason == "finished"
+    answered = server.requests[1]["body"]["messages"][-1]
+    assert answered["role"] == "tool"
+    if verdict == "approve":
+        assert tools.calls == [("launch_training", TRAIN)]
+        assert answered["content"] == f"[Approved by ana@lab: {message}]\ncheckpoint at ckpt/final"
+    else:
+        assert tools.calls == []
+        assert "denied by ana@lab: too expensive: use LoRA on 1 GPU" in answered["content"]
+    approvals = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "approval"]
+    decision = "continue" if verdict == "approve" else "correct"
+    assert [e["verdict"] for e in approvals] == ["pause_for_approval", decision]
+    decided = approvals[-1]
+    assert decided["who"] == "ana@lab" and decided["at"] and decided["approved"] is (verdict == "approve")
+    assert decided["feedback"] == message and decided["tool"] == "launch_training" and decided["branch"] == "b0"
+
+
+def test_a_paused_loop_resumes_after_the_answer(tmp_path):
+    tools = Toolbox(launch_training=lambda a: "checkpoint at ckpt/final")
+    script = [reply(tool_calls=[call("launch_training", TRAIN)]), finish({"checkpoint": "ckpt/final"})]
+    with LLMServer(script) as server:
+        paused = run_trainer(server, tmp_path, tools, wait=0)
+        assert paused.stopped_reason == "awaiting_approval" and tools.calls == []
+        assert [c.name for c in paused.pending] == ["launch_training"]
+        (pending,) = list_pending(tmp_path)
+        assert pending["id"] == paused.request_id and pending["args"] == TRAIN and pending["role"] == "trainer"
+        stored = AgentResult.from_dict(json.loads(json.dumps(paused.to_dict())))  # kept in the run dir
+        again = run_trainer(server, tmp_path, tools, wait=0, resume=stored)  # asked again before an answer
+        assert again.stopped_reason == "awaiting_approval" and again.request_id == paused.request_id
+        subprocess.run([sys.executable, "-c", RESPONDER, str(tmp_path), "approve", ""], check=True, timeout=60)
+        done = run_trainer(server, tmp_path, tools, wait=0, resume=again)
+    assert done.stopped_reason == "finished" and done.final == {"checkpoint": "ckpt/final"}
+    assert tools.calls == [("launch_training", TRAIN)] and len(server.requests) == 2
+    assert len(list(approvals_dir(tmp_path).glob("*.request.json"))) == 1

@@ -1,0 +1,147 @@
+"""The OpenAI-compatible brain through the real openai SDK against the loopback server."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from llm_server import LLMServer, call, no_choices, reply, slow, status
+
+from intern.llm.base import BrainError
+from intern.llm.openai_brain import LOCAL_PLACEHOLDER_KEY, OpenAIBrain
+
+KEY = "sk-test-0123456789abcdefghij"
+TOOLS = [{"type": "function", "function": {"name": "add", "description": "a + b",
+                                           "parameters": {"type": "object", "properties": {}}}}]
+MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "add 2 and 3"}]
+
+
+def make_brain(server: LLMServer, **kw) -> tuple[OpenAIBrain, list[float], list[dict]]:
+    sleeps: list[float] = []
+    usage: list[dict] = []
+    options = {"backoff_base": 0.01, "jitter": 0.0, "max_attempts": 3, "timeout": 5.0, **kw}
+    brain = OpenAIBrain(model="scripted-model", base_url=server.base_url, api_key=KEY, sleep=sleeps.append,
+                        on_usage=usage.append, **options)
+    return brain, sleeps, usage
+
+
+def test_tool_call_is_parsed_and_usage_reported():
+    with LLMServer([reply("adding", [call("add", {"a": 2, "b": 3})], usage=(120, 17))]) as server:
+        brain, sleeps, usage = make_brain(server)
+        r = brain.decide(MESSAGES, TOOLS)
+    assert r.content == "adding" and r.error is None and r.finish_reason == "tool_calls"
+    (tc,) = r.tool_calls
+    assert (tc.name, tc.arguments, tc.error) == ("add", {"a": 2, "b": 3}, None)
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (120, 17)
+    assert usage[0]["prompt_tokens"] == 120 and usage[0]["completion_tokens"] == 17 and usage[0]["attempts"] == 1
+    sent = server.requests[0]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["body"]["model"] == "scripted-model" and sent["body"]["tools"] == TOOLS
+    assert sent["body"]["messages"] == MESSAGES
+    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
+    assert sent["headers"]["x-stainless-retry-count"] == "0"  # the SDK's own retries are off
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(("headers", "expected"), [({"retry-after": "0.05"}, 0.05),
+                                                   ({"retry-after-ms": "30"}, 0.03),
+                                                   ({"retry-after": "7200"}, 0.5)])  # capped
+def test_429_waits_as_long_as_the_server_asks(headers, expected):
+    with LLMServer([status(429, "slow down", headers), reply("ok")]) as server:
+        brain, sleeps, usage = make_brain(server, max_retry_after=0.5)
+        assert brain.decide(MESSAGES, []).content == "ok"
+    assert sleeps == [pytest.approx(expected)]
+    assert usage[0]["attempts"] == 2 and len(server.requests) == 2
+
+
+def test_5xx_backs_off_exponentially():
+    with LLMServer([status(500), status(503), reply("ok")]) as server:
+        brain, sleeps, _ = make_brain(server)
+        assert brain.decide(MESSAGES, []).content == "ok"
+    assert sleeps == [pytest.approx(0.01), pytest.approx(0.02)]
+
+
+def test_timeout_is_retried():
+    with LLMServer([slow(1.0, reply("late")), reply("in time")]) as server:
+        brain, sleeps, usage = make_brain(server, timeout=0.2)
+        assert brain.decide(MESSAGES, []).content == "in time"
+    assert len(sleeps) == 1 and usage[0]["attempts"] == 2
+
+
+def test_gives_up_after_bounded_attempts_without_leaking_the_key():
+    with LLMServer([status(500, f"upstream rejected key {KEY}")] * 3) as server:
+        brain, sleeps, _ = make_brain(server)
+        with pytest.raises(BrainError) as err:
+            brain.decide(MESSAGES, [])
+    text = str(err.value)
+    assert "3 attempts" in text and "500" in text and KEY not in text and "***" in text
+    assert len(server.requests) == 3 and len(sleeps) == 2
+
+
+def test_client_errors_are_not_retried():
+    with LLMServer([status(400, "context length exceeded"), reply("never")]) as server:
+        brain, sleeps, _ = make_brain(server)
+        with pytest.raises(BrainError, match="refused the request \\(400\\): context length exceeded"):
+            brain.decide(MESSAGES, [])
+    assert len(server.requests) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize(("step", "call_error", "reply_error"), [
+    (reply(tool_calls=[call("add", '{"a": 2, "b": ')]), "not valid JSON", None),
+    (reply(tool_calls=[call("add", "[1, 2]")]), "must be a JSON object", None),
+    (reply(tool_calls=[call("multiply", {"a": 1})]), "no tool named 'multiply'. Available tools: add", None),
+    (reply(tool_calls=[call("add", '{"a": 2, "b"')], finish_reason="length"), "cut off by the length limit",
+     "cut off by the length limit"),
+    (reply("The sum is", finish_reason="length"), None, "cut off by the length limit"),
+    (reply(None), None, "reply was empty"),
+    (reply("   "), None, "reply was empty"),
+    (no_choices(), None, "reply was empty"),
+])
+def test_malformed_replies_become_errors_not_exceptions(step, call_error, reply_error):
+    with LLMServer([step]) as server:
+        brain, _, _ = make_brain(server)
+        r = brain.decide(MESSAGES, TOOLS)
+    if call_error is None:
+        assert all(c.error is None for c in r.tool_calls)
+    else:
+        (tc,) = r.tool_calls
+        assert call_error in tc.error
+        if tc.name == "add":  # unparseable arguments: the history gets "{}" so it stays valid JSON
+            assert tc.arguments is None and r.to_message()["tool_calls"][0]["function"]["arguments"] == "{}"
+    if reply_error is None:
+        assert r.error is None
+    else:
+        assert reply_error in r.error
+
+
+def test_settings_come_from_the_environment(monkeypatch):
+    with LLMServer([reply("ok")]) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("INTERN_LLM_MODEL", "env-model")
+        brain = OpenAIBrain()
+        assert brain.decide(MESSAGES, []).content == "ok"
+    assert server.requests[0]["body"]["model"] == "env-model"
+    assert server.requests[0]["headers"]["authorization"] == f"Bearer {KEY}"
+    assert KEY not in repr(brain)
+
+
+def test_missing_settings_fail_with_the_fix(monkeypatch):
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "INTERN_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(BrainError, match="INTERN_LLM_MODEL"):
+        OpenAIBrain()
+    with pytest.raises(BrainError, match="OPENAI_API_KEY"):
+        OpenAIBrain(model="m")
+    with LLMServer([reply("ok")]) as server:  # a local server needs no key
+        assert OpenAIBrain(model="m", base_url=server.base_url).decide(MESSAGES, []).content == "ok"
+    assert server.requests[0]["headers"]["authorization"] == f"Bearer {LOCAL_PLACEHOLDER_KEY}"
+
+
+def test_brain_pickles_before_and_after_use():
+    with LLMServer([reply("one"), reply("two")]) as server:
+        brain = OpenAIBrain(model="m", base_url=server.base_url, api_key=KEY)
+        copy = pickle.loads(pickle.dumps(brain))
+        assert copy.decide(MESSAGES, []).content == "one"
+        again = pickle.loads(pickle.dumps(copy))
+        assert again.decide(MESSAGES, []).content == "two"
