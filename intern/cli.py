@@ -165,24 +165,39 @@ def report(run_dir: Path) -> None:
 @app.command("eval")
 def eval_(model_path: Annotated[str, typer.Option(help="model directory or reference")],
           benchmark: Annotated[str, typer.Option(help="benchmark name")] = "wordproblems",
-          split: str = "test", limit: int | None = None,
+          split: Annotated[str, typer.Option(help="train | dev | test | full (suite benchmarks)")] = "test",
+          limit: Annotated[int | None, typer.Option(help="at most N items; -1 means all")] = None,
           json_output_file: Annotated[Path | None, typer.Option()] = None,
-          batch_size: int = 32, max_new_tokens: int = 40) -> None:
-    """Score a checkpoint on a benchmark split; writes {"accuracy", "stderr", "n", ...}."""
+          data_path: Annotated[Path | None, typer.Option(
+              help="local data of a suite benchmark: a file or a directory of split files")] = None,
+          backend: Annotated[str, typer.Option(help="auto | transformers | vllm")] = "auto",
+          batch_size: int = 32,
+          max_new_tokens: Annotated[int | None, typer.Option(
+              help="default: the benchmark's own (40 for the built-ins)")] = None) -> None:
+    """Score a checkpoint on a benchmark split; writes {"accuracy", "stderr", "n", ...}.
+
+    The same contract as PostTrainBench's evaluate.py: the JSON holds accuracy and its
+    standard error, so a checkpoint from intern is scored the way that benchmark scores it.
+    """
+    import intern.evals.suite  # noqa: F401  (registers the benchmark suite)
     from intern.evals import get_benchmark
     from intern.evals.generate import evaluate_model
+    from intern.evals.sources import with_data_path
     from intern.models import resolve_model
 
     try:
         bench = get_benchmark(benchmark)
+        if data_path is not None:
+            bench = with_data_path(bench, data_path)
+        n = None if limit is None or limit < 0 else min(limit, len(bench.items(split)))
         path = resolve_model(model_path)
-        result = evaluate_model(path, bench, split, n=limit, batch_size=batch_size,
-                                max_new_tokens=max_new_tokens)
+        result = evaluate_model(path, bench, split, n=n, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens, backend=backend)
     except InternError as e:
         _fail(str(e), code=2)
     out = {"accuracy": result.score, "stderr": result.stderr, "n": result.n,
-           "benchmark": benchmark, "split": split, "model_path": str(path),
-           "seconds": result.seconds}
+           "correct": result.correct, "benchmark": benchmark, "split": split,
+           "model_path": str(path), "backend": result.backend, "seconds": result.seconds}
     text = json.dumps(out, indent=2)
     if json_output_file:
         json_output_file.write_text(text)

@@ -94,7 +94,7 @@ class EvalConfig:
     dev_n: int = 64
     test_n: int = 128
     batch_size: int = 32
-    max_new_tokens: int = 40
+    max_new_tokens: int = 32
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Build a decontaminated SFT dataset from a benchmark's train stream, with its manifest.
+"""Build decontaminated SFT and GRPO datasets from a benchmark's train stream, with manifests.
 
 The data engineer's main capability, usable without Ray::
 
@@ -16,6 +16,13 @@ Rows are in TRL's conversational prompt-completion format: ``id`` (str), ``promp
 that contain an eval item (n-gram containment, `intern.data.decontam`) are removed
 before writing. The written ``train.parquet`` is then read back and audited again,
 and the audit's count is what the manifest reports as ``overlapping_items``.
+
+GRPO takes prompts with verifiable answers instead (`build_grpo_dataset`, the same
+decontamination on the prompt text): ``grpo.parquet`` with ``id``, ``prompt``, ``answer``
+and ``item`` (the benchmark item as JSON, which the reward functions score against)::
+
+    ref = build_grpo_dataset(bench, "runs/r1/data/grpo", n_rows=512, seed=1,
+                             decontaminate_against=evals)
 """
 
 from __future__ import annotations
@@ -37,17 +44,23 @@ from intern.evals.base import Benchmark, Item
 
 __all__ = [
     "COLUMNS",
+    "GRPO_COLUMNS",
     "DatasetRef",
     "audit_dataset",
+    "build_grpo_dataset",
     "build_sft_dataset",
+    "read_grpo_rows",
     "read_sft_rows",
     "row_text",
 ]
 
 COLUMNS: tuple[str, ...] = ("id", "prompt", "completion")
+GRPO_COLUMNS: tuple[str, ...] = ("id", "prompt", "answer", "item")
 _ROLES = ("system", "user", "assistant")
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _SCHEMA = pa.schema([("id", pa.string()), ("prompt", _MESSAGES), ("completion", _MESSAGES)])
+_GRPO_SCHEMA = pa.schema([("id", pa.string()), ("prompt", _MESSAGES), ("answer", pa.string()),
+                          ("item", pa.string())])
 
 
 @dataclass
@@ -118,19 +131,7 @@ def _check_row(row: object, source: str) -> None:
     _check_messages(row["id"], "completion", row["completion"], source)
 
 
-def read_sft_rows(parquet_path: str | Path) -> list[dict]:
-    """Reads and validates a prompt-completion parquet file.
-
-    Args:
-        parquet_path: A parquet file with columns ``id``, ``prompt``, ``completion``.
-
-    Returns:
-        The rows as dicts of plain Python values.
-
-    Raises:
-        DataError: If the file is missing or not parquet, a column is missing, or a
-            row is malformed; the message names the file and the column.
-    """
+def _read_table(parquet_path: str | Path, columns: tuple[str, ...]) -> list[dict]:
     path = Path(parquet_path)
     if not path.is_file():
         raise DataError(
@@ -144,16 +145,53 @@ def read_sft_rows(parquet_path: str | Path) -> list[dict]:
             f"dataset file {str(path)!r} is not a readable parquet file ({exc}); "
             "rebuild it with build_sft_dataset"
         ) from None
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise DataError(
             f"dataset file {str(path)!r} lacks column(s) {missing} (has {table.column_names}); "
-            f"a prompt-completion dataset needs columns {list(COLUMNS)}"
+            f"this kind of dataset needs columns {list(columns)}"
         )
-    rows = table.select(list(COLUMNS)).to_pylist()
+    return table.select(list(columns)).to_pylist()
+
+
+def read_sft_rows(parquet_path: str | Path) -> list[dict]:
+    """Reads and validates a prompt-completion parquet file.
+
+    Args:
+        parquet_path: A parquet file with columns ``id``, ``prompt``, ``completion``.
+
+    Returns:
+        The rows as dicts of plain Python values.
+
+    Raises:
+        DataError: If the file is missing or not parquet, a column is missing, or a
+            row is malformed; the message names the file and the column.
+    """
+    rows = _read_table(parquet_path, COLUMNS)
     for row in rows:
-        _check_row(row, str(path))
+        _check_row(row, str(parquet_path))
     return rows
+
+
+def read_grpo_rows(parquet_path: str | Path) -> list[dict]:
+    """Reads and validates a GRPO prompt-answer parquet file (``id, prompt, answer, item``).
+
+    Raises:
+        DataError: If the file is missing or not parquet, a column is missing, or a
+            row is malformed; the message names the file and the column.
+    """
+    rows = _read_table(parquet_path, GRPO_COLUMNS)
+    for row in rows:
+        _check_messages(row["id"], "prompt", row["prompt"], str(parquet_path))
+        for column in ("id", "answer", "item"):
+            if not isinstance(row[column], str) or not row[column]:
+                raise DataError(f"{parquet_path}: row {row['id']!r} column {column!r} must be a "
+                                f"non-empty str; rebuild it with build_grpo_dataset")
+    return rows
+
+
+def _prompt_text(row: dict) -> str:
+    return "\n".join(m["content"] for m in row["prompt"])
 
 
 def audit_dataset(
@@ -191,9 +229,17 @@ def _split_counts(items: list[Item]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _write_parquet(rows: list[dict], path: Path) -> str:
+def _check_eval_items(decontaminate_against: list[Item]) -> None:
+    if not decontaminate_against:
+        raise DataError(
+            "decontaminate_against is empty; pass the items of every split of the target "
+            "benchmark (e.g. bench.items('dev') + bench.items('test'))"
+        )
+
+
+def _write_parquet(rows: list[dict], path: Path, schema: pa.Schema = _SCHEMA) -> str:
     """Writes rows atomically and returns the sha256 of the file's bytes."""
-    table = pa.Table.from_pylist(rows, schema=_SCHEMA)
+    table = pa.Table.from_pylist(rows, schema=schema)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
@@ -237,11 +283,7 @@ def build_sft_dataset(
     """
     if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 0:
         raise DataError(f"n_rows must be an int >= 0, got {n_rows!r}")
-    if not decontaminate_against:
-        raise DataError(
-            "decontaminate_against is empty; pass the items of every split of the target "
-            "benchmark (e.g. bench.items('dev') + bench.items('test'))"
-        )
+    _check_eval_items(decontaminate_against)
     items = benchmark.items("train", n=n_rows, seed=seed)
     rows = [
         {
@@ -262,10 +304,22 @@ def build_sft_dataset(
     if not rows:
         raise DataError("no rows to write; pass n_rows > 0 or extra_rows")
 
+    source = {"kind": "generator", "benchmark": benchmark.name, "split": "train", "seed": seed,
+              "style": style, "extra_rows": len(extra_rows or [])}
+    return _write_audited(
+        rows, Path(out_dir) / "train.parquet", name=f"{benchmark.name}-sft-{style}-seed{seed}",
+        fmt="prompt-completion", source=source, schema=_SCHEMA, text_of=row_text,
+        read_back=read_sft_rows, decontaminate_against=decontaminate_against, ngram=ngram,
+        threshold=threshold)
+
+
+def _write_audited(rows: list[dict], parquet_path: Path, *, name: str, fmt: str, source: dict,
+                   schema: pa.Schema, text_of, read_back, decontaminate_against: list[Item],
+                   ngram: int, threshold: float) -> DatasetRef:
+    """Decontaminates rows, writes them and their manifest, and audits the written file."""
     eval_pairs = [(item.id, item.question) for item in decontaminate_against]
-    overlaps = find_overlaps(
-        [(r["id"], row_text(r)) for r in rows], eval_pairs, n=ngram, threshold=threshold
-    )
+    overlaps = find_overlaps([(r["id"], text_of(r)) for r in rows], eval_pairs, n=ngram,
+                             threshold=threshold)
     flagged = {o.row_id for o in overlaps}
     kept = [r for r in rows if r["id"] not in flagged]
     if not kept:
@@ -274,47 +328,71 @@ def build_sft_dataset(
             "generate from another seed or source"
         )
 
-    out = Path(out_dir)
+    out = parquet_path.parent
     out.mkdir(parents=True, exist_ok=True)
-    parquet_path = out / "train.parquet"
-    sha256 = _write_parquet(kept, parquet_path)
+    sha256 = _write_parquet(kept, parquet_path, schema)
 
-    audit = audit_dataset(parquet_path, decontaminate_against, ngram, threshold)
+    audit = find_overlaps([(r["id"], text_of(r)) for r in read_back(parquet_path)], eval_pairs,
+                          n=ngram, threshold=threshold)
     overlapping_items = len({o.eval_id for o in audit})
 
+    removed = [{"row_id": o.row_id, "eval_id": o.eval_id, "containment": round(o.containment, 4)}
+               for o in overlaps]
     manifest = {
-        "name": f"{benchmark.name}-sft-{style}-seed{seed}",
-        "format": "prompt-completion",
-        "rows": len(kept),
-        "rows_before": len(rows),
-        "sha256": sha256,
-        "source": {
-            "kind": "generator",
-            "benchmark": benchmark.name,
-            "split": "train",
-            "seed": seed,
-            "style": style,
-            "extra_rows": len(extra_rows or []),
-        },
-        "decontamination": {
-            "ngram": ngram,
-            "threshold": threshold,
-            "checked_against": _split_counts(decontaminate_against),
-            "removed": [
-                {"row_id": o.row_id, "eval_id": o.eval_id, "containment": round(o.containment, 4)}
-                for o in overlaps
-            ],
-            "overlapping_items": overlapping_items,
-        },
+        "name": name, "format": fmt, "rows": len(kept), "rows_before": len(rows),
+        "sha256": sha256, "source": source,
+        "decontamination": {"ngram": ngram, "threshold": threshold,
+                            "checked_against": _split_counts(decontaminate_against),
+                            "removed": removed, "overlapping_items": overlapping_items},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return DatasetRef(
-        path=str(parquet_path),
-        manifest_path=str(manifest_path),
-        rows=len(kept),
-        sha256=sha256,
-        overlapping_items=overlapping_items,
-        removed=len(flagged),
-    )
+    return DatasetRef(path=str(parquet_path), manifest_path=str(manifest_path), rows=len(kept),
+                      sha256=sha256, overlapping_items=overlapping_items, removed=len(flagged))
+
+
+def build_grpo_dataset(
+    benchmark: Benchmark,
+    out_dir: str | Path,
+    *,
+    n_rows: int,
+    seed: int,
+    decontaminate_against: list[Item],
+    ngram: int = 8,
+    threshold: float = 0.5,
+) -> DatasetRef:
+    """Writes GRPO prompts with verifiable answers from a benchmark's train stream.
+
+    The same checks as `build_sft_dataset` (rows whose prompt contains an eval item are
+    removed; the written ``grpo.parquet`` is audited again; ``manifest.json`` records both).
+
+    Args:
+        benchmark: Supplies the prompts (train split); its scorer gives the GRPO rewards.
+        out_dir: Directory for ``grpo.parquet`` and ``manifest.json`` (created).
+        n_rows: Train items to draw (before decontamination), >= 1.
+        seed: The train stream's seed (not the SFT stage's, for fresh items).
+        decontaminate_against: Eval items of every split of the target benchmark.
+        ngram: The n-gram length for containment.
+        threshold: Remove a row when an item's containment in it is >= threshold.
+
+    Raises:
+        DataError: On bad arguments or no rows left after decontamination.
+        BenchmarkError: When the benchmark has no train split.
+    """
+    from intern.evals.sources import item_to_json
+
+    if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 1:
+        raise DataError(f"n_rows must be an int >= 1, got {n_rows!r}")
+    _check_eval_items(decontaminate_against)
+    rows = [
+        {"id": item.id, "prompt": benchmark.prompt(item), "answer": item.answer,
+         "item": item_to_json(item)}
+        for item in benchmark.items("train", n=n_rows, seed=seed)
+    ]
+    source = {"kind": "generator", "benchmark": benchmark.name, "split": "train", "seed": seed}
+    return _write_audited(
+        rows, Path(out_dir) / "grpo.parquet", name=f"{benchmark.name}-grpo-seed{seed}",
+        fmt="prompt-answer", source=source, schema=_GRPO_SCHEMA, text_of=_prompt_text,
+        read_back=read_grpo_rows, decontaminate_against=decontaminate_against, ngram=ngram,
+        threshold=threshold)

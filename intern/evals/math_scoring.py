@@ -29,7 +29,7 @@ __all__ = ["extract_aime", "extract_math", "math_equal", "math_value", "normaliz
 _WRAPPERS = ("boxed", "fbox", "text", "textbf", "textrm", "textit", "mathrm", "mathbf", "mbox")
 _REMOVED = re.compile(
     r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\[!,;:> ]|\^\s*\{\s*\\circ\s*\}|"
-    r"\^\s*\\circ|\\circ|\\%|%|\$"
+    r"\^\s*\\circ|\\circ|\\%|%|\\\$|\$"
 )
 _UNITS = (
     "square units", "sq units", "cubic units", "units", "unit", "square feet", "square inches",
@@ -80,7 +80,7 @@ def normalize_math(answer: str) -> str:
     text = _REMOVED.sub(" ", text)
     # Units written as text go before unwrapping, so "5\text{ cm}" and "5 cm" agree.
     text = _unwrap(text, _WRAPPERS)
-    text = text.replace("\\{", "{").replace("\\}", "}") if text.count("\\{") else text
+    text = text.replace("\\{", "{").replace("\\}", "}")
     if _LHS_RE.match(text):
         text = text.split("=", 1)[1]
     text = text.strip().rstrip(".").strip()

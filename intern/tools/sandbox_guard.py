@@ -4,7 +4,8 @@ Not imported by intern; :mod:`intern.tools.sandbox` runs it as a script::
 
     python -s -B sandbox_guard.py '<json config>' <script.py>
 
-It sets the resource limits (address space, file size, no core dumps) and adds an audit hook (PEP 578), which cannot be removed once added, that refuses:
+It sets the resource limits (address space, file size, no core dumps) and adds an audit
+hook (PEP 578), which cannot be removed once added, that refuses:
 
 - opening a file for writing, creating, deleting, renaming, linking or changing the
   permissions of anything outside the scratch folder (symlinks resolved);

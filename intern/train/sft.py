@@ -122,31 +122,48 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
-    peft_config = None
-    if job.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=job.lora_r, lora_alpha=job.lora_alpha, lora_dropout=0.0,
-                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
     with LIBRARY_LOCK:  # wrapping with peft and tokenizing touch shared state too
         return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=callbacks or [])
 
 
-def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
-    """Save the trained model as a plain directory (LoRA merged) with its provenance."""
-    final = Path(job.output_dir) / "final"
+def lora_config(r: int, alpha: int):
+    """The peft LoRA adapter config every recipe uses: all linear layers, no dropout."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+
+
+def export_model(trainer, output_dir: str | Path, lora: bool, record: dict[str, Any]) -> Path:
+    """Save a trained model as a plain directory (LoRA merged) with ``intern_train.json``.
+
+    Args:
+        trainer: A finished transformers/TRL trainer.
+        output_dir: The run's output directory; the model goes to ``output_dir/final``.
+        lora: Whether ``trainer.model`` is a peft model to merge before saving.
+        record: The provenance written as ``intern_train.json`` (recipe, job, result).
+    """
+    final = Path(output_dir) / "final"
     model = trainer.model
-    if job.lora:
+    if lora:
         model = model.merge_and_unload()
     model.save_pretrained(final)
     trainer.processing_class.save_pretrained(final)
+    (final / "intern_train.json").write_text(json.dumps(record, indent=1))
+    return final
+
+
+def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
+    """Save the trained model as a plain directory (LoRA merged) with its provenance."""
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    result = SFTResult(final_path=str(final), steps=trainer.state.global_step,
+    result = SFTResult(final_path=str(Path(job.output_dir) / "final"),
+                       steps=trainer.state.global_step,
                        train_loss=losses[-1] if losses else float("nan"), losses=losses,
                        seconds=round(seconds, 2))
-    (final / "intern_train.json").write_text(json.dumps(
-        {"recipe": "sft", "job": dataclasses.asdict(job), "result": result.to_dict()}, indent=1))
+    export_model(trainer, job.output_dir, job.lora,
+                 {"recipe": "sft", "job": dataclasses.asdict(job), "result": result.to_dict()})
     return result
 
 

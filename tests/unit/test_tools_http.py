@@ -19,7 +19,7 @@ def server():
 
 
 def _client(tmp_path, **kw) -> HttpClient:
-    kw.setdefault("timeout", 2.0)
+    kw.setdefault("timeout", 10.0)
     return HttpClient("svc", DiskCache(tmp_path / "cache"), **kw)
 
 
@@ -56,7 +56,7 @@ def test_a_retry_after_beyond_the_bound_fails_at_once(server, tmp_path):
     start = time.monotonic()
     with pytest.raises(ToolError, match="retry after 3600 s") as info:
         _client(tmp_path, max_wait_s=5).get(server.url + "/busy")
-    assert info.value.kind == "rate_limited" and time.monotonic() - start < 2
+    assert info.value.kind == "rate_limited" and time.monotonic() - start < 5  # no 3600 s sleep
 
 
 def test_github_style_403_quota_is_a_rate_limit(server, tmp_path):
@@ -81,11 +81,11 @@ def test_statuses_map_to_kinds_with_the_services_message(server, tmp_path):
 
 
 def test_timeout_is_unreachable(server, tmp_path):
-    server.reply("/slow", {"late": True}, delay=1.5)
+    server.reply("/slow", {"late": True}, delay=3.0)
     start = time.monotonic()
     with pytest.raises(ToolError, match="within 0.3 s") as info:
         _client(tmp_path, timeout=0.3).get(server.url + "/slow")
-    assert info.value.kind == "unreachable" and time.monotonic() - start < 1.2
+    assert info.value.kind == "unreachable" and time.monotonic() - start < 2.5  # gave up long before the reply
 
 
 def test_connection_refused_is_unreachable(tmp_path):

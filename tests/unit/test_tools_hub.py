@@ -35,7 +35,7 @@ def server():
 
 
 def _http(tmp_path, **kw) -> HttpClient:
-    return HttpClient("svc", DiskCache(tmp_path / "cache"), timeout=2.0, **kw)
+    return HttpClient("svc", DiskCache(tmp_path / "cache"), timeout=10.0, **kw)
 
 
 def test_hub_model_and_dataset_search(server, tmp_path):

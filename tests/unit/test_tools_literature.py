@@ -28,7 +28,7 @@ def server():
 
 
 def _http(tmp_path, name: str = "svc", **kw) -> HttpClient:
-    return HttpClient(name, DiskCache(tmp_path / "cache"), timeout=2.0, **kw)
+    return HttpClient(name, DiskCache(tmp_path / "cache"), timeout=10.0, **kw)
 
 
 def test_arxiv_search_parses_the_atom_feed_and_builds_the_query(server, tmp_path):

@@ -43,7 +43,7 @@ def test_errors_come_back_on_stderr_with_the_exit_code(box):
 
 def test_wall_time_limit_kills_the_process_group(box):
     result = box.run_python("import time\nwhile True: time.sleep(0.01)", timeout_s=1)
-    assert result.timed_out and result.exit_code == -9 and result.duration_s < 4
+    assert result.timed_out and result.exit_code == -9 and result.duration_s < 8
     assert "time limit" in result.stderr
 
 

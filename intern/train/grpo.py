@@ -1,0 +1,234 @@
+"""The GRPO recipe: TRL ``GRPOTrainer`` with verifiable rewards from a benchmark's scorer.
+
+A plain function like ``sft.py``, so it runs in one process or inside a Ray Train worker:
+
+    ref = build_grpo_dataset(bench, "runs/r1/data/grpo", n_rows=256, seed=1,
+                             decontaminate_against=evals)          # intern.data.build
+    result = run_grpo(GRPOJob(model_path="checkpoints/b0-sft/final", dataset_path=ref.path,
+                              output_dir="checkpoints/b0-grpo", benchmark="wordproblems",
+                              max_steps=30, num_generations=4, max_completion_length=48))
+    result.rewards      # mean reward per logged step
+    result.final_path   # a plain model directory (LoRA merged), self-describing
+
+Two reward functions, logged by TRL as ``rewards/correctness/mean`` and
+``rewards/answer_format/mean``: correctness is the benchmark's own exact scorer (1 or 0)
+against the item stored with each prompt; answer_format is 1 when the benchmark can read
+an answer from the completion at all (an ``ANSWER:`` line that parses). Their weights are
+1 and ``format_weight``. SFT -> GRPO is two jobs: the GRPO job's ``model_path`` is the
+SFT job's final directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from intern.errors import DataError, TrainingError
+from intern.imports import LIBRARY_LOCK, ml_stack
+from intern.train.sft import export_model, lora_config
+
+__all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_functions",
+           "run_grpo", "save_final_grpo"]
+
+LOSS_TYPES: tuple[str, ...] = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
+
+
+@dataclass
+class GRPOJob:
+    """Everything one GRPO run needs; plain data so it crosses processes.
+
+    ``batch_size`` counts completions per device step (TRL's convention): a step sees
+    ``batch_size // num_generations`` prompts, each answered ``num_generations`` times.
+    """
+
+    model_path: str
+    dataset_path: str
+    output_dir: str
+    benchmark: str
+    learning_rate: float = 1e-5
+    max_steps: int = 50
+    batch_size: int = 8
+    num_generations: int = 4
+    max_completion_length: int = 64
+    temperature: float = 1.0
+    beta: float = 0.0
+    loss_type: str = "dapo"
+    format_weight: float = 0.2
+    lr_scheduler: str = "constant"
+    warmup_ratio: float = 0.0
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    logging_steps: int = 1
+    save_steps: int = 50
+    seed: int = 0
+    use_cpu: bool = True
+    deepspeed: dict[str, Any] | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GRPOResult:
+    """What a finished GRPO run hands back."""
+
+    final_path: str
+    steps: int
+    rewards: list[float]
+    correctness: list[float]
+    losses: list[float]
+    seconds: float
+
+    @property
+    def mean_reward(self) -> float:
+        """The mean of the logged step rewards (nan when none was logged)."""
+        return sum(self.rewards) / len(self.rewards) if self.rewards else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _text(completion: Any) -> str:
+    """A TRL completion (a string, or a list of chat messages) as text."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
+
+
+def reward_functions(benchmark) -> list:
+    """The correctness and answer-format rewards for ``benchmark``, in TRL's signature.
+
+    Each takes ``prompts``, ``completions`` and the dataset's extra columns (``item``: the
+    benchmark item as JSON, see `intern.evals.sources.item_to_json`) and returns floats.
+    """
+    from intern.evals.sources import item_from_json
+
+    def correctness(prompts, completions, item, **kwargs) -> list[float]:
+        return [float(benchmark.score(_text(c), item_from_json(it)))
+                for c, it in zip(completions, item, strict=True)]
+
+    def answer_format(prompts, completions, **kwargs) -> list[float]:
+        return [0.0 if benchmark.extract(_text(c)) is None else 1.0 for c in completions]
+
+    return [correctness, answer_format]
+
+
+def load_prompt_answer(path: str | Path):
+    """Load a GRPO prompt-answer parquet as a ``datasets.Dataset``, checking its columns."""
+    from datasets import Dataset
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"GRPO data {p} does not exist; build it with build_grpo_dataset")
+    try:
+        with LIBRARY_LOCK:
+            ds = Dataset.from_parquet(str(p))
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{p} is not a readable parquet file ({e}); rebuild the dataset") from None
+    missing = {"prompt", "item"} - set(ds.column_names)
+    if missing:
+        raise DataError(f"{p} lacks column(s) {sorted(missing)}; GRPO takes 'prompt' (chat "
+                        "messages) and 'item' (the benchmark item as JSON): build_grpo_dataset")
+    return ds
+
+
+def _check(job: GRPOJob) -> None:
+    if job.num_generations < 2:
+        raise TrainingError(f"num_generations must be >= 2 (got {job.num_generations}): GRPO "
+                            "compares completions of the same prompt")
+    if job.batch_size % job.num_generations:
+        raise TrainingError(f"batch_size ({job.batch_size}) must be a multiple of num_generations "
+                            f"({job.num_generations}); e.g. batch_size={2 * job.num_generations}")
+    if job.loss_type not in LOSS_TYPES:
+        raise TrainingError(f"unknown loss_type {job.loss_type!r}; choose one of {LOSS_TYPES}")
+
+
+def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
+    """Build (not run) the TRL GRPOTrainer for ``job``."""
+    _check(job)
+    ml_stack()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    import intern.evals.suite  # noqa: F401  (registers the suite, whose scorers may be the reward)
+    from intern.evals import get_benchmark
+
+    torch.manual_seed(job.seed)
+    benchmark = get_benchmark(job.benchmark)
+    dataset = load_prompt_answer(job.dataset_path)
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    bf16 = not job.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    with LIBRARY_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(
+            job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    args = GRPOConfig(
+        output_dir=str(Path(job.output_dir) / "trainer"),
+        learning_rate=job.learning_rate,
+        max_steps=job.max_steps,
+        per_device_train_batch_size=job.batch_size,
+        num_generations=job.num_generations,
+        max_completion_length=job.max_completion_length,
+        temperature=job.temperature,
+        beta=job.beta,
+        loss_type=job.loss_type,
+        reward_weights=[1.0, job.format_weight],
+        lr_scheduler_type=job.lr_scheduler,
+        warmup_steps=max(0, math.ceil(job.warmup_ratio * job.max_steps)),
+        logging_steps=job.logging_steps,
+        save_strategy="steps",
+        save_steps=job.save_steps,
+        save_total_limit=1,
+        save_only_model=job.deepspeed is None and job.use_cpu,
+        use_cpu=job.use_cpu,
+        bf16=bf16,
+        gradient_checkpointing=not job.use_cpu,
+        deepspeed=job.deepspeed,
+        seed=job.seed,
+        report_to=[],
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        log_completions=False,
+    )
+    peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
+    with LIBRARY_LOCK:  # wrapping with peft touches shared state too
+        return GRPOTrainer(model=model, reward_funcs=reward_functions(benchmark), args=args,
+                           train_dataset=dataset, processing_class=tokenizer,
+                           peft_config=peft_config, callbacks=callbacks or [])
+
+
+def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
+    """Save the trained model as a plain directory (LoRA merged) with its rewards and provenance."""
+    history = trainer.state.log_history
+    result = GRPOResult(
+        final_path=str(Path(job.output_dir) / "final"),
+        steps=trainer.state.global_step,
+        rewards=[float(h["reward"]) for h in history if "reward" in h],
+        correctness=[float(h["rewards/correctness/mean"]) for h in history
+                     if "rewards/correctness/mean" in h],
+        losses=[float(h["loss"]) for h in history if "loss" in h],
+        seconds=round(seconds, 2),
+    )
+    export_model(trainer, job.output_dir, job.lora,
+                 {"recipe": "grpo", "job": dataclasses.asdict(job), "result": result.to_dict()})
+    return result
+
+
+def run_grpo(job: GRPOJob, callbacks: list | None = None,
+             resume_from_checkpoint: str | None = None) -> GRPOResult:
+    """Train with GRPO and save; return where the final model is and how the rewards went."""
+    start = time.time()
+    trainer = build_grpo_trainer(job, callbacks)
+    try:
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    except (RuntimeError, ValueError) as e:
+        raise TrainingError(f"GRPO of {job.model_path} on {job.dataset_path} failed: {e}") from e
+    if int(os.environ.get("RANK", "0")) != 0:
+        return GRPOResult("", trainer.state.global_step, [], [], [], time.time() - start)
+    return save_final_grpo(trainer, job, time.time() - start)
