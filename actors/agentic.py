@@ -1,11 +1,13 @@
-"""The LLM side of a role: its brain, the supervisor's guards, and a loop that can pause.
+"""A role's agent loop: its brain, the supervisor's guards, and a loop that can pause.
 
-With ``brain.kind: openai`` each role runs ``intern.llm.agent.run_agent`` over its own
-tools (which call the same capability code as the playbook path) and its packaged
-prompt. :class:`RoleAgent` builds the brain and guards from the run config and keeps a
-loop paused for approval on disk (``<run_dir>/agents/<role>-<key>.json``), so that the
-graph node can ``interrupt()`` and, once ``intern approve`` has answered, the same call
-resumes the loop where it stopped instead of starting over.
+Every role runs ``intern.llm.agent.run_agent`` over its own tools and its packaged
+prompt, under the supervisor's guards; the brain is the configured one: an
+OpenAI-compatible model (``brain.kind: openai``) or the offline playbook, which plays
+the role's deterministic move through the same loop and tools. :class:`RoleAgent`
+builds the brain and guards from the run config and keeps a loop paused for approval
+on disk (``<run_dir>/agents/<role>-<key>.json``), so that the graph node can
+``interrupt()`` and, once ``intern approve`` has answered, the same call resumes the
+loop where it stopped instead of starting over.
 
     agent = RoleAgent(cfg, run_dir, events, role="trainer", key="i1-b0")
     outcome = agent.run(tools, prompt_vars={...}, result_schema=schema)
@@ -24,7 +26,9 @@ from typing import Any
 from intern.config import RunConfig
 from intern.errors import InternError
 from intern.llm.agent import AgentResult, Guards, run_agent
+from intern.llm.base import Brain
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
+from intern.llm.playbook import PlaybookBrain
 from intern.llm.prompts import render_prompt
 from intern.supervisor.approval import ApprovalGate, ApprovalPolicy
 from intern.supervisor.budgets import Budget
@@ -71,8 +75,13 @@ class RoleAgent:
         self.role, self.key = role, key
         self.state_path = self.run_dir / "agents" / f"{role}-{key or 'main'}.json"
 
-    def brain(self) -> OpenAIBrain:
+    def brain(self, playbook: PlaybookBrain | None) -> Brain:
+        """The configured brain: the role's playbook move offline, else the OpenAI-compatible client."""
         b = self.cfg.brain
+        if b.kind == "playbook":
+            if playbook is None:
+                raise InternError(f"the {self.role} has no playbook move for this task")
+            return playbook
         return OpenAIBrain(b.model, b.base_url, os.environ.get(b.api_key_env), timeout=b.timeout,
                            max_attempts=b.max_attempts,
                            on_usage=usage_logger(self.events, self.role, self.key))
@@ -88,9 +97,12 @@ class RoleAgent:
         return Guards(compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
                       loops=LoopDetector(cooldown=b.loop_cooldown), approval=gate, budget=spent)
 
-    def run(self, tools: ToolRegistry, prompt_vars: dict[str, Any],
-            result_schema: dict[str, Any] | None = None) -> AgentOutcome:
+    def run(self, tools: ToolRegistry, prompt_vars: dict[str, Any], result_schema: dict[str, Any] | None = None,
+            playbook: PlaybookBrain | None = None) -> AgentOutcome:
         """Run (or resume, after an approval) the loop until it finishes or pauses.
+
+        ``playbook`` is the move the offline brain plays for this task (used when
+        ``brain.kind`` is ``playbook``).
 
         Raises:
             RoleStopped: the loop ended without a result.
@@ -100,7 +112,7 @@ class RoleAgent:
         resume = None
         if self.state_path.is_file():
             resume = AgentResult.from_dict(json.loads(self.state_path.read_text()))
-        result = run_agent(self.brain(), prompt.system, prompt.task, tools,
+        result = run_agent(self.brain(playbook), prompt.system, prompt.task, tools,
                            result_schema=result_schema or prompt.result_schema, guards=self.guards(),
                            events=self.events, role=self.role, branch=self.key,
                            max_steps=self.cfg.brain.max_steps, resume=resume)

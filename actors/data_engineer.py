@@ -1,9 +1,9 @@
 """The data engineer: builds a hypothesis's training set, decontaminated, with a manifest.
 
-Offline it builds the set the hypothesis names; with an LLM brain it inspects the task's
-training examples and calls ``build_dataset`` itself (the same builder, so every set is
-decontaminated and audited whichever brain decided), and must finish with a dataset it
-actually built.
+Its agent calls ``build_dataset`` (the offline playbook with the hypothesis's settings;
+an LLM after inspecting the task's training examples): one builder, so every set is
+decontaminated and audited whichever brain decided, and the role must finish with a
+dataset that tool actually built.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from intern.config import DATA_STYLES, RunConfig
 from intern.data.build import build_sft_dataset
 from intern.errors import DataError
 from intern.evals import get_benchmark
+from intern.llm.playbook import PlaybookBrain
 from intern.tracking import EventLog
 
 
@@ -35,8 +36,6 @@ class DataEngineer:
         With an LLM brain in ``ask`` approval mode this may return ``{"awaiting_approval": ...}``.
         """
         data = {**vars(self.cfg.data), **hypothesis.get("data", {})}
-        if self.cfg.brain.kind == "playbook":
-            return self._build(hypothesis["id"], int(data["rows"]), data["style"], int(data.get("seed_offset", 0)))
         return self._agent(hypothesis, data)
 
     def _build(self, hid: str, rows: int, style: str, seed_offset: int) -> dict[str, Any]:
@@ -74,21 +73,24 @@ class DataEngineer:
             """Generates, decontaminates against dev and test, audits and writes the training set.
 
             Args:
-                rows: Training rows to generate (before decontamination), 16-20000.
+                rows: Training rows to generate (before decontamination).
                 style: "worked" or "direct" targets.
                 seed_offset: Varies the sample; use a new value for a different set.
             """
             if style not in DATA_STYLES:
                 raise DataError(f"style must be one of {DATA_STYLES}, not {style!r}")
-            if not 16 <= rows <= 20000:
-                raise DataError(f"rows must be within 16..20000, not {rows}")
+            if not 1 <= rows <= 1_000_000:
+                raise DataError(f"rows must be within 1..1000000, not {rows}")
             ref = self._build(hid, rows, style, seed_offset)
             built[ref["path"]] = ref
             return ref
 
         tools = ToolRegistry("data_engineer", [Tool(show_training_examples), Tool(build_dataset)])
+        move = PlaybookBrain([("build_dataset", {"rows": int(data["rows"]), "style": data["style"],
+                                                 "seed_offset": int(data.get("seed_offset", 0))})],
+                             lambda results: {"dataset": results[0]})
         outcome = RoleAgent(self.cfg, self.run_dir, self.events, "data_engineer", hid).run(
-            tools, prompt_vars={"hypothesis": json.dumps({k: hypothesis.get(k) for k in
+            tools, playbook=move, prompt_vars={"hypothesis": json.dumps({k: hypothesis.get(k) for k in
                                                            ("id", "title", "rationale")} | {"data": data})})
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}

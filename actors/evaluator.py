@@ -8,6 +8,7 @@ from typing import Any
 from intern.config import RunConfig
 from intern.evals import get_benchmark
 from intern.evals.generate import evaluate_model
+from intern.llm.playbook import PlaybookBrain
 from intern.models import resolve_model
 from intern.tracking import EventLog
 
@@ -32,12 +33,10 @@ class Evaluator:
         """Score ``model`` (a checkpoint dir or a model reference) on ``split``.
 
         ``split`` is ``dev`` (choosing between branches) or ``test`` (touched once, at the end).
-        With an LLM brain, the evaluator's agent runs the scorer through its ``evaluate``
-        tool (fixed to this model and split) and reviews the samples; the score returned
-        is always the tool's, never a number the model typed.
+        The evaluator's agent runs the scorer through its ``evaluate`` tool (fixed to this
+        model and split; an LLM also reviews the samples); the score returned is always
+        the tool's, never a number the brain typed.
         """
-        if self.cfg.brain.kind == "playbook":
-            return self._evaluate(model, split, branch, which, iteration)
         return self._agent(model, split, branch, which, iteration)
 
     def _agent(self, model: str, split: str, branch: str | None, which: str | None,
@@ -54,8 +53,10 @@ class Evaluator:
             return scored[0]
 
         key = f"{branch or which or 'eval'}-{split}"
+        move = PlaybookBrain([("evaluate", {})], lambda results: {
+            k: results[0][k] for k in ("score", "stderr", "n", "split", "model_path")})
         outcome = RoleAgent(self.cfg, self.run_dir, self.events, "evaluator", key).run(
-            ToolRegistry("evaluator", [Tool(evaluate)]), prompt_vars={"model": model, "split": split})
+            ToolRegistry("evaluator", [Tool(evaluate)]), playbook=move, prompt_vars={"model": model, "split": split})
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         if not scored:

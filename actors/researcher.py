@@ -1,8 +1,8 @@
 """The researcher: proposes hypotheses (what to train, how, and why) for each iteration.
 
-Offline (``brain.kind: playbook``) it follows the packaged playbook; with an LLM brain it
-reads papers, Hub cards and the packaged recipe library through its tools, and its
-``finish`` result is checked against the run's own train/data config fields, so a
+Offline (``brain.kind: playbook``) it consults the packaged recipe library and plays the
+playbook's move; with an LLM brain it reads papers, Hub cards and the library through its
+tools. Either way its ``finish`` result is checked against the run's own train/data config fields, so a
 hypothesis can only ask for settings the trainer understands.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import DATA_STYLES, LR_SCHEDULERS, TRAIN_METHODS, DataConfig, RunConfig, TrainConfig
-from intern.llm.playbook import propose_hypotheses
+from intern.llm.playbook import PlaybookBrain, propose_hypotheses
 from intern.tracking import EventLog
 
 _JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
@@ -47,34 +47,34 @@ class Researcher:
     def propose(self, iteration: int, findings: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
         """Hypotheses for ``iteration``; each has id, title, rationale, train/data overrides.
 
-        With an LLM brain in ``ask`` approval mode this may instead return
-        ``{"awaiting_approval": {...}}``: call again after the approval to continue.
+        In ``ask`` approval mode this may instead return ``{"awaiting_approval": {...}}``:
+        call again after the approval to continue.
         """
-        if self.cfg.brain.kind == "playbook":
-            hypotheses = propose_hypotheses(iteration, self.cfg.branches, findings,
-                                            base_train=vars(self.cfg.train))
-        else:
-            outcome = self._agent(iteration, findings)
-            if outcome.paused:
-                return {"awaiting_approval": outcome.approval}
-            hypotheses = [{"id": f"i{iteration}-b{k}", "iteration": iteration, "init_from": None, **h}
-                          for k, h in enumerate(outcome.final["hypotheses"][: self.cfg.branches])]
-        self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses)
-        return hypotheses
-
-    def _agent(self, iteration: int, findings: list[dict[str, Any]]):
         from actors.agentic import RoleAgent
         from intern.tools.research import researcher_registry
 
         agent = RoleAgent(self.cfg, self.run_dir, self.events, "researcher", f"i{iteration}")
-        schema = copy.deepcopy(agent_result_schema())
+        schema = agent_result_schema()
         items = schema["properties"]["hypotheses"]
         items["minItems"] = items["maxItems"] = self.cfg.branches
-        brief = [{k: f.get(k) for k in ("id", "dev_score", "checkpoint", "error")} |
-                 {"title": (f.get("hypothesis") or {}).get("title")} for f in findings]
-        return agent.run(researcher_registry(), result_schema=schema,
-                         prompt_vars={"iteration": iteration, "branches": self.cfg.branches,
-                                      "findings": json.dumps(brief, indent=1) if findings else ""})
+        brief = [{k: f.get(k) for k in ("id", "dev_score", "checkpoint", "error")}
+                 | {k: (f.get("hypothesis") or {}).get(k) for k in ("title", "train", "data")} for f in findings]
+        outcome = agent.run(researcher_registry(), result_schema=schema, playbook=self._playbook(iteration, findings),
+                            prompt_vars={"iteration": iteration, "branches": self.cfg.branches,
+                                         "findings": json.dumps(brief, indent=1) if findings else ""})
+        if outcome.paused:
+            return {"awaiting_approval": outcome.approval}
+        hypotheses = [{"id": f"i{iteration}-b{k}", "iteration": iteration, "init_from": None, **h}
+                      for k, h in enumerate(outcome.final["hypotheses"][: self.cfg.branches])]
+        self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses)
+        return hypotheses
+
+    def _playbook(self, iteration: int, findings: list[dict[str, Any]]) -> PlaybookBrain:
+        """The offline move: read the recipe library, then propose the playbook's hypotheses."""
+        moves = [{k: v for k, v in h.items() if k not in ("id", "iteration")}
+                 for h in propose_hypotheses(iteration, self.cfg.branches, findings, vars(self.cfg.train))]
+        query = "supervised fine-tuning on task-format data, LoRA versus full fine-tuning"
+        return PlaybookBrain([("search_recipes", {"query": query, "limit": 3})], lambda _: {"hypotheses": moves})
 
 
 def agent_result_schema() -> dict[str, Any]:

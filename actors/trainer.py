@@ -8,6 +8,7 @@ from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
 from intern.errors import InternError, TrainingError
+from intern.llm.playbook import PlaybookBrain
 from intern.models import resolve_model
 from intern.tracking import EventLog
 from intern.train.deepspeed import deepspeed_config
@@ -45,12 +46,11 @@ class Trainer:
     def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
         """Train; returns {checkpoint, train_loss, steps, seconds} (or raises InternError).
 
-        With an LLM brain the trainer's agent chooses the settings and launches the run
-        through its ``launch_training`` tool (gated by approval above the GPU-hour
-        threshold); in ``ask`` mode this may return ``{"awaiting_approval": ...}``.
+        The trainer's agent launches the run through its ``launch_training`` tool (gated by
+        approval above the GPU-hour threshold): the playbook with the hypothesis's settings,
+        an LLM with the settings it chooses. In ``ask`` mode this may return
+        ``{"awaiting_approval": ...}``.
         """
-        if self.cfg.brain.kind == "playbook":
-            return self._train(hypothesis, dataset)
         return self._agent(hypothesis, dataset)
 
     def estimate_gpu_hours(self, max_steps: int, seconds_per_step: float = 2.0) -> float:
@@ -92,10 +92,16 @@ class Trainer:
             return out
 
         tools = ToolRegistry("trainer", [Tool(launch_training)])
+        move = PlaybookBrain([("launch_training", {
+            "learning_rate": float(base["learning_rate"]), "max_steps": int(base["max_steps"]),
+            "lora": bool(base["lora"]), "batch_size": int(base["batch_size"]),
+            "gpu_hours": self.estimate_gpu_hours(int(base["max_steps"])),
+        })], lambda results: {k: results[0][k] for k in ("checkpoint", "train_loss", "steps", "seconds")})
+        brief = {k: hypothesis.get(k) for k in ("id", "title", "rationale")} | {"train": base}
         outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"]).run(
-            tools, prompt_vars={"hypothesis": json.dumps({k: hypothesis.get(k) for k in ("id", "title", "rationale")}
-                                                          | {"train": base}),
-                                "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")})})
+            tools, playbook=move, prompt_vars={
+                "hypothesis": json.dumps(brief),
+                "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")})})
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         final = outcome.final

@@ -157,17 +157,14 @@ def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if best_id is None:
         return {}
     best = next(r for r in state["branch_results"] if r["id"] == best_id)
-    if roles.cfg.brain.kind == "playbook":  # both at once, one evaluator actor each
-        base = roles.submit("evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
-                            which="baseline")
-        final = roles.submit("evaluator", "test-final", "evaluate", best["checkpoint"], "test",
-                             branch=best_id, which="final")
-        base, final = roles.wait(base), roles.wait(final)
-    else:  # agent loops may pause for approval, which needs the node's own interrupt()
-        base = call_role(runtime, "evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
-                         which="baseline")
-        final = call_role(runtime, "evaluator", "test-final", "evaluate", best["checkpoint"], "test",
-                          branch=best_id, which="final")
+    calls = {"baseline": ("test-baseline", (roles.cfg.base_model, "test"), {"which": "baseline"}),
+             "final": ("test-final", (best["checkpoint"], "test"), {"branch": best_id, "which": "final"})}
+    futures = {w: roles.submit("evaluator", key, "evaluate", *a, **kw) for w, (key, a, kw) in calls.items()}
+    done = {w: roles.wait(f) for w, f in futures.items()}  # both at once, one evaluator actor each
+    for w, (key, a, kw) in calls.items():
+        if "awaiting_approval" in done[w]:  # pausing needs this node's own interrupt()
+            done[w] = call_role(runtime, "evaluator", key, "evaluate", *a, **kw)
+    base, final = done["baseline"], done["final"]
     scores = {"baseline": base, "final": {**final, "branch": best_id}}
     roles.release("test-baseline")
     roles.release("test-final")

@@ -1,5 +1,8 @@
 """The offline brain: a deterministic playbook of sound post-training moves.
 
+``PlaybookBrain`` implements ``Brain.decide`` like the LLM brain does; the functions
+here are the moves it plays.
+
 It needs no network and no API key, so ``intern run`` works anywhere. It proposes
 hypotheses the way a careful engineer would on a small model and a verifiable
 task, each with its rationale and the sources it rests on:
@@ -12,7 +15,11 @@ fresh data with a lower learning rate, or a longer schedule).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
+
+from intern.llm.base import BrainError, Reply, ToolCall
 
 # Round-one candidates, best-first: each varies one thing a practitioner would test.
 FIRST_ROUND: list[dict[str, Any]] = [
@@ -78,3 +85,40 @@ def propose_hypotheses(iteration: int, branches: int, findings: list[dict[str, A
         chosen = [refine[k % len(refine)] for k in range(branches)]
     return [{"id": f"i{iteration}-b{k}", "iteration": iteration, "init_from": None, **h}
             for k, h in enumerate(chosen)]
+
+
+class PlaybookBrain:
+    """The offline brain behind the same ``Brain.decide`` interface as an LLM.
+
+    A role hands it its playbook move: the tool calls to make, in order, and how to turn
+    their results into the role's ``finish`` result. It then plays that move through the
+    real agent loop, tools and guards, so an offline run and an LLM run take the same
+    path through the graph. A tool that fails ends the move with a ``BrainError`` (the
+    playbook has no plan B; the supervisor records the branch as failed).
+
+        brain = PlaybookBrain([("build_dataset", {"rows": 240})], lambda r: {"dataset": r[0]})
+        run_agent(brain, system, task, tools, result_schema=schema)
+    """
+
+    def __init__(self, calls: list[tuple[str, dict[str, Any]]],
+                 finish: Callable[[list[Any]], dict[str, Any]]):
+        self.calls = calls
+        self.finish = finish
+
+    def decide(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
+        results = []
+        for m in messages:
+            if m.get("role") != "tool":
+                continue
+            try:
+                results.append(json.loads(m["content"]))
+            except (json.JSONDecodeError, TypeError):
+                raise BrainError(f"the playbook's tool call failed: {str(m.get('content'))[:500]}") from None
+        step = len(results)
+        if step < len(self.calls):
+            name, args = self.calls[step]
+        else:
+            name, args = "finish", self.finish(results)
+        raw = json.dumps(args)
+        return Reply(content=None, tool_calls=[ToolCall(id=f"playbook-{step}", name=name, arguments=args,
+                                                        raw_arguments=raw)], finish_reason="tool_calls")

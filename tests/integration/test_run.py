@@ -46,6 +46,12 @@ def _check_run_dir(run_dir: Path, branches: int) -> dict:
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     steps = {e["branch"] for e in events if e["event"] == "train_step"}
     assert steps == {b["id"] for b in results["branches"]}
+    # the offline playbook brain went through the same agent loop and tools as an LLM would
+    calls = {e["tool"] for e in events if e["event"] == "tool_call" and e["ok"]}
+    assert calls == {"search_recipes", "build_dataset", "launch_training", "evaluate"}
+    assert {e["role"] for e in events if e["event"] == "agent_end"} == {
+        "researcher", "data_engineer", "trainer", "evaluator"}
+    assert all(b["hypothesis"]["sources"][0].startswith("recipe:") for b in results["branches"])
     return results
 
 

@@ -1,0 +1,247 @@
+"""Benchmarks, not tests: how fast intern trains and generates, measured in one invocation.
+
+    intern bench train [--model bundled:smollm2-135m-instruct] [--steps 20] [--cpus 2]
+    intern bench eval  [--model bundled:smollm2-135m-instruct] [--n 64] [--batch-size 32]
+    intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
+
+- ``train``: seconds per step of the same SFT job run plain in this process and through
+  Ray Train (one worker with the same CPUs), read from the same per-step events after a
+  warm-up; prints the Ray Train / plain ratio.
+- ``eval``: examples per second of batched vs one-by-one greedy generation on the same
+  items with the same loaded model; prints the speed-up and how often the two agree.
+- ``gpu``: tokens/s and MFU of the SFT and GRPO recipes (no Ray) on random-weight
+  Llama/Qwen-shaped models, with and without DeepSpeed ZeRO-2 (:mod:`intern.bench_gpu`);
+  each configuration runs in a fresh process. ``--dry-run`` runs tiny shapes for 2 steps
+  on the CPU, in this process.
+
+Every command prints a table and, with ``--json-output-file``, writes its numbers.
+``bench_app`` is the typer sub-app that ``intern.cli`` mounts as ``intern bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["bench_app", "steady_seconds_per_step"]
+
+bench_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                        help="Measure training and generation speed (benchmarks, not tests).")
+
+JsonOpt = Annotated[Path | None, typer.Option(help="also write the numbers to this JSON file")]
+WorkOpt = Annotated[Path | None, typer.Option(help="where data, models and runs go (default: a temp dir)")]
+
+
+def _emit(result: dict[str, Any], json_output_file: Path | None) -> None:
+    if json_output_file is not None:
+        json_output_file.write_text(json.dumps(result, indent=2))
+
+
+def _work(work_dir: Path | None, prefix: str) -> Path:
+    path = work_dir or Path(tempfile.mkdtemp(prefix=f"intern-bench-{prefix}-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def steady_seconds_per_step(events: list[dict], branch: str, warmup: int) -> float:
+    """Seconds per step between the end of step ``warmup`` and the last ``train_step`` event.
+
+    Raises:
+        ValueError: When fewer than two steps were logged after the warm-up.
+    """
+    marks = sorted((e["step"], e["ts"]) for e in events
+                   if e.get("event") == "train_step" and e.get("branch") == branch
+                   and e["step"] >= warmup)
+    if len(marks) < 2:
+        raise ValueError(f"{branch}: fewer than 2 steps logged after warm-up step {warmup}")
+    (s0, t0), (s1, t1) = marks[0], marks[-1]
+    return (t1 - t0) / (s1 - s0)
+
+
+@bench_app.command("train")
+def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 20,
+          warmup: Annotated[int, typer.Option(help="steps left out of the timing")] = 3,
+          batch_size: int = 4, cpus: Annotated[int, typer.Option(help="CPUs for each run")] = 2,
+          lora: bool = False, work_dir: WorkOpt = None, json_output_file: JsonOpt = None) -> None:
+    """s/step of one SFT job run plain in-process vs through Ray Train (1 worker); prints the ratio."""
+    import ray
+    import torch
+
+    from intern.config import TrainScaling
+    from intern.data.build import build_sft_dataset
+    from intern.evals import get_benchmark
+    from intern.models import resolve_model
+    from intern.tracking import EventLog, read_events
+    from intern.train.callbacks import EventLogCallback
+    from intern.train.ray_train import train_with_ray
+    from intern.train.sft import SFTJob, run_sft
+
+    work = _work(work_dir, "train")
+    bench = get_benchmark("wordproblems")
+    data = build_sft_dataset(bench, work / "data", n_rows=steps * batch_size, seed=0,
+                             decontaminate_against=bench.items("dev") + bench.items("test"))
+    path = str(resolve_model(model))
+
+    def job(name: str) -> SFTJob:
+        return SFTJob(model_path=path, dataset_path=data.path, output_dir=str(work / name),
+                      max_steps=steps, batch_size=batch_size, save_steps=steps, lora=lora)
+
+    events = EventLog(work / "events.jsonl", run_id="bench-train")
+    walls: dict[str, float] = {}
+    torch.set_num_threads(cpus)
+    start = time.time()
+    run_sft(job("plain"), [EventLogCallback(events, "plain")])
+    walls["plain"] = time.time() - start
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        start = time.time()
+        train_with_ray(job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
+                       storage_path=str(work / "ray_train"), name="bench-ray", events=events,
+                       branch="ray")
+        walls["ray"] = time.time() - start
+    finally:
+        ray.shutdown()
+    logged = read_events(events.path)
+    rates = {b: steady_seconds_per_step(logged, b, warmup) for b in ("plain", "ray")}
+    result = {"model": model, "steps": steps, "warmup": warmup, "batch_size": batch_size,
+              "cpus": cpus, "lora": lora, "s_per_step": rates, "wall_s": walls,
+              "ratio_ray_over_plain": rates["ray"] / rates["plain"]}
+    typer.echo(f"{'run':<8}{'s/step':>10}{'wall s':>10}")
+    for name in ("plain", "ray"):
+        typer.echo(f"{name:<8}{rates[name]:>10.3f}{walls[name]:>10.1f}")
+    typer.echo(f"Ray Train / plain: {result['ratio_ray_over_plain']:.3f} (target <= 1.05)")
+    _emit(result, json_output_file)
+
+
+@bench_app.command("eval")
+def eval_(model: str = "bundled:smollm2-135m-instruct", benchmark: str = "wordproblems",
+          split: str = "dev", n: int = 32, batch_size: int = 32, max_new_tokens: int = 40,
+          data_path: Annotated[Path | None, typer.Option(help="local data of a suite benchmark")] = None,
+          json_output_file: JsonOpt = None) -> None:
+    """Examples/s of batched vs one-by-one generation on the same items; prints the speed-up."""
+    import intern.evals.suite  # noqa: F401  (registers the suite)
+    from intern.evals import get_benchmark
+    from intern.evals.generate import generate, load_for_generation
+    from intern.evals.sources import with_data_path
+    from intern.models import resolve_model
+
+    bench = get_benchmark(benchmark)
+    if data_path is not None:
+        bench = with_data_path(bench, data_path)
+    items = bench.items(split, n=n)
+    conversations = [bench.prompt(it) for it in items]
+    loaded, tokenizer = load_for_generation(resolve_model(model))
+    generate(loaded, tokenizer, conversations[:1], max_new_tokens=max_new_tokens, batch_size=1)  # warm-up
+    timings: dict[str, float] = {}
+    outputs: dict[str, list[str]] = {}
+    for mode, size in (("batched", batch_size), ("one_by_one", 1)):
+        start = time.perf_counter()
+        outputs[mode] = generate(loaded, tokenizer, conversations, max_new_tokens=max_new_tokens,
+                                 batch_size=size)
+        timings[mode] = time.perf_counter() - start
+    rates = {mode: len(items) / seconds for mode, seconds in timings.items()}
+    scores = {mode: sum(bench.score(c, it) for c, it in zip(outs, items, strict=True)) / len(items)
+              for mode, outs in outputs.items()}
+    agree = sum(a == b for a, b in zip(outputs["batched"], outputs["one_by_one"], strict=True))
+    result = {"model": model, "benchmark": benchmark, "split": split, "n": len(items),
+              "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+              "examples_per_s": rates, "seconds": timings, "accuracy": scores,
+              "identical_completions": agree / len(items),
+              "speedup": rates["batched"] / rates["one_by_one"]}
+    typer.echo(f"{'mode':<12}{'examples/s':>12}{'seconds':>10}{'accuracy':>10}")
+    for mode in ("batched", "one_by_one"):
+        typer.echo(f"{mode:<12}{rates[mode]:>12.2f}{timings[mode]:>10.1f}{scores[mode]:>10.3f}")
+    typer.echo(f"batched speed-up: {result['speedup']:.2f}x (target >= 5x); identical completions: "
+               f"{agree}/{len(items)}")
+    _emit(result, json_output_file)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _run_isolated(spec, model_dir: Path, data: dict[str, str], work: Path) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    argv = [sys.executable, "-m", "intern.bench_gpu", json.dumps(asdict(spec)), str(model_dir),
+            json.dumps(data), str(work)]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode == 0 and lines:
+        try:
+            return json.loads(lines[-1])
+        except json.JSONDecodeError:
+            pass
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {**asdict(spec), "error": f"exit {proc.returncode}: {' | '.join(tail)}"}
+
+
+@bench_app.command("gpu")
+def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (intern.bench_gpu.SHAPES)")]
+        = "qwen2.5-0.5b,llama-1.7b",
+        recipes: str = "sft,grpo",
+        deepspeed: Annotated[str, typer.Option(help="none and/or zero2, comma-separated")] = "none,zero2",
+        steps: int = 8, grpo_steps: int = 4,
+        warmup: Annotated[int, typer.Option(help="steps left out of the timing")] = 2,
+        batch_size: Annotated[int, typer.Option(help="SFT sequences per step")] = 8,
+        seq_len: int = 1024, num_generations: int = 8,
+        grpo_prompts: Annotated[int, typer.Option(help="GRPO prompts per step")] = 2,
+        completion_len: int = 256,
+        dry_run: Annotated[bool, typer.Option(help="tiny shapes, 2 steps, CPU, in this process")] = False,
+        work_dir: WorkOpt = None, json_output_file: JsonOpt = None) -> None:
+    """Tokens/s and MFU of the SFT and GRPO recipes (no Ray), with and without ZeRO-2."""
+    import torch
+
+    from intern.bench_gpu import SHAPES, RunSpec, build_data, build_model, run_spec
+    from intern.models import resolve_model
+
+    shapes = _csv(models)
+    if dry_run:
+        shapes = [s for s in shapes if s.startswith("tiny")] or ["tiny-llama", "tiny-qwen"]
+        steps = grpo_steps = 2
+        warmup, batch_size, seq_len, num_generations, grpo_prompts, completion_len = 1, 2, 128, 2, 1, 8
+    unknown = [s for s in shapes if s not in SHAPES]
+    stages = _csv(deepspeed)
+    if unknown or not set(stages) <= {"none", "zero2"} or not set(_csv(recipes)) <= {"sft", "grpo"}:
+        raise typer.BadParameter(f"models must be among {sorted(SHAPES)} (unknown: {unknown}), "
+                                 "deepspeed among none,zero2, recipes among sft,grpo")
+    cuda = torch.cuda.is_available() and not dry_run
+    if not cuda and not dry_run:
+        raise typer.BadParameter("no CUDA device here; pass --dry-run for the CPU check")
+    work = _work(work_dir, "gpu")
+    tokenizer_dir = resolve_model("tiny:llama")  # a real tokenizer, no network needed
+    data = build_data(work / "data", tokenizer_dir, rows=max(steps * batch_size, 64), seq_len=seq_len)
+    rows: list[dict[str, Any]] = []
+    # ZeRO runs last: in-process (dry run) they leave a process group behind.
+    for stage in sorted(stages, key=lambda s: s != "none"):
+        for shape in shapes:
+            model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
+            for recipe in _csv(recipes):
+                grpo = recipe == "grpo"
+                spec = RunSpec(shape=shape, recipe=recipe, deepspeed=stage,
+                               steps=grpo_steps if grpo else steps, warmup=warmup,
+                               batch_size=num_generations * grpo_prompts if grpo else batch_size,
+                               seq_len=seq_len, num_generations=num_generations,
+                               completion_len=completion_len, use_cpu=not cuda)
+                row = (run_spec(spec, model_dir, data, work / "runs") if dry_run
+                       else _run_isolated(spec, model_dir, data, work / "runs"))
+                rows.append(row)
+                typer.echo(_format_row(row))
+    _emit({"dry_run": dry_run, "rows": rows}, json_output_file)
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    name = f"{row['shape']:<14}{row['recipe']:<6}{row['deepspeed']:<7}"
+    if "error" in row:
+        return f"{name}FAILED {row['error']}"
+    mfu = "n/a" if row.get("mfu") is None else f"{100 * row['mfu']:.1f}%"
+    return (f"{name}{row['params'] / 1e6:>9.1f}M params {row['s_per_step']:>8.3f} s/step "
+            f"{row['tokens_per_s']:>10.1f} tok/s {row['model_tflops']:>8.2f} TFLOP/s  MFU {mfu}"
+            f"  ({row['device']})")
