@@ -212,6 +212,9 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
     if unknown or not set(stages) <= {"none", "zero2"} or not set(_csv(recipes)) <= {"sft", "grpo"}:
         raise typer.BadParameter(f"models must be among {sorted(SHAPES)} (unknown: {unknown}), "
                                  "deepspeed among none,zero2, recipes among sft,grpo")
+    if min(steps, grpo_steps) <= max(warmup, 1):
+        raise typer.BadParameter(f"--steps and --grpo-steps must exceed --warmup ({warmup}) and 1: "
+                                 "the timing runs from the end of the warm-up to the last step")
     cuda = torch.cuda.is_available() and not dry_run
     if not cuda and not dry_run:
         raise typer.BadParameter("no CUDA device here; pass --dry-run for the CPU check")

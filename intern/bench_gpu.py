@@ -123,6 +123,9 @@ def build_model(shape: str, dest: Path, tokenizer_dir: Path, cuda: bool) -> Path
                                                  dtype=torch.bfloat16 if cuda else torch.float32)
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
+    del model
+    if cuda:
+        torch.cuda.empty_cache()  # the measured runs are child processes: leave them the memory
     return dest
 
 

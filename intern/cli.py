@@ -7,6 +7,7 @@
     intern approve runs/<run_id> [REQUEST_ID] [--deny --message "use LoRA instead"]
     intern report runs/<run_id>
     intern eval --model-path DIR --benchmark wordproblems [--limit N] [--json-output-file F]
+    intern bench train | eval | gpu [--dry-run]
 
 Config problems exit with code 2 and one line naming the key, before any work starts.
 This module is the composition root: the only place in ``intern/`` that reaches the
@@ -236,6 +237,16 @@ def _print_summary(r: dict, run_dir: Path) -> None:
     typer.echo(f"contamination: {c.get('overlapping_items')} overlapping items after removing "
                f"{c.get('removed_rows')} rows")
     typer.echo(f"report:    {run_dir / 'report.md'}")
+
+
+def _mount_bench() -> None:
+    from intern.bench import bench_app
+
+    app.add_typer(bench_app, name="bench", help="Benchmarks: train (Ray Train vs plain), eval (batched vs "
+                                                 "one-by-one), gpu (SFT/GRPO tokens/s and MFU)")
+
+
+_mount_bench()
 
 
 def main() -> None:

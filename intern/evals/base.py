@@ -130,8 +130,9 @@ def register(benchmark: Benchmark) -> None:
 
 
 def _load_builtins() -> None:
-    # Imported here, not at module top, because builtin imports this module.
+    # Imported here, not at module top, because these modules import this one.
     import intern.evals.builtin  # noqa: F401
+    import intern.evals.suite  # noqa: F401  (GSM8K, GPQA, AIME, MATH-500, HumanEval, BFCL)
 
 
 def get_benchmark(name: str) -> Benchmark:

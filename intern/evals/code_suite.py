@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from intern.evals.base import Item, register
+from intern.evals.builtin import _check_style
 from intern.evals.code_scoring import (
     call_matches,
     extract_code,
@@ -29,7 +30,6 @@ from intern.evals.code_scoring import (
     run_program,
 )
 from intern.evals.sources import EVAL_SPLITS, DatasetSource, SplitData, TaskItem
-from intern.evals.builtin import _check_style
 from intern.tools.sandbox import Sandbox
 
 __all__ = ["BFCLSimple", "HumanEval"]
@@ -62,7 +62,8 @@ class HumanEval:
     kind = "code"
     splits = EVAL_SPLITS
     max_new_tokens = 512
-    source = DatasetSource("openai/openai_humaneval", "main", eval_split="test", dev_size=32)
+    source = DatasetSource("openai/openai_humaneval", "7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544",
+                           eval_split="test", dev_size=32)
 
     def __init__(self, name: str = "humaneval", timeout_s: float = 10.0, memory_mb: int = 2048,
                  data_path: str | None = None):

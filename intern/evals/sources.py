@@ -174,10 +174,9 @@ class SplitData:
         """The same benchmark data read from ``data_path``."""
         return SplitData(self.name, self.source, self.to_item, data_path)
 
-    def _missing(self, hub_split: str, looked: list[Path]) -> BenchmarkError:
-        where = ", ".join(str(p) for p in looked) or "(nowhere)"
+    def _missing(self, hub_split: str, looked: Path) -> BenchmarkError:
         return BenchmarkError(
-            f"no data for benchmark {self.name!r} (Hub split {hub_split!r}); looked in {where}. "
+            f"no data for benchmark {self.name!r} (Hub split {hub_split!r}) at {looked}. "
             f"It is the Hub dataset {self.source.describe()}. Provide a local copy: pass "
             f"--data-path FILE_OR_DIR to `intern eval` (or with_data_path(bench, path)) with "
             f"{hub_split}.jsonl or {hub_split}.parquet in that dataset's schema, put it under "
@@ -187,24 +186,23 @@ class SplitData:
         )
 
     def _load(self, hub_split: str) -> list[dict]:
-        looked: list[Path] = []
-        candidates = [self.data_path] if self.data_path is not None else [_default_dir(self.name)]
-        for root in candidates:
-            looked.append(root)
-            if root.is_file():
-                # A single file is the evaluation split.
-                if hub_split == self.source.eval_split and root.suffix in _FORMATS:
-                    return _read_file(root, self.source.raw_json)
-                continue
-            if root.is_dir() and (found := _find_file(root, hub_split, self.source.config)):
-                return _read_file(found, self.source.raw_json)
+        root = self.data_path if self.data_path is not None else _default_dir(self.name)
+        if root.is_file():
+            if hub_split == self.source.eval_split and root.suffix in _FORMATS:  # a file: the eval split
+                return _read_file(root, self.source.raw_json)
+        elif root.is_dir() and (found := _find_file(root, hub_split, self.source.config)):
+            return _read_file(found, self.source.raw_json)
         if os.environ.get("INTERN_BENCH_DOWNLOAD") == "1" and not self.source.raw_json:
             from datasets import load_dataset
 
-            ds = load_dataset(self.source.hub_id, self.source.config, split=hub_split,
-                              revision=self.source.revision)
+            try:
+                ds = load_dataset(self.source.hub_id, self.source.config, split=hub_split,
+                                  revision=self.source.revision)
+            except Exception as e:  # network, auth (GPQA is gated: HF_TOKEN) and format errors
+                raise BenchmarkError(f"could not read {self.source.describe()} from the Hub "
+                                     f"({type(e).__name__}: {e}); {self._missing(hub_split, root)}") from None
             return ds.to_list()
-        raise self._missing(hub_split, looked)
+        raise self._missing(hub_split, root)
 
     def rows(self, hub_split: str) -> list[dict]:
         """All rows of a Hub split (cached)."""

@@ -1,0 +1,79 @@
+"""`intern bench gpu --dry-run` (tiny shapes, 2 steps, CPU) and the numbers behind MFU.
+
+The dry run trains the real SFT and GRPO recipes without Ray; ZeRO-2 joins when
+DeepSpeed's CPU communication op is already compiled (its first build takes minutes,
+more than this test's budget). Also: the shapes' parameter counts, the bf16 peak table,
+the step timing of `intern bench train`, and `intern bench eval` on tiny:llama.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from intern.bench import bench_app, steady_seconds_per_step
+from intern.bench_gpu import peak_tflops, shape_stats
+
+
+def _zero2_ready() -> bool:
+    from torch.utils.cpp_extension import _get_build_directory
+
+    built = Path(_get_build_directory("deepspeed_shm_comm", verbose=False))
+    return any(built.glob("*.so"))
+
+
+def test_dry_run_measures_sft_and_grpo(tmp_path: Path) -> None:
+    stages = "none,zero2" if _zero2_ready() else "none"
+    out = tmp_path / "gpu.json"
+    result = CliRunner().invoke(bench_app, ["gpu", "--dry-run", "--models", "tiny-llama",
+                                            "--deepspeed", stages, "--work-dir", str(tmp_path / "w"),
+                                            "--json-output-file", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["recipe"], r["deepspeed"]) for r in rows] == [
+        (recipe, stage) for stage in stages.split(",") for recipe in ("sft", "grpo")]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["device"] == "cpu" and row["mfu"] is None and row["measured_steps"] == 1
+        assert row["tokens_per_s"] > 0 and row["model_tflops"] > 0 and row["params"] > 1e6
+    assert rows[0]["mean_seq_tokens"] == 128  # SFT rows fill the sequence length
+    assert "MFU n/a" in result.output
+
+
+def test_shapes_have_the_advertised_sizes() -> None:
+    sizes = {name: shape_stats(name)["params"] / 1e9 for name in
+             ("qwen2.5-0.5b", "llama-0.5b", "qwen3-1.7b", "llama-1.7b")}
+    assert 0.45 < sizes["qwen2.5-0.5b"] < 0.55 and 0.45 < sizes["llama-0.5b"] < 0.55
+    assert 1.6 < sizes["qwen3-1.7b"] < 1.8 and 1.6 < sizes["llama-1.7b"] < 1.8
+
+
+def test_peak_table() -> None:
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == pytest.approx(989.4)
+    assert peak_tflops("NVIDIA H100 PCIe") == pytest.approx(756.0)
+    assert peak_tflops("NVIDIA H200") == pytest.approx(989.4)
+    assert peak_tflops("NVIDIA A100-SXM4-80GB") == pytest.approx(312.0)
+    assert peak_tflops("Tesla T4") is None
+
+
+def test_steady_step_time_skips_the_warmup() -> None:
+    events = [{"event": "train_step", "branch": "ray", "step": s, "ts": t}
+              for s, t in ((1, 100.0), (2, 110.0), (3, 112.0), (4, 114.0), (5, 116.0))]
+    events.append({"event": "train_step", "branch": "plain", "step": 5, "ts": 1.0})
+    assert steady_seconds_per_step(events, "ray", warmup=2) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="fewer than 2"):
+        steady_seconds_per_step(events, "plain", warmup=2)
+
+
+def test_bench_eval_compares_batched_and_one_by_one(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(bench_app, ["eval", "--model", "tiny:llama", "--n", "4",
+                                            "--batch-size", "4", "--max-new-tokens", "4",
+                                            "--json-output-file", str(out)])
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(out.read_text())
+    assert numbers["n"] == 4 and numbers["speedup"] > 0
+    assert set(numbers["examples_per_s"]) == {"batched", "one_by_one"}
+    assert "batched speed-up" in result.output

@@ -1,0 +1,82 @@
+"""The GRPO recipe: rewards from the benchmark's scorer, its dataset builder, and a real run.
+
+The run is real TRL GRPO on tiny:llama (2 steps, 2 generations, 8-token completions,
+LoRA merged on export); a random model earns no reward, so the reward functions are
+also checked directly on hand-written completions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from intern.data.build import build_grpo_dataset, read_grpo_rows
+from intern.errors import TrainingError
+from intern.evals import get_benchmark
+from intern.evals.sources import item_from_json
+from intern.models import resolve_model
+from intern.train.grpo import GRPOJob, build_grpo_trainer, reward_functions, run_grpo
+
+
+@pytest.fixture(scope="module")
+def grpo_data(tmp_path_factory):
+    bench = get_benchmark("wordproblems")
+    out = tmp_path_factory.mktemp("grpo-data")
+    return build_grpo_dataset(bench, out, n_rows=24, seed=3,
+                              decontaminate_against=bench.items("dev") + bench.items("test"))
+
+
+def test_rewards_come_from_the_benchmark_scorer() -> None:
+    bench = get_benchmark("wordproblems")
+    item = bench.items("dev", n=1)[0]
+    correctness, answer_format = reward_functions(bench)
+    assert (correctness.__name__, answer_format.__name__) == ("correctness", "answer_format")
+    completions = [[{"role": "assistant", "content": item.solution}],
+                   [{"role": "assistant", "content": f"ANSWER: {int(item.answer) + 700}"}],
+                   [{"role": "assistant", "content": f"the answer is {item.answer}"}],
+                   f"work\nANSWER: {item.answer}"]
+    items = [json.dumps({"id": item.id, "question": item.question, "answer": item.answer,
+                         "solution": item.solution, "choices": None})] * 4
+    assert correctness(prompts=[None] * 4, completions=completions, item=items) == [1.0, 0.0, 0.0, 1.0]
+    assert answer_format(prompts=[None] * 4, completions=completions, item=items) == [1.0, 1.0, 0.0, 1.0]
+
+
+def test_grpo_dataset_holds_prompts_answers_and_items(grpo_data) -> None:
+    rows = read_grpo_rows(grpo_data.path)
+    assert len(rows) == grpo_data.rows and grpo_data.overlapping_items == 0
+    manifest = json.loads(Path(grpo_data.manifest_path).read_text())
+    assert manifest["format"] == "prompt-answer" and manifest["rows"] == len(rows)
+    assert manifest["decontamination"]["checked_against"] == {"dev": 64, "test": 128}
+    bench = get_benchmark("wordproblems")
+    for row in rows[:5]:
+        item = item_from_json(row["item"])
+        assert row["answer"] == item.answer and row["prompt"] == bench.prompt(item)
+        assert bench.score(item.solution, item) == 1.0
+
+
+def test_bad_group_settings_are_explained(grpo_data, tmp_path: Path) -> None:
+    job = GRPOJob(model_path="unused", dataset_path=grpo_data.path, output_dir=str(tmp_path),
+                  benchmark="wordproblems", batch_size=3, num_generations=2)
+    with pytest.raises(TrainingError, match="multiple of num_generations"):
+        build_grpo_trainer(job)
+    job.batch_size, job.num_generations = 2, 1
+    with pytest.raises(TrainingError, match="num_generations must be >= 2"):
+        build_grpo_trainer(job)
+
+
+def test_grpo_runs_logs_rewards_and_exports_a_plain_model(grpo_data, tmp_path: Path) -> None:
+    job = GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=grpo_data.path,
+                  output_dir=str(tmp_path / "run"), benchmark="wordproblems", max_steps=2,
+                  batch_size=2, num_generations=2, max_completion_length=8, beta=0.01,
+                  loss_type="grpo", lora=True, lora_r=4, lora_alpha=8)
+    result = run_grpo(job)
+    final = Path(result.final_path)
+    assert result.steps == 2 and len(result.rewards) == 2 and len(result.correctness) == 2
+    assert all(0.0 <= r <= 1.2 for r in result.rewards)
+    assert (final / "config.json").is_file() and (final / "model.safetensors").is_file()
+    assert not (final / "adapter_config.json").exists()  # LoRA merged on export
+    record = json.loads((final / "intern_train.json").read_text())
+    assert record["recipe"] == "grpo" and record["job"]["num_generations"] == 2
+    assert record["result"]["rewards"] == result.rewards
