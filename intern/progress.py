@@ -40,7 +40,7 @@ class Progress:
                  console: Console | None = None, interval: float = 0.5):
         self.path = Path(events_path)
         self.run_id = run_id
-        self.console = console or Console(stderr=False)
+        self.console = console or Console(soft_wrap=True)  # log lines stay whole off a TTY
         self.live = sys.stdout.isatty() if live is None else live
         self.interval = interval
         self.rows: dict[str, dict[str, Any]] = {}
