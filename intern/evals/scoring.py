@@ -16,6 +16,7 @@ no answer (None), which scores 0.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from fractions import Fraction
 
 __all__ = [
@@ -44,6 +45,20 @@ def _strip_markup(text: str) -> str:
     return _MARKUP_RE.sub(lambda m: m.group(1) or m.group(2) or "", text)
 
 
+def _after_last_answer(text: str, clean: Callable[[str], str]) -> str | None:
+    """The first non-empty ``clean``-ed line after the last ANSWER marker, or None."""
+    if not text:
+        return None
+    matches = list(_ANSWER_RE.finditer(text))
+    if not matches:
+        return None
+    rest = text[matches[-1].end() :]
+    for line in rest.splitlines() or [rest]:
+        if segment := clean(line):
+            return segment
+    return None
+
+
 def answer_segment(text: str) -> str | None:
     """Returns the text after the LAST ``ANSWER:`` marker, up to the end of its line.
 
@@ -57,17 +72,7 @@ def answer_segment(text: str) -> str | None:
         The stripped answer text, or None when there is no ANSWER marker or nothing
         follows it.
     """
-    if not text:
-        return None
-    matches = list(_ANSWER_RE.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :]
-    for line in rest.splitlines() or [rest]:
-        segment = _strip_markup(line).strip()
-        if segment:
-            return segment
-    return None
+    return _after_last_answer(text, lambda line: _strip_markup(line).strip())
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -206,17 +211,7 @@ def answer_text(text: str) -> str | None:
     Returns:
         The answer text, or None when there is no ANSWER marker or nothing follows it.
     """
-    if not text:
-        return None
-    matches = list(_ANSWER_RE.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :]
-    for line in rest.splitlines() or [rest]:
-        segment = line.strip().strip("*_").strip()
-        if segment:
-            return segment
-    return None
+    return _after_last_answer(text, lambda line: line.strip().strip("*_").strip())
 
 
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
