@@ -76,6 +76,17 @@ class TrainConfig:
     max_length: int = 256
     logging_steps: int = 1
     save_steps: int = 50
+    # The GRPO stage (method grpo, or the second stage of sft_grpo): TRL GRPOTrainer with the
+    # benchmark's scorer as the reward. batch = completions per step (a multiple of num_generations).
+    grpo_steps: int = 20
+    grpo_learning_rate: float = 2e-6
+    grpo_batch_size: int = 8
+    num_generations: int = 4
+    max_completion_length: int = 48
+    temperature: float = 1.0
+    beta: float = 0.0
+    loss_type: str = "dapo"
+    format_weight: float = 0.2
 
 
 @dataclass
@@ -84,6 +95,7 @@ class DataConfig:
 
     rows: int = 200
     style: str = "worked"
+    grpo_rows: int = 128  # prompts for the GRPO stage (method grpo / sft_grpo)
     decontam_ngram: int = 8
     decontam_threshold: float = 0.5
 
@@ -156,7 +168,8 @@ class RunConfig:
 
 
 ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
-TRAIN_METHODS = ("sft",)
+TRAIN_METHODS = ("sft", "grpo", "sft_grpo")  # sft_grpo: SFT, then GRPO from its checkpoint
+GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
 DEEPSPEED_STAGES = ("none", "zero2", "zero3")
 BRAIN_KINDS = ("playbook", "openai")
 APPROVAL_MODES = ("ask", "auto", "never")
@@ -367,9 +380,21 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(t.max_length >= 16, "train.max_length", f"must be >= 16 tokens (got {t.max_length})")
     need(t.logging_steps >= 1, "train.logging_steps", "must be >= 1")
     need(t.save_steps >= 1, "train.save_steps", "must be >= 1")
+    need(t.grpo_steps >= 1, "train.grpo_steps", f"must be >= 1 (got {t.grpo_steps})")
+    need(0 < t.grpo_learning_rate < 1, "train.grpo_learning_rate", "must be in (0, 1), e.g. 2e-6")
+    need(t.num_generations >= 2, "train.num_generations",
+         f"must be >= 2 (got {t.num_generations}): GRPO compares completions of one prompt")
+    need(t.grpo_batch_size >= 1 and t.grpo_batch_size % max(t.num_generations, 1) == 0, "train.grpo_batch_size",
+         f"must be a multiple of train.num_generations ({t.num_generations}), got {t.grpo_batch_size}")
+    need(t.max_completion_length >= 1, "train.max_completion_length", "must be >= 1 token")
+    need(t.temperature > 0, "train.temperature", f"must be > 0 (got {t.temperature})")
+    need(t.beta >= 0, "train.beta", f"must be >= 0 (got {t.beta}); 0 disables the KL term")
+    need(t.loss_type in GRPO_LOSS_TYPES, "train.loss_type", f"must be one of {GRPO_LOSS_TYPES}")
+    need(t.format_weight >= 0, "train.format_weight", "must be >= 0")
     d = cfg.data
     need(d.rows >= 1, "data.rows", f"must be >= 1 (got {d.rows})")
     need(d.style in DATA_STYLES, "data.style", f"must be one of {DATA_STYLES} (got {d.style!r})")
+    need(d.grpo_rows >= 1, "data.grpo_rows", f"must be >= 1 (got {d.grpo_rows})")
     need(d.decontam_ngram >= 1, "data.decontam_ngram", "must be >= 1 (e.g. 8)")
     need(0 < d.decontam_threshold <= 1, "data.decontam_threshold", "must be in (0, 1] (e.g. 0.5)")
     e = cfg.eval

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intern.config import GRPO_LOSS_TYPES
 from intern.errors import DataError, TrainingError
 from intern.imports import LIBRARY_LOCK, ml_stack
 from intern.train.sft import export_model, lora_config
@@ -35,7 +36,7 @@ from intern.train.sft import export_model, lora_config
 __all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_functions",
            "run_grpo", "save_final_grpo"]
 
-LOSS_TYPES: tuple[str, ...] = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
+LOSS_TYPES = GRPO_LOSS_TYPES
 
 
 @dataclass
