@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from intern.config import RunConfig
 from intern.errors import InternError
-from intern.llm.agent import AgentResult, Guards, run_agent
+from intern.llm.agent import AgentResult, Guards, ToolSet, run_agent
 from intern.llm.base import Brain
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
-from intern.llm.playbook import PlaybookBrain
 from intern.llm.prompts import render_prompt
 from intern.supervisor.approval import ApprovalGate, ApprovalPolicy
 from intern.supervisor.budgets import Budget
 from intern.supervisor.compaction import Compactor
 from intern.supervisor.loops import LoopDetector
-from intern.tools.base import ToolRegistry
 from intern.tracking import EventLog
 
 
@@ -75,7 +74,7 @@ class RoleAgent:
         self.role, self.key = role, key
         self.state_path = self.run_dir / "agents" / f"{role}-{key or 'main'}.json"
 
-    def brain(self, playbook: PlaybookBrain | None) -> Brain:
+    def brain(self, playbook: Brain | None) -> Brain:
         """The configured brain: the role's playbook move offline, else the OpenAI-compatible client."""
         b = self.cfg.brain
         if b.kind == "playbook":
@@ -97,12 +96,15 @@ class RoleAgent:
         return Guards(compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
                       loops=LoopDetector(cooldown=b.loop_cooldown), approval=gate, budget=spent)
 
-    def run(self, tools: ToolRegistry, prompt_vars: dict[str, Any], result_schema: dict[str, Any] | None = None,
-            playbook: PlaybookBrain | None = None) -> AgentOutcome:
+    def run(self, tools: ToolSet, prompt_vars: dict[str, Any], result_schema: dict[str, Any] | None = None,
+            playbook: Brain | None = None,
+            result_check: Callable[[dict[str, Any]], list[str]] | None = None) -> AgentOutcome:
         """Run (or resume, after an approval) the loop until it finishes or pauses.
 
         ``playbook`` is the move the offline brain plays for this task (used when
-        ``brain.kind`` is ``playbook``).
+        ``brain.kind`` is ``playbook``): a :class:`~intern.llm.playbook.PlaybookBrain`, or a role's own brain
+        built on one. ``result_check`` is the role's check of its result beyond the schema
+        (see :func:`intern.llm.agent.run_agent`).
 
         Raises:
             RoleStopped: the loop ended without a result.
@@ -115,7 +117,7 @@ class RoleAgent:
         result = run_agent(self.brain(playbook), prompt.system, prompt.task, tools,
                            result_schema=result_schema or prompt.result_schema, guards=self.guards(),
                            events=self.events, role=self.role, branch=self.key,
-                           max_steps=self.cfg.brain.max_steps, resume=resume)
+                           max_steps=self.cfg.brain.max_steps, resume=resume, result_check=result_check)
         if result.stopped_reason == "awaiting_approval":
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")

@@ -1,9 +1,9 @@
 """Render a run directory into ``report.md`` plus PNG plots.
 
 The report is what a user reads after a run: the baseline and final test scores
-with their standard errors, what was tried (each iteration's hypotheses and their
-dev scores), what the supervisor decided and why, and the contamination audit of
-the final training data. It is built only from the files in the run directory
+with their standard errors, what was tried (each iteration's hypotheses, their dev
+scores and the sources each cites), what the supervisor decided and why, and the
+contamination audit of the final training data. It is built only from the files in the run directory
 (``results.json``, ``events.jsonl``, ``config.yaml``), so it renders for a
 finished, failed, stopped or still-running run, and says plainly what is missing.
 
@@ -59,6 +59,7 @@ class _Branch:
     train_loss: float | None = None
     rows: int | None = None
     removed: int | None = None
+    sources: list[str] = field(default_factory=list)
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -145,6 +146,7 @@ def _branches(run: _Run) -> list[_Branch]:
         hyp = b.get("hypothesis") if isinstance(b.get("hypothesis"), dict) else {}
         data = b.get("dataset") if isinstance(b.get("dataset"), dict) else {}
         row.title, row.rationale = hyp.get("title"), hyp.get("rationale")
+        row.sources = [str(x) for x in hyp.get("sources") or []]
         row.dev_score, row.train_loss = _num(b.get("dev_score")), _num(b.get("train_loss"))
         row.rows, row.removed = _int(data.get("rows")), _int(data.get("removed"))
     latest_dev = {(e.get("iteration"), e.get("branch")): e for e in run.of("dev_eval")
@@ -170,6 +172,7 @@ def _branches(run: _Run) -> list[_Branch]:
                 rows.append(row := _Branch(_int(it), None))
             row.title = row.title or h.get("title")
             row.rationale = row.rationale or h.get("rationale")
+            row.sources = row.sources or [str(x) for x in h.get("sources") or []]
     return sorted(rows, key=lambda r: (r.iteration or 0, r.id is None, str(r.id)))
 
 
@@ -283,6 +286,7 @@ def _hypotheses_section(run: _Run, branches: list[_Branch]) -> list[str]:
     if not branches:
         run.missing.append("No hypotheses or branches were recorded.")
         return lines + ["None recorded.", ""]
+    titles = _source_titles(run)
     for it in sorted({b.iteration for b in branches}, key=lambda i: (i is None, i or 0)):
         rows = [b for b in branches if b.iteration == it]
         lines += [f"### Iteration {_cell(it)}", ""] + _table(
@@ -291,9 +295,47 @@ def _hypotheses_section(run: _Run, branches: list[_Branch]) -> list[str]:
               _fmt_score({"score": b.dev_score, "n": b.dev_n}, "not evaluated"),
               None if b.rows is None else f"{b.rows} ({_cell(b.removed)})",
               None if b.train_loss is None else f"{b.train_loss:.4f}"] for b in rows])
-        lines += [f"- **{_cell(b.title or b.id)}**: {str(b.rationale).strip()}"
-                  for b in rows if b.rationale] + [""]
+        for b in rows:
+            if b.rationale:
+                lines.append(f"- **{_cell(b.title or b.id)}**: {str(b.rationale).strip()}")
+            elif b.sources:
+                lines.append(f"- **{_cell(b.title or b.id)}**")
+            if b.rationale or b.sources:
+                lines.append(f"  - Sources: {_sources_text(b.sources, titles)}")
+        lines += _research_notes(run, it) + [""]
     return lines
+
+
+def _research_notes(run: _Run, iteration: int | None) -> list[str]:
+    """What the researcher could not search, and the citations it was not allowed to keep."""
+    notes = []
+    for e in run.of("research_fallback"):
+        if e.get("iteration") == iteration and isinstance(failed := e.get("failed"), dict):
+            down = ", ".join(f"{tool} {kind}" for tool, kind in failed.items())
+            rest = ("what the other searches found and the packaged recipe library" if e.get("cited")
+                    else "the packaged recipe library only")
+            notes.append(f"- Research services unavailable ({down}): these hypotheses cite {rest}.")
+    for e in run.of("sources_dropped"):
+        if e.get("iteration") == iteration and isinstance(dropped := e.get("dropped"), dict):
+            lost = "; ".join(f"{bid}: {', '.join(f'`{x}`' for x in ids)}" for bid, ids in dropped.items())
+            notes.append(f"- Citations dropped as unverified (not found by the researcher's tools): {lost}")
+    return notes
+
+
+def _source_titles(run: _Run) -> dict[str, str]:
+    """Source id -> title, from the ``sources`` the researcher recorded with its hypotheses."""
+    titles: dict[str, str] = {}
+    for e in run.of("hypotheses"):
+        for ident, info in (e.get("sources") if isinstance(e.get("sources"), dict) else {}).items():
+            if isinstance(info, dict) and info.get("title") and info["title"] not in ident:
+                titles[ident] = str(info["title"])
+    return titles
+
+
+def _sources_text(sources: list[str], titles: dict[str, str]) -> str:
+    if not sources:
+        return "none cited"
+    return "; ".join(f"`{s}`" + (f" ({_cell(titles[s])})" if s in titles else "") for s in sources)
 
 
 def _decisions_section(run: _Run) -> list[str]:

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real local Ray cluster per test session, offline hub settings."""
+"""Shared fixtures: one real local Ray cluster per test session, offline hub and research-tool settings."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("INTERN_OFFLINE", "1")  # the research tools never reach the internet; loopback tests unset it
 
 
 @pytest.fixture(scope="session")

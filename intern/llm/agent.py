@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -125,7 +126,8 @@ def finish_tool(result_schema: dict[str, Any]) -> dict[str, Any]:
 def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, result_schema: dict[str, Any],
               guards: Guards | None = None, events: EventLog | None = None, role: str = "agent",
               branch: str | None = None, max_steps: int = 50, max_result_chars: int = 20_000,
-              resume: AgentResult | None = None) -> AgentResult:
+              resume: AgentResult | None = None,
+              result_check: Callable[[dict[str, Any]], list[str]] | None = None) -> AgentResult:
     """Run one role's loop until it finishes, runs out of steps, or a guard stops it.
 
     Args:
@@ -141,6 +143,9 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
         max_steps: the most model calls.
         max_result_chars: tool results longer than this are clipped.
         resume: a result that stopped ``awaiting_approval``: continue it.
+        result_check: the role's own checks of a schema-valid result (e.g. that every cited
+            source was found by its tools): the problems, one line each, which go back to the
+            model as the ``finish`` call's error (and a ``result_rejected`` event); [] accepts.
 
     Raises:
         AgentError: the result schema is invalid or a tool is named ``finish``.
@@ -150,7 +155,7 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
     if FINISH in [t.get("function", {}).get("name") for t in own]:
         raise AgentError(f"a tool may not be named '{FINISH}': the loop adds it for the result")
     loop = _Loop(brain, tools, [*own, finish_tool(result_schema)], result_schema, guards or Guards(),
-                 events, role, branch, max_result_chars)
+                 events, role, branch, max_result_chars, result_check)
     if resume is not None:
         loop.messages, loop.steps = list(resume.messages), resume.steps
         if resume.pending and (done := loop.run_calls(list(resume.pending), None)):
@@ -168,9 +173,11 @@ class _Loop:
     """The state of one running agent loop (private: :func:`run_agent` is the interface)."""
 
     def __init__(self, brain: Brain, tools: ToolSet, schemas: list[dict[str, Any]], result_schema: dict[str, Any],
-                 guards: Guards, events: EventLog | None, role: str, branch: str | None, max_result_chars: int):
+                 guards: Guards, events: EventLog | None, role: str, branch: str | None, max_result_chars: int,
+                 result_check: Callable[[dict[str, Any]], list[str]] | None = None):
         self.brain, self.tools, self.schemas, self.guards = brain, tools, schemas, guards
         self.validator = jsonschema.validators.validator_for(result_schema)(result_schema)
+        self.result_check = result_check
         self.events, self.role, self.branch = events, role, branch
         self.max_result_chars = max_result_chars
         self.messages: list[dict[str, Any]] = []
@@ -244,12 +251,17 @@ class _Loop:
                 self.emit("tool_error", step=self.steps, tool=call.name, error=call.error)
             elif call.name == FINISH:
                 problems = self.check_result(call.arguments or {})
+                heading = "the result does not match the required schema"
+                if not problems and self.result_check is not None:
+                    problems, heading = list(self.result_check(call.arguments or {})), "the result was not accepted"
+                    if problems:
+                        self.emit("result_rejected", step=self.steps, problems=problems)
                 if not problems:
                     self.answer(call, "Result accepted.")
                     self.skip(rest, "finish was called")
                     self.emit("agent_result", step=self.steps, result=call.arguments)
                     return self.end("finished", final=call.arguments)
-                text = "Error: the result does not match the required schema:\n" + "\n".join(problems)
+                text = f"Error: {heading}:\n" + "\n".join(problems)
                 self.answer(call, text)
             else:
                 outcome = self.guarded_call(call, calls[i:])
