@@ -13,9 +13,11 @@ The data engineer's main capability, usable without Ray::
 
 Rows are in TRL's conversational prompt-completion format: ``id`` (str), ``prompt``
 (the benchmark's chat messages) and ``completion`` (one assistant message). Rows
-that contain an eval item (n-gram containment, `intern.data.decontam`) are removed
-before writing. The written ``train.parquet`` is then read back and audited again,
-and the audit's count is what the manifest reports as ``overlapping_items``.
+in which an eval item's question or its worked answer is found (n-gram containment,
+checked separately, `intern.data.decontam.find_contamination`) are removed before
+writing and listed in the manifest with the item, the field and the containment. The
+written ``train.parquet`` is then read back and audited again, and the audit's count is
+what the manifest reports as ``overlapping_items``.
 
 GRPO takes prompts with verifiable answers instead (`build_grpo_dataset`, the same
 decontamination on the prompt text): ``grpo.parquet`` with ``id``, ``prompt``, ``answer``
@@ -23,6 +25,12 @@ and ``item`` (the benchmark item as JSON, which the reward functions score again
 
     ref = build_grpo_dataset(bench, "runs/r1/data/grpo", n_rows=512, seed=1,
                              decontaminate_against=evals)
+
+Every builder ends in `write_dataset` (decontaminate, write, audit, manifest), which
+`intern.data.pipeline` (rows mapped from a local or Hub source) and `intern.data.synth`
+(a teacher model's worked solutions) use too. The manifest records the sources (with
+revision or file hash), the rows before and after each filter (``filters``), every
+removed row with its reason, and the file's sha256.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +47,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from intern.data.decontam import Overlap, find_overlaps
+from intern.data.decontam import Contamination, find_contamination
 from intern.errors import DataError
 from intern.evals.base import Benchmark, Item
 
@@ -49,9 +58,13 @@ __all__ = [
     "audit_dataset",
     "build_grpo_dataset",
     "build_sft_dataset",
+    "eval_fields",
+    "grpo_parts",
     "read_grpo_rows",
     "read_sft_rows",
     "row_text",
+    "sft_parts",
+    "write_dataset",
 ]
 
 COLUMNS: tuple[str, ...] = ("id", "prompt", "completion")
@@ -194,30 +207,50 @@ def _prompt_text(row: dict) -> str:
     return "\n".join(m["content"] for m in row["prompt"])
 
 
+def sft_parts(row: dict) -> dict[str, str]:
+    """The texts of an SFT row that decontamination checks, each on its own: prompt and completion."""
+    return {"prompt": _prompt_text(row), "completion": "\n".join(m["content"] for m in row["completion"])}
+
+
+def grpo_parts(row: dict) -> dict[str, str]:
+    """The texts of a GRPO row that decontamination checks: its prompt and its item's worked solution."""
+    try:
+        item = json.loads(row["item"])
+    except (json.JSONDecodeError, TypeError):
+        raise DataError(f"row {row.get('id')!r} column 'item' is not JSON; it must hold the benchmark item "
+                        "(intern.evals.sources.item_to_json)") from None
+    solution = item.get("solution") if isinstance(item, dict) else None
+    return {"prompt": _prompt_text(row), "solution": solution if isinstance(solution, str) else ""}
+
+
+def eval_fields(items: list[Item]) -> list[tuple[str, str, str]]:
+    """``(id, question, answer)`` per eval item for `find_contamination`: the answer is the worked
+    solution (the gold answer when there is none)."""
+    return [(item.id, item.question, item.solution or item.answer) for item in items]
+
+
 def audit_dataset(
     parquet_path: str | Path,
     eval_items: list[Item],
     ngram: int = 8,
     threshold: float = 0.5,
-) -> list[Overlap]:
-    """Re-checks a written dataset against eval items: the overlaps still present.
+    kind: str = "sft",
+) -> list[Contamination]:
+    """Re-checks a written dataset against eval items: the questions and answers still present.
 
     Args:
-        parquet_path: A prompt-completion parquet file.
-        eval_items: The benchmark items the data must not contain (their questions).
+        parquet_path: A dataset file (``train.parquet`` for ``sft``, ``grpo.parquet`` for ``grpo``).
+        eval_items: The benchmark items the data must not contain.
         ngram: The n-gram length.
         threshold: The containment threshold.
+        kind: ``sft`` (prompt-completion) or ``grpo`` (prompt-answer).
 
     Raises:
-        DataError: If the file is missing or malformed (see `read_sft_rows`).
+        DataError: If the file is missing or malformed (see `read_sft_rows`), or on an unknown kind.
     """
-    rows = read_sft_rows(parquet_path)
-    return find_overlaps(
-        [(row["id"], row_text(row)) for row in rows],
-        [(item.id, item.question) for item in eval_items],
-        n=ngram,
-        threshold=threshold,
-    )
+    spec = _kind(kind)
+    return find_contamination([(row["id"], spec.parts(row)) for row in spec.read(parquet_path)],
+                              eval_fields(eval_items), n=ngram, threshold=threshold)
 
 
 def _split_counts(items: list[Item]) -> dict[str, int]:
@@ -306,21 +339,65 @@ def build_sft_dataset(
 
     source = {"kind": "generator", "benchmark": benchmark.name, "split": "train", "seed": seed,
               "style": style, "extra_rows": len(extra_rows or [])}
-    return _write_audited(
-        rows, Path(out_dir) / "train.parquet", name=f"{benchmark.name}-sft-{style}-seed{seed}",
-        fmt="prompt-completion", source=source, schema=_SCHEMA, text_of=row_text,
-        read_back=read_sft_rows, decontaminate_against=decontaminate_against, ngram=ngram,
-        threshold=threshold)
+    return write_dataset(rows, out_dir, kind="sft", name=f"{benchmark.name}-sft-{style}-seed{seed}",
+                         source=source, decontaminate_against=decontaminate_against, ngram=ngram,
+                         threshold=threshold)
 
 
-def _write_audited(rows: list[dict], parquet_path: Path, *, name: str, fmt: str, source: dict,
-                   schema: pa.Schema, text_of, read_back, decontaminate_against: list[Item],
-                   ngram: int, threshold: float) -> DatasetRef:
-    """Decontaminates rows, writes them and their manifest, and audits the written file."""
-    eval_pairs = [(item.id, item.question) for item in decontaminate_against]
-    overlaps = find_overlaps([(r["id"], text_of(r)) for r in rows], eval_pairs, n=ngram,
-                             threshold=threshold)
-    flagged = {o.row_id for o in overlaps}
+@dataclass(frozen=True)
+class _Kind:
+    file: str
+    fmt: str
+    schema: pa.Schema
+    parts: Callable[[dict], dict[str, str]]
+    read: Callable[[str | Path], list[dict]]
+
+
+_KINDS = {
+    "sft": _Kind("train.parquet", "prompt-completion", _SCHEMA, sft_parts, read_sft_rows),
+    "grpo": _Kind("grpo.parquet", "prompt-answer", _GRPO_SCHEMA, grpo_parts, read_grpo_rows),
+}
+
+
+def _kind(kind: str) -> _Kind:
+    if kind not in _KINDS:
+        raise DataError(f"unknown dataset kind {kind!r}; use one of {sorted(_KINDS)}")
+    return _KINDS[kind]
+
+
+def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str, source: dict,
+                  decontaminate_against: list[Item], ngram: int = 8, threshold: float = 0.5,
+                  sources: list[dict] | None = None, filters: list[dict] | None = None,
+                  provenance: list[dict] | None = None) -> DatasetRef:
+    """Decontaminates rows, writes them and their manifest, and audits the written file.
+
+    The one writer of every dataset the data engineer produces (generated, mapped from a
+    source, synthesized): rows in which an eval item's question or answer is found
+    (`find_contamination`) are removed and listed, the kept rows are written to
+    ``out_dir/<train|grpo>.parquet``, read back and audited again.
+
+    Args:
+        rows: SFT rows (``id, prompt, completion``) or GRPO rows (``id, prompt, answer, item``).
+        out_dir: The dataset's directory (created).
+        kind: ``sft`` or ``grpo``.
+        name: The dataset's name in the manifest.
+        source: Where the rows come from (the manifest's ``source``).
+        decontaminate_against: Eval items of every split of the target benchmark.
+        ngram: The n-gram length for containment.
+        threshold: Remove a row when a question's or answer's containment in it is >= threshold.
+        sources: Every source with its revision or hash (default: ``[source]``).
+        filters: Earlier stages, ``{"stage", "rows_before", "rows_after", ...}`` each;
+            decontamination is appended.
+        provenance: Per-row provenance ``{"row_id", ...}``; the entries of rows written are kept.
+
+    Raises:
+        DataError: On an unknown kind, no eval items, or no row left after decontamination.
+    """
+    spec = _kind(kind)
+    _check_eval_items(decontaminate_against)
+    fields = eval_fields(decontaminate_against)
+    found = find_contamination([(r["id"], spec.parts(r)) for r in rows], fields, n=ngram, threshold=threshold)
+    flagged = {c.row_id for c in found}
     kept = [r for r in rows if r["id"] not in flagged]
     if not kept:
         raise DataError(
@@ -328,24 +405,31 @@ def _write_audited(rows: list[dict], parquet_path: Path, *, name: str, fmt: str,
             "generate from another seed or source"
         )
 
-    out = parquet_path.parent
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sha256 = _write_parquet(kept, parquet_path, schema)
+    parquet_path = out / spec.file
+    sha256 = _write_parquet(kept, parquet_path, spec.schema)
 
-    audit = find_overlaps([(r["id"], text_of(r)) for r in read_back(parquet_path)], eval_pairs,
-                          n=ngram, threshold=threshold)
-    overlapping_items = len({o.eval_id for o in audit})
+    audit = find_contamination([(r["id"], spec.parts(r)) for r in spec.read(parquet_path)], fields, n=ngram,
+                               threshold=threshold)
+    overlapping_items = len({c.eval_id for c in audit})
 
-    removed = [{"row_id": o.row_id, "eval_id": o.eval_id, "containment": round(o.containment, 4)}
-               for o in overlaps]
+    removed = [{"row_id": c.row_id, "eval_id": c.eval_id, "field": c.field, "found_in": c.found_in,
+                "containment": round(c.containment, 4), "reason": c.reason()} for c in found]
+    stage = {"stage": "decontamination", "rows_before": len(rows), "rows_after": len(kept), "removed": len(flagged)}
     manifest = {
-        "name": name, "format": fmt, "rows": len(kept), "rows_before": len(rows),
-        "sha256": sha256, "source": source,
+        "name": name, "format": spec.fmt, "rows": len(kept), "rows_before": len(rows),
+        "sha256": sha256, "source": source, "sources": sources if sources is not None else [source],
+        "filters": [*(filters or []), stage],
         "decontamination": {"ngram": ngram, "threshold": threshold,
                             "checked_against": _split_counts(decontaminate_against),
-                            "removed": removed, "overlapping_items": overlapping_items},
+                            "fields": ["question", "answer"], "removed": removed,
+                            "overlapping_items": overlapping_items},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if provenance is not None:
+        kept_ids = {r["id"] for r in kept}
+        manifest["provenance"] = [p for p in provenance if p.get("row_id") in kept_ids]
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return DatasetRef(path=str(parquet_path), manifest_path=str(manifest_path), rows=len(kept),
@@ -391,8 +475,6 @@ def build_grpo_dataset(
         for item in benchmark.items("train", n=n_rows, seed=seed)
     ]
     source = {"kind": "generator", "benchmark": benchmark.name, "split": "train", "seed": seed}
-    return _write_audited(
-        rows, Path(out_dir) / "grpo.parquet", name=f"{benchmark.name}-grpo-seed{seed}",
-        fmt="prompt-answer", source=source, schema=_GRPO_SCHEMA, text_of=_prompt_text,
-        read_back=read_grpo_rows, decontaminate_against=decontaminate_against, ngram=ngram,
-        threshold=threshold)
+    return write_dataset(rows, out_dir, kind="grpo", name=f"{benchmark.name}-grpo-seed{seed}",
+                         source=source, decontaminate_against=decontaminate_against, ngram=ngram,
+                         threshold=threshold)

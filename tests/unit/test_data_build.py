@@ -13,6 +13,7 @@ import pytest
 from intern.data.build import audit_dataset, build_sft_dataset, read_sft_rows, row_text
 from intern.errors import BenchmarkError, DataError
 from intern.evals import get_benchmark
+from intern.evals.base import Item
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,27 @@ def test_mcq_dataset_catches_real_train_eval_overlap(tmp_path: Path) -> None:
     removed_rows = {r["row_id"] for r in manifest["decontamination"]["removed"]}
     assert copies <= removed_rows
     assert ref.overlapping_items == 0
+
+
+def test_answer_only_copy_of_an_eval_solution_is_removed_and_listed(tmp_path: Path, bench, evals) -> None:
+    """An eval item with a worded solution: a row reproducing it under a new prompt is removed as an answer leak."""
+    solution = ("Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April "
+                "and May.\nANSWER: 72")
+    gsm = Item(id="gsm8k/test/0", question="Natalia sold clips to 48 of her friends in April, and then she sold "
+               "half as many clips in May. How many clips did Natalia sell altogether in April and May?",
+               answer="72", solution=solution)
+    leak = {"id": "planted/answer-only",
+            "prompt": [{"role": "user", "content": "Count the hair clips sold over the two months."}],
+            "completion": [{"role": "assistant", "content": solution.lower()}]}
+    ref = build_sft_dataset(bench, tmp_path, n_rows=10, seed=0, decontaminate_against=[*evals, gsm],
+                            extra_rows=[leak])
+    manifest = json.loads(Path(ref.manifest_path).read_text())
+    (entry,) = [r for r in manifest["decontamination"]["removed"] if r["row_id"] == "planted/answer-only"]
+    assert entry | {"containment": 1.0} == {
+        "row_id": "planted/answer-only", "eval_id": "gsm8k/test/0", "field": "answer", "found_in": "completion",
+        "containment": 1.0, "reason": "answer of gsm8k/test/0 in the row's completion (1.00)"}
+    assert manifest["decontamination"]["fields"] == ["question", "answer"]
+    (stage,) = manifest["filters"]
+    assert stage == {"stage": "decontamination", "rows_before": 11, "rows_after": ref.rows, "removed": ref.removed}
+    assert manifest["sources"] == [manifest["source"]]
+    assert audit_dataset(ref.path, [*evals, gsm]) == []

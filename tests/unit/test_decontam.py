@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from intern.data.decontam import Overlap, find_overlaps, ngrams, normalize
+from intern.data.decontam import Overlap, checkable_answer, find_contamination, find_overlaps, ngrams, normalize
 from intern.errors import DataError
 
 QUESTION = (
@@ -112,3 +112,95 @@ def test_ten_thousand_rows_against_a_thousand_items_is_fast() -> None:
     elapsed = time.process_time() - start
     assert [(h.row_id, h.eval_id) for h in hits] == [("planted", "e777")]
     assert elapsed < 1.5, f"find_overlaps took {elapsed:.2f}s of CPU"
+
+
+# ----------------------------------------------------------- question and answer, checked separately
+
+GSM_QUESTION = (
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?"
+)
+GSM_SOLUTION = (
+    "Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April and May.\nANSWER: 72"
+)
+ARITHMETIC = ("wp/test/0", QUESTION, "12 + 7 = 19\n19 - 5 = 14\nANSWER: 14")
+WORDY = ("gsm/test/3", GSM_QUESTION, GSM_SOLUTION)
+ITEMS = [ARITHMETIC, WORDY]
+
+
+def _row(row_id: str, prompt: str, completion: str) -> tuple[str, dict[str, str]]:
+    return row_id, {"prompt": prompt, "completion": completion}
+
+
+def _found(rows: list[tuple[str, dict[str, str]]], **kw) -> list[tuple[str, str, str, str]]:
+    return [(c.row_id, c.eval_id, c.field, c.found_in) for c in find_contamination(rows, ITEMS, **kw)]
+
+
+def test_checkable_answer_skips_numbers_and_arithmetic_but_keeps_worded_solutions() -> None:
+    assert checkable_answer("12", 8) == "" and checkable_answer("B", 8) == ""
+    assert checkable_answer("ANSWER: 12", 8) == ""
+    assert checkable_answer(ARITHMETIC[2], 8) == ""  # 0 words with letters once the ANSWER line is gone
+    kept = checkable_answer(GSM_SOLUTION, 8)
+    assert "Natalia sold 48/2" in kept and "ANSWER" not in kept
+    assert checkable_answer("The mitochondria is the powerhouse of the cell", 8)  # 8 lettered words
+    assert checkable_answer("The mitochondria powers the cell", 8) == ""
+
+
+def test_question_copied_verbatim_into_the_prompt() -> None:
+    (hit,) = find_contamination([_row("r1", "Solve this.\n" + QUESTION, "ANSWER: 14")], ITEMS)
+    assert (hit.row_id, hit.eval_id, hit.field, hit.found_in, hit.containment) == (
+        "r1", "wp/test/0", "question", "prompt", 1.0)
+    assert hit.reason() == "question of wp/test/0 in the row's prompt (1.00)"
+
+
+def test_question_reformatted_and_placed_in_the_completion() -> None:
+    shouted = "MAYA has 12 marbles ;; she BUYS 7 more marbles and then gives away 5 marbles.\n\nhow many marbles " \
+              "does maya have now???"
+    assert _found([_row("r1", "Tell me a story.", "Sure: " + shouted)]) == [("r1", "wp/test/0", "question",
+                                                                              "completion")]
+
+
+def test_answer_only_copy_is_caught_under_a_new_prompt() -> None:
+    # The prompt is new; the completion is the eval item's worked solution, re-spaced and re-cased.
+    solution = GSM_SOLUTION.upper().replace("\n", "   ").replace("=", " = ")
+    rows = [_row("leak", "A shop sells hair clips. Work out the total for two months.", solution)]
+    (hit,) = find_contamination(rows, ITEMS)
+    assert (hit.eval_id, hit.field, hit.found_in, hit.containment) == ("gsm/test/3", "answer", "completion", 1.0)
+
+
+def test_question_and_answer_are_each_reported() -> None:
+    rows = [_row("both", GSM_QUESTION, GSM_SOLUTION)]
+    assert _found(rows) == [("both", "gsm/test/3", "question", "prompt"), ("both", "gsm/test/3", "answer",
+                                                                           "completion")]
+
+
+def test_partial_overlap_is_flagged_above_the_threshold_only() -> None:
+    words = normalize(GSM_SOLUTION.replace("ANSWER: 72", "")).split()
+    total = len(words) - 7  # 8-grams of the solution
+    half = " ".join(words[:15])  # grams starting at 0..7
+    (hit,) = find_contamination([_row("half", "New question about clips.", half)], ITEMS)
+    assert (hit.field, hit.containment) == ("answer", pytest.approx(8 / total))
+    assert 0.5 <= hit.containment < 0.7
+    assert find_contamination([_row("half", "q", half)], ITEMS, threshold=0.7) == []
+    small = " ".join(words[:10])  # 3 grams: below 0.5
+    assert find_contamination([_row("small", "q", small)], ITEMS) == []
+
+
+def test_short_numeric_answers_do_not_flag_clean_rows() -> None:
+    # Other problems with the same final answer, and the same arithmetic, are not contamination.
+    rows = [
+        _row("same-answer", "Liam has 20 pencils and loses 6. How many are left?", "20 - 6 = 14\nANSWER: 14"),
+        _row("same-steps", "Ana has 12 cards, gets 7, gives 5 away. How many?", "12 + 7 = 19\n19 - 5 = 14\nANSWER: 14"),
+        _row("same-number", "What is 70 + 2?", "ANSWER: 72"),
+        _row("other-clips", "Omar sold 30 clips in June and 12 in July. How many clips did he sell?",
+             "Omar sold 30 + 12 = 42 clips in June and July.\nANSWER: 42"),
+    ]
+    assert find_contamination(rows, ITEMS) == []
+
+
+def test_find_contamination_checks_its_arguments() -> None:
+    with pytest.raises(DataError, match="threshold"):
+        find_contamination([], ITEMS, threshold=0)
+    with pytest.raises(DataError, match="n-gram size"):
+        find_contamination([], ITEMS, n=0)
+    assert find_contamination([_row("r", QUESTION, "")], []) == []
