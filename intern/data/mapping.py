@@ -10,13 +10,14 @@ from the column names and sample values; the data engineer (or its LLM) can corr
     sft = to_sft_rows(source.rows, mapping, benchmark=get_benchmark("wordproblems"), id_prefix="problems")
     grpo = to_grpo_rows(source.rows, mapping, benchmark=get_benchmark("wordproblems"), id_prefix="problems")
     sft.rows[0]       # {"id", "prompt": [messages], "completion": [assistant message]}  (SFTTrainer)
-    grpo.rows[0]      # {"id", "prompt": [messages], "answer": "72"}   (GRPOTrainer; answer goes to the reward)
+    grpo.rows[0]      # {"id", "prompt": [messages], "answer": "72", "item": "{...}"}   (GRPOTrainer; the reward
+                      #  scores against the item)
     sft.skipped       # [{"row": 17, "reason": "answer pattern '####\\s*(.+)$' did not match"}]
 
 With a benchmark, prompts use its template and targets end with its ``ANSWER:`` line,
 so training data matches what the scorer reads; without one, the prompt is a single user
 message and the completion the solution as written. SFT rows have exactly the columns
-of :data:`intern.data.build.COLUMNS`.
+of :data:`intern.data.build.COLUMNS`, GRPO rows those of :data:`intern.data.build.GRPO_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from intern.errors import BenchmarkError, DataError
 from intern.evals.base import Benchmark, Item
+from intern.evals.sources import item_to_json
 
 __all__ = ["ColumnMapping", "Mapped", "suggest_mapping", "to_grpo_rows", "to_sft_rows"]
 
@@ -192,6 +194,17 @@ def _solution(row: dict[str, Any], mapping: ColumnMapping, answer: str | None, b
     return text.strip()
 
 
+def _grpo_solution(row: dict[str, Any], mapping: ColumnMapping, answer: str | None,
+                   benchmark: Benchmark | None) -> str:
+    # GRPO never trains on the solution; the item keeps it (for decontamination) when it maps cleanly.
+    if not mapping.completion:
+        return ""
+    try:
+        return _solution(row, mapping, answer, benchmark)
+    except ValueError:
+        return ""
+
+
 def _chat(row: dict[str, Any], column: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     chat = row.get(column)
     if not isinstance(chat, list) or not chat:
@@ -234,7 +247,8 @@ def _map(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, benchmark: Benc
             if mapping.choices and not choices:
                 raise ValueError(f"choices column '{mapping.choices}' is empty")
             answer = _answer(row, mapping, choices) if mapping.answer else None
-            solution = _solution(row, mapping, answer, benchmark) if not grpo else ""
+            solution = _solution(row, mapping, answer, benchmark) if not grpo else _grpo_solution(
+                row, mapping, answer, benchmark)
             if not grpo and not mapping.completion and answer is None:
                 raise ValueError("no completion: set 'completion' or 'answer' in the mapping")
             if benchmark is not None:
@@ -246,8 +260,12 @@ def _map(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, benchmark: Benc
                 text = question + ("\n\n" + "\n".join(f"{_LETTERS[i]}) {c}" for i, c in enumerate(choices))
                                    if choices else "")
                 prompt, completion = [{"role": "user", "content": text}], [{"role": "assistant", "content": solution}]
-            out.append({"id": row_id, "prompt": prompt, "answer": answer} if grpo else
-                       {"id": row_id, "prompt": prompt, "completion": completion})
+            if grpo:  # the item goes with the prompt: the GRPO reward scores completions against it
+                item_json = item_to_json(Item(id=row_id, question=question, answer=answer or "", solution=solution,
+                                              choices=tuple(choices) if choices else None))
+                out.append({"id": row_id, "prompt": prompt, "answer": answer, "item": item_json})
+            else:
+                out.append({"id": row_id, "prompt": prompt, "completion": completion})
             seen.add(row_id)
         except (ValueError, BenchmarkError) as exc:
             skipped.append({"row": position, "reason": str(exc)})
@@ -276,8 +294,9 @@ def to_sft_rows(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, *, bench
 
 def to_grpo_rows(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, *, benchmark: Benchmark | None = None,
                  id_prefix: str = "row") -> Mapped:
-    """GRPO rows ``{id, prompt, answer}``: TRL's GRPOTrainer takes ``prompt`` and passes ``answer``
-    to the reward functions.
+    """GRPO rows ``{id, prompt, answer, item}``: TRL's GRPOTrainer takes ``prompt`` and passes the
+    other columns to the reward functions; ``item`` is the benchmark item as JSON
+    (:func:`intern.evals.sources.item_to_json`), which our GRPO recipe's rewards score against.
 
     Args:
         rows: Source rows.

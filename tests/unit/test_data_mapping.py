@@ -6,12 +6,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from intern.data.build import COLUMNS, read_sft_rows
+from intern.data.build import COLUMNS, GRPO_COLUMNS, read_sft_rows
 from intern.data.mapping import ColumnMapping, suggest_mapping, to_grpo_rows, to_sft_rows
 from intern.data.sources import infer_columns
 from intern.errors import DataError
 from intern.evals import get_benchmark
 from intern.evals.base import Item
+from intern.evals.sources import item_from_json
 
 GSM8K_LIKE = [  # the real GSM8K layout: the answer column holds the steps, calculator notes and "#### N"
     {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -61,7 +62,9 @@ def test_gsm8k_layout_is_recognized_and_rendered_in_the_benchmark_format(tmp_pat
 
     grpo = to_grpo_rows(GSM8K_LIKE, mapping, benchmark=bench, id_prefix="gsm8k")
     assert [(r["id"], r["answer"]) for r in grpo.rows] == [("gsm8k/0", "72"), ("gsm8k/1", "1000")]
-    assert grpo.rows[0]["prompt"] == first["prompt"] and set(grpo.rows[0]) == {"id", "prompt", "answer"}
+    assert grpo.rows[0]["prompt"] == first["prompt"] and set(grpo.rows[0]) == set(GRPO_COLUMNS)
+    item = item_from_json(grpo.rows[0]["item"])  # what the GRPO reward scores against
+    assert (item.id, item.answer) == ("gsm8k/0", "72") and bench.score(item.solution, item) == 1.0
 
 
 def test_direct_style_and_no_benchmark():
