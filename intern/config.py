@@ -98,6 +98,13 @@ class DataConfig:
     grpo_rows: int = 128  # prompts for the GRPO stage (method grpo / sft_grpo)
     decontam_ngram: int = 8
     decontam_threshold: float = 0.5
+    dedup_threshold: float = 0.8  # Jaccard of word 5-gram sets at which rows from a source are near duplicates
+    # The teacher for synthetic data (the data engineer's `synthesize` tool): any OpenAI-compatible
+    # model; its key is read from the env var brain.api_key_env. None: no teacher configured.
+    teacher_model: str | None = None
+    teacher_base_url: str | None = None
+    teacher_max_tokens: int = 512
+    teacher_max_chars: int = 2000  # longer replies are dropped (counted in the manifest)
 
 
 @dataclass
@@ -397,6 +404,11 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(d.grpo_rows >= 1, "data.grpo_rows", f"must be >= 1 (got {d.grpo_rows})")
     need(d.decontam_ngram >= 1, "data.decontam_ngram", "must be >= 1 (e.g. 8)")
     need(0 < d.decontam_threshold <= 1, "data.decontam_threshold", "must be in (0, 1] (e.g. 0.5)")
+    need(0 < d.dedup_threshold <= 1, "data.dedup_threshold", "must be in (0, 1] (e.g. 0.8)")
+    need(d.teacher_model is None or bool(d.teacher_model.strip()), "data.teacher_model",
+         "must be a model name or null (no teacher), e.g. --set data.teacher_model=qwen3-32b")
+    need(d.teacher_max_tokens >= 16, "data.teacher_max_tokens", f"must be >= 16 (got {d.teacher_max_tokens})")
+    need(d.teacher_max_chars >= 100, "data.teacher_max_chars", f"must be >= 100 (got {d.teacher_max_chars})")
     e = cfg.eval
     need(e.dev_n >= 1, "eval.dev_n", f"must be >= 1 (got {e.dev_n})")
     need(e.test_n >= 1, "eval.test_n", f"must be >= 1 (got {e.test_n})")
