@@ -370,12 +370,19 @@ def _contamination_section(run: _Run) -> list[str]:
         lines += [(f"**Warning:** {overlap} benchmark item(s) still overlap the final training "
                    "data; the test score may be inflated."), ""]
     if details:
-        lines += _table(["Branch", "Row id", "Benchmark item id", "Containment"], [
-            [d.get("branch"), d.get("row_id"), d.get("eval_id"),
+        lines += _table(["Branch", "Set", "Row id", "Benchmark item id", "Found", "Containment"], [
+            [d.get("branch"), d.get("dataset"), d.get("row_id"), d.get("eval_id"),
+             f"{d['field']} in {d.get('found_in') or 'the row'}" if d.get("field") else None,
              None if _num(d.get("containment")) is None else f"{d['containment']:.2f}"]
             for d in details[:MAX_CONTAMINATION_ROWS]])
         if (extra := len(details) - MAX_CONTAMINATION_ROWS) > 0:
             lines += [f"… and {extra} more (all are in results.json).", ""]
+    stages = [f for f in audit.get("filters") or [] if isinstance(f, dict)]
+    if stages:  # every filter of every set: mapping (unusable rows), synthesis, dedup, decontamination
+        lines += ["Rows kept by each step that built the training data (details in each set's manifest.json):",
+                  ""] + _table(["Branch", "Set", "Step", "Rows before", "Rows after"], [
+                      [f.get("branch"), f.get("dataset"), f.get("stage"), f.get("rows_before"), f.get("rows_after")]
+                      for f in stages])
     return lines
 
 

@@ -29,22 +29,30 @@ def _test_score(record: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def contamination_summary(branches: list[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregate the data manifests of all branches: what was removed, what overlap remains."""
-    details, removed, overlapping, checked = [], 0, 0, False
+    """Aggregate the data manifests of all branches (their SFT set and, for GRPO, their GRPO set): what
+    decontamination removed and why, what overlap remains, and the rows each filter stage removed."""
+    details, filters, removed, overlapping, checked = [], [], 0, 0, False
     for b in branches:
         ds = b.get("dataset") or {}
         if not ds:
             continue
         checked = True
-        removed += int(ds.get("removed", 0))
-        overlapping = max(overlapping, int(ds.get("overlapping_items", 0)))
-        manifest = ds.get("manifest_path")
-        if manifest and Path(manifest).is_file():
-            decon = json.loads(Path(manifest).read_text()).get("decontamination", {})
-            for r in decon.get("removed", []):
-                details.append({"branch": b["id"], **r})
+        for name, ref in (("sft", ds), ("grpo", ds.get("grpo") or {})):
+            if not ref:
+                continue
+            removed += int(ref.get("removed", 0))
+            overlapping = max(overlapping, int(ref.get("overlapping_items", 0)))
+            manifest = ref.get("manifest_path")
+            if not (manifest and Path(manifest).is_file()):
+                continue
+            data = json.loads(Path(manifest).read_text())
+            for r in data.get("decontamination", {}).get("removed", []):
+                details.append({"branch": b["id"], "dataset": name, **r})
+            for f in data.get("filters", []):
+                filters.append({"branch": b["id"], "dataset": name,
+                                **{k: f.get(k) for k in ("stage", "rows_before", "rows_after")}})
     return {"checked": checked, "overlapping_items": overlapping, "removed_rows": removed,
-            "details": details}
+            "details": details, "filters": filters}
 
 
 def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_seconds: float,

@@ -23,8 +23,10 @@ HYPOTHESES = {
     2: [{"id": "b2", "title": "Worked solutions, 2x data", "rationale": "b0 won; scale it."}],
 }
 DEV = {(1, "b0"): 0.40625, (1, "b1"): 0.28125, (2, "b2"): 0.46875}
-DETAILS = [{"branch": "b0", "row_id": f"row-{i}", "eval_id": f"test-{i}", "containment": 0.75}
-           for i in range(25)]
+DETAILS = [{"branch": "b0", "dataset": "sft", "row_id": f"row-{i}", "eval_id": f"test-{i}", "field": "question",
+            "found_in": "prompt", "containment": 0.75} for i in range(25)]
+FILTERS = [{"branch": "b0", "dataset": "sft", "stage": "dedup", "rows_before": 430, "rows_after": 425},
+           {"branch": "b0", "dataset": "sft", "stage": "decontamination", "rows_before": 425, "rows_after": 400}]
 
 
 def _write_events(run_dir: Path, run_id: str, final: bool = True) -> None:
@@ -62,7 +64,7 @@ def _results(run_id: str) -> dict:
                       "checkpoint": f"runs/{run_id}/b2/ckpt", "branch": "b2"},
             "branches": branches,
             "contamination": {"checked": True, "overlapping_items": 0, "removed_rows": 25,
-                              "details": DETAILS},
+                              "details": DETAILS, "filters": FILTERS},
             "wall_seconds": 812.3, "error": None}
 
 
@@ -97,7 +99,8 @@ def test_full_run_report_has_scores_branches_contamination_and_plots(tmp_path):
     assert "| 2 | finish | b2 | b2 has the best dev score so far |" in text
     assert "Benchmark items overlapping the final training data: 0" in text
     assert "Training rows removed before training: 25 (rule: 8-gram containment" in text
-    assert "| b0 | row-19 | test-19 | 0.75 |" in text and "row-20 |" not in text
+    assert "| b0 | sft | row-19 | test-19 | question in prompt | 0.75 |" in text and "row-20 |" not in text
+    assert "| b0 | sft | dedup | 430 | 425 |" in text and "| b0 | sft | decontamination | 425 | 400 |" in text
     assert "and 5 more" in text
     assert "![Dev score per branch](plots/dev_scores.png)" in text
     assert "![Training loss](plots/train_loss.png)" in text
