@@ -153,6 +153,15 @@ class ApprovalConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Where each training run's metrics go besides Ray Train and events.jsonl (intern/train/tracking.py)."""
+
+    backend: str = "wandb"  # wandb | trackio (pip install trackio) | none
+    project: str = "intern"
+    mode: str = "auto"  # auto: offline unless a W&B key is configured (WANDB_API_KEY / wandb login)
+
+
+@dataclass
 class RunConfig:
     """A whole run."""
 
@@ -168,6 +177,7 @@ class RunConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
     approval: ApprovalConfig = field(default_factory=ApprovalConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what ``config.yaml`` holds)."""
@@ -182,6 +192,10 @@ BRAIN_KINDS = ("playbook", "openai")
 APPROVAL_MODES = ("ask", "auto", "never")
 DATA_STYLES = ("worked", "direct")
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+TRACKING_BACKENDS = ("wandb", "trackio", "none")
+TRACKING_MODES = ("auto", "offline", "online")
+TRACKIO_MISSING = ("trackio is not installed: pip install trackio (or pip install -e '.[trackio]'), "
+                   "or set tracking.backend=wandb")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
@@ -430,6 +444,7 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(br.loop_cooldown >= 0, "brain.loop_cooldown", "must be >= 0")
     need(cfg.approval.mode in APPROVAL_MODES, "approval.mode", f"must be one of {APPROVAL_MODES}")
     need(cfg.approval.gpu_hours_threshold >= 0, "approval.gpu_hours_threshold", "must be >= 0")
+    _validate_tracking(cfg.tracking, need)
     need(b.max_tool_calls >= 1, "budget.max_tool_calls", "must be >= 1 (default 300)")
     need(b.max_gpu_hours is None or b.max_gpu_hours > 0, "budget.max_gpu_hours", "must be > 0 or null")
     c = cfg.cluster
@@ -441,3 +456,20 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(c.train.num_workers >= 1, "cluster.train.num_workers", "must be >= 1")
     need(c.train.deepspeed in DEEPSPEED_STAGES, "cluster.train.deepspeed", f"must be one of {DEEPSPEED_STAGES}")
     need(c.num_cpus is None or c.num_cpus >= 1, "cluster.num_cpus", "must be >= 1 or null (all CPUs)")
+
+def _validate_tracking(tr: TrackingConfig, need: Any) -> None:
+    need(tr.backend in TRACKING_BACKENDS, "tracking.backend",
+         f"must be one of {TRACKING_BACKENDS} (got {tr.backend!r})")
+    need(tr.mode in TRACKING_MODES, "tracking.mode", f"must be one of {TRACKING_MODES} (got {tr.mode!r}); "
+         "auto is offline unless a W&B key is configured")
+    need(bool(tr.project.strip()) and not set(tr.project) & set("/\\#?%:"), "tracking.project",
+         f"must be a non-empty name without / \\ # ? % : (got {tr.project!r}), e.g. intern")
+    if tr.backend == "trackio":
+        import importlib.util
+
+        need(importlib.util.find_spec("trackio") is not None, "tracking.backend", TRACKIO_MISSING)
+    if tr.backend == "wandb" and tr.mode == "online":
+        from intern.train.tracking import wandb_key_configured
+
+        need(wandb_key_configured(), "tracking.mode", "online needs a W&B API key here: set WANDB_API_KEY or "
+             "run `wandb login`, or use tracking.mode=auto (offline unless a key is configured)")

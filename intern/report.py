@@ -275,7 +275,8 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     body = (["## Config", ""] + (["Resolved config: [config.yaml](config.yaml)", ""]
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
-            + _decisions_section(run) + _contamination_section(run) + plots)
+            + _decisions_section(run) + _contamination_section(run) + _tracking_section(run)
+            + plots)
     gaps = ["## What's missing", ""]  # after the body: its sections add notes to `missing`
     gaps += [f"- {m}" for m in missing] if missing else ["Nothing: every part was recorded."]
     return "\n".join(head + summary + gaps + [""] + body).rstrip() + "\n"
@@ -384,6 +385,34 @@ def _contamination_section(run: _Run) -> list[str]:
                       [f.get("branch"), f.get("dataset"), f.get("stage"), f.get("rows_before"), f.get("rows_after")]
                       for f in stages])
     return lines
+
+
+def _tracking_section(run: _Run) -> list[str]:
+    """Where each training run's tracker files are: ``tracking/*.json`` records, else ``tracking`` events."""
+    records: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for e in run.of("tracking"):  # the latest event of a (branch, stage) wins
+        records[(e.get("branch"), e.get("job_type"))] = {**e, "name": e.get("branch")}
+    for path in sorted((run.path / "tracking").glob("*.json")):
+        record = _read_mapping(path, json.loads, run.missing, "")
+        if record.get("backend"):
+            records[(record.get("name"), record.get("job_type"))] = record
+    if not records:
+        return []
+    rows = []
+    for r in records.values():
+        where = r.get("run_path") or r.get("files_dir")
+        if where and Path(where).is_relative_to(run.path.resolve()):
+            where = str(Path(where).relative_to(run.path.resolve()))
+        status = r.get("status") or "unknown"
+        if status == "failed":
+            run.missing.append(f"Tracking of {r.get('name')} ({r.get('backend')}) failed, so training went on "
+                               f"without it: {r.get('error')}")
+        rows.append([r.get("name"), r.get("job_type"), f"{r.get('backend')} ({r.get('mode') or '?'})", status,
+                     r.get("steps_logged"), r.get("url") or (f"`{where}`" if where else None),
+                     f"`{r['view_command']}`" if r.get("view_command") else None])
+    return ["## Tracking", "", "Each training run's metrics, config and data manifest (paths relative to "
+            "this directory; records in `tracking/`):", ""] + _table(
+        ["Branch", "Stage", "Tracker (mode)", "Status", "Steps logged", "Files", "Upload / view"], rows)
 
 
 def _plots(run: _Run, branches: list[_Branch], chosen: _Branch | None) -> list[str]:

@@ -115,3 +115,29 @@ def test_cli_exits_2_with_one_line(args, key, tmp_path):
     assert len(lines) == 1, result.output
     assert key in lines[0] and lines[0].startswith("error: config error")
     assert not any(tmp_path.iterdir()), "nothing may be written before the config is valid"
+
+
+def test_tracking_section_defaults_and_bad_values(tmp_path, monkeypatch):
+    import sys
+
+    tracking = load_config().tracking
+    assert (tracking.backend, tracking.project, tracking.mode) == ("wandb", "intern", "auto")
+    assert load_config(None, ["tracking.backend=none"]).tracking.backend == "none"
+    for override, key, hint in [("tracking.backend=mlflow", "tracking.backend", "'wandb', 'trackio', 'none'"),
+                                ("tracking.mode=sometimes", "tracking.mode", "offline unless a W&B key"),
+                                ("tracking.project=team/intern", "tracking.project", "without /"),
+                                ("tracking.entity=me", "tracking.entity", "unknown key")]:
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [override])
+        assert e.value.key == key and hint in e.value.message, e.value
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    with pytest.raises(ConfigError, match="WANDB_API_KEY or run `wandb login`") as e:
+        load_config(None, ["tracking.mode=online"])
+    assert e.value.key == "tracking.mode"
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert load_config(None, ["tracking.mode=online"]).tracking.mode == "online"
+    monkeypatch.setitem(sys.modules, "trackio", None)  # as if not installed
+    with pytest.raises(ConfigError, match="pip install trackio") as e:
+        load_config(None, ["tracking.backend=trackio"])
+    assert e.value.key == "tracking.backend" and "tracking.backend=wandb" in e.value.message
