@@ -1,19 +1,19 @@
-"""The trainer: runs a hypothesis's SFT through Ray Train and returns the checkpoint."""
+"""The trainer: runs a hypothesis's training stages (SFT, GRPO) through Ray Train; returns the checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from intern.config import ClusterProfile, RunConfig
+from intern.config import TRAIN_METHODS, ClusterProfile, RunConfig
 from intern.errors import InternError, TrainingError
 from intern.llm.playbook import PlaybookBrain
 from intern.models import resolve_model
 from intern.tracking import EventLog
-from intern.train.deepspeed import deepspeed_config
-from intern.train.ray_train import train_with_ray
-from intern.train.sft import SFTJob, run_sft
+from intern.train.stages import Stage, jobs_as_dicts, plan_stages, run_stage, stage_summary
+from intern.train.tracking import tracking_spec
 
 
 class Trainer:
@@ -26,22 +26,6 @@ class Trainer:
         self.run_id = run_id
         self.use_ray_train = use_ray_train
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
-
-    def job_for(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> SFTJob:
-        """The SFT job a hypothesis asks for: run config, then the hypothesis's overrides."""
-        train = {**vars(self.cfg.train), **hypothesis.get("train", {})}
-        train.pop("method", None)
-        profile = self.cfg.cluster
-        assert isinstance(profile, ClusterProfile)
-        model = hypothesis.get("init_from") or str(resolve_model(self.cfg.base_model))
-        use_gpu = profile.train.use_gpu
-        return SFTJob(model_path=model, dataset_path=dataset["path"],
-                      output_dir=str(self.run_dir / "checkpoints" / hypothesis["id"]),
-                      seed=self.cfg.seed, use_cpu=not use_gpu,
-                      deepspeed=deepspeed_config(profile.train.deepspeed) if use_gpu else None,
-                      manifest={"path": dataset.get("manifest_path"), "sha256": dataset.get("sha256"),
-                                "rows": dataset.get("rows")},
-                      **train)
 
     def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
         """Train; returns {checkpoint, train_loss, steps, seconds} (or raises InternError).
@@ -70,23 +54,28 @@ class Trainer:
         base = {**vars(self.cfg.train), **hypothesis.get("train", {})}
 
         def launch_training(learning_rate: float, max_steps: int, lora: bool, gpu_hours: float,
-                            batch_size: int = 0) -> dict[str, Any]:
-            """Runs the built-in SFT recipe on this branch's dataset and returns the checkpoint.
+                            batch_size: int = 0, method: str = "") -> dict[str, Any]:
+            """Trains this branch with the built-in recipes on its dataset; returns the checkpoint.
 
             Args:
-                learning_rate: Peak learning rate (e.g. 1e-4 full, 1e-3 LoRA).
-                max_steps: Optimizer steps.
+                learning_rate: Peak learning rate of the SFT stage (e.g. 1e-4 full, 1e-3 LoRA).
+                max_steps: Optimizer steps of the SFT stage.
                 lora: Train LoRA adapters (merged on export) instead of all weights.
                 gpu_hours: Your estimate of the GPU hours this run holds (0 on CPU); runs above
                     the approval threshold wait for a human's approval.
                 batch_size: Per-device batch size (0 keeps the hypothesis's).
+                method: "sft", "grpo" (the benchmark's scorer as reward) or "sft_grpo" (SFT, then
+                    GRPO from it); empty keeps the hypothesis's.
             """
-            needed = self.estimate_gpu_hours(max_steps)
+            if method and method not in TRAIN_METHODS:
+                raise TrainingError(f"method must be one of {TRAIN_METHODS} (or empty), not {method!r}")
+            train = {**hypothesis.get("train", {}), "learning_rate": learning_rate, "max_steps": max_steps,
+                     "lora": lora, **({"batch_size": batch_size} if batch_size > 0 else {}),
+                     **({"method": method} if method else {})}
+            needed = self.estimate_gpu_hours(_total_steps({**base, **train}))
             if gpu_hours + 1e-9 < needed:
                 raise TrainingError(f"gpu_hours={gpu_hours:g} understates this run: it holds ~{needed:g} GPU "
                                     "hours; call again declaring at least that")
-            train = {**hypothesis.get("train", {}), "learning_rate": learning_rate, "max_steps": max_steps,
-                     "lora": lora, **({"batch_size": batch_size} if batch_size > 0 else {})}
             out = self._train({**hypothesis, "train": train}, dataset, gpu_hours_used=needed)
             runs[out["checkpoint"]] = out
             return out
@@ -95,13 +84,15 @@ class Trainer:
         move = PlaybookBrain([("launch_training", {
             "learning_rate": float(base["learning_rate"]), "max_steps": int(base["max_steps"]),
             "lora": bool(base["lora"]), "batch_size": int(base["batch_size"]),
-            "gpu_hours": self.estimate_gpu_hours(int(base["max_steps"])),
+            "method": base["method"], "gpu_hours": self.estimate_gpu_hours(_total_steps(base)),
         })], lambda results: {k: results[0][k] for k in ("checkpoint", "train_loss", "steps", "seconds")})
         brief = {k: hypothesis.get(k) for k in ("id", "title", "rationale")} | {"train": base}
         outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"]).run(
             tools, playbook=move, prompt_vars={
                 "hypothesis": json.dumps(brief),
-                "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")})})
+                "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")}
+                                      | ({"grpo": {k: dataset["grpo"].get(k) for k in ("path", "rows")}}
+                                         if dataset.get("grpo") else {}))})
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         final = outcome.final
@@ -112,34 +103,58 @@ class Trainer:
 
     def _train(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
                gpu_hours_used: float = 0.0) -> dict[str, Any]:
-        job = self.job_for(hypothesis, dataset)
         branch = hypothesis["id"]
-        self.events.emit("trainer", "train_start", branch=branch, max_steps=job.max_steps,
-                         lora=job.lora, learning_rate=job.learning_rate, init_from=job.model_path)
+        model = hypothesis.get("init_from") or str(resolve_model(self.cfg.base_model))
+        stages = plan_stages(self.cfg, hypothesis, dataset, self.run_dir, model)
+        profile = self.cfg.cluster
+        assert isinstance(profile, ClusterProfile)
+        first = stages[0].job
+        self.events.emit("trainer", "train_start", branch=branch, method="+".join(s.recipe for s in stages),
+                         max_steps=sum(s.job.max_steps for s in stages), lora=first.lora,
+                         learning_rate=first.learning_rate, init_from=model, stages=jobs_as_dicts(stages),
+                         deepspeed=profile.train.deepspeed, backend=profile.train.backend)
+        summaries = []
         try:
-            if self.use_ray_train:
-                profile = self.cfg.cluster
-                assert isinstance(profile, ClusterProfile)
-                storage = profile.storage_path or str(self.run_dir / "ray_train")
-                result = train_with_ray(job, profile.train, storage_path=storage,
-                                        name=f"{self.run_id}-{branch}", events=self.events,
-                                        branch=branch, iteration=hypothesis.get("iteration", 1))
-            else:
-                from intern.train.callbacks import EventLogCallback
-
-                result = run_sft(job, callbacks=[EventLogCallback(self.events, branch,
-                                                                  hypothesis.get("iteration", 1))])
+            for stage in stages:
+                result = run_stage(stage, use_ray=self.use_ray_train, profile=profile,
+                                   storage_path=profile.storage_path or str(self.run_dir / "ray_train"),
+                                   run_name_prefix=f"{self.run_id}-{branch}", events=self.events, branch=branch,
+                                   iteration=hypothesis.get("iteration", 1),
+                                   tracking=self._tracking(branch, stage))
+                summaries.append(stage_summary(stage.recipe, result))
+                if stage.recipe == "grpo":
+                    self.events.emit("trainer", "grpo_rewards", branch=branch, **summaries[-1])
         except InternError as e:
             self.events.emit("trainer", "train_failed", branch=branch, error=str(e))
             raise
-        out = {"checkpoint": result.final_path, "train_loss": result.train_loss,
-               "steps": result.steps, "seconds": result.seconds}
-        self.events.emit("trainer", "train_end", branch=branch, gpu_hours_used=gpu_hours_used, **out)
+        last = summaries[-1]
+        sft = next((s for s in summaries if s["recipe"] == "sft"), last)
+        out = {"checkpoint": last["checkpoint"], "train_loss": sft["train_loss"],
+               "steps": sum(s["steps"] for s in summaries), "seconds": round(sum(s["seconds"] for s in summaries), 2),
+               "method": "+".join(s["recipe"] for s in summaries), "stages": summaries}
+        self.events.emit("trainer", "train_end", branch=branch, gpu_hours_used=gpu_hours_used,
+                         **{k: v for k, v in out.items() if k != "stages"})
         return out
+
+    def _tracking(self, branch: str, stage: Stage) -> dict[str, Any] | None:
+        """The experiment tracker's settings for one stage (a TrackingSpec as a dict), or None."""
+        if self.cfg.tracking.backend == "none":
+            return None
+        return tracking_spec(self.cfg.tracking, self.run_dir, self.run_id, branch, job_type=stage.recipe,
+                             run_config=self.cfg.to_dict(), job=dataclasses.asdict(stage.job),
+                             manifest_path=stage.job.manifest.get("path")).to_dict()
+
+
+def _total_steps(train: dict[str, Any]) -> int:
+    """Optimizer steps of all the stages ``train.method`` runs."""
+    method = train.get("method", "sft")
+    return (int(train["max_steps"]) if "sft" in method.split("_") else 0) + \
+        (int(train["grpo_steps"]) if "grpo" in method else 0)
 
 
 def _record(checkpoint: str) -> dict[str, Any]:
     """The result record of a finished training run, read back from its checkpoint."""
     result = json.loads(Path(checkpoint, "intern_train.json").read_text())["result"]
-    return {"checkpoint": result["final_path"], "train_loss": result["train_loss"], "steps": result["steps"],
+    loss = result.get("train_loss", (result.get("losses") or [None])[-1])
+    return {"checkpoint": result["final_path"], "train_loss": loss, "steps": result["steps"],
             "seconds": result["seconds"]}

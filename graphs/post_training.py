@@ -78,7 +78,8 @@ def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, 
               "train_loss": None, "error": state.get("error"), "stopped": state.get("stopped")}
     if not record["error"]:
         training = state["training"]
-        record.update(checkpoint=training["checkpoint"], train_loss=training["train_loss"])
+        record.update(checkpoint=training["checkpoint"], train_loss=training["train_loss"],
+                      training={k: training.get(k) for k in ("method", "steps", "seconds", "stages")})
         try:
             dev = call_role(runtime, "evaluator", h["id"], "evaluate", training["checkpoint"], "dev",
                             branch=h["id"], iteration=h.get("iteration", 1))

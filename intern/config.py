@@ -42,7 +42,12 @@ class TrainScaling:
     num_workers: int = 1
     use_gpu: bool = False
     resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
-    deepspeed: str = "none"
+    # auto: none (DDP) on CPU workers; ZeRO-2 on GPUs, ZeRO-3 when the model's training state
+    # would not fit ZeRO-2. Resolved when the config is loaded, so config.yaml shows the choice.
+    deepspeed: str = "auto"
+    backend: str = "auto"  # torch.distributed backend: auto -> gloo on CPU, nccl on GPU
+    gpu_memory_gb: float = 80.0  # per GPU; the micro-batch is planned from it (H100: 80)
+    max_failures: int = 2  # worker-group restarts, each resuming from the last checkpoint
 
 
 @dataclass
@@ -187,7 +192,8 @@ class RunConfig:
 ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
 TRAIN_METHODS = ("sft", "grpo", "sft_grpo")  # sft_grpo: SFT, then GRPO from its checkpoint
 GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
-DEEPSPEED_STAGES = ("none", "zero2", "zero3")
+DEEPSPEED_STAGES = ("auto", "none", "zero2", "zero3")
+DIST_BACKENDS = ("auto", "gloo", "nccl")
 BRAIN_KINDS = ("playbook", "openai")
 APPROVAL_MODES = ("ask", "auto", "never")
 DATA_STYLES = ("worked", "direct")
@@ -224,6 +230,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         _resolve_cluster(cfg, errors)
     if not errors:
         _validate(cfg, errors)
+    if not errors:
+        _resolve_strategy(cfg)
     if errors:
         first = errors[0]
         if len(errors) > 1:
@@ -241,6 +249,8 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
         _resolve_cluster(cfg, errors)
     if not errors:
         _validate(cfg, errors)
+    if not errors:
+        _resolve_strategy(cfg)
     if errors:
         raise errors[0]
     return cfg
@@ -373,6 +383,19 @@ def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
     cfg.cluster = _build(ClusterProfile, data, "cluster.", errors)
 
 
+def _resolve_strategy(cfg: RunConfig) -> None:
+    """Turn ``auto`` parallelism settings into the concrete choice for this cluster and model."""
+    from intern.train.deepspeed import ModelDims, resolve_stage
+
+    t = cfg.cluster.train  # type: ignore[union-attr]  (resolved to a profile above)
+    gpus = t.num_workers * float(t.resources_per_worker.get("GPU", 1)) if t.use_gpu else 0
+    dims = ModelDims.from_model_dir(cfg.base_model) if Path(cfg.base_model).is_dir() else None
+    t.deepspeed = resolve_stage(t.deepspeed, t.use_gpu, num_gpus=int(max(gpus, 1)), gpu_memory_gb=t.gpu_memory_gb,
+                                model_params=dims.params if dims else None)
+    if t.backend == "auto":
+        t.backend = "nccl" if t.use_gpu else "gloo"
+
+
 def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     def need(ok: bool, key: str, msg: str) -> None:
         if not ok:
@@ -455,7 +478,14 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
         need(res.num_cpus >= 0 and res.num_gpus >= 0, f"cluster.roles.{role}", "resources must be >= 0")
     need(c.train.num_workers >= 1, "cluster.train.num_workers", "must be >= 1")
     need(c.train.deepspeed in DEEPSPEED_STAGES, "cluster.train.deepspeed", f"must be one of {DEEPSPEED_STAGES}")
+    need(c.train.backend in DIST_BACKENDS, "cluster.train.backend", f"must be one of {DIST_BACKENDS}")
+    need(c.train.use_gpu or c.train.deepspeed in ("auto", "none"), "cluster.train.deepspeed",
+         "DeepSpeed ZeRO needs GPU workers; set cluster.train.use_gpu=true or deepspeed=auto")
+    need(c.train.use_gpu or c.train.backend != "nccl", "cluster.train.backend", "nccl needs GPU workers; use gloo")
+    need(c.train.gpu_memory_gb > 0, "cluster.train.gpu_memory_gb", "must be > 0 (GB per GPU, e.g. 80 for an H100)")
+    need(c.train.max_failures >= -1, "cluster.train.max_failures", "must be >= 0, or -1 for unlimited retries")
     need(c.num_cpus is None or c.num_cpus >= 1, "cluster.num_cpus", "must be >= 1 or null (all CPUs)")
+
 
 def _validate_tracking(tr: TrackingConfig, need: Any) -> None:
     need(tr.backend in TRACKING_BACKENDS, "tracking.backend",

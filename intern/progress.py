@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-_PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed",
+_PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed", "train_resume", "grpo_rewards",
           "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget"}
 
 
@@ -105,8 +105,10 @@ class Progress:
         elif row is not None:
             row["role"] = e.get("role", "")
             if kind == "train_step":
-                row.update(stage="training", step=f"{e['step']}/{e['max_steps']}",
-                           loss=f"{e['loss']:.3f}")
+                stage = "training" if e.get("stage", "sft") == "sft" else f"training ({e['stage']})"
+                if "reward" in e:
+                    stage += f", reward {e['reward']:.2f}"
+                row.update(stage=stage, step=f"{e['step']}/{e['max_steps']}", loss=f"{e['loss']:.3f}")
             elif kind == "dataset":
                 row["stage"] = f"data: {e.get('rows')} rows, {e.get('removed')} removed"
             elif kind == "eval_start":
@@ -130,7 +132,7 @@ class Progress:
     def _plain(self, e: dict[str, Any]) -> str:
         elapsed = e.get("ts", time.time()) - self._started
         skip = {"ts", "run_id", "role", "event", "branch", "hypotheses", "samples", "path",
-                "manifest_path", "sha256", "started_at", "learning_rate"}
+                "manifest_path", "sha256", "started_at", "learning_rate", "stages", "rewards", "sources"}
         details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip and v is not None)
         if e.get("event") == "hypotheses":
             details = "; ".join(f"{h['id']}: {h['title']}" for h in e.get("hypotheses", []))

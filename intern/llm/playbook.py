@@ -33,6 +33,12 @@ FIRST_ROUND: list[dict[str, Any]] = [
                   "base model's knowledge; it needs a ~10x higher learning rate than full fine-tuning.",
      "train": {"lora": True, "lora_r": 16, "lora_alpha": 32, "learning_rate": 1e-3},
      "data": {"style": "worked"}, "sources": ["recipe:full-vs-lora"]},
+    {"title": "Full SFT, then GRPO with the task's verifier as reward",
+     "rationale": "SFT teaches the answer format; a GRPO stage from the SFT checkpoint then rewards "
+                  "only answers the benchmark's exact scorer accepts, sharpening accuracy beyond "
+                  "imitation of the training targets (DeepSeekMath's recipe on a small scale).",
+     "train": {"method": "sft_grpo", "lora": False, "learning_rate": 1e-4}, "data": {"style": "worked"},
+     "sources": ["recipe:sft-task-format", "recipe:grpo-verifiable-rewards"]},
     {"title": "Full SFT on direct answers (lr 1e-4)",
      "rationale": "Training on the final answer only tests whether the worked steps help a small "
                   "model; shorter targets also train faster.",
@@ -82,9 +88,33 @@ def propose_hypotheses(iteration: int, branches: int, findings: list[dict[str, A
              "data": {**best["hypothesis"]["data"], "seed_offset": 100 * iteration + 1},
              "init_from": best["checkpoint"], "sources": ["recipe:curriculum", f"branch:{best['id']}"]},
         ]
+        if "grpo" not in str(best["hypothesis"]["train"].get("method", base_train.get("method", "sft"))):
+            refine.append(
+                {"title": f"GRPO from {best['id']} with the task's verifier as reward",
+                 "rationale": f"{best['id']} learned the format by imitation ({best['dev_score']:.2f} dev); "
+                              "reinforcement on verified answers from its checkpoint targets the "
+                              "remaining errors directly.",
+                 "train": {**best["hypothesis"]["train"], "method": "grpo"},
+                 "data": {**best["hypothesis"]["data"], "seed_offset": 100 * iteration + 2},
+                 "init_from": best["checkpoint"],
+                 "sources": ["recipe:grpo-verifiable-rewards", f"branch:{best['id']}"]})
         chosen = [refine[k % len(refine)] for k in range(branches)]
+    method = base_train.get("method", "sft")
+    if method != "sft":  # the run's config asks for GRPO: say so where a hypothesis inherits it
+        chosen = [_with_method(h, method) if "method" not in h["train"] else h for h in chosen]
     return [{"id": f"i{iteration}-b{k}", "iteration": iteration, "init_from": None, **h}
             for k, h in enumerate(chosen)]
+
+
+def _with_method(h: dict[str, Any], method: str) -> dict[str, Any]:
+    """``h`` retitled for the run's ``train.method`` (sft_grpo or grpo), with the GRPO source."""
+    sources = [*h["sources"], "recipe:grpo-verifiable-rewards"]
+    if method == "sft_grpo":
+        return {**h, "title": f"{h['title']}, then GRPO on verified answers", "sources": sources}
+    kind = "LoRA" if h["train"].get("lora") else "full"
+    return {**h, "title": f"GRPO only ({kind}, from the base model; in place of: {h['title']})",
+            "rationale": "train.method=grpo: reinforcement on answers the benchmark's scorer verifies, "
+                         "without an SFT stage. " + h["rationale"], "sources": sources}
 
 
 class PlaybookBrain:

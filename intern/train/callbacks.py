@@ -6,19 +6,47 @@ from transformers import TrainerCallback
 
 from intern.tracking import EventLog
 
+# GRPO's per-step reward figures (TRL's log keys -> event fields).
+_REWARD_KEYS = {"reward": "reward", "rewards/correctness/mean": "correctness",
+                "rewards/answer_format/mean": "answer_format"}
+
 
 class EventLogCallback(TrainerCallback):
-    """Emits one ``train_step`` event per logging step (main process only)."""
+    """Emits one ``train_step`` event per logging step (main process only).
 
-    def __init__(self, events: EventLog, branch: str | None, iteration: int = 1):
+    ``stage`` names the recipe (``sft``/``grpo``) so a two-stage branch's curves stay apart;
+    GRPO steps also carry the mean reward and correctness of the step's completions.
+    """
+
+    def __init__(self, events: EventLog, branch: str | None, iteration: int = 1, stage: str = "sft"):
         self.events = events
         self.branch = branch
         self.iteration = iteration
+        self.stage = stage
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
+        rewards = {field: round(float(logs[key]), 5) for key, field in _REWARD_KEYS.items() if key in logs}
         self.events.emit("trainer", "train_step", branch=self.branch, iteration=self.iteration,
-                         step=state.global_step, max_steps=state.max_steps,
+                         stage=self.stage, step=state.global_step, max_steps=state.max_steps,
                          loss=round(float(logs["loss"]), 5),
-                         learning_rate=float(logs.get("learning_rate", 0.0)))
+                         learning_rate=float(logs.get("learning_rate", 0.0)), **rewards)
+
+
+def progress_callbacks(events: EventLog | None, branch: str | None, iteration: int, stage: str,
+                       tracking: dict | None):
+    """The callbacks every training run gets: events.jsonl progress and the experiment tracker.
+
+    Returns ``(callbacks, tracker)``; call ``tracker.finish("failed")`` when training raises
+    (transformers does not call ``on_train_end`` then). ``tracker`` is None without tracking.
+    """
+    from intern.train.tracking import tracking_callback
+
+    callbacks: list[TrainerCallback] = []
+    if events is not None:
+        callbacks.append(EventLogCallback(events, branch, iteration, stage=stage))
+    tracker = tracking_callback(tracking, events) if tracking else None
+    if tracker is not None:
+        callbacks.append(tracker)
+    return callbacks, tracker

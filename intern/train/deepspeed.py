@@ -1,12 +1,113 @@
-"""DeepSpeed ZeRO configs for GPU workers, chosen from the cluster profile.
+"""How a training run is parallelized: DDP on CPU (gloo), DeepSpeed ZeRO on GPU workers.
 
-``"auto"`` values are filled in by the transformers integration from the trainer's
-own arguments, so one dict serves any model size and batch.
+    stage = resolve_stage(profile.train, model_params=494_032_768)   # "none" | "zero2" | "zero3"
+    micro, accum = micro_batch(model_dims, batch_size=32, seq_len=512, stage="zero2",
+                               gpu_memory_gb=80, num_gpus=8)
+    deepspeed_config(stage)      # the dict transformers' Trainer takes as ``deepspeed=``
+
+The cluster profile says ``deepspeed: auto`` (or a fixed stage); the run config resolves
+``auto`` when it is loaded, so ``config.yaml`` in the run dir shows the choice that was
+made (and ``backend``: gloo or nccl). ``"auto"`` values inside the DeepSpeed dict are
+filled in by the transformers integration from the trainer's own arguments.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# Bytes per parameter of model + gradients + Adam states under mixed precision (ZeRO paper,
+# Rajbhandari et al. 2020, section 3.1: 2 + 2 + 12), and how ZeRO stages shard them.
+_BYTES_PER_PARAM = 16.0
+_USABLE_FRACTION = 0.8  # leave room for the CUDA context, fragmentation and NCCL buffers
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """What memory planning needs from a model's config.json."""
+
+    params: int
+    hidden_size: int
+    num_layers: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ModelDims:
+        """Estimate from a transformers config dict (Llama/Qwen-style decoder)."""
+        h = int(config["hidden_size"])
+        layers = int(config["num_hidden_layers"])
+        inter = int(config.get("intermediate_size", 4 * h))
+        vocab = int(config.get("vocab_size", 32000))
+        heads = int(config.get("num_attention_heads", 1))
+        kv = int(config.get("num_key_value_heads", heads))
+        head_dim = int(config.get("head_dim") or h // max(heads, 1))
+        attn = h * head_dim * (heads + 2 * kv) + heads * head_dim * h
+        mlp = 3 * h * inter
+        embed = vocab * h * (1 if config.get("tie_word_embeddings", False) else 2)
+        return cls(params=layers * (attn + mlp + 2 * h) + embed + h, hidden_size=h, num_layers=layers)
+
+    @classmethod
+    def from_model_dir(cls, path: str | Path) -> ModelDims | None:
+        """From ``path/config.json``; None when the model is not a local directory with one."""
+        config = Path(path) / "config.json"
+        if not config.is_file():
+            return None
+        try:
+            return cls.from_config(json.loads(config.read_text()))
+        except (KeyError, ValueError, TypeError):
+            return None
+
+
+def _state_gb(params: int, stage: str, num_gpus: int) -> float:
+    """GB of model + gradient + optimizer state per GPU under ``stage``."""
+    p = params * _BYTES_PER_PARAM / 1e9
+    n = max(num_gpus, 1)
+    if stage == "zero3":
+        return p / n
+    if stage == "zero2":  # fp16 weights replicated, gradients + optimizer sharded
+        return params * 2 / 1e9 + (p - params * 2 / 1e9) / n
+    return p
+
+
+def resolve_stage(requested: str, use_gpu: bool, num_gpus: int = 1, gpu_memory_gb: float = 80.0,
+                  model_params: int | None = None) -> str:
+    """The concrete DeepSpeed stage for ``requested`` (``auto`` or a stage).
+
+    CPU workers never use DeepSpeed (plain DDP over gloo). ``auto`` on GPUs picks ZeRO-2,
+    or ZeRO-3 when the model's training state would not fit the GPUs under ZeRO-2.
+    """
+    if not use_gpu:
+        return "none"
+    if requested != "auto":
+        return requested
+    if model_params is not None and _state_gb(model_params, "zero2", num_gpus) > _USABLE_FRACTION * gpu_memory_gb:
+        return "zero3"
+    return "zero2"
+
+
+def micro_batch(dims: ModelDims | None, batch_size: int, seq_len: int, stage: str, gpu_memory_gb: float,
+                num_gpus: int = 1, gradient_checkpointing: bool = True) -> tuple[int, int]:
+    """(per-device micro-batch, gradient-accumulation steps) whose product is ``batch_size``.
+
+    The memory left after the model's training state goes to activations: with gradient
+    checkpointing about ``2 * seq_len * hidden * layers`` bf16 bytes per sequence (the layer
+    inputs kept for recomputation) plus one layer's full activations (~34 * seq * hidden
+    bytes, Korthikanti et al. 2022); without it ~34 * seq * hidden bytes for every layer.
+    Unknown dims keep the whole batch on the device.
+    """
+    if dims is None:
+        return batch_size, 1
+    free_gb = _USABLE_FRACTION * gpu_memory_gb - _state_gb(dims.params, stage, num_gpus)
+    per_seq = 34 * seq_len * dims.hidden_size
+    per_seq_gb = ((2 * seq_len * dims.hidden_size * dims.num_layers + per_seq) if gradient_checkpointing
+                  else per_seq * dims.num_layers) / 1e9
+    fits = max(1, int(free_gb // per_seq_gb)) if free_gb > 0 else 1
+    micro = min(batch_size, fits)
+    while batch_size % micro:  # an exact split keeps the effective batch what was asked
+        micro -= 1
+    return micro, math.ceil(batch_size / micro)
 
 
 def deepspeed_config(stage: str) -> dict[str, Any] | None:

@@ -1,18 +1,27 @@
-"""Run a training recipe inside Ray Train V2's ``TorchTrainer``.
+"""Run a training recipe (SFT or GRPO) inside Ray Train V2's ``TorchTrainer``, resumably.
 
-    result = train_with_ray(job, scaling, storage_path="/abs/runs/r1/ray_train",
-                            name="r1-b0", events=events, branch="b0")
+    result = train_with_ray("sft", job, scaling, storage_path="/abs/runs/r1/ray_train",
+                            name=run_name("r1-b0", job), events=events, branch="b0")
 
-Each worker builds the same TRL trainer (``intern.train.sft``), wrapped with
-``prepare_trainer``; ``RayTrainReportCallback`` reports metrics and checkpoints to
-Ray Train at every save, so they appear in the Ray dashboard and under
-``storage_path/name``. The final model is written by rank 0 to ``job.output_dir/final``
-(shared storage on a multi-node cluster).
+Each worker builds the same TRL trainer as the plain recipe (``intern.train.sft`` /
+``intern.train.grpo``), wrapped with ``prepare_trainer``; ``RayTrainReportCallback``
+reports metrics and a checkpoint to Ray Train at every save, so they appear in the Ray
+dashboard and under ``storage_path/name``. The final model is written by rank 0 to
+``job.output_dir/final`` (shared storage on a multi-node cluster).
+
+Resuming: a worker that finds a Ray Train checkpoint (``ray.train.get_checkpoint()``)
+continues the Hugging Face trainer from it (weights, optimizer, scheduler, RNG, step)
+instead of starting over. Ray hands one over in two cases: a worker died and
+``FailureConfig(max_failures)`` restarted the group, or the driver died and the same
+``(storage_path, name)`` was started again (Ray Train V2 restores a run by name). The
+name includes a hash of the job, so a branch that retrains with other settings starts
+fresh rather than resuming someone else's optimizer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,51 +29,117 @@ from typing import Any
 from intern.config import TrainScaling
 from intern.errors import TrainingError
 from intern.tracking import EventLog
+from intern.train.grpo import GRPOJob, GRPOResult
 from intern.train.sft import SFTJob, SFTResult
 
+RECIPES = ("sft", "grpo")
 
-def _sft_worker(config: dict[str, Any]) -> None:
-    """The per-worker loop: the plain SFT recipe plus Ray Train reporting."""
+
+def job_key(job: SFTJob | GRPOJob) -> str:
+    """A short, stable hash of what a job trains (not where it writes): same key, same run."""
+    data = dataclasses.asdict(job)
+    for volatile in ("output_dir", "manifest"):
+        data.pop(volatile, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def run_name(prefix: str, job: SFTJob | GRPOJob) -> str:
+    """The Ray Train run name for ``job``: re-used when the same job is started again."""
+    return f"{prefix}-{job_key(job)}"
+
+
+def _recipe(recipe: str):
+    """(job class, trainer builder, final-model saver) for a recipe name."""
+    if recipe == "sft":
+        from intern.train.sft import build_sft_trainer, save_final_model
+
+        return SFTJob, build_sft_trainer, save_final_model
+    if recipe == "grpo":
+        from intern.train.grpo import build_grpo_trainer, save_final_grpo
+
+        return GRPOJob, build_grpo_trainer, save_final_grpo
+    raise TrainingError(f"unknown recipe {recipe!r}; choose one of {RECIPES}")
+
+
+def _worker(config: dict[str, Any]) -> None:
+    """The per-worker loop: the plain recipe plus Ray Train reporting and resumption."""
     import os
+    import socket
     import time
 
+    import ray.train
     import torch
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 
-    from intern.train.callbacks import EventLogCallback
-    from intern.train.sft import build_sft_trainer, save_final_model
+    from intern.train.callbacks import progress_callbacks
 
     # Ray sets OMP_NUM_THREADS from the worker's CPUs; make torch honour it.
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    job = SFTJob(**config["job"])
-    callbacks = [RayTrainReportCallback()]
-    if config.get("events"):
-        callbacks.append(EventLogCallback(EventLog(**config["events"]), config.get("branch"),
-                                          config.get("iteration", 1)))
+    job_cls, build, save = _recipe(config["recipe"])
+    job = job_cls(**config["job"])
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    events = EventLog(**config["events"]) if config.get("events") else None
+    callbacks, tracker = progress_callbacks(events, config.get("branch"), config.get("iteration", 1),
+                                            config["recipe"], config.get("tracking"))
+    callbacks.insert(0, RayTrainReportCallback())
     start = time.time()
-    trainer = prepare_trainer(build_sft_trainer(job, callbacks))
-    trainer.train()
+    trainer = prepare_trainer(build(job, callbacks))
+    checkpoint = ray.train.get_checkpoint()
+    if events is not None and rank == 0:
+        # The pid lets an operator (or a test) find the process doing the work.
+        events.emit("trainer", "train_worker", branch=config.get("branch"), recipe=config["recipe"],
+                    pid=os.getpid(), host=socket.gethostname(), run_name=context.get_experiment_name(),
+                    resumed=checkpoint is not None)
+    try:
+        if checkpoint is None:
+            trainer.train()
+        else:
+            with checkpoint.as_directory() as folder:
+                hf_checkpoint = Path(folder) / RayTrainReportCallback.CHECKPOINT_NAME
+                state = json.loads((hf_checkpoint / "trainer_state.json").read_text())
+                if events is not None and rank == 0:
+                    events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
+                                from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
+                trainer.train(resume_from_checkpoint=str(hf_checkpoint))
+    except BaseException:
+        if tracker is not None:
+            tracker.finish("failed")
+        raise
     if trainer.is_world_process_zero():
-        save_final_model(trainer, job, time.time() - start)
+        save(trainer, job, time.time() - start)
 
 
-def train_with_ray(job: SFTJob, scaling: TrainScaling, storage_path: str, name: str,
-                   events: EventLog | None = None, branch: str | None = None,
-                   iteration: int = 1, max_failures: int = 0) -> SFTResult:
-    """Train ``job`` with Ray Train and return the final model's result record."""
+def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, storage_path: str, name: str,
+                   events: EventLog | None = None, branch: str | None = None, iteration: int = 1,
+                   tracking: dict[str, Any] | None = None) -> SFTResult | GRPOResult:
+    """Train ``job`` with Ray Train and return the final model's result record.
+
+    Args:
+        recipe: ``sft`` or ``grpo``.
+        job: The recipe's job (``SFTJob`` / ``GRPOJob``).
+        scaling: Workers, GPUs and per-worker resources, and ``max_failures`` (worker
+            restarts, each resuming from the last checkpoint).
+        storage_path: Where Ray Train keeps checkpoints: a local dir, NFS or ``s3://...``.
+        name: The run's name under ``storage_path``; the same name resumes (see `run_name`).
+        tracking: A ``TrackingSpec`` as a dict (wandb/trackio), or None.
+    """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
 
-    config = {"job": dataclasses.asdict(job), "branch": branch, "iteration": iteration,
-              "events": {"path": str(events.path), "run_id": events.run_id} if events else None}
+    _recipe(recipe)  # fail fast on a bad name, before starting workers
+    config = {"recipe": recipe, "job": dataclasses.asdict(job), "branch": branch, "iteration": iteration,
+              "events": {"path": str(events.path), "run_id": events.run_id} if events else None,
+              "tracking": tracking}
     trainer = TorchTrainer(
-        _sft_worker,
+        _worker,
         train_loop_config=config,
+        torch_config=TorchConfig(backend=None if scaling.backend == "auto" else scaling.backend),
         scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                      resources_per_worker=dict(scaling.resources_per_worker)),
         run_config=RunConfig(name=name, storage_path=str(Path(storage_path).resolve())
                              if "://" not in storage_path else storage_path,
-                             failure_config=FailureConfig(max_failures=max_failures),
+                             failure_config=FailureConfig(max_failures=scaling.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
     )
     try:
@@ -74,4 +149,5 @@ def train_with_ray(job: SFTJob, scaling: TrainScaling, storage_path: str, name: 
     record = Path(job.output_dir) / "final" / "intern_train.json"
     if not record.is_file():
         raise TrainingError(f"training run {name} finished without a final model at {record.parent}")
-    return SFTResult(**json.loads(record.read_text())["result"])
+    result = json.loads(record.read_text())["result"]
+    return (SFTResult if recipe == "sft" else GRPOResult)(**result)

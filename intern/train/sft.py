@@ -36,6 +36,7 @@ class SFTJob:
     learning_rate: float = 1e-4
     max_steps: int = 50
     batch_size: int = 8
+    grad_accum: int = 1  # per-device micro-batch x grad_accum = batch_size (see strategy.py)
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.05
     lora: bool = False
@@ -103,14 +104,15 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
         output_dir=str(Path(job.output_dir) / "trainer"),
         learning_rate=job.learning_rate,
         max_steps=job.max_steps,
-        per_device_train_batch_size=job.batch_size,
+        per_device_train_batch_size=max(1, job.batch_size // job.grad_accum),
+        gradient_accumulation_steps=job.grad_accum,
         lr_scheduler_type=job.lr_scheduler,
         warmup_steps=max(0, math.ceil(job.warmup_ratio * job.max_steps)),
         logging_steps=job.logging_steps,
         save_strategy="steps",
         save_steps=job.save_steps,
         save_total_limit=1,
-        save_only_model=job.deepspeed is None and job.use_cpu,
+        save_only_model=False,  # optimizer, scheduler and RNG too: a killed run resumes exactly
         max_length=job.max_length,
         completion_only_loss=True,
         use_cpu=job.use_cpu,

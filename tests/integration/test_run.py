@@ -87,7 +87,14 @@ def test_run_on_ray_names_actors_and_reports_to_ray_train(tmp_path, ray_cluster)
     assert "onray/researcher/main" in seen and "onray/supervisor/main" in seen
     # Ray Train persisted a reported checkpoint for each branch under the run's storage.
     for b in results["branches"]:
-        assert list((tmp_path / "onray" / "ray_train" / f"onray-{b['id']}").glob("checkpoint_*"))
+        assert list((tmp_path / "onray" / "ray_train").glob(f"onray-{b['id']}-sft-*/checkpoint_*"))
+    # each training run logged to wandb offline, and the run dir says where
+    records = sorted(p.name for p in (tmp_path / "onray" / "tracking").glob("*.json"))
+    assert records == sorted(f"{b['id']}-sft.json" for b in results["branches"])
+    for name in records:
+        record = json.loads((tmp_path / "onray" / "tracking" / name).read_text())
+        assert record["backend"] == "wandb" and record["mode"] == "offline" and record["status"] == "finished"
+        assert record["group"] == "onray" and Path(record["run_path"]).exists()
     # The run released its actors.
     alive = {a.name for a in list_actors(address=ray_cluster, filters=[("state", "=", "ALIVE")]) if a.name}
     assert not {n for n in alive if n.startswith("onray/")}

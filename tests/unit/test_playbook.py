@@ -35,3 +35,22 @@ def test_later_round_continues_from_best_checkpoint():
     assert all(h["init_from"] == "/ck/b1" for h in hs)
     assert all(h["train"]["learning_rate"] < 1e-3 for h in hs)
     assert hs[0]["data"] != hs[1]["data"]
+
+
+def test_sft_then_grpo_is_a_first_round_hypothesis():
+    hs = propose_hypotheses(1, 3, [], BASE)
+    grpo = hs[2]
+    assert grpo["train"]["method"] == "sft_grpo"
+    assert "recipe:grpo-verifiable-rewards" in grpo["sources"]
+
+
+def test_third_branch_of_a_later_round_tries_grpo_from_the_best_sft_checkpoint():
+    findings = [{"id": "i1-b0", "dev_score": 0.5, "checkpoint": "/ck/b0",
+                 "hypothesis": {"train": {"learning_rate": 1e-4, "lora": False}, "data": {"style": "worked"}}}]
+    hs = propose_hypotheses(2, 3, findings, BASE)
+    assert hs[2]["train"]["method"] == "grpo" and hs[2]["init_from"] == "/ck/b0"
+
+
+def test_titles_say_when_the_run_config_adds_grpo():
+    hs = propose_hypotheses(1, 2, [], {**BASE, "method": "sft_grpo"})
+    assert all("then GRPO" in h["title"] and "recipe:grpo-verifiable-rewards" in h["sources"] for h in hs)

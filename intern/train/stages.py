@@ -1,0 +1,171 @@
+"""From a hypothesis to its training stages (SFT, GRPO, or SFT then GRPO), and running one.
+
+    stages = plan_stages(cfg, hypothesis, dataset, run_dir, model_path)
+    for stage in stages:
+        result = run_stage(stage, use_ray=True, profile=cfg.cluster, ...)
+
+``train.method``: ``sft`` trains on the data engineer's prompt-completion set; ``grpo``
+runs TRL's GRPOTrainer on its prompt + answer set with the benchmark's scorer as reward;
+``sft_grpo`` does SFT first and starts GRPO from the SFT stage's final model. The last
+stage writes ``checkpoints/<branch>/final``; an earlier stage writes under
+``checkpoints/<branch>/stages/<recipe>``.
+
+A stage resumes instead of restarting: through Ray Train's checkpoints on Ray, from the
+trainer's own last checkpoint in-process (only when it belongs to the same job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from intern.config import ClusterProfile, RunConfig
+from intern.errors import DataError
+from intern.tracking import EventLog
+from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch
+from intern.train.grpo import GRPOJob, GRPOResult
+from intern.train.sft import SFTJob, SFTResult
+
+METHOD_STAGES = {"sft": ("sft",), "grpo": ("grpo",), "sft_grpo": ("sft", "grpo")}
+
+
+@dataclass
+class Stage:
+    """One training run of a branch: which recipe, with which job."""
+
+    recipe: str
+    job: SFTJob | GRPOJob
+
+
+def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, Any], run_dir: Path,
+                model_path: str) -> list[Stage]:
+    """The jobs ``hypothesis`` asks for: the run's train config, then the hypothesis's overrides.
+
+    Raises:
+        DataError: When a GRPO stage is planned but the dataset has no GRPO set.
+    """
+    train = {**vars(cfg.train), **hypothesis.get("train", {})}
+    recipes = METHOD_STAGES[train["method"]]
+    profile = cfg.cluster
+    assert isinstance(profile, ClusterProfile)
+    scaling = profile.train
+    use_gpu = scaling.use_gpu
+    ds = deepspeed_config(scaling.deepspeed) if use_gpu else None
+    common = {"seed": cfg.seed, "use_cpu": not use_gpu, "deepspeed": ds, "lora": train["lora"],
+              "lora_r": train["lora_r"], "lora_alpha": train["lora_alpha"],
+              "logging_steps": train["logging_steps"], "save_steps": train["save_steps"]}
+    branch_dir = run_dir / "checkpoints" / hypothesis["id"]
+    stages: list[Stage] = []
+    current = model_path
+    for k, recipe in enumerate(recipes):
+        out = branch_dir if k == len(recipes) - 1 else branch_dir / "stages" / recipe
+        if recipe == "sft":
+            grad_accum = 1
+            if use_gpu:  # the per-device micro-batch comes from the GPU's memory budget
+                gpus = int(scaling.num_workers * float(scaling.resources_per_worker.get("GPU", 1)))
+                _, grad_accum = micro_batch(ModelDims.from_model_dir(current), train["batch_size"],
+                                            train["max_length"], scaling.deepspeed, scaling.gpu_memory_gb, gpus)
+            job: SFTJob | GRPOJob = SFTJob(
+                model_path=current, dataset_path=dataset["path"], output_dir=str(out),
+                learning_rate=train["learning_rate"], max_steps=train["max_steps"],
+                batch_size=train["batch_size"], grad_accum=grad_accum, lr_scheduler=train["lr_scheduler"],
+                warmup_ratio=train["warmup_ratio"], max_length=train["max_length"],
+                manifest=_manifest(dataset), **common)
+        else:
+            grpo = dataset.get("grpo")
+            if not grpo:
+                raise DataError(f"branch {hypothesis['id']} trains with GRPO but its dataset has no GRPO "
+                                "prompt set ('grpo' in the data engineer's result); rebuild its data")
+            job = GRPOJob(
+                model_path=current, dataset_path=grpo["path"], output_dir=str(out), benchmark=cfg.benchmark,
+                learning_rate=train["grpo_learning_rate"], max_steps=train["grpo_steps"],
+                batch_size=train["grpo_batch_size"], num_generations=train["num_generations"],
+                max_completion_length=train["max_completion_length"], temperature=train["temperature"],
+                beta=train["beta"], loss_type=train["loss_type"], format_weight=train["format_weight"],
+                manifest=_manifest(grpo), **common)
+        stages.append(Stage(recipe, job))
+        current = str(out / "final")
+    return stages
+
+
+def _manifest(ref: dict[str, Any]) -> dict[str, Any]:
+    return {"path": ref.get("manifest_path"), "sha256": ref.get("sha256"), "rows": ref.get("rows")}
+
+
+def stage_summary(recipe: str, result: SFTResult | GRPOResult) -> dict[str, Any]:
+    """What a finished stage reports: loss for SFT; the reward trajectory for GRPO."""
+    out: dict[str, Any] = {"recipe": recipe, "checkpoint": result.final_path, "steps": result.steps,
+                           "seconds": result.seconds}
+    if isinstance(result, GRPOResult):
+        out.update(reward_start=_window_mean(result.rewards, first=True),
+                   reward_end=_window_mean(result.rewards, first=False),
+                   correctness_start=_window_mean(result.correctness, first=True),
+                   correctness_end=_window_mean(result.correctness, first=False),
+                   rewards=[round(r, 4) for r in result.rewards],
+                   train_loss=result.losses[-1] if result.losses else None)
+    else:
+        out["train_loss"] = result.train_loss
+    return out
+
+
+def _window_mean(values: list[float], first: bool) -> float | None:
+    """Mean of the first (or last) quarter of the logged steps (at least one step)."""
+    if not values:
+        return None
+    k = max(1, len(values) // 4)
+    window = values[:k] if first else values[-k:]
+    return round(sum(window) / len(window), 4)
+
+
+def run_stage(stage: Stage, *, use_ray: bool, profile: ClusterProfile, storage_path: str, run_name_prefix: str,
+              events: EventLog, branch: str, iteration: int = 1,
+              tracking: dict[str, Any] | None = None) -> SFTResult | GRPOResult:
+    """Train one stage through Ray Train (or in this process), resuming where it stopped."""
+    if use_ray:
+        from intern.train.ray_train import run_name, train_with_ray
+
+        return train_with_ray(stage.recipe, stage.job, profile.train, storage_path=storage_path,
+                              name=run_name(f"{run_name_prefix}-{stage.recipe}", stage.job), events=events,
+                              branch=branch, iteration=iteration, tracking=tracking)
+    return _run_in_process(stage, events, branch, iteration, tracking)
+
+
+def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
+                    tracking: dict[str, Any] | None) -> SFTResult | GRPOResult:
+    import json
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from intern.train.callbacks import progress_callbacks
+    from intern.train.grpo import run_grpo
+    from intern.train.ray_train import job_key
+    from intern.train.sft import run_sft
+
+    callbacks, tracker = progress_callbacks(events, branch, iteration, stage.recipe, tracking)
+    trainer_dir = Path(stage.job.output_dir) / "trainer"
+    marker = trainer_dir / "intern_job_key"
+    key = job_key(stage.job)
+    resume = None
+    if trainer_dir.is_dir() and marker.is_file() and marker.read_text() == key:
+        resume = get_last_checkpoint(str(trainer_dir))
+    trainer_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key)
+    if resume:
+        state = json.loads((Path(resume) / "trainer_state.json").read_text())
+        events.emit("trainer", "train_resume", branch=branch, recipe=stage.recipe,
+                    from_step=int(state["global_step"]), checkpoint=resume)
+    run = run_sft if stage.recipe == "sft" else run_grpo
+    try:
+        return run(stage.job, callbacks=callbacks, resume_from_checkpoint=resume)  # type: ignore[arg-type]
+    except BaseException:
+        if tracker is not None:
+            tracker.finish("failed")
+        raise
+
+
+def jobs_as_dicts(stages: list[Stage]) -> list[dict[str, Any]]:
+    """The planned stages as plain data (for events and the report)."""
+    return [{"recipe": s.recipe, **{k: v for k, v in dataclasses.asdict(s.job).items()
+                                    if k not in ("manifest", "deepspeed")}} for s in stages]

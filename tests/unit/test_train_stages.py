@@ -1,0 +1,122 @@
+"""Training plans: which stages a hypothesis runs, with which jobs, and how they are named."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from intern.config import ConfigError, load_config
+from intern.errors import DataError
+from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch, resolve_stage
+from intern.train.grpo import GRPOJob, GRPOResult
+from intern.train.ray_train import job_key, run_name
+from intern.train.sft import SFTJob, SFTResult
+from intern.train.stages import plan_stages, stage_summary
+
+DATASET = {"path": "/d/train.parquet", "manifest_path": "/d/manifest.json", "sha256": "ab", "rows": 10,
+           "grpo": {"path": "/d/grpo/grpo.parquet", "manifest_path": "/d/grpo/manifest.json", "rows": 8}}
+
+
+def _plan(tmp_path, method, overrides=(), dataset=DATASET, hyp_train=None):
+    cfg = load_config(overrides=["base_model=tiny:llama", f"train.method={method}", *overrides])
+    hypothesis = {"id": "i1-b0", "train": hyp_train or {}}
+    return plan_stages(cfg, hypothesis, dataset, tmp_path, "/models/base")
+
+
+def test_sft_is_one_stage_writing_the_branch_checkpoint(tmp_path):
+    [stage] = _plan(tmp_path, "sft", hyp_train={"learning_rate": 3e-5})
+    assert stage.recipe == "sft" and isinstance(stage.job, SFTJob)
+    assert stage.job.output_dir == str(tmp_path / "checkpoints" / "i1-b0")
+    assert stage.job.learning_rate == 3e-5 and stage.job.model_path == "/models/base"
+    assert stage.job.dataset_path == DATASET["path"] and stage.job.deepspeed is None and stage.job.use_cpu
+
+
+def test_sft_grpo_starts_grpo_from_the_sft_stage(tmp_path):
+    sft, grpo = _plan(tmp_path, "sft_grpo", ["train.grpo_steps=7", "train.num_generations=2",
+                                             "train.grpo_batch_size=6", "train.beta=0.04"])
+    assert (sft.recipe, grpo.recipe) == ("sft", "grpo")
+    assert sft.job.output_dir == str(tmp_path / "checkpoints" / "i1-b0" / "stages" / "sft")
+    assert grpo.job.model_path == sft.job.output_dir + "/final"
+    assert grpo.job.output_dir == str(tmp_path / "checkpoints" / "i1-b0")
+    assert isinstance(grpo.job, GRPOJob) and grpo.job.dataset_path == DATASET["grpo"]["path"]
+    assert (grpo.job.max_steps, grpo.job.num_generations, grpo.job.batch_size, grpo.job.beta) == (7, 2, 6, 0.04)
+    assert grpo.job.benchmark == "wordproblems" and grpo.job.manifest["path"] == "/d/grpo/manifest.json"
+
+
+def test_grpo_without_a_grpo_set_names_the_fix(tmp_path):
+    with pytest.raises(DataError, match="no GRPO prompt set"):
+        _plan(tmp_path, "grpo", dataset={k: v for k, v in DATASET.items() if k != "grpo"})
+
+
+def test_grpo_batch_must_hold_whole_groups():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=["train.num_generations=4", "train.grpo_batch_size=6"])
+    assert e.value.key == "train.grpo_batch_size"
+
+
+def test_run_name_is_stable_for_a_job_and_changes_with_what_it_trains():
+    job = SFTJob(model_path="m", dataset_path="d", output_dir="/a")
+    moved = dataclasses.replace(job, output_dir="/b", manifest={"rows": 3})
+    assert run_name("r-b0", job) == run_name("r-b0", moved)  # where it writes is not what it trains
+    assert run_name("r-b0", job) != run_name("r-b0", dataclasses.replace(job, max_steps=51))
+    assert job_key(job) != job_key(dataclasses.replace(job, learning_rate=2e-4))
+
+
+def test_stage_summary_reports_the_reward_trajectory():
+    grpo = GRPOResult("/c/final", 8, rewards=[0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                      correctness=[0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], losses=[0.1, 0.0], seconds=9.0)
+    out = stage_summary("grpo", grpo)
+    assert out["reward_start"] == pytest.approx(0.3) and out["reward_end"] == pytest.approx(0.95)
+    assert out["correctness_start"] == pytest.approx(0.1) and out["correctness_end"] == pytest.approx(0.75)
+    sft = stage_summary("sft", SFTResult("/s/final", 5, 0.3, [0.9, 0.3], 4.0))
+    assert sft["train_loss"] == 0.3 and "reward_start" not in sft
+
+
+def test_cpu_profile_resolves_to_ddp_over_gloo_in_the_saved_config(tmp_path):
+    from intern.config import save_config
+
+    cfg = load_config()
+    assert (cfg.cluster.train.deepspeed, cfg.cluster.train.backend) == ("none", "gloo")
+    save_config(cfg, tmp_path / "config.yaml")
+    assert "deepspeed: none" in (tmp_path / "config.yaml").read_text()
+
+
+def test_gpu_profile_resolves_zero2_or_zero3_from_the_model(tmp_path):
+    cfg = load_config(overrides=["cluster=clusters/h100-profile.yaml"])
+    assert (cfg.cluster.train.deepspeed, cfg.cluster.train.backend) == ("zero2", "nccl")
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "config.json").write_text(json.dumps({"hidden_size": 8192, "num_hidden_layers": 80, "vocab_size": 128256,
+                                                 "intermediate_size": 28672, "num_attention_heads": 64,
+                                                 "num_key_value_heads": 8}))
+    cfg = load_config(overrides=["cluster=clusters/h100-profile.yaml", f"base_model={big}"])
+    assert cfg.cluster.train.deepspeed == "zero3"  # ~70B: 16 bytes/param does not fit 8 x 80 GB under ZeRO-2
+
+
+def test_zero_on_cpu_workers_is_refused():
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=["cluster.train.deepspeed=zero2"])
+    assert e.value.key == "cluster.train.deepspeed" and "GPU" in e.value.message
+
+
+def test_model_dims_and_stage_choice():
+    qwen05 = ModelDims.from_config({"hidden_size": 896, "num_hidden_layers": 24, "intermediate_size": 4864,
+                                    "vocab_size": 151936, "num_attention_heads": 14, "num_key_value_heads": 2,
+                                    "tie_word_embeddings": True})
+    assert 0.45e9 < qwen05.params < 0.55e9  # Qwen2.5-0.5B has 0.49B parameters
+    assert resolve_stage("auto", use_gpu=False) == "none"
+    assert resolve_stage("auto", use_gpu=True, model_params=qwen05.params) == "zero2"
+    assert resolve_stage("auto", use_gpu=True, num_gpus=1, gpu_memory_gb=80, model_params=8_000_000_000) == "zero3"
+    assert resolve_stage("zero3", use_gpu=True) == "zero3"
+    assert deepspeed_config("zero3")["zero_optimization"]["stage"] == 3 and deepspeed_config("none") is None
+
+
+def test_micro_batch_fits_memory_and_keeps_the_effective_batch():
+    dims = ModelDims(params=1_700_000_000, hidden_size=2048, num_layers=24)
+    assert micro_batch(dims, batch_size=32, seq_len=512, stage="zero2", gpu_memory_gb=80) == (32, 1)
+    micro, accum = micro_batch(dims, batch_size=64, seq_len=8192, stage="zero2", gpu_memory_gb=80,
+                               gradient_checkpointing=False)
+    assert micro * accum == 64 and accum > 1
+    assert micro_batch(None, batch_size=16, seq_len=512, stage="zero2", gpu_memory_gb=80) == (16, 1)
