@@ -177,9 +177,11 @@ def _branches(run: _Run) -> list[_Branch]:
 
 
 def _loss_curves(run: _Run) -> dict[tuple[int | None, Any], list[tuple[float, float]]]:
-    """(iteration, branch) -> [(step, loss)] sorted by step, from train_step events."""
+    """(iteration, branch) -> [(step, loss)] sorted by step, from SFT train_step events."""
     curves: dict[tuple[int | None, Any], list[tuple[float, float]]] = {}
     for e in run.of("train_step"):
+        if e.get("stage", "sft") != "sft":  # a GRPO loss is not comparable: its rewards are plotted
+            continue
         step, loss = _num(e.get("step")), _num(e.get("loss"))
         if step is not None and loss is not None:
             curves.setdefault((_int(e.get("iteration")), e.get("branch")), []).append((step, loss))
@@ -275,7 +277,7 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     body = (["## Config", ""] + (["Resolved config: [config.yaml](config.yaml)", ""]
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
-            + _decisions_section(run) + _contamination_section(run) + _tracking_section(run)
+            + _grpo_section(run) + _decisions_section(run) + _contamination_section(run) + _tracking_section(run)
             + plots)
     gaps = ["## What's missing", ""]  # after the body: its sections add notes to `missing`
     gaps += [f"- {m}" for m in missing] if missing else ["Nothing: every part was recorded."]
@@ -337,6 +339,32 @@ def _sources_text(sources: list[str], titles: dict[str, str]) -> str:
     if not sources:
         return "none cited"
     return "; ".join(f"`{s}`" + (f" ({_cell(titles[s])})" if s in titles else "") for s in sources)
+
+
+def _reward_curves(run: _Run) -> dict[tuple[int | None, Any], list[tuple[float, float]]]:
+    """(iteration, branch) -> [(step, mean reward)] of GRPO stages, from train_step events."""
+    curves: dict[tuple[int | None, Any], list[tuple[float, float]]] = {}
+    for e in run.of("train_step"):
+        step, reward = _num(e.get("step")), _num(e.get("reward"))
+        if e.get("stage") == "grpo" and step is not None and reward is not None:
+            curves.setdefault((_int(e.get("iteration")), e.get("branch")), []).append((step, reward))
+    return {k: sorted(v) for k, v in curves.items()}
+
+
+def _grpo_section(run: _Run) -> list[str]:
+    """Each GRPO stage's mean reward (and correctness) over its first and last quarter of steps."""
+    stages = run.of("grpo_rewards")
+    if not stages:
+        return []
+    lines = ["## GRPO", "", "Mean reward per step (correctness 1/0 from the benchmark's scorer + "
+             "format weight x a readable answer), averaged over the first and the last quarter of the "
+             "logged steps:", ""]
+    lines += _table(["Branch", "Steps", "Reward start -> end", "Correctness start -> end", "Checkpoint"], [
+        [e.get("branch"), e.get("steps"),
+         f"{_cell(e.get('reward_start'))} -> {_cell(e.get('reward_end'))}",
+         f"{_cell(e.get('correctness_start'))} -> {_cell(e.get('correctness_end'))}", e.get("checkpoint")]
+        for e in stages])
+    return lines + [""]
 
 
 def _decisions_section(run: _Run) -> list[str]:
@@ -421,12 +449,18 @@ def _plots(run: _Run, branches: list[_Branch], chosen: _Branch | None) -> list[s
     from matplotlib.figure import Figure
     lines = ["## Plots", ""]
     scored, curves = [b for b in branches if b.dev_score is not None], _loss_curves(run)
+    rewards = _reward_curves(run)
     for name, caption, absent, draw in (
             ("dev_scores", "Dev score per branch", "no dev_eval was recorded",
              (lambda fig, ax: _draw_dev_scores(run, scored, chosen, fig, ax)) if scored else None),
             ("train_loss", "Training loss", "no train_step with a loss was recorded",
-             (lambda fig, ax: _draw_train_loss(curves, ax)) if curves else None)):
+             (lambda fig, ax: _draw_train_loss(curves, ax)) if curves else None),
+            ("grpo_reward", "GRPO mean reward", "",
+             (lambda fig, ax: _draw_train_loss(rewards, ax, "mean reward (GRPO)")) if rewards else None)):
         out = run.path / "plots" / f"{name}.png"
+        if draw is None and not absent:  # only runs with a GRPO stage have this plot
+            out.unlink(missing_ok=True)
+            continue
         if draw is None:
             out.unlink(missing_ok=True)  # a stale plot from an earlier render would mislead
             run.missing.append(f"The {caption.lower()} plot was not drawn: {absent}.")
@@ -467,11 +501,11 @@ def _draw_dev_scores(run: _Run, scored: list[_Branch], chosen: _Branch | None, f
 
 
 def _draw_train_loss(curves: dict[tuple[int | None, Any], list[tuple[float, float]]],
-                     ax: Any) -> None:
+                     ax: Any, ylabel: str = "training loss") -> None:
     for (it, bid), points in sorted(curves.items(), key=lambda kv: (kv[0][0] or 0, str(kv[0][1]))):
         steps, losses = zip(*points, strict=True)
         ax.plot(steps, losses, marker="o" if len(points) < 15 else None, markersize=3,
                 label=f"iter {it if it is not None else '?'} · {bid}")
-    ax.set(xlabel="step", ylabel="training loss", title="Training loss per branch")
+    ax.set(xlabel="step", ylabel=ylabel, title=f"{ylabel[0].upper()}{ylabel[1:]} per branch")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2 if len(curves) > 6 else 1)

@@ -169,3 +169,24 @@ def test_empty_or_missing_directory_raises_a_clear_error(tmp_path):
         write_report(tmp_path)
     with pytest.raises(InternError, match=r"does not exist.*output_dir"):
         write_report(tmp_path / "nope")
+
+
+def test_grpo_stage_gets_its_reward_table_and_plot_apart_from_the_sft_loss(tmp_path):
+    run_dir = _make_run(tmp_path, _results("r1"))
+    log = EventLog(run_dir / "events.jsonl", run_id="r1")
+    for step in range(1, 9):  # a GRPO stage of b2 after its SFT steps: rewards, not comparable losses
+        log.emit("trainer", "train_step", branch="b2", iteration=2, stage="grpo", step=step, max_steps=8,
+                 loss=0.01, reward=0.5 + step / 20, correctness=0.3 + step / 20)
+    log.emit("trainer", "grpo_rewards", branch="b2", recipe="grpo", steps=8, checkpoint="ck/b2/final",
+             reward_start=0.6, reward_end=0.9, correctness_start=0.4, correctness_end=0.7)
+    text = write_report(run_dir).read_text()
+    assert "## GRPO" in text and "| b2 | 8 | 0.6 -> 0.9 | 0.4 -> 0.7 | ck/b2/final |" in text
+    assert (run_dir / "plots" / "grpo_reward.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "GRPO mean reward" in text
+
+
+def test_run_without_grpo_has_no_grpo_section_or_plot(tmp_path):
+    run_dir = _make_run(tmp_path, _results("r1"))
+    text = write_report(run_dir).read_text()
+    assert "## GRPO" not in text and not (run_dir / "plots" / "grpo_reward.png").exists()
+    assert "grpo" not in text.lower().split("## what's missing")[1].split("##")[0]
