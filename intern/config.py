@@ -92,6 +92,9 @@ class TrainConfig:
     beta: float = 0.0
     loss_type: str = "dapo"
     format_weight: float = 0.2
+    # The GRPO stage's mean reward on fixed held-out prompts, sampled before and after (0: off).
+    reward_probe_prompts: int = 16
+    reward_probe_samples: int = 4
 
 
 @dataclass
@@ -435,6 +438,8 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(t.beta >= 0, "train.beta", f"must be >= 0 (got {t.beta}); 0 disables the KL term")
     need(t.loss_type in GRPO_LOSS_TYPES, "train.loss_type", f"must be one of {GRPO_LOSS_TYPES}")
     need(t.format_weight >= 0, "train.format_weight", "must be >= 0")
+    need(t.reward_probe_prompts >= 0, "train.reward_probe_prompts", "must be >= 0 (0 turns the probe off)")
+    need(t.reward_probe_samples >= 1, "train.reward_probe_samples", "must be >= 1")
     d = cfg.data
     need(d.rows >= 1, "data.rows", f"must be >= 1 (got {d.rows})")
     need(d.style in DATA_STYLES, "data.style", f"must be one of {DATA_STYLES} (got {d.style!r})")

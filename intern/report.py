@@ -356,14 +356,22 @@ def _grpo_section(run: _Run) -> list[str]:
     stages = run.of("grpo_rewards")
     if not stages:
         return []
-    lines = ["## GRPO", "", "Mean reward per step (correctness 1/0 from the benchmark's scorer + "
-             "format weight x a readable answer), averaged over the first and the last quarter of the "
-             "logged steps:", ""]
-    lines += _table(["Branch", "Steps", "Reward start -> end", "Correctness start -> end", "Checkpoint"], [
+    lines = ["## GRPO", "", "Reward = correctness (1/0, the benchmark's scorer) + format weight x a readable "
+             "answer. *Steps*: the mean reward of the training batches, first vs last quarter of the steps "
+             "(each step sees different prompts). *Probe*: the policy's mean reward on the same held-out "
+             "prompts, sampled before and after the stage (a paired comparison).", ""]
+
+    def probe(e: dict[str, Any], key: str) -> str:
+        p = e.get("probe") if isinstance(e.get("probe"), dict) else {}
+        before, after = (p.get("before") or {}).get(key), (p.get("after") or {}).get(key)
+        return "not measured" if before is None and after is None else f"{_cell(before)} -> {_cell(after)}"
+
+    lines += _table(["Branch", "Steps", "Reward (steps)", "Correctness (steps)", "Reward (probe)",
+                     "Correctness (probe)", "Checkpoint"], [
         [e.get("branch"), e.get("steps"),
          f"{_cell(e.get('reward_start'))} -> {_cell(e.get('reward_end'))}",
-         f"{_cell(e.get('correctness_start'))} -> {_cell(e.get('correctness_end'))}", e.get("checkpoint")]
-        for e in stages])
+         f"{_cell(e.get('correctness_start'))} -> {_cell(e.get('correctness_end'))}",
+         probe(e, "reward"), probe(e, "correctness"), e.get("checkpoint")] for e in stages])
     return lines + [""]
 
 

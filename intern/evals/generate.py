@@ -68,25 +68,35 @@ def load_for_generation(model_path: str | Path):
 
 
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 40,
-             batch_size: int = 32) -> list[str]:
-    """Greedy completions for chat conversations, in input order."""
+             batch_size: int = 32, temperature: float = 0.0, num_samples: int = 1) -> list[str]:
+    """Completions for chat conversations, in input order: greedy, or sampled when temperature > 0.
+
+    With ``num_samples`` > 1 (sampling only) each conversation's samples follow each other:
+    ``out[i * num_samples + k]`` is sample k of conversation i.
+    """
     import torch
+
+    if num_samples > 1 and temperature <= 0:
+        raise ValueError("num_samples > 1 needs temperature > 0 (greedy decoding gives one answer)")
+    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0,
+                "num_return_sequences": num_samples} if temperature > 0 else {"do_sample": False}
 
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
              for c in conversations]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    outputs: list[str] = [""] * len(texts)
+    outputs: list[str] = [""] * (len(texts) * num_samples)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(model.device)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, **sampling,
                                  pad_token_id=tokenizer.pad_token_id,
                                  eos_token_id=tokenizer.eos_token_id)
         new = out[:, enc["input_ids"].shape[1]:]
-        for i, row in zip(idx, new, strict=True):
-            outputs[i] = tokenizer.decode(row, skip_special_tokens=True)
+        for j, row in enumerate(new):  # generate returns each prompt's samples together
+            i, k = idx[j // num_samples], j % num_samples
+            outputs[i * num_samples + k] = tokenizer.decode(row, skip_special_tokens=True)
     return outputs
 
 

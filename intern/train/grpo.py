@@ -37,6 +37,7 @@ __all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_
            "run_grpo", "save_final_grpo"]
 
 LOSS_TYPES = GRPO_LOSS_TYPES
+PROBE_SEED = 7_777_777
 
 
 @dataclass
@@ -60,6 +61,8 @@ class GRPOJob:
     beta: float = 0.0
     loss_type: str = "dapo"
     format_weight: float = 0.2
+    probe_prompts: int = 16  # held-out prompts whose mean reward is measured before and after (0: off)
+    probe_samples: int = 4
     lr_scheduler: str = "constant"
     warmup_ratio: float = 0.0
     lora: bool = False
@@ -83,6 +86,7 @@ class GRPOResult:
     correctness: list[float]
     losses: list[float]
     seconds: float
+    probe: dict[str, Any] | None = None  # RewardProbe.result(): mean reward before/after on fixed prompts
 
     @property
     def mean_reward(self) -> float:
@@ -198,10 +202,18 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
         log_completions=False,
     )
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
+    callbacks = list(callbacks or [])
+    if job.probe_prompts > 0:
+        from intern.train.reward_probe import RewardProbe
+
+        # Fresh train-stream items (a seed no data builder uses), scored like the training reward.
+        probe_items = benchmark.items("train", n=job.probe_prompts, seed=PROBE_SEED)
+        callbacks.append(RewardProbe(benchmark, probe_items, job.probe_samples, job.temperature,
+                                     job.max_completion_length, job.format_weight, seed=job.seed))
     with LIBRARY_LOCK:  # wrapping with peft touches shared state too
         return GRPOTrainer(model=model, reward_funcs=reward_functions(benchmark), args=args,
                            train_dataset=dataset, processing_class=tokenizer,
-                           peft_config=peft_config, callbacks=callbacks or [])
+                           peft_config=peft_config, callbacks=callbacks)
 
 
 def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
@@ -215,6 +227,8 @@ def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
                      if "rewards/correctness/mean" in h],
         losses=[float(h["loss"]) for h in history if "loss" in h],
         seconds=round(seconds, 2),
+        probe=next((cb.result() for cb in trainer.callback_handler.callbacks
+                    if type(cb).__name__ == "RewardProbe"), None),
     )
     export_model(trainer, job.output_dir, job.lora,
                  {"recipe": "grpo", "job": dataclasses.asdict(job), "result": result.to_dict()})

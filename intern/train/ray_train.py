@@ -79,6 +79,11 @@ def _worker(config: dict[str, Any]) -> None:
     job = job_cls(**config["job"])
     context = ray.train.get_context()
     rank = context.get_world_rank()
+    if context.get_world_size() == 1 and job.deepspeed is None:
+        # One worker has no peer: without the launcher's rank variables accelerate treats it as
+        # a single process and skips DDP's per-step all-reduce of every gradient with itself.
+        for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK"):
+            os.environ.pop(var, None)
     events = EventLog(**config["events"]) if config.get("events") else None
     callbacks, tracker = progress_callbacks(events, config.get("branch"), config.get("iteration", 1),
                                             config["recipe"], config.get("tracking"))

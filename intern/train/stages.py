@@ -84,6 +84,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 batch_size=train["grpo_batch_size"], num_generations=train["num_generations"],
                 max_completion_length=train["max_completion_length"], temperature=train["temperature"],
                 beta=train["beta"], loss_type=train["loss_type"], format_weight=train["format_weight"],
+                probe_prompts=train["reward_probe_prompts"], probe_samples=train["reward_probe_samples"],
                 manifest=_manifest(grpo), **common)
         stages.append(Stage(recipe, job))
         current = str(out / "final")
@@ -103,7 +104,7 @@ def stage_summary(recipe: str, result: SFTResult | GRPOResult) -> dict[str, Any]
                    reward_end=_window_mean(result.rewards, first=False),
                    correctness_start=_window_mean(result.correctness, first=True),
                    correctness_end=_window_mean(result.correctness, first=False),
-                   rewards=[round(r, 4) for r in result.rewards],
+                   rewards=[round(r, 4) for r in result.rewards], probe=result.probe,
                    train_loss=result.losses[-1] if result.losses else None)
     else:
         out["train_loss"] = result.train_loss

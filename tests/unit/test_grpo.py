@@ -80,3 +80,24 @@ def test_grpo_runs_logs_rewards_and_exports_a_plain_model(grpo_data, tmp_path: P
     record = json.loads((final / "intern_train.json").read_text())
     assert record["recipe"] == "grpo" and record["job"]["num_generations"] == 2
     assert record["result"]["rewards"] == result.rewards
+    # the probe sampled the same held-out prompts before and after training
+    probe = result.probe
+    assert probe["prompts"] == 16 and probe["samples"] == 4 and probe["temperature"] == 1.0
+    for when in ("before", "after"):
+        assert 0.0 <= probe[when]["correctness"] <= probe[when]["reward"] <= 1.2
+    assert record["result"]["probe"] == probe
+
+
+def test_sampled_generation_returns_each_prompts_samples_together() -> None:
+    from intern.evals.generate import generate, load_for_generation
+
+    bench = get_benchmark("wordproblems")
+    model, tokenizer = load_for_generation(resolve_model("tiny:llama"))
+    convs = [bench.prompt(it) for it in bench.items("dev", n=3)]
+    greedy = generate(model, tokenizer, convs, max_new_tokens=6)
+    sampled = generate(model, tokenizer, convs, max_new_tokens=6, temperature=1.0, num_samples=4, batch_size=2)
+    assert len(greedy) == 3 and len(sampled) == 12
+    again = generate(model, tokenizer, convs, max_new_tokens=6, batch_size=1)
+    assert again == greedy  # greedy is order- and batch-independent
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, tokenizer, convs, num_samples=2)

@@ -178,9 +178,15 @@ def test_grpo_stage_gets_its_reward_table_and_plot_apart_from_the_sft_loss(tmp_p
         log.emit("trainer", "train_step", branch="b2", iteration=2, stage="grpo", step=step, max_steps=8,
                  loss=0.01, reward=0.5 + step / 20, correctness=0.3 + step / 20)
     log.emit("trainer", "grpo_rewards", branch="b2", recipe="grpo", steps=8, checkpoint="ck/b2/final",
-             reward_start=0.6, reward_end=0.9, correctness_start=0.4, correctness_end=0.7)
+             reward_start=0.6, reward_end=0.9, correctness_start=0.4, correctness_end=0.7,
+             probe={"before": {"reward": 0.5, "correctness": 0.3}, "after": {"reward": 0.8, "correctness": 0.6},
+                    "prompts": 16, "samples": 4})
+    log.emit("trainer", "grpo_rewards", branch="b3", recipe="grpo", steps=2, checkpoint="ck/b3/final",
+             reward_start=0.1, reward_end=0.1, correctness_start=0.0, correctness_end=0.0)
     text = write_report(run_dir).read_text()
-    assert "## GRPO" in text and "| b2 | 8 | 0.6 -> 0.9 | 0.4 -> 0.7 | ck/b2/final |" in text
+    assert "## GRPO" in text
+    assert "| b2 | 8 | 0.6 -> 0.9 | 0.4 -> 0.7 | 0.5 -> 0.8 | 0.3 -> 0.6 | ck/b2/final |" in text
+    assert "| b3 | 2 | 0.1 -> 0.1 | 0.0 -> 0.0 | not measured | not measured | ck/b3/final |" in text
     assert (run_dir / "plots" / "grpo_reward.png").read_bytes().startswith(PNG_SIGNATURE)
     assert "GRPO mean reward" in text
 

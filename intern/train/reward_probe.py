@@ -1,0 +1,74 @@
+"""The mean reward of a policy on a fixed probe set, before and after GRPO training.
+
+GRPO's per-step reward is measured on each step's own prompts, so it swings with how hard
+those few prompts are. The probe samples the same held-out prompts (``samples`` each, at
+the training temperature) with the policy at the start and at the end of training and
+scores them with the same reward, which makes "did the reward rise" a paired comparison:
+
+    probe = RewardProbe(benchmark, items, samples=4, temperature=1.0, max_new_tokens=48,
+                        format_weight=0.2)
+    trainer = GRPOTrainer(..., callbacks=[probe])      # measures on_train_begin / on_train_end
+    probe.result()  # {"before": {"reward", "correctness"}, "after": {...}, "prompts", "samples"}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+class RewardProbe(TrainerCallback):
+    """Measures the policy's mean reward on fixed prompts when training starts and ends."""
+
+    def __init__(self, benchmark, items: list, samples: int, temperature: float, max_new_tokens: int,
+                 format_weight: float, seed: int = 0):
+        self.benchmark = benchmark
+        self.items = items
+        self.samples = samples
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.format_weight = format_weight
+        self.seed = seed
+        self.before: dict[str, float] | None = None
+        self.after: dict[str, float] | None = None
+
+    def measure(self, model, tokenizer) -> dict[str, float]:
+        """Mean reward and correctness of ``model``'s samples on the probe prompts."""
+        import torch
+
+        from intern.evals.generate import generate
+
+        was_training, side = model.training, tokenizer.padding_side
+        model.eval()
+        tokenizer.padding_side = "left"  # generation continues from the end of each prompt
+        try:
+            with torch.random.fork_rng(devices=[]):  # the probe must not shift training's RNG
+                torch.manual_seed(self.seed)
+                texts = generate(model, tokenizer, [self.benchmark.prompt(it) for it in self.items],
+                                 max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                                 num_samples=self.samples)
+        finally:
+            tokenizer.padding_side = side
+            model.train(was_training)
+        correct = [float(self.benchmark.score(t, self.items[i // self.samples])) for i, t in enumerate(texts)]
+        readable = [0.0 if self.benchmark.extract(t) is None else 1.0 for t in texts]
+        n = len(texts)
+        return {"reward": round(sum(c + self.format_weight * f for c, f in zip(correct, readable, strict=True)) / n,
+                                4),
+                "correctness": round(sum(correct) / n, 4)}
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.is_world_process_zero and state.global_step == 0 and model is not None:
+            self.before = self.measure(model, processing_class)
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.is_world_process_zero and model is not None:
+            self.after = self.measure(model, processing_class)
+
+    def result(self) -> dict[str, Any] | None:
+        """Before/after figures, or None if nothing was measured (e.g. not rank 0)."""
+        if self.before is None and self.after is None:
+            return None
+        return {"before": self.before, "after": self.after, "prompts": len(self.items), "samples": self.samples,
+                "temperature": self.temperature}
