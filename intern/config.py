@@ -80,14 +80,14 @@ class TrainConfig:
     lora_alpha: int = 32
     max_length: int = 256
     logging_steps: int = 1
-    save_steps: int = 50
+    save_steps: int = 25  # checkpoint cadence (weights + optimizer): how far back a killed run resumes
     # The GRPO stage (method grpo, or the second stage of sft_grpo): TRL GRPOTrainer with the
     # benchmark's scorer as the reward. batch = completions per step (a multiple of num_generations).
     grpo_steps: int = 20
     grpo_learning_rate: float = 2e-6
     grpo_batch_size: int = 8
     num_generations: int = 4
-    max_completion_length: int = 48
+    max_completion_length: int = 0  # 0: the benchmark's own generation budget (48 for the built-in tasks)
     temperature: float = 1.0
     beta: float = 0.0
     loss_type: str = "dapo"
@@ -433,7 +433,8 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
          f"must be >= 2 (got {t.num_generations}): GRPO compares completions of one prompt")
     need(t.grpo_batch_size >= 1 and t.grpo_batch_size % max(t.num_generations, 1) == 0, "train.grpo_batch_size",
          f"must be a multiple of train.num_generations ({t.num_generations}), got {t.grpo_batch_size}")
-    need(t.max_completion_length >= 1, "train.max_completion_length", "must be >= 1 token")
+    need(t.max_completion_length >= 0, "train.max_completion_length",
+         "must be >= 0 tokens (0: the benchmark's own generation budget)")
     need(t.temperature > 0, "train.temperature", f"must be > 0 (got {t.temperature})")
     need(t.beta >= 0, "train.beta", f"must be >= 0 (got {t.beta}); 0 disables the KL term")
     need(t.loss_type in GRPO_LOSS_TYPES, "train.loss_type", f"must be one of {GRPO_LOSS_TYPES}")

@@ -112,7 +112,8 @@ def _with_method(h: dict[str, Any], method: str) -> dict[str, Any]:
     if method == "sft_grpo":
         return {**h, "title": f"{h['title']}, then GRPO on verified answers", "sources": sources}
     kind = "LoRA" if h["train"].get("lora") else "full"
-    return {**h, "title": f"GRPO only ({kind}, from the base model; in place of: {h['title']})",
+    start = "from its starting checkpoint" if h.get("init_from") else "from the base model"
+    return {**h, "title": f"GRPO only ({kind}, {start}; in place of: {h['title']})",
             "rationale": "train.method=grpo: reinforcement on answers the benchmark's scorer verifies, "
                          "without an SFT stage. " + h["rationale"], "sources": sources}
 

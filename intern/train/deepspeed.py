@@ -32,6 +32,7 @@ class ModelDims:
     params: int
     hidden_size: int
     num_layers: int
+    vocab_size: int = 32000
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ModelDims:
@@ -46,7 +47,8 @@ class ModelDims:
         attn = h * head_dim * (heads + 2 * kv) + heads * head_dim * h
         mlp = 3 * h * inter
         embed = vocab * h * (1 if config.get("tie_word_embeddings", False) else 2)
-        return cls(params=layers * (attn + mlp + 2 * h) + embed + h, hidden_size=h, num_layers=layers)
+        return cls(params=layers * (attn + mlp + 2 * h) + embed + h, hidden_size=h, num_layers=layers,
+                   vocab_size=vocab)
 
     @classmethod
     def from_model_dir(cls, path: str | Path) -> ModelDims | None:
@@ -75,13 +77,16 @@ def resolve_stage(requested: str, use_gpu: bool, num_gpus: int = 1, gpu_memory_g
                   model_params: int | None = None) -> str:
     """The concrete DeepSpeed stage for ``requested`` (``auto`` or a stage).
 
-    CPU workers never use DeepSpeed (plain DDP over gloo). ``auto`` on GPUs picks ZeRO-2,
-    or ZeRO-3 when the model's training state would not fit the GPUs under ZeRO-2.
+    CPU workers never use DeepSpeed (plain DDP over gloo). ``auto`` on one GPU is plain
+    training; on several it picks ZeRO-2, or ZeRO-3 when the model's training state would
+    not fit the GPUs under ZeRO-2.
     """
     if not use_gpu:
         return "none"
     if requested != "auto":
         return requested
+    if num_gpus <= 1:  # nothing to shard across: ZeRO would add overhead and save no memory
+        return "none"
     if model_params is not None and _state_gb(model_params, "zero2", num_gpus) > _USABLE_FRACTION * gpu_memory_gb:
         return "zero3"
     return "zero2"
@@ -94,15 +99,17 @@ def micro_batch(dims: ModelDims | None, batch_size: int, seq_len: int, stage: st
     The memory left after the model's training state goes to activations: with gradient
     checkpointing about ``2 * seq_len * hidden * layers`` bf16 bytes per sequence (the layer
     inputs kept for recomputation) plus one layer's full activations (~34 * seq * hidden
-    bytes, Korthikanti et al. 2022); without it ~34 * seq * hidden bytes for every layer.
+    bytes, Korthikanti et al. 2022); without it ~34 * seq * hidden bytes for every layer;
+    plus the logits (~10 * seq * vocab bytes: bf16, the fp32 upcast for the loss, its gradient).
     Unknown dims keep the whole batch on the device.
     """
     if dims is None:
         return batch_size, 1
     free_gb = _USABLE_FRACTION * gpu_memory_gb - _state_gb(dims.params, stage, num_gpus)
     per_seq = 34 * seq_len * dims.hidden_size
+    logits = 10 * seq_len * dims.vocab_size  # bf16 logits, their fp32 upcast and its gradient
     per_seq_gb = ((2 * seq_len * dims.hidden_size * dims.num_layers + per_seq) if gradient_checkpointing
-                  else per_seq * dims.num_layers) / 1e9
+                  else per_seq * dims.num_layers) / 1e9 + logits / 1e9
     fits = max(1, int(free_gb // per_seq_gb)) if free_gb > 0 else 1
     micro = min(batch_size, fits)
     while batch_size % micro:  # an exact split keeps the effective batch what was asked

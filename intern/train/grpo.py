@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 from intern.config import GRPO_LOSS_TYPES
 from intern.errors import DataError, TrainingError
 from intern.imports import LIBRARY_LOCK, ml_stack
-from intern.train.sft import export_model, lora_config
+from intern.train.sft import export_model, lora_config, trainer_dir
 
 __all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_functions",
            "run_grpo", "save_final_grpo"]
@@ -174,7 +173,7 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
         model = AutoModelForCausalLM.from_pretrained(
             job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
     args = GRPOConfig(
-        output_dir=str(Path(job.output_dir) / "trainer"),
+        output_dir=str(trainer_dir(job)),
         learning_rate=job.learning_rate,
         max_steps=job.max_steps,
         per_device_train_batch_size=job.batch_size,
@@ -203,17 +202,31 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
     )
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
     callbacks = list(callbacks or [])
-    if job.probe_prompts > 0:
+    probe_items = _probe_items(benchmark, job)
+    if probe_items:
         from intern.train.reward_probe import RewardProbe
 
-        # Fresh train-stream items (a seed no data builder uses), scored like the training reward.
-        probe_items = benchmark.items("train", n=job.probe_prompts, seed=PROBE_SEED)
         callbacks.append(RewardProbe(benchmark, probe_items, job.probe_samples, job.temperature,
                                      job.max_completion_length, job.format_weight, seed=job.seed))
     with LIBRARY_LOCK:  # wrapping with peft touches shared state too
         return GRPOTrainer(model=model, reward_funcs=reward_functions(benchmark), args=args,
                            train_dataset=dataset, processing_class=tokenizer,
                            peft_config=peft_config, callbacks=callbacks)
+
+
+def _probe_items(benchmark, job: GRPOJob) -> list:
+    """Held-out prompts for the reward probe: fresh train-stream items (a seed no data builder
+    uses). None when the probe is off, the benchmark has no train split (suite benchmarks get
+    GRPO data from a source instead), or under ZeRO-3 (rank-0-only generation would hang)."""
+    from intern.evals.base import BenchmarkError
+
+    stage = ((job.deepspeed or {}).get("zero_optimization") or {}).get("stage")
+    if job.probe_prompts <= 0 or stage == 3:
+        return []
+    try:
+        return benchmark.items("train", n=job.probe_prompts, seed=PROBE_SEED)
+    except BenchmarkError:
+        return []
 
 
 def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
@@ -244,6 +257,4 @@ def run_grpo(job: GRPOJob, callbacks: list | None = None,
         trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     except (RuntimeError, ValueError) as e:
         raise TrainingError(f"GRPO of {job.model_path} on {job.dataset_path} failed: {e}") from e
-    if int(os.environ.get("RANK", "0")) != 0:
-        return GRPOResult("", trainer.state.global_step, [], [], [], time.time() - start)
-    return save_final_grpo(trainer, job, time.time() - start)
+    return save_final_grpo(trainer, job, time.time() - start)  # every rank: see export_model

@@ -21,7 +21,6 @@ fresh rather than resuming someone else's optimizer.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,9 @@ from intern.config import TrainScaling
 from intern.errors import TrainingError
 from intern.tracking import EventLog
 from intern.train.grpo import GRPOJob, GRPOResult
-from intern.train.sft import SFTJob, SFTResult
+from intern.train.sft import SFTJob, SFTResult, finished_result, job_key
 
 RECIPES = ("sft", "grpo")
-
-
-def job_key(job: SFTJob | GRPOJob) -> str:
-    """A short, stable hash of what a job trains (not where it writes): same key, same run."""
-    data = dataclasses.asdict(job)
-    for volatile in ("output_dir", "manifest"):
-        data.pop(volatile, None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def run_name(prefix: str, job: SFTJob | GRPOJob) -> str:
@@ -79,7 +70,8 @@ def _worker(config: dict[str, Any]) -> None:
     job = job_cls(**config["job"])
     context = ray.train.get_context()
     rank = context.get_world_rank()
-    if context.get_world_size() == 1 and job.deepspeed is None:
+    gpus_per_worker = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if context.get_world_size() == 1 and job.deepspeed is None and gpus_per_worker <= 1:
         # One worker has no peer: without the launcher's rank variables accelerate treats it as
         # a single process and skips DDP's per-step all-reduce of every gradient with itself.
         for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK"):
@@ -106,13 +98,20 @@ def _worker(config: dict[str, Any]) -> None:
                 if events is not None and rank == 0:
                     events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
                                 from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
-                trainer.train(resume_from_checkpoint=str(hf_checkpoint))
+                if int(state["global_step"]) >= job.max_steps:
+                    # Training had finished (the worker died while exporting): resuming the loop
+                    # would run one step past max_steps, so load the final state and export it.
+                    from transformers import TrainerState
+
+                    trainer._load_from_checkpoint(str(hf_checkpoint))
+                    trainer.state = TrainerState.load_from_json(str(hf_checkpoint / "trainer_state.json"))
+                else:
+                    trainer.train(resume_from_checkpoint=str(hf_checkpoint))
     except BaseException:
         if tracker is not None:
             tracker.finish("failed")
         raise
-    if trainer.is_world_process_zero():
-        save(trainer, job, time.time() - start)
+    save(trainer, job, time.time() - start)  # on every rank: ZeRO-3 gathers the weights collectively
 
 
 def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, storage_path: str, name: str,
@@ -133,6 +132,14 @@ def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, st
     from ray.train.torch import TorchConfig, TorchTrainer
 
     _recipe(recipe)  # fail fast on a bad name, before starting workers
+    result_cls = SFTResult if recipe == "sft" else GRPOResult
+    if (done := finished_result(job)) is not None:
+        # The driver died after this job exported its model: restoring the Ray Train run
+        # would re-run the loop from the final checkpoint (one extra step); nothing is left to do.
+        if events is not None:
+            events.emit("trainer", "train_skipped", branch=branch, recipe=recipe, reason="already finished",
+                        checkpoint=done["final_path"])
+        return result_cls(**done)
     config = {"recipe": recipe, "job": dataclasses.asdict(job), "branch": branch, "iteration": iteration,
               "events": {"path": str(events.path), "run_id": events.run_id} if events else None,
               "tracking": tracking}
@@ -154,5 +161,4 @@ def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, st
     record = Path(job.output_dir) / "final" / "intern_train.json"
     if not record.is_file():
         raise TrainingError(f"training run {name} finished without a final model at {record.parent}")
-    result = json.loads(record.read_text())["result"]
-    return (SFTResult if recipe == "sft" else GRPOResult)(**result)
+    return result_cls(**json.loads(record.read_text())["result"])

@@ -14,9 +14,9 @@ The output directory holds the final model (weights + tokenizer), ``intern_train
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +65,37 @@ class SFTResult:
         return dataclasses.asdict(self)
 
 
+def job_key(job: Any) -> str:
+    """A short, stable hash of what a job trains (not where it writes): same key, same run.
+
+    The data manifest's content hash is part of it (a rebuilt dataset at the same path is
+    other data); the output directory and the manifest's path are not.
+    """
+    data = dataclasses.asdict(job)
+    data.pop("output_dir", None)
+    data["manifest"] = (data.get("manifest") or {}).get("sha256")
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def trainer_dir(job: Any) -> Path:
+    """Where the HF trainer of ``job`` keeps its checkpoints: one folder per job, so a resume
+    never picks up another job's optimizer state."""
+    return Path(job.output_dir) / "trainer" / job_key(job)
+
+
+def finished_result(job: Any) -> dict[str, Any] | None:
+    """The recorded result of ``job`` if its final model was already exported, else None."""
+    record = Path(job.output_dir) / "final" / "intern_train.json"
+    if not record.is_file():
+        return None
+    try:
+        data = json.loads(record.read_text())
+        same = job_key(type(job)(**data["job"])) == job_key(job)
+    except (ValueError, KeyError, TypeError):  # an unreadable or foreign record: train again
+        return None
+    return data["result"] if same else None
+
+
 def load_prompt_completion(path: str | Path):
     """Load a prompt-completion parquet as a ``datasets.Dataset``, checking its columns."""
     from datasets import Dataset
@@ -101,7 +132,7 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
         model = AutoModelForCausalLM.from_pretrained(
             job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
     args = SFTConfig(
-        output_dir=str(Path(job.output_dir) / "trainer"),
+        output_dir=str(trainer_dir(job)),
         learning_rate=job.learning_rate,
         max_steps=job.max_steps,
         per_device_train_batch_size=max(1, job.batch_size // job.grad_accum),
@@ -141,6 +172,9 @@ def lora_config(r: int, alpha: int):
 def export_model(trainer, output_dir: str | Path, lora: bool, record: dict[str, Any]) -> Path:
     """Save a trained model as a plain directory (LoRA merged) with ``intern_train.json``.
 
+    Call it on every rank: under ZeRO-3 the weights are gathered collectively; otherwise
+    rank 0 writes and the other ranks return at once.
+
     Args:
         trainer: A finished transformers/TRL trainer.
         output_dir: The run's output directory; the model goes to ``output_dir/final``.
@@ -148,12 +182,20 @@ def export_model(trainer, output_dir: str | Path, lora: bool, record: dict[str, 
         record: The provenance written as ``intern_train.json`` (recipe, job, result).
     """
     final = Path(output_dir) / "final"
-    model = trainer.model
-    if lora:
-        model = model.merge_and_unload()
-    model.save_pretrained(final)
-    trainer.processing_class.save_pretrained(final)
-    (final / "intern_train.json").write_text(json.dumps(record, indent=1))
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None and plugin.zero_stage == 3:
+        if lora:
+            raise TrainingError("LoRA adapters cannot be merged from ZeRO-3 shards on export; "
+                                "use cluster.train.deepspeed=zero2 (or full fine-tuning) for LoRA")
+        trainer.save_model(str(final))  # collective: every rank calls it; gathers the 16-bit weights
+    elif trainer.is_world_process_zero():
+        model = trainer.model
+        if lora:
+            model = model.merge_and_unload()
+        model.save_pretrained(final)
+    if trainer.is_world_process_zero():
+        trainer.processing_class.save_pretrained(final)
+        (final / "intern_train.json").write_text(json.dumps(record, indent=1))
     return final
 
 
@@ -178,6 +220,4 @@ def run_sft(job: SFTJob, callbacks: list | None = None,
         trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     except (RuntimeError, ValueError) as e:
         raise TrainingError(f"SFT of {job.model_path} on {job.dataset_path} failed: {e}") from e
-    if int(os.environ.get("RANK", "0")) != 0:
-        return SFTResult("", trainer.state.global_step, float("nan"), [], time.time() - start)
-    return save_final_model(trainer, job, time.time() - start)
+    return save_final_model(trainer, job, time.time() - start)  # every rank: see export_model

@@ -78,17 +78,31 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
             if not grpo:
                 raise DataError(f"branch {hypothesis['id']} trains with GRPO but its dataset has no GRPO "
                                 "prompt set ('grpo' in the data engineer's result); rebuild its data")
+            # LoRA moves far fewer weights: like SFT (1e-4 full vs 1e-3 LoRA) it takes ~10x the rate.
+            lr = train["grpo_learning_rate"] * (10 if train["lora"] else 1)
             job = GRPOJob(
                 model_path=current, dataset_path=grpo["path"], output_dir=str(out), benchmark=cfg.benchmark,
-                learning_rate=train["grpo_learning_rate"], max_steps=train["grpo_steps"],
+                learning_rate=lr, max_steps=train["grpo_steps"],
                 batch_size=train["grpo_batch_size"], num_generations=train["num_generations"],
-                max_completion_length=train["max_completion_length"], temperature=train["temperature"],
+                max_completion_length=completion_length(cfg.benchmark, train["max_completion_length"]),
+                temperature=train["temperature"],
                 beta=train["beta"], loss_type=train["loss_type"], format_weight=train["format_weight"],
                 probe_prompts=train["reward_probe_prompts"], probe_samples=train["reward_probe_samples"],
                 manifest=_manifest(grpo), **common)
         stages.append(Stage(recipe, job))
         current = str(out / "final")
     return stages
+
+
+def completion_length(benchmark: str, configured: int) -> int:
+    """GRPO's completion budget: the configured one, else the benchmark's own generation budget
+    (its ``max_new_tokens``: 512 for GSM8K, 1024 for MATH-500, ...; 48 for the built-in tasks),
+    so completions are not cut off before their answer line."""
+    if configured > 0:
+        return configured
+    from intern.evals import get_benchmark
+
+    return int(getattr(get_benchmark(benchmark), "max_new_tokens", 0) or 48)
 
 
 def _manifest(ref: dict[str, Any]) -> dict[str, Any]:
@@ -141,18 +155,15 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
 
     from intern.train.callbacks import progress_callbacks
     from intern.train.grpo import run_grpo
-    from intern.train.ray_train import job_key
-    from intern.train.sft import run_sft
+    from intern.train.sft import finished_result, run_sft, trainer_dir
 
     callbacks, tracker = progress_callbacks(events, branch, iteration, stage.recipe, tracking)
-    trainer_dir = Path(stage.job.output_dir) / "trainer"
-    marker = trainer_dir / "intern_job_key"
-    key = job_key(stage.job)
-    resume = None
-    if trainer_dir.is_dir() and marker.is_file() and marker.read_text() == key:
-        resume = get_last_checkpoint(str(trainer_dir))
-    trainer_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(key)
+    if (done := finished_result(stage.job)) is not None:  # exported before a crash: nothing to redo
+        events.emit("trainer", "train_skipped", branch=branch, recipe=stage.recipe, reason="already finished",
+                    checkpoint=done["final_path"])
+        return (SFTResult if stage.recipe == "sft" else GRPOResult)(**done)
+    folder = trainer_dir(stage.job)
+    resume = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if resume:
         state = json.loads((Path(resume) / "trainer_state.json").read_text())
         events.emit("trainer", "train_resume", branch=branch, recipe=stage.recipe,

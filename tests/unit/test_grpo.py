@@ -101,3 +101,16 @@ def test_sampled_generation_returns_each_prompts_samples_together() -> None:
     assert again == greedy  # greedy is order- and batch-independent
     with pytest.raises(ValueError, match="temperature"):
         generate(model, tokenizer, convs, num_samples=2)
+
+
+def test_probe_is_off_without_a_train_split_or_under_zero3(tmp_path: Path) -> None:
+    import intern.evals.suite  # noqa: F401  (registers aime2025)
+    from intern.train.deepspeed import deepspeed_config
+    from intern.train.grpo import _probe_items
+
+    job = GRPOJob(model_path="m", dataset_path="d", output_dir=str(tmp_path), benchmark="aime2025")
+    assert _probe_items(get_benchmark("aime2025"), job) == []  # AIME has no train split to hold out from
+    words = GRPOJob(model_path="m", dataset_path="d", output_dir=str(tmp_path), benchmark="wordproblems")
+    assert len(_probe_items(get_benchmark("wordproblems"), words)) == 16
+    zero3 = GRPOJob(**{**words.__dict__, "deepspeed": deepspeed_config("zero3")})
+    assert _probe_items(get_benchmark("wordproblems"), zero3) == []

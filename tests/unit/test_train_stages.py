@@ -11,8 +11,8 @@ from intern.config import ConfigError, load_config
 from intern.errors import DataError
 from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch, resolve_stage
 from intern.train.grpo import GRPOJob, GRPOResult
-from intern.train.ray_train import job_key, run_name
-from intern.train.sft import SFTJob, SFTResult
+from intern.train.ray_train import run_name
+from intern.train.sft import SFTJob, SFTResult, job_key
 from intern.train.stages import plan_stages, stage_summary
 
 DATASET = {"path": "/d/train.parquet", "manifest_path": "/d/manifest.json", "sha256": "ab", "rows": 10,
@@ -64,6 +64,39 @@ def test_run_name_is_stable_for_a_job_and_changes_with_what_it_trains():
     assert job_key(job) != job_key(dataclasses.replace(job, learning_rate=2e-4))
 
 
+def test_job_key_follows_the_data_content_not_its_path():
+    job = SFTJob(model_path="m", dataset_path="d", output_dir="/a", manifest={"path": "/x", "sha256": "aa"})
+    assert job_key(job) == job_key(dataclasses.replace(job, manifest={"path": "/y", "sha256": "aa"}))
+    assert job_key(job) != job_key(dataclasses.replace(job, manifest={"path": "/x", "sha256": "bb"}))
+
+
+def test_a_finished_job_is_recognised_and_another_job_is_not(tmp_path):
+    from intern.train.sft import finished_result, trainer_dir
+
+    job = SFTJob(model_path="m", dataset_path="d", output_dir=str(tmp_path))
+    assert finished_result(job) is None
+    (tmp_path / "final").mkdir()
+    result = {"final_path": str(tmp_path / "final"), "steps": 50, "train_loss": 0.1, "losses": [0.1], "seconds": 1}
+    (tmp_path / "final" / "intern_train.json").write_text(json.dumps(
+        {"recipe": "sft", "job": dataclasses.asdict(job), "result": result}))
+    assert finished_result(job) == result
+    assert finished_result(dataclasses.replace(job, max_steps=60)) is None  # other settings: train again
+    assert trainer_dir(job) != trainer_dir(dataclasses.replace(job, max_steps=60))  # and never share checkpoints
+
+
+def test_grpo_completion_budget_defaults_to_the_benchmarks_own(tmp_path):
+    from intern.train.stages import completion_length
+
+    assert completion_length("wordproblems", 0) == 48 and completion_length("wordproblems", 96) == 96
+    import intern.evals.suite  # noqa: F401
+
+    assert completion_length("gsm8k", 0) == 512
+    [_, grpo] = _plan(tmp_path, "sft_grpo")
+    assert grpo.job.max_completion_length == 48
+    [lora] = _plan(tmp_path, "grpo", ["train.lora=true", "train.grpo_learning_rate=2e-6"])
+    assert lora.job.learning_rate == pytest.approx(2e-5)  # LoRA takes ~10x the full fine-tuning rate
+
+
 def test_stage_summary_reports_the_reward_trajectory():
     grpo = GRPOResult("/c/final", 8, rewards=[0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
                       correctness=[0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], losses=[0.1, 0.0], seconds=9.0)
@@ -107,8 +140,9 @@ def test_model_dims_and_stage_choice():
                                     "tie_word_embeddings": True})
     assert 0.45e9 < qwen05.params < 0.55e9  # Qwen2.5-0.5B has 0.49B parameters
     assert resolve_stage("auto", use_gpu=False) == "none"
-    assert resolve_stage("auto", use_gpu=True, model_params=qwen05.params) == "zero2"
-    assert resolve_stage("auto", use_gpu=True, num_gpus=1, gpu_memory_gb=80, model_params=8_000_000_000) == "zero3"
+    assert resolve_stage("auto", use_gpu=True, num_gpus=8, model_params=qwen05.params) == "zero2"
+    assert resolve_stage("auto", use_gpu=True, num_gpus=1, model_params=qwen05.params) == "none"  # nothing to shard
+    assert resolve_stage("auto", use_gpu=True, num_gpus=2, gpu_memory_gb=80, model_params=8_000_000_000) == "zero3"
     assert resolve_stage("zero3", use_gpu=True) == "zero3"
     assert deepspeed_config("zero3")["zero_optimization"]["stage"] == 3 and deepspeed_config("none") is None
 
