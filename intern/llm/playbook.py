@@ -33,11 +33,14 @@ FIRST_ROUND: list[dict[str, Any]] = [
                   "base model's knowledge; it needs a ~10x higher learning rate than full fine-tuning.",
      "train": {"lora": True, "lora_r": 16, "lora_alpha": 32, "learning_rate": 1e-3},
      "data": {"style": "worked"}, "sources": ["recipe:full-vs-lora"]},
-    {"title": "Full SFT, then GRPO with the task's verifier as reward",
-     "rationale": "SFT teaches the answer format; a GRPO stage from the SFT checkpoint then rewards "
-                  "only answers the benchmark's exact scorer accepts, sharpening accuracy beyond "
-                  "imitation of the training targets (DeepSeekMath's recipe on a small scale).",
-     "train": {"method": "sft_grpo", "lora": False, "learning_rate": 1e-4}, "data": {"style": "worked"},
+    {"title": "Short SFT for the format (8 steps), then GRPO with the task's verifier as reward",
+     "rationale": "A few SFT steps teach the answer format (a cold start); GRPO from that checkpoint "
+                  "then rewards only answers the benchmark's exact scorer accepts, so it improves "
+                  "correctness itself rather than imitation of the targets (DeepSeekMath/R1's recipe on "
+                  "a small scale). Starting GRPO from a fully converged SFT model leaves it little "
+                  "sampling diversity to learn from.",
+     "train": {"method": "sft_grpo", "lora": False, "learning_rate": 1e-4, "max_steps": 8},
+     "data": {"style": "worked"},
      "sources": ["recipe:sft-task-format", "recipe:grpo-verifiable-rewards"]},
     {"title": "Full SFT on direct answers (lr 1e-4)",
      "rationale": "Training on the final answer only tests whether the worked steps help a small "
