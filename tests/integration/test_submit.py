@@ -69,7 +69,9 @@ def _free_ports(n: int) -> list[int]:
 
 def _processes_of(pgid: int) -> list[psutil.Process]:
     """Every process in process group ``pgid``, with all their descendants (job drivers run
-    in sessions of their own)."""
+    in sessions of their own), never this test process's own (its embedded Ray cluster of
+    the ``ray_cluster`` fixture, its wandb service): killing those ends the pytest session."""
+    own = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}
     found: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter():
         try:
@@ -79,7 +81,7 @@ def _processes_of(pgid: int) -> list[psutil.Process]:
                     found[child.pid] = child
         except (ProcessLookupError, psutil.Error):
             continue
-    return list(found.values())
+    return [p for pid, p in found.items() if pid not in own]
 
 
 def _stop(pgid: int) -> None:
@@ -118,7 +120,8 @@ def head() -> Iterator[Head]:
     temp_dir = tempfile.mkdtemp(prefix="irs-", dir="/tmp")  # short: Ray's socket paths are long
     token_path = Path(temp_dir) / "auth_token"
     token_path.write_text(uuid.uuid4().hex)
-    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS}
+    # Not this process's wandb service either: the head's jobs start their own.
+    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS and not k.startswith("WANDB_SERVICE")}
     env.update(
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN_PATH=str(token_path),
