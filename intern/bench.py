@@ -102,7 +102,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 20,
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
         start = time.time()
-        train_with_ray(job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
+        train_with_ray("sft", job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
                        storage_path=str(work / "ray_train"), name="bench-ray", events=events,
                        branch="ray")
         walls["ray"] = time.time() - start
