@@ -1,12 +1,14 @@
 """Benchmarks, not tests: how fast intern trains and generates, measured in one invocation.
 
-    intern bench train [--model bundled:smollm2-135m-instruct] [--steps 20] [--cpus 2]
+    intern bench train [--model bundled:smollm2-135m-instruct] [--steps 30] [--warmup 8] [--cpus 2]
     intern bench eval  [--model bundled:smollm2-135m-instruct] [--n 64] [--batch-size 32]
     intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
-  warm-up; prints the Ray Train / plain ratio.
+  warm-up; prints the Ray Train / plain ratio (mean and median step) and the share of the
+  CPUs the training process and Ray's own processes used over the timed steps
+  (:mod:`intern.bench_cpu`).
 - ``eval``: examples per second of batched vs one-by-one greedy generation on the same
   items with the same loaded model; prints the speed-up and how often the two agree.
 - ``gpu``: tokens/s and MFU of the SFT and GRPO recipes (no Ray) on random-weight
@@ -21,16 +23,18 @@ Every command prints a table and, with ``--json-output-file``, writes its number
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-__all__ = ["bench_app", "steady_seconds_per_step"]
+__all__ = ["bench_app", "steady_seconds_per_step", "step_seconds"]
 
 bench_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="Measure training and generation speed (benchmarks, not tests).")
@@ -50,30 +54,52 @@ def _work(work_dir: Path | None, prefix: str) -> Path:
     return path
 
 
+def _marks(events: list[dict], branch: str, warmup: int) -> list[tuple[int, float]]:
+    marks = sorted((e["step"], e["ts"]) for e in events
+                   if e.get("event") == "train_step" and e.get("branch") == branch
+                   and e["step"] >= warmup)
+    if len(marks) < 2:
+        raise ValueError(f"{branch}: fewer than 2 steps logged after warm-up step {warmup}")
+    return marks
+
+
 def steady_seconds_per_step(events: list[dict], branch: str, warmup: int) -> float:
     """Seconds per step between the end of step ``warmup`` and the last ``train_step`` event.
 
     Raises:
         ValueError: When fewer than two steps were logged after the warm-up.
     """
-    marks = sorted((e["step"], e["ts"]) for e in events
-                   if e.get("event") == "train_step" and e.get("branch") == branch
-                   and e["step"] >= warmup)
-    if len(marks) < 2:
-        raise ValueError(f"{branch}: fewer than 2 steps logged after warm-up step {warmup}")
-    (s0, t0), (s1, t1) = marks[0], marks[-1]
+    (s0, t0), (s1, t1) = (marks := _marks(events, branch, warmup))[0], marks[-1]
     return (t1 - t0) / (s1 - s0)
 
 
+def step_seconds(events: list[dict], branch: str, warmup: int) -> list[float]:
+    """Seconds per step between each pair of logged steps after step ``warmup``."""
+    return [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in pairwise(_marks(events, branch, warmup))]
+
+
+def _window(events: list[dict], branch: str, warmup: int) -> tuple[float, float]:
+    marks = _marks(events, branch, warmup)
+    return marks[0][1], marks[-1][1]
+
+
 @bench_app.command("train")
-def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 20,
-          warmup: Annotated[int, typer.Option(help="steps left out of the timing")] = 3,
+def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
+          warmup: Annotated[int, typer.Option(help="steps left out of the timing")] = 8,
           batch_size: int = 4, cpus: Annotated[int, typer.Option(help="CPUs for each run")] = 2,
           lora: bool = False, work_dir: WorkOpt = None, json_output_file: JsonOpt = None) -> None:
-    """s/step of one SFT job run plain in-process vs through Ray Train (1 worker); prints the ratio."""
+    """s/step of one SFT job run plain in-process vs through Ray Train (1 worker); prints the ratio.
+
+    Also says which share of the CPUs each run's training process got over its timed steps,
+    and which share Ray's own processes took (the cost of Ray on a machine with few cores).
+    """
+    import os
+    import shutil
+
     import ray
     import torch
 
+    from intern.bench_cpu import CpuSampler
     from intern.config import TrainScaling
     from intern.data.build import build_sft_dataset
     from intern.evals import get_benchmark
@@ -83,6 +109,8 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 20,
     from intern.train.ray_train import train_with_ray
     from intern.train.sft import SFTJob, run_sft
 
+    if steps - warmup < 2:
+        raise typer.BadParameter(f"--steps ({steps}) must exceed --warmup ({warmup}) by at least 2")
     work = _work(work_dir, "train")
     bench = get_benchmark("wordproblems")
     data = build_sft_dataset(bench, work / "data", n_rows=steps * batch_size, seed=0,
@@ -96,28 +124,48 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 20,
     events = EventLog(work / "events.jsonl", run_id="bench-train")
     walls: dict[str, float] = {}
     torch.set_num_threads(cpus)
-    start = time.time()
-    run_sft(job("plain"), [EventLogCallback(events, "plain")])
-    walls["plain"] = time.time() - start
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    sampler = CpuSampler().start()
     try:
         start = time.time()
-        train_with_ray("sft", job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
-                       storage_path=str(work / "ray_train"), name="bench-ray", events=events,
-                       branch="ray")
-        walls["ray"] = time.time() - start
+        run_sft(job("plain"), [EventLogCallback(events, "plain")])
+        walls["plain"] = time.time() - start
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        try:
+            start = time.time()
+            train_with_ray("sft", job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
+                           storage_path=str(work / "ray_train"), name="bench-ray", events=events,
+                           branch="ray")
+            walls["ray"] = time.time() - start
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        sampler.stop()
     logged = read_events(events.path)
-    rates = {b: steady_seconds_per_step(logged, b, warmup) for b in ("plain", "ray")}
+    worker_pid = next(e["pid"] for e in logged if e.get("event") == "train_worker")
+    rates, medians, cpu = {}, {}, {}
+    for branch, pid in (("plain", os.getpid()), ("ray", worker_pid)):
+        durations = step_seconds(logged, branch, warmup)
+        rates[branch] = steady_seconds_per_step(logged, branch, warmup)
+        medians[branch] = statistics.median(durations)
+        t0, t1 = _window(logged, branch, warmup)
+        cpu[branch] = sampler.shares(t0, t1, cpus, pid)
     result = {"model": model, "steps": steps, "warmup": warmup, "batch_size": batch_size,
-              "cpus": cpus, "lora": lora, "s_per_step": rates, "wall_s": walls,
-              "ratio_ray_over_plain": rates["ray"] / rates["plain"]}
-    typer.echo(f"{'run':<8}{'s/step':>10}{'wall s':>10}")
+              "cpus": cpus, "lora": lora, "s_per_step": rates, "median_s_per_step": medians,
+              "wall_s": walls, "cpu_share": cpu,
+              "ratio_ray_over_plain": rates["ray"] / rates["plain"],
+              "median_ratio_ray_over_plain": medians["ray"] / medians["plain"]}
+    typer.echo(f"{'run':<8}{'s/step':>9}{'median':>9}{'wall s':>9}"
+               f"{'training CPU':>15}{'Ray procs CPU':>15}{'other CPU':>11}")
     for name in ("plain", "ray"):
-        typer.echo(f"{name:<8}{rates[name]:>10.3f}{walls[name]:>10.1f}")
-    typer.echo(f"Ray Train / plain: {result['ratio_ray_over_plain']:.3f} (target <= 1.05)")
+        share = cpu[name]
+        typer.echo(f"{name:<8}{rates[name]:>9.3f}{medians[name]:>9.3f}{walls[name]:>9.1f}"
+                   f"{share['training']:>15.1%}{share['ray']:>15.1%}{share['other']:>11.1%}")
+    typer.echo(f"Ray Train / plain: {result['ratio_ray_over_plain']:.3f} "
+               f"(median step: {result['median_ratio_ray_over_plain']:.3f}; target <= 1.05); "
+               f"steps {warmup + 1}-{steps} timed, CPU shares of {cpus} CPUs over those steps")
     _emit(result, json_output_file)
+    if work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)  # two checkpoints with optimizer state: GBs
 
 
 @bench_app.command("eval")

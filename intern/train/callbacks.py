@@ -1,6 +1,10 @@
-"""A transformers callback that streams training progress into the run's events.jsonl."""
+"""transformers callbacks: training progress into the run's events.jsonl, checkpoints into Ray Train."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
 
 from transformers import TrainerCallback
 
@@ -50,3 +54,37 @@ def progress_callbacks(events: EventLog | None, branch: str | None, iteration: i
     if tracker is not None:
         callbacks.append(tracker)
     return callbacks, tracker
+
+
+class RankZeroReportCallback(TrainerCallback):
+    """Reports every saved checkpoint to Ray Train once, from rank 0, after all ranks wrote theirs.
+
+    Ray's ``RayTrainReportCallback`` copies the newest checkpoint directory on every rank with
+    nothing ordering it after the write: with several workers on a shared ``output_dir`` each
+    rank uploads the same files, and a rank ahead of rank 0 can upload a half-written one
+    (DeepSpeed writes an optimizer shard per rank). Here every rank waits at a barrier until
+    all have saved, rank 0 copies the complete checkpoint, and every rank calls
+    ``ray.train.report`` (Ray Train V2 expects all of them), the others without a checkpoint.
+    ``output_dir`` must be one directory for all ranks: the run's directory, on shared
+    storage when the workers span nodes.
+    """
+
+    CHECKPOINT_NAME = "checkpoint"  # the HF checkpoint's folder inside each Ray Train checkpoint
+
+    def on_save(self, args, state, control, **kwargs):
+        import ray.train
+        import torch.distributed as dist
+        from transformers.trainer_utils import get_last_checkpoint
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+        metrics: dict = {}
+        for log in state.log_history:
+            metrics.update(log)
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            source = get_last_checkpoint(args.output_dir) if ray.train.get_context().get_world_rank() == 0 else None
+            if source is not None:
+                shutil.copytree(source, Path(tmp) / self.CHECKPOINT_NAME)
+                checkpoint = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics=metrics, checkpoint=checkpoint)

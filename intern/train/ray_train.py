@@ -4,8 +4,9 @@
                             name=run_name("r1-b0", job), events=events, branch="b0")
 
 Each worker builds the same TRL trainer as the plain recipe (``intern.train.sft`` /
-``intern.train.grpo``), wrapped with ``prepare_trainer``; ``RayTrainReportCallback``
-reports metrics and a checkpoint to Ray Train at every save, so they appear in the Ray
+``intern.train.grpo``), wrapped with ``prepare_trainer``; ``RankZeroReportCallback``
+reports metrics and (from rank 0, once every rank has saved) a checkpoint to Ray Train at
+every save, so they appear in the Ray
 dashboard and under ``storage_path/name``. The final model is written by rank 0 to
 ``job.output_dir/final`` (shared storage on a multi-node cluster).
 
@@ -60,9 +61,9 @@ def _worker(config: dict[str, Any]) -> None:
 
     import ray.train
     import torch
-    from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
+    from ray.train.huggingface.transformers import prepare_trainer
 
-    from intern.train.callbacks import progress_callbacks
+    from intern.train.callbacks import RankZeroReportCallback, progress_callbacks
 
     # Ray sets OMP_NUM_THREADS from the worker's CPUs; make torch honour it.
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
@@ -79,7 +80,7 @@ def _worker(config: dict[str, Any]) -> None:
     events = EventLog(**config["events"]) if config.get("events") else None
     callbacks, tracker = progress_callbacks(events, config.get("branch"), config.get("iteration", 1),
                                             config["recipe"], config.get("tracking"))
-    callbacks.insert(0, RayTrainReportCallback())
+    callbacks.insert(0, RankZeroReportCallback())
     start = time.time()
     trainer = prepare_trainer(build(job, callbacks))
     checkpoint = ray.train.get_checkpoint()
@@ -93,7 +94,7 @@ def _worker(config: dict[str, Any]) -> None:
             trainer.train()
         else:
             with checkpoint.as_directory() as folder:
-                hf_checkpoint = Path(folder) / RayTrainReportCallback.CHECKPOINT_NAME
+                hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME
                 state = json.loads((hf_checkpoint / "trainer_state.json").read_text())
                 if events is not None and rank == 0:
                     events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],

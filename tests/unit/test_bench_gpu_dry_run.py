@@ -3,7 +3,7 @@
 The dry run trains the real SFT and GRPO recipes without Ray; ZeRO-2 joins when
 DeepSpeed's CPU communication op is already compiled (its first build takes minutes,
 more than this test's budget). Also: the shapes' parameter counts, the bf16 peak table,
-the step timing of `intern bench train`, and `intern bench eval` on tiny:llama.
+the step timing and CPU shares of `intern bench train`, and `intern bench eval` on tiny:llama.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from intern.bench import bench_app, steady_seconds_per_step
+from intern.bench import bench_app, steady_seconds_per_step, step_seconds
+from intern.bench_cpu import CpuSampler, is_ray_process
 from intern.bench_gpu import peak_tflops, shape_stats
 
 
@@ -63,8 +64,34 @@ def test_steady_step_time_skips_the_warmup() -> None:
               for s, t in ((1, 100.0), (2, 110.0), (3, 112.0), (4, 114.0), (5, 116.0))]
     events.append({"event": "train_step", "branch": "plain", "step": 5, "ts": 1.0})
     assert steady_seconds_per_step(events, "ray", warmup=2) == pytest.approx(2.0)
+    assert step_seconds(events, "ray", warmup=2) == pytest.approx([2.0, 2.0, 2.0])
     with pytest.raises(ValueError, match="fewer than 2"):
         steady_seconds_per_step(events, "plain", warmup=2)
+
+
+def test_cpu_sampler_attributes_a_busy_process() -> None:
+    import subprocess
+    import sys
+    import time
+
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    sampler = CpuSampler(interval=0.2).start()
+    try:
+        time.sleep(2.5)
+    finally:
+        sampler.stop()
+        busy.wait()
+    shares = sampler.shares(sampler.samples[0][0], sampler.samples[-1][0], cpus=1, training_pid=busy.pid)
+    # A spinning process gets most of a core even on a loaded machine; nothing else here is Ray.
+    assert shares["training"] > 0.3 and shares["ray"] == 0.0 and shares["seconds"] > 1.5
+    with pytest.raises(ValueError, match="no CPU samples"):
+        sampler.shares(0.0, 0.0, cpus=1, training_pid=busy.pid)
+
+
+def test_ray_processes_are_recognised_by_their_command_line() -> None:
+    assert is_ray_process("ray::RayTrainWorker")
+    assert is_ray_process("/venv/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet --node")
+    assert not is_ray_process("/venv/bin/python /venv/bin/intern bench train")
 
 
 def test_bench_eval_compares_batched_and_one_by_one(tmp_path: Path) -> None:
