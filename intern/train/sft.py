@@ -83,6 +83,29 @@ def trainer_dir(job: Any) -> Path:
     return Path(job.output_dir) / "trainer" / job_key(job)
 
 
+def last_complete_checkpoint(folder: Path) -> tuple[Path | None, list[Path]]:
+    """The newest ``checkpoint-N`` under ``folder`` that was fully written, and newer ones that were not.
+
+    The HF trainer writes ``trainer_state.json`` after the weights, optimizer, scheduler and
+    RNG state; a process killed mid-save (Ctrl-C stopping the Ray cluster, a lost node)
+    leaves a folder without it, or with it cut short. Resuming from such a folder fails, so
+    it is passed over for the one before.
+    """
+    steps = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        suffix = path.name.removeprefix("checkpoint-")
+        if path.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), path))
+    incomplete: list[Path] = []
+    for _, path in sorted(steps, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())["global_step"]
+            return path, incomplete
+        except (OSError, ValueError, KeyError):
+            incomplete.append(path)
+    return None, incomplete
+
+
 def finished_result(job: Any) -> dict[str, Any] | None:
     """The recorded result of ``job`` if its final model was already exported, else None."""
     record = Path(job.output_dir) / "final" / "intern_train.json"

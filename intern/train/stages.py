@@ -151,19 +151,20 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
                     tracking: dict[str, Any] | None) -> SFTResult | GRPOResult:
     import json
 
-    from transformers.trainer_utils import get_last_checkpoint
-
     from intern.train.callbacks import progress_callbacks
     from intern.train.grpo import run_grpo
-    from intern.train.sft import finished_result, run_sft, trainer_dir
+    from intern.train.sft import finished_result, last_complete_checkpoint, run_sft, trainer_dir
 
     callbacks, tracker = progress_callbacks(events, branch, iteration, stage.recipe, tracking)
     if (done := finished_result(stage.job)) is not None:  # exported before a crash: nothing to redo
         events.emit("trainer", "train_skipped", branch=branch, recipe=stage.recipe, reason="already finished",
                     checkpoint=done["final_path"])
         return (SFTResult if stage.recipe == "sft" else GRPOResult)(**done)
-    folder = trainer_dir(stage.job)
-    resume = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    found, incomplete = last_complete_checkpoint(trainer_dir(stage.job))
+    resume = str(found) if found else None
+    if incomplete:
+        events.emit("trainer", "checkpoint_incomplete", branch=branch, recipe=stage.recipe,
+                    skipped=[str(p) for p in incomplete], using=resume)
     if resume:
         state = json.loads((Path(resume) / "trainer_state.json").read_text())
         events.emit("trainer", "train_resume", branch=branch, recipe=stage.recipe,

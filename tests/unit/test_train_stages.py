@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,19 @@ def test_micro_batch_fits_memory_and_keeps_the_effective_batch():
                                gradient_checkpointing=False)
     assert micro * accum == 64 and accum > 1
     assert micro_batch(None, batch_size=16, seq_len=512, stage="zero2", gpu_memory_gb=80) == (16, 1)
+
+
+def test_resume_passes_over_checkpoints_cut_short_by_a_kill(tmp_path: Path) -> None:
+    from intern.train.sft import last_complete_checkpoint
+
+    for step, state in ((5, '{"global_step": 5}'), (10, None), (15, '{"global_st'), (20, '{}')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"weights")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-final-copy").mkdir()  # not a step folder
+    found, incomplete = last_complete_checkpoint(tmp_path)
+    assert found == tmp_path / "checkpoint-5"
+    assert incomplete == [tmp_path / f"checkpoint-{n}" for n in (20, 15, 10)]
+    assert last_complete_checkpoint(tmp_path / "missing") == (None, [])
