@@ -82,8 +82,10 @@ def test_cpu_sampler_attributes_a_busy_process() -> None:
         sampler.stop()
         busy.wait()
     shares = sampler.shares(sampler.samples[0][0], sampler.samples[-1][0], cpus=1, training_pid=busy.pid)
-    # A spinning process gets most of a core even on a loaded machine; nothing else here is Ray.
-    assert shares["training"] > 0.3 and shares["ray"] == 0.0 and shares["seconds"] > 1.5
+    # A spinning process gets most of a core even on a loaded machine; the session's Ray
+    # cluster, when one is up, is counted apart from it.
+    assert shares["training"] > 0.3 and shares["seconds"] > 1.5
+    assert 0.0 <= shares["ray"] < shares["training"] and shares["other"] >= 0.0
     with pytest.raises(ValueError, match="no CPU samples"):
         sampler.shares(0.0, 0.0, cpus=1, training_pid=busy.pid)
 
