@@ -78,11 +78,6 @@ def step_seconds(events: list[dict], branch: str, warmup: int) -> list[float]:
     return [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in pairwise(_marks(events, branch, warmup))]
 
 
-def _window(events: list[dict], branch: str, warmup: int) -> tuple[float, float]:
-    marks = _marks(events, branch, warmup)
-    return marks[0][1], marks[-1][1]
-
-
 @bench_app.command("train")
 def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
           warmup: Annotated[int, typer.Option(help="steps left out of the timing")] = 8,
@@ -144,11 +139,10 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
     worker_pid = next(e["pid"] for e in logged if e.get("event") == "train_worker")
     rates, medians, cpu = {}, {}, {}
     for branch, pid in (("plain", os.getpid()), ("ray", worker_pid)):
-        durations = step_seconds(logged, branch, warmup)
         rates[branch] = steady_seconds_per_step(logged, branch, warmup)
-        medians[branch] = statistics.median(durations)
-        t0, t1 = _window(logged, branch, warmup)
-        cpu[branch] = sampler.shares(t0, t1, cpus, pid)
+        medians[branch] = statistics.median(step_seconds(logged, branch, warmup))
+        marks = _marks(logged, branch, warmup)  # the timed window: end of warm-up -> last step
+        cpu[branch] = sampler.shares(marks[0][1], marks[-1][1], cpus, pid)
     result = {"model": model, "steps": steps, "warmup": warmup, "batch_size": batch_size,
               "cpus": cpus, "lora": lora, "s_per_step": rates, "median_s_per_step": medians,
               "wall_s": walls, "cpu_share": cpu,
