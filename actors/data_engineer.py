@@ -210,8 +210,9 @@ class DataTools:
             ref: A file path or a Hub dataset id.
             mapping: Which column holds what: keys prompt, completion (worked solution), answer (gold
                 answer), answer_pattern (regex whose group 1 is the answer inside the answer column),
-                choices, messages (a chat column), id. Values are column names; prompt and completion
-                may be templates like "{question} {context}". Omit to use the suggested mapping.
+                choices, messages (a chat column), id. Values are column names or paths into nested
+                values ("answers.text[0]", "meta.source", [-1] for the last item); prompt and completion
+                may be templates like "{question.text} {context}". Omit to use the suggested mapping.
             formats: "sft" and/or "grpo"; default: both for a GRPO hypothesis, else "sft".
             split: The split to read.
             config: The Hub config (subset).

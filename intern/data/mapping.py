@@ -18,6 +18,17 @@ With a benchmark, prompts use its template and targets end with its ``ANSWER:`` 
 so training data matches what the scorer reads; without one, the prompt is a single user
 message and the completion the solution as written. SFT rows have exactly the columns
 of :data:`intern.data.build.COLUMNS`, GRPO rows those of :data:`intern.data.build.GRPO_COLUMNS`.
+
+Every column a mapping names may be a *path* into nested values: keys joined by dots and
+list positions in brackets, counted from 0 (``[-1]`` is the last item, as in Python). For
+SQuAD-style rows ``{"question": "...", "context": "...", "answers": {"text": ["Denver Broncos"],
+"answer_start": [177]}}``::
+
+    ColumnMapping(prompt="{question}\\n\\nContext: {context}", answer="answers.text[0]")
+
+A row's literal key wins over a path (a column named ``meta.source`` is that column). A row
+where a path does not resolve (a missing key, a position out of range, a value that is not
+an object or list) is skipped with the reason, naming the path and the part that failed.
 """
 
 from __future__ import annotations
@@ -42,13 +53,94 @@ _CHAT_NAMES = ("messages", "conversations", "conversation", "chat")
 _ID_NAMES = ("id", "idx", "uid", "question_id", "problem_id")
 _EMBEDDED = ((re.compile(r"####\s*\S"), r"####\s*(.+?)\s*$"),  # GSM8K
              (re.compile(r"\\boxed\{"), r"\\boxed\{(.+)\}"))     # MATH
-_TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
+# A {placeholder}: a word (as always), or a path like {question.text} or {answers.text[0]}. Malformed
+# paths ({a..b}, {a[x]}) still match so that check() reports them; {x^2}, {n-1} or {0.5} stay text.
+_TEMPLATE_FIELD = re.compile(r"\{(\w+|[^\W\d]\w*(?:\.\w*|\[[^\]{}]*\]?)+)\}")
+_PATH_KEY = re.compile(r"\.([^.\[\]]+)")
+_PATH_INDEX = re.compile(r"\[(-?\d+)\]")
+_PATH_HELP = ("write keys with dots and list positions in brackets, e.g. 'answers.text[0]', 'meta.source', "
+              "'choices[-1]'")
+
+
+def _parse_path(path: str) -> tuple[str | int, ...]:
+    """``answers.text[0]`` -> ``("answers", "text", 0)``; ValueError saying what is malformed."""
+    head = re.match(r"[^.\[\]]+", path)
+    if head is None:
+        raise ValueError(f"it starts with {path[:1]!r} instead of a column name")
+    parts: list[str | int] = [head.group()]
+    pos = head.end()
+    while pos < len(path):
+        if match := _PATH_KEY.match(path, pos) or _PATH_INDEX.match(path, pos):
+            parts.append(match.group(1) if match.group().startswith(".") else int(match.group(1)))
+            pos = match.end()
+        elif path[pos] == ".":
+            raise ValueError(f"an empty key after {path[:pos]!r}")
+        elif path[pos] == "[":
+            end = path.find("]", pos)
+            raise ValueError("an unclosed '['" if end < 0 else
+                             f"{path[pos:end + 1]!r} is not a list position like [0] or [-1]")
+        elif path[pos] == "]":
+            raise ValueError(f"a ']' without '[' after {path[:pos]!r}")
+        else:
+            raise ValueError(f"{path[pos:]!r} follows {path[:pos]!r} without a '.'")
+    return tuple(parts)
+
+
+def _resolve(row: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` in ``row``: the literal key if the row has it, else the path's keys and
+    positions. None where the column is absent or a value on the way is null (an empty cell); a
+    ValueError naming the path and the part that failed where it does not resolve."""
+    if path in row:
+        return row[path]
+    try:
+        parts = _parse_path(path)
+    except ValueError:  # check() reported it, unless an earlier row had this literal key
+        return None
+    value, walked = row.get(parts[0]), str(parts[0])
+    for part in parts[1:]:
+        if value is None:
+            return None
+        step = f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int) and not isinstance(value, list | tuple):
+            problem = f"'{walked}' is a {type(value).__name__}, not a list"
+        elif isinstance(part, int) and not -len(value) <= part < len(value):
+            problem = f"'{walked}' has {len(value)} item(s)"
+        elif isinstance(part, str) and not isinstance(value, dict):
+            problem = f"'{walked}' is a {type(value).__name__}, not an object with keys"
+        elif isinstance(part, str) and part not in value:
+            keys = ", ".join(map(str, list(value)[:12])) + (", ..." if len(value) > 12 else "")
+            problem = f"'{walked}' has no key {part!r} (keys: {keys or 'none'})"
+        else:
+            value, walked = value[part], walked + step
+            continue
+        raise ValueError(f"path '{path}' fails at '{step}': {problem}")
+    return value
+
+
+def _as_text(value: Any, path: str) -> Any:
+    """The value for a text field; a list or object (a path that stops too early) is a ValueError."""
+    if isinstance(value, list | tuple | dict):
+        hint = f"{path}[0]" if not isinstance(value, dict) else f"{path}.{next(iter(value), 'key')}"
+        raise ValueError(f"column '{path}' holds a {type(value).__name__}, not text: name one part, e.g. '{hint}'")
+    return value
+
+
+def _template_fields(spec: str) -> list[str] | None:
+    """The placeholders of a template; None for a plain column name or path."""
+    return (_TEMPLATE_FIELD.findall(spec) or None) if "{" in spec else None
 
 
 @dataclass(frozen=True)
 class ColumnMapping:
     """Which columns hold what. Each of ``prompt`` and ``completion`` is a column name or a
     template with ``{column}`` placeholders (e.g. ``"{question}\\n\\nContext: {context}"``).
+
+    Every column may be a path into nested values (see the module docstring): ``answers.text[0]``,
+    ``meta.source``, ``choices.text`` (a list of options), ``data.conversation``, and in templates
+    ``"{question.text}\\n\\nContext: {context}"`` (placeholder keys: letters, digits and ``_``).
+    A row's literal key wins (a column named ``meta.source``); ``[-1]`` is the last item.
+    :meth:`check` needs each path's first key to be a column; the rest is resolved per row, and a
+    row where it fails is skipped with the reason.
 
     Attributes:
         prompt: The question / instruction.
@@ -79,8 +171,18 @@ class ColumnMapping:
             value = getattr(self, f.name)
             if f.name in ("answer_pattern", "strip_patterns") or not value:
                 continue
-            used = _TEMPLATE_FIELD.findall(value) if f.name in ("prompt", "completion") and "{" in value else [value]
-            problems += [f"'{f.name}' uses column '{c}', which the data lacks" for c in used if c not in columns]
+            used = (_template_fields(value) if f.name in ("prompt", "completion") else None) or [value]
+            for path in used:
+                if path in columns:  # a literal column name, even one with a dot or bracket
+                    continue
+                try:
+                    head = _parse_path(path)[0]
+                except ValueError as exc:
+                    problems.append(f"'{f.name}' path {path!r} is malformed ({exc}): {_PATH_HELP}")
+                    continue
+                if head not in columns:
+                    where = "" if head == path else f" (in '{path}')"
+                    problems.append(f"'{f.name}' uses column '{head}'{where}, which the data lacks")
         for pattern in ([self.answer_pattern] if self.answer_pattern else []) + list(self.strip_patterns):
             try:
                 re.compile(pattern)
@@ -106,7 +208,8 @@ class Mapped:
 
 
 def suggest_mapping(columns: dict[str, str], rows: Sequence[dict[str, Any]] = ()) -> ColumnMapping:
-    """Guesses a mapping from column names and types (and sample values, for embedded answers).
+    """Guesses a mapping from column names and types (and sample values, for embedded answers and for
+    a prompt column of objects with a ``text`` string, like ``{"question": {"text": ...}}``: ``question.text``).
 
     Args:
         columns: ``{column: type}`` as :func:`intern.data.sources.infer_columns` gives.
@@ -125,13 +228,24 @@ def suggest_mapping(columns: dict[str, str], rows: Sequence[dict[str, Any]] = ()
     ident = pick(_ID_NAMES, ("string", "int"), set())
     if chat:
         return ColumnMapping(messages=chat, id=ident)
-    prompt = pick(_PROMPT_NAMES, ("string",), set())
-    if prompt is None:
+
+    def prompt_path(column: str) -> str | None:  # a text column, or objects that all hold a "text" string
+        if columns[column].split("|")[0] == "string":
+            return column
+        sample = [r.get(column) for r in rows[:20] if r.get(column) is not None]
+        if columns[column] == "struct" and sample and all(isinstance(v, dict) and isinstance(v.get("text"), str)
+                                                          for v in sample):
+            return f"{column}.text"
+        return None
+
+    prompt_column = next((lower[n] for n in _PROMPT_NAMES if n in lower and prompt_path(lower[n])), None)
+    if prompt_column is None:
         raise DataError(f"no column looks like a prompt (tried {', '.join(_PROMPT_NAMES)}); pass a ColumnMapping "
                         f"naming it. Columns: {columns}")
-    choices = pick(("choices", "options"), ("list[string]",), {prompt})
-    answer = pick(_ANSWER_NAMES, ("string", "int", "float"), {prompt})
-    completion = pick(_SOLUTION_NAMES, ("string",), {prompt})
+    prompt = prompt_path(prompt_column)
+    choices = pick(("choices", "options"), ("list[string]",), {prompt_column})
+    answer = pick(_ANSWER_NAMES, ("string", "int", "float"), {prompt_column})
+    completion = pick(_SOLUTION_NAMES, ("string",), {prompt_column})
     pattern = None
     if answer:
         sample = [str(r.get(answer, "")) for r in rows[:20]]
@@ -146,19 +260,20 @@ def suggest_mapping(columns: dict[str, str], rows: Sequence[dict[str, Any]] = ()
 
 
 def _render(spec: str, row: dict[str, Any]) -> str:
-    if "{" in spec and _TEMPLATE_FIELD.search(spec):
-        missing = [c for c in _TEMPLATE_FIELD.findall(spec) if row.get(c) is None]
+    if placeholders := _template_fields(spec):
+        values = {path: _resolve(row, path) for path in placeholders}
+        missing = [path for path, value in values.items() if value is None]
         if missing:
             raise ValueError(f"empty column(s) {missing} in the template")
-        return _TEMPLATE_FIELD.sub(lambda m: str(row[m.group(1)]), spec)
-    value = row.get(spec)
+        return _TEMPLATE_FIELD.sub(lambda m: str(_as_text(values[m.group(1)], m.group(1))), spec)
+    value = _as_text(_resolve(row, spec), spec)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"column '{spec}' is empty")
     return str(value)
 
 
 def _answer(row: dict[str, Any], mapping: ColumnMapping, choices: list[str] | None) -> str:
-    value = row.get(mapping.answer) if mapping.answer else None
+    value = _as_text(_resolve(row, mapping.answer), mapping.answer) if mapping.answer else None
     if value is None or str(value).strip() == "":
         raise ValueError(f"answer column '{mapping.answer}' is empty")
     if isinstance(value, float) and value.is_integer():
@@ -206,7 +321,7 @@ def _grpo_solution(row: dict[str, Any], mapping: ColumnMapping, answer: str | No
 
 
 def _chat(row: dict[str, Any], column: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    chat = row.get(column)
+    chat = _resolve(row, column)
     if not isinstance(chat, list) or not chat:
         raise ValueError(f"chat column '{column}' is empty")
     messages = []
@@ -232,8 +347,9 @@ def _map(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, benchmark: Benc
         raise DataError("GRPO rows need a prompt and an answer column, not a chat column")
     out, skipped, seen = [], [], set()
     for position, row in enumerate(rows):
-        row_id = f"{id_prefix}/{row[mapping.id] if mapping.id and row.get(mapping.id) is not None else position}"
         try:
+            key = _resolve(row, mapping.id) if mapping.id else None
+            row_id = f"{id_prefix}/{position if key is None else key}"
             if row_id in seen:
                 raise ValueError(f"duplicate id {row_id!r}")
             if mapping.messages:
@@ -242,7 +358,7 @@ def _map(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, benchmark: Benc
                 seen.add(row_id)
                 continue
             question = _render(mapping.prompt or "", row)
-            raw_choices = row.get(mapping.choices) if mapping.choices else None
+            raw_choices = _resolve(row, mapping.choices) if mapping.choices else None
             choices = [str(c) for c in raw_choices] if isinstance(raw_choices, list) else None
             if mapping.choices and not choices:
                 raise ValueError(f"choices column '{mapping.choices}' is empty")
