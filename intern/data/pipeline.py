@@ -13,7 +13,7 @@ source -> mapping -> dedup -> decontamination -> write + audit, every stage coun
     refs["grpo"].path    # runs/r1/data/i1-b0/grpo/grpo.parquet   (id, prompt, answer, item: our GRPO recipe)
 
 The source is a local file or a Hub dataset (:func:`intern.data.sources.load_source`,
-which records the file's sha256 or the Hub revision); without a mapping one is guessed
+which records the file's sha256, or the Hub revision and the commit sha loaded); without a mapping one is guessed
 (:func:`intern.data.mapping.suggest_mapping`). Rows that cannot be mapped, duplicates
 (exact and near, :mod:`intern.data.dedup`) and rows that contain a benchmark item's
 question or answer are removed; each manifest lists the source, the rows before and

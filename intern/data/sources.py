@@ -3,13 +3,22 @@
     source = load_source("data/problems.jsonl")                   # jsonl, json, csv, parquet, arrow
     source = load_source("openai/gsm8k", config="main", split="train", limit=2000)   # Hub, via datasets
     source.columns          # {"question": "string", "answer": "string"}
-    source.info             # provenance for the manifest: kind, path or id, config, split, revision, sha256
+    source.info             # provenance for the manifest: kind, path + sha256, or id, config, split, revision, sha
     describe(source, n=3)   # columns, row count and sample rows, short enough for an LLM
 
 Local files are read with pyarrow / the json module directly (no ``datasets`` cache
-writes); a folder written by ``Dataset.save_to_disk`` is loaded with ``datasets``. Hub
-datasets go through ``datasets.load_dataset`` (streamed when ``limit`` is given, so only
-the rows needed are fetched); offline, that fails with a :class:`DataError` saying so.
+writes); a folder written by ``Dataset.save_to_disk`` is loaded with ``datasets``. For a
+Hub dataset the requested revision (branch, tag or commit; ``main`` by default) is first
+resolved to its commit sha with ``huggingface_hub`` and exactly that commit is loaded with
+``datasets.load_dataset`` (streamed when ``limit`` is given, so only the rows needed are
+fetched); ``info`` records both ``revision`` (as asked) and ``sha`` (what was loaded).
+
+Offline (``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``) nothing can be resolved: ``datasets``
+loads the most recent copy of the dataset in its local cache, whatever revision is asked
+for. ``sha`` is then the commit of that copy (the name of its cache folder), or ``None``
+when unknown, and ``info["note"]`` says the revision was not checked against the Hub; a
+cached copy at another commit than a requested commit sha is a :class:`DataError`. With
+nothing cached, loading fails with a :class:`DataError` saying so.
 Map the rows to SFT / GRPO rows with :mod:`intern.data.mapping`.
 """
 
@@ -34,6 +43,8 @@ __all__ = ["Source", "describe", "infer_columns", "load_source", "value_type"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 @dataclass
@@ -43,8 +54,9 @@ class Source:
     Attributes:
         rows: The rows as plain dicts.
         columns: ``{column: type}`` inferred from the values (see :func:`value_type`).
-        info: Provenance for a manifest: ``kind`` (``local``/``hub``), ``path`` and ``sha256``
-            or ``id``, ``config``, ``split``, ``revision``; and ``rows``.
+        info: Provenance for a manifest: ``kind`` (``local``/``hub``); ``path`` and ``sha256``,
+            or ``id``, ``config``, ``split``, ``revision`` (as requested), ``sha`` (the commit
+            loaded; ``None`` offline when unknown) and, offline, ``note``; and ``rows``.
     """
 
     rows: list[dict[str, Any]]
@@ -174,19 +186,98 @@ def _load_local(path: Path, split: str, limit: int | None) -> tuple[list[dict[st
     return (rows[:limit] if limit is not None else rows), info
 
 
+def _hub_offline() -> bool:
+    """Whether the Hub is off limits: the libraries' settings (read when they were imported) or the environment."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    return bool(datasets.config.HF_HUB_OFFLINE or constants.HF_HUB_OFFLINE) or any(
+        os.environ.get(name, "").upper() in _TRUE for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _refs_hint(api: Any, ref: str) -> str:
+    """``; branches: ...; tags: ...`` of a Hub dataset, or ``""`` when they cannot be listed."""
+    try:
+        refs = api.list_repo_refs(ref, repo_type="dataset")
+    except Exception:  # only a hint for the error message
+        return ""
+    branches = ", ".join(b.name for b in refs.branches) or "(none)"
+    tags = ", ".join(t.name for t in refs.tags) or "(none)"
+    return f"; its branches: {branches}; tags: {tags}"
+
+
+def _resolve_revision(ref: str, revision: str, endpoint: str) -> str:
+    """The commit sha that ``revision`` (a branch, tag or commit) of the Hub dataset ``ref`` points to now."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    api = HfApi(endpoint=endpoint, library_name="intern")
+    try:
+        sha = api.dataset_info(ref, revision=revision, timeout=60.0).sha
+    except RevisionNotFoundError:
+        raise DataError(f"could not load Hub dataset {ref!r}: it has no revision {revision!r}{_refs_hint(api, ref)}; "
+                        "pass an existing branch, tag or full commit sha, or leave revision unset for 'main'") from None
+    except RepositoryNotFoundError:  # 404, or 401 for a private or missing one without a token
+        raise DataError(f"could not load Hub dataset {ref!r} revision {revision!r}: no such dataset on {endpoint} "
+                        "(or it is private); check the id (org/name), or set HF_TOKEN for a private one") from None
+    except Exception as exc:  # network, timeout, 5xx
+        raise DataError(f"could not load Hub dataset {ref!r}: resolving revision {revision!r} to a commit failed "
+                        f"({type(exc).__name__}: {str(exc)[:300]}); check the network and HF_ENDPOINT, or set "
+                        "HF_HUB_OFFLINE=1 to load the copy in the local cache") from None
+    if not isinstance(sha, str) or not _COMMIT.match(sha):
+        raise DataError(f"could not load Hub dataset {ref!r}: {endpoint} gave no commit sha for revision "
+                        f"{revision!r} (got {sha!r}); check HF_ENDPOINT")
+    return sha
+
+
+def _cached_commit(ds: Any) -> str | None:
+    """The commit a non-streamed Hub dataset was prepared from: its cache folder is named after it."""
+    for cache_file in getattr(ds, "cache_files", None) or []:
+        folder = Path(cache_file["filename"]).parent.name
+        if _COMMIT.match(folder):
+            return folder
+    return None
+
+
 def _load_hub(ref: str, config: str | None, split: str, revision: str | None,
               limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import datasets  # heavy: only for Hub loads
 
-    info = {"kind": "hub", "id": ref, "config": config, "split": split, "revision": revision or "main"}
+    requested = revision or "main"
+    info: dict[str, Any] = {"kind": "hub", "id": ref, "config": config, "split": split, "revision": requested,
+                            "sha": None}
+    offline = _hub_offline()
+    if not offline:
+        info["sha"] = _resolve_revision(ref, requested, datasets.config.HF_ENDPOINT)
+    streaming = limit is not None and not offline  # offline the rows come from the local cache anyway
     try:
-        ds = datasets.load_dataset(ref, config, split=split, revision=revision, streaming=limit is not None)
-        rows = list(itertools.islice(ds, limit)) if limit is not None else ds.to_list()
+        ds = datasets.load_dataset(ref, config, split=split, revision=info["sha"] or requested, streaming=streaming)
+        loaded = None if streaming else _cached_commit(ds)
+        if streaming:
+            rows = list(itertools.islice(ds, limit))
+        else:
+            rows = (ds.select(range(min(limit, len(ds)))) if limit is not None else ds).to_list()
     except Exception as exc:  # datasets raises many unrelated types (HTTP, FileNotFound, Value, its own)
-        offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = " (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set: the Hub is off limits)" if offline else ""
-        raise DataError(f"could not load Hub dataset {ref!r} config={config!r} split={split!r}{hint}: "
-                        f"{type(exc).__name__}: {str(exc)[:300]}") from None
+        at = f" (commit {info['sha']})" if info["sha"] else ""
+        hint = (" (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set: the Hub is off limits and the dataset is not in "
+                "the local cache; load it once online, or use a local file)") if offline else ""
+        raise DataError(f"could not load Hub dataset {ref!r} config={config!r} split={split!r} "
+                        f"revision={requested!r}{at}{hint}: {type(exc).__name__}: {str(exc)[:300]}") from None
+    if not offline:
+        if loaded and loaded != info["sha"]:  # datasets fell back to another cached copy when the Hub failed
+            raise DataError(f"Hub dataset {ref!r} revision {requested!r} is commit {info['sha']}, but datasets "
+                            f"loaded the cached commit {loaded} instead (the Hub refused or failed to serve the "
+                            "files): check access (HF_TOKEN for a gated or private dataset) and retry, or set "
+                            "HF_HUB_OFFLINE=1 to use the cached copy knowingly")
+        return rows, info
+    if _COMMIT.match(requested) and loaded and loaded != requested:
+        raise DataError(f"Hub dataset {ref!r}: the copy in the local cache is commit {loaded}, not the requested "
+                        f"{requested} (offline: HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set); unset it to load "
+                        "that commit from the Hub, or pass revision=None to use the cached one")
+    info["sha"] = loaded
+    info["note"] = ("offline: loaded the most recent copy in the local datasets cache; revision "
+                    f"{requested!r} was not checked against the Hub"
+                    + ("" if loaded else ", and the commit of that copy is unknown"))
     return rows, info
 
 
@@ -199,7 +290,8 @@ def load_source(ref: str | os.PathLike[str], *, config: str | None = None, split
             ``save_to_disk`` folder) or a Hub id (``org/name``).
         config: The Hub config (subset).
         split: The split (Hub datasets and saved ``DatasetDict`` folders).
-        revision: The Hub revision (branch, tag or commit) to pin.
+        revision: The Hub revision (branch, tag or commit; ``main`` when unset). It is
+            resolved to a commit sha, which is what is loaded and recorded as ``info["sha"]``.
         limit: Load at most this many rows (streamed from the Hub).
 
     Raises:

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hub_loopback import HubLoopback, use_hub
 
 from intern.data.sources import describe, infer_columns, load_source, value_type
 from intern.errors import DataError
@@ -94,6 +95,80 @@ def test_hub_id_offline_is_a_clear_data_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match=r"could not load Hub dataset 'intern-test/none'.*HF_HUB_OFFLINE"):
         load_source("intern-test/none", config="main", split="train", limit=5)
+
+
+REPO = "intern-test/tiny"
+OLD, NEW = "1" * 40, "2" * 40  # v1 has 2 rows; main has moved on to 3
+HUB_ROWS = [{"question": f"What is {i} + {i}?", "answer": 2 * i} for i in range(3)]
+
+
+def _jsonl(rows):
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A loopback Hub serving REPO at two commits; huggingface_hub and datasets pointed at it, caches in tmp."""
+    pytest.importorskip("datasets")
+    with HubLoopback() as server:
+        server.dataset(REPO, {OLD: {".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
+                                    "data/train.jsonl": _jsonl(HUB_ROWS[:2])},
+                              NEW: {".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
+                                    "data/train.jsonl": _jsonl(HUB_ROWS)}},
+                       branches={"main": NEW}, tags={"v1": OLD})
+        use_hub(monkeypatch, server.url, tmp_path / "hf")
+        yield server
+
+
+@pytest.mark.parametrize("limit", [None, 2], ids=["download", "streamed"])
+@pytest.mark.parametrize("revision, sha, rows", [(None, NEW, 3), ("main", NEW, 3), ("v1", OLD, 2), (OLD, OLD, 2)])
+def test_hub_dataset_pins_the_commit_it_loads(hub, tmp_path, limit, revision, sha, rows):
+    source = load_source(REPO, revision=revision, limit=limit)
+    assert source.rows == HUB_ROWS[:min(rows, limit or rows)]
+    assert source.info == {"kind": "hub", "id": REPO, "config": None, "split": "train",
+                           "revision": revision or "main", "sha": sha, "rows": len(source.rows)}
+    first, *rest = hub.seen
+    assert (first.method, first.path) == ("GET", f"/api/datasets/{REPO}/revision/{revision or 'main'}")
+    files = [s for s in rest if "/resolve/" in s.path or "/tree/" in s.path]
+    assert f"/datasets/{REPO}/resolve/{sha}/data/train.jsonl" in {s.path for s in files}
+    assert all(f"/{sha}" in s.path for s in files)  # every file came from that commit, none via the branch or tag
+    if limit is None:  # downloaded into the temporary caches, from where datasets prepared that commit
+        assert (tmp_path / "hf/hub/datasets--intern-test--tiny/snapshots" / sha / "data/train.jsonl").is_file()
+        assert (tmp_path / "hf/datasets/intern-test___tiny/default/0.0.0" / sha).is_dir()
+
+
+def test_hub_unknown_revision_or_dataset_is_a_clear_data_error(hub):
+    with pytest.raises(DataError, match=r"Hub dataset 'intern-test/tiny': it has no revision 'v2'; its branches: "
+                                        r"main; tags: v1; pass an existing branch, tag or full commit sha") as info:
+        load_source(REPO, revision="v2")
+    assert [(s.method, s.path) for s in hub.seen] == [("GET", f"/api/datasets/{REPO}/revision/v2"),
+                                                      ("GET", f"/api/datasets/{REPO}/refs")]
+    assert "RevisionNotFound" not in str(info.value)
+    with pytest.raises(DataError, match=r"'intern-test/nope' revision 'main': no such dataset on http://127.*"
+                                        r"check the id \(org/name\), or set HF_TOKEN"):
+        load_source("intern-test/nope")
+
+
+def test_hub_offline_loads_the_cached_copy_and_its_commit(hub, monkeypatch, tmp_path):
+    assert load_source(REPO).info["sha"] == NEW  # downloaded and prepared in the datasets cache
+    use_hub(monkeypatch, hub.url, tmp_path / "hf", offline=True)
+    seen = len(hub.seen)
+    source = load_source(REPO, limit=2)
+    assert source.rows == HUB_ROWS[:2] and source.info["sha"] == NEW and source.info["revision"] == "main"
+    assert source.info["note"].startswith("offline: loaded the most recent copy in the local datasets cache")
+    with pytest.raises(DataError, match=f"the copy in the local cache is commit {NEW}, not the requested {OLD}"):
+        load_source(REPO, revision=OLD)
+    assert len(hub.seen) == seen  # offline: not one request
+
+
+def test_hub_fallback_to_another_cached_commit_is_a_data_error(hub):
+    assert load_source(REPO).info["sha"] == NEW  # main, prepared in the datasets cache
+    restricted = "Access to dataset intern-test/tiny is restricted. You must have access to it and be authenticated."
+    hub.reply(f"/datasets/{REPO}/resolve/{OLD}/README.md", {"error": restricted}, status=401,
+              headers={"X-Error-Code": "GatedRepo", "X-Error-Message": restricted})
+    # datasets answers a refused (or failed) file with the latest cached copy, at another commit than v1's
+    with pytest.raises(DataError, match=f"revision 'v1' is commit {OLD}, but datasets loaded the cached commit {NEW}"):
+        load_source(REPO, revision="v1")
 
 
 def test_types_and_describe(tmp_path):
