@@ -9,6 +9,11 @@ scores them with the same reward, which makes "did the reward rise" a paired com
                         format_weight=0.2)
     trainer = GRPOTrainer(..., callbacks=[probe])      # measures on_train_begin / on_train_end
     probe.result()  # {"before": {"reward", "correctness"}, "after": {...}, "prompts", "samples"}
+
+The "before" figures also go into the trainer's ``log_history`` (keys ``probe_before/reward``
+and ``probe_before/correctness`` at step 0), which every checkpoint's ``trainer_state.json``
+keeps: a run resumed mid-way (a Ray Train worker restarted, ``intern resume``) reads them
+back instead of losing them, and does not measure the half-trained policy as "before".
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from transformers import TrainerCallback
+
+#: log_history keys of the "before" figures (flat numbers: Ray Train reports log_history as metrics).
+BEFORE_KEYS = {"reward": "probe_before/reward", "correctness": "probe_before/correctness"}
 
 
 class RewardProbe(TrainerCallback):
@@ -59,8 +67,13 @@ class RewardProbe(TrainerCallback):
                 "correctness": round(sum(correct) / n, 4)}
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if state.is_world_process_zero and state.global_step == 0 and model is not None:
+        if not state.is_world_process_zero or model is None:
+            return
+        if state.global_step == 0:
             self.before = self.measure(model, processing_class)
+            state.log_history.append({**{key: self.before[name] for name, key in BEFORE_KEYS.items()}, "step": 0})
+        else:  # resumed from a checkpoint: its trainer state holds what the first attempt measured
+            self.before = before_from_history(state.log_history)
 
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
         if state.is_world_process_zero and model is not None:
@@ -72,3 +85,9 @@ class RewardProbe(TrainerCallback):
             return None
         return {"before": self.before, "after": self.after, "prompts": len(self.items), "samples": self.samples,
                 "temperature": self.temperature}
+
+
+def before_from_history(log_history: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The probe's "before" figures kept in a trainer's ``log_history``, or None if absent."""
+    entry = next((h for h in log_history if BEFORE_KEYS["reward"] in h), None)
+    return None if entry is None else {name: entry[key] for name, key in BEFORE_KEYS.items()}

@@ -7,6 +7,7 @@ also checked directly on hand-written completions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -86,6 +87,44 @@ def test_grpo_runs_logs_rewards_and_exports_a_plain_model(grpo_data, tmp_path: P
     for when in ("before", "after"):
         assert 0.0 <= probe[when]["correctness"] <= probe[when]["reward"] <= 1.2
     assert record["result"]["probe"] == probe
+
+
+def test_probe_before_survives_a_resume_from_a_checkpoint(grpo_data, tmp_path: Path) -> None:
+    from intern.train.sft import trainer_dir
+
+    job = GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=grpo_data.path,
+                  output_dir=str(tmp_path / "run"), benchmark="wordproblems", max_steps=2, save_steps=2,
+                  batch_size=2, num_generations=2, max_completion_length=8, probe_prompts=4, probe_samples=2)
+    first = run_grpo(job)
+    checkpoint = trainer_dir(job) / "checkpoint-2"
+    kept = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    assert kept[0] == {"probe_before/reward": first.probe["before"]["reward"],
+                       "probe_before/correctness": first.probe["before"]["correctness"], "step": 0}
+    # a longer run was cut after step 2 and resumes: "before" is the untrained policy's, read back
+    longer = dataclasses.replace(job, max_steps=3, output_dir=str(tmp_path / "longer"))
+    resumed = run_grpo(longer, resume_from_checkpoint=str(checkpoint))
+    assert resumed.steps == 3 and resumed.probe["before"] == first.probe["before"]
+    assert resumed.probe["after"] is not None
+
+
+def test_a_resumed_probe_reads_before_from_the_trainer_state_without_measuring() -> None:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from intern.train.reward_probe import RewardProbe
+
+    bench = get_benchmark("wordproblems")
+    probe = RewardProbe(bench, bench.items("train", n=2), samples=2, temperature=1.0, max_new_tokens=8,
+                        format_weight=0.2)
+    state = TrainerState(global_step=7, log_history=[
+        {"probe_before/reward": 0.25, "probe_before/correctness": 0.125, "step": 0},
+        {"loss": 1.0, "reward": 0.5, "step": 1}])
+    args = TrainingArguments(output_dir="unused", report_to=[])
+    # a model that cannot generate: measuring it (the half-trained policy) would raise
+    probe.on_train_begin(args, state, TrainerControl(), model=object(), processing_class=None)
+    assert probe.before == {"reward": 0.25, "correctness": 0.125}
+    fresh = TrainerState(global_step=3, log_history=[])  # an older checkpoint without the figures
+    probe.on_train_begin(args, fresh, TrainerControl(), model=object(), processing_class=None)
+    assert probe.before is None
 
 
 def test_sampled_generation_returns_each_prompts_samples_together() -> None:
