@@ -22,12 +22,15 @@ Every command prints a table and, with ``--json-output-file``, writes its number
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,10 +51,18 @@ def _emit(result: dict[str, Any], json_output_file: Path | None) -> None:
         json_output_file.write_text(json.dumps(result, indent=2))
 
 
-def _work(work_dir: Path | None, prefix: str) -> Path:
-    path = work_dir or Path(tempfile.mkdtemp(prefix=f"intern-bench-{prefix}-"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+@contextlib.contextmanager
+def _work(work_dir: Path | None, prefix: str) -> Iterator[Path]:
+    """``work_dir``, or a temp dir removed afterwards, also when the bench fails (checkpoints: GBs)."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
+        return
+    path = Path(tempfile.mkdtemp(prefix=f"intern-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _marks(events: list[dict], branch: str, warmup: int) -> list[tuple[int, float]]:
@@ -89,7 +100,6 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
     and which share Ray's own processes took (the cost of Ray on a machine with few cores).
     """
     import os
-    import shutil
 
     import ray
     import torch
@@ -106,60 +116,58 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
 
     if steps - warmup < 2:
         raise typer.BadParameter(f"--steps ({steps}) must exceed --warmup ({warmup}) by at least 2")
-    work = _work(work_dir, "train")
-    bench = get_benchmark("wordproblems")
-    data = build_sft_dataset(bench, work / "data", n_rows=steps * batch_size, seed=0,
-                             decontaminate_against=bench.items("dev") + bench.items("test"))
-    path = str(resolve_model(model))
+    with _work(work_dir, "train") as work:
+        bench = get_benchmark("wordproblems")
+        data = build_sft_dataset(bench, work / "data", n_rows=steps * batch_size, seed=0,
+                                 decontaminate_against=bench.items("dev") + bench.items("test"))
+        path = str(resolve_model(model))
 
-    def job(name: str) -> SFTJob:
-        return SFTJob(model_path=path, dataset_path=data.path, output_dir=str(work / name),
-                      max_steps=steps, batch_size=batch_size, save_steps=steps, lora=lora)
+        def job(name: str) -> SFTJob:
+            return SFTJob(model_path=path, dataset_path=data.path, output_dir=str(work / name),
+                          max_steps=steps, batch_size=batch_size, save_steps=steps, lora=lora)
 
-    events = EventLog(work / "events.jsonl", run_id="bench-train")
-    walls: dict[str, float] = {}
-    torch.set_num_threads(cpus)
-    sampler = CpuSampler().start()
-    try:
-        start = time.time()
-        run_sft(job("plain"), [EventLogCallback(events, "plain")])
-        walls["plain"] = time.time() - start
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        events = EventLog(work / "events.jsonl", run_id="bench-train")
+        walls: dict[str, float] = {}
+        torch.set_num_threads(cpus)
+        sampler = CpuSampler().start()
         try:
             start = time.time()
-            train_with_ray("sft", job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
-                           storage_path=str(work / "ray_train"), name="bench-ray", events=events,
-                           branch="ray")
-            walls["ray"] = time.time() - start
+            run_sft(job("plain"), [EventLogCallback(events, "plain")])
+            walls["plain"] = time.time() - start
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            try:
+                start = time.time()
+                train_with_ray("sft", job("ray"), TrainScaling(num_workers=1, resources_per_worker={"CPU": cpus}),
+                               storage_path=str(work / "ray_train"), name="bench-ray", events=events,
+                               branch="ray")
+                walls["ray"] = time.time() - start
+            finally:
+                ray.shutdown()
         finally:
-            ray.shutdown()
-    finally:
-        sampler.stop()
-    logged = read_events(events.path)
-    worker_pid = next(e["pid"] for e in logged if e.get("event") == "train_worker")
-    rates, medians, cpu = {}, {}, {}
-    for branch, pid in (("plain", os.getpid()), ("ray", worker_pid)):
-        rates[branch] = steady_seconds_per_step(logged, branch, warmup)
-        medians[branch] = statistics.median(step_seconds(logged, branch, warmup))
-        marks = _marks(logged, branch, warmup)  # the timed window: end of warm-up -> last step
-        cpu[branch] = sampler.shares(marks[0][1], marks[-1][1], cpus, pid)
-    result = {"model": model, "steps": steps, "warmup": warmup, "batch_size": batch_size,
-              "cpus": cpus, "lora": lora, "s_per_step": rates, "median_s_per_step": medians,
-              "wall_s": walls, "cpu_share": cpu,
-              "ratio_ray_over_plain": rates["ray"] / rates["plain"],
-              "median_ratio_ray_over_plain": medians["ray"] / medians["plain"]}
-    typer.echo(f"{'run':<8}{'s/step':>9}{'median':>9}{'wall s':>9}"
-               f"{'training CPU':>15}{'Ray procs CPU':>15}{'other CPU':>11}")
-    for name in ("plain", "ray"):
-        share = cpu[name]
-        typer.echo(f"{name:<8}{rates[name]:>9.3f}{medians[name]:>9.3f}{walls[name]:>9.1f}"
-                   f"{share['training']:>15.1%}{share['ray']:>15.1%}{share['other']:>11.1%}")
-    typer.echo(f"Ray Train / plain: {result['ratio_ray_over_plain']:.3f} "
-               f"(median step: {result['median_ratio_ray_over_plain']:.3f}; target <= 1.05); "
-               f"steps {warmup + 1}-{steps} timed, CPU shares of {cpus} CPUs over those steps")
-    _emit(result, json_output_file)
-    if work_dir is None:
-        shutil.rmtree(work, ignore_errors=True)  # two checkpoints with optimizer state: GBs
+            sampler.stop()
+        logged = read_events(events.path)
+        worker_pid = next(e["pid"] for e in logged if e.get("event") == "train_worker")
+        rates, medians, cpu = {}, {}, {}
+        for branch, pid in (("plain", os.getpid()), ("ray", worker_pid)):
+            rates[branch] = steady_seconds_per_step(logged, branch, warmup)
+            medians[branch] = statistics.median(step_seconds(logged, branch, warmup))
+            marks = _marks(logged, branch, warmup)  # the timed window: end of warm-up -> last step
+            cpu[branch] = sampler.shares(marks[0][1], marks[-1][1], cpus, pid)
+        result = {"model": model, "steps": steps, "warmup": warmup, "batch_size": batch_size,
+                  "cpus": cpus, "lora": lora, "s_per_step": rates, "median_s_per_step": medians,
+                  "wall_s": walls, "cpu_share": cpu,
+                  "ratio_ray_over_plain": rates["ray"] / rates["plain"],
+                  "median_ratio_ray_over_plain": medians["ray"] / medians["plain"]}
+        typer.echo(f"{'run':<8}{'s/step':>9}{'median':>9}{'wall s':>9}"
+                   f"{'training CPU':>15}{'Ray procs CPU':>15}{'other CPU':>11}")
+        for name in ("plain", "ray"):
+            share = cpu[name]
+            typer.echo(f"{name:<8}{rates[name]:>9.3f}{medians[name]:>9.3f}{walls[name]:>9.1f}"
+                       f"{share['training']:>15.1%}{share['ray']:>15.1%}{share['other']:>11.1%}")
+        typer.echo(f"Ray Train / plain: {result['ratio_ray_over_plain']:.3f} "
+                   f"(median step: {result['median_ratio_ray_over_plain']:.3f}; target <= 1.05); "
+                   f"steps {warmup + 1}-{steps} timed, CPU shares of {cpus} CPUs over those steps")
+        _emit(result, json_output_file)
 
 
 @bench_app.command("eval")
@@ -260,26 +268,26 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
     cuda = torch.cuda.is_available() and not dry_run
     if not cuda and not dry_run:
         raise typer.BadParameter("no CUDA device here; pass --dry-run for the CPU check")
-    work = _work(work_dir, "gpu")
-    tokenizer_dir = resolve_model("tiny:llama")  # a real tokenizer, no network needed
-    data = build_data(work / "data", tokenizer_dir, rows=max(steps * batch_size, 64), seq_len=seq_len)
-    rows: list[dict[str, Any]] = []
-    # ZeRO runs last: in-process (dry run) they leave a process group behind.
-    for stage in sorted(stages, key=lambda s: s != "none"):
-        for shape in shapes:
-            model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
-            for recipe in _csv(recipes):
-                grpo = recipe == "grpo"
-                spec = RunSpec(shape=shape, recipe=recipe, deepspeed=stage,
-                               steps=grpo_steps if grpo else steps, warmup=warmup,
-                               batch_size=num_generations * grpo_prompts if grpo else batch_size,
-                               seq_len=seq_len, num_generations=num_generations,
-                               completion_len=completion_len, use_cpu=not cuda)
-                row = (run_spec(spec, model_dir, data, work / "runs") if dry_run
-                       else _run_isolated(spec, model_dir, data, work / "runs"))
-                rows.append(row)
-                typer.echo(_format_row(row))
-    _emit({"dry_run": dry_run, "rows": rows}, json_output_file)
+    with _work(work_dir, "gpu") as work:
+        tokenizer_dir = resolve_model("tiny:llama")  # a real tokenizer, no network needed
+        data = build_data(work / "data", tokenizer_dir, rows=max(steps * batch_size, 64), seq_len=seq_len)
+        rows: list[dict[str, Any]] = []
+        # ZeRO runs last: in-process (dry run) they leave a process group behind.
+        for stage in sorted(stages, key=lambda s: s != "none"):
+            for shape in shapes:
+                model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
+                for recipe in _csv(recipes):
+                    grpo = recipe == "grpo"
+                    spec = RunSpec(shape=shape, recipe=recipe, deepspeed=stage,
+                                   steps=grpo_steps if grpo else steps, warmup=warmup,
+                                   batch_size=num_generations * grpo_prompts if grpo else batch_size,
+                                   seq_len=seq_len, num_generations=num_generations,
+                                   completion_len=completion_len, use_cpu=not cuda)
+                    row = (run_spec(spec, model_dir, data, work / "runs") if dry_run
+                           else _run_isolated(spec, model_dir, data, work / "runs"))
+                    rows.append(row)
+                    typer.echo(_format_row(row))
+        _emit({"dry_run": dry_run, "rows": rows}, json_output_file)
 
 
 def _format_row(row: dict[str, Any]) -> str:

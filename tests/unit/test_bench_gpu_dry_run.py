@@ -106,3 +106,15 @@ def test_bench_eval_compares_batched_and_one_by_one(tmp_path: Path) -> None:
     assert numbers["n"] == 4 and numbers["speedup"] > 0
     assert set(numbers["examples_per_s"]) == {"batched", "one_by_one"}
     assert "batched speed-up" in result.output
+
+
+def test_a_bench_removes_its_temp_dir_even_when_it_fails(tmp_path: Path) -> None:
+    from intern.bench import _work
+
+    with pytest.raises(RuntimeError), _work(None, "train") as work:
+        (work / "checkpoint").mkdir()
+        raise RuntimeError("the run failed")
+    assert not work.exists()  # GBs of checkpoints would otherwise stay behind
+    with _work(tmp_path / "mine", "train") as given:
+        (given / "kept").touch()
+    assert (tmp_path / "mine" / "kept").exists()  # a --work-dir is the user's: kept
