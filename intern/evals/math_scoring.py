@@ -11,10 +11,18 @@ strings, or as exact numbers when both are numbers::
     math_equal("711", "11")                             # False: never suffix matching
     extract_aime("... ANSWER: 033")                     # "33"
 
-Normalization removes what does not change the answer: ``$``, spacing commands, spaces,
-``\\left``/``\\right``, ``\\dfrac``/``\\tfrac`` (-> ``\\frac``), ``\\text{}`` wrappers,
-degree signs, percent signs, thousands separators, a leading ``x =``, trailing units
-(``cm``, ``dollars``, ``square units``, ...) and a final period.
+Normalization removes what does not change the answer: math delimiters (``$``, ``\\(``
+``\\)``, ``\\[`` ``\\]``), spacing commands, spaces, ``\\left``/``\\right``,
+``\\dfrac``/``\\tfrac`` (-> ``\\frac``), ``\\text{}`` wrappers, degree signs, percent signs,
+thousands separators, a leading ``x =``, a trailing unit and a final period. A choice
+letter in parentheses is the letter: ``\\text{(C)}``, ``(C)`` and ``C`` are the same answer
+(uppercase letters only, also in a comma list such as ``(A), (C)``).
+
+Units: a trailing unit word of two or more letters (``cm``, ``dollars``, ``square units``,
+...) is dropped, with or without a space (``5cm``, ``5 cm``, ``5\\text{ cm}``). The one-letter
+unit ``m`` is dropped only in text mode (``2\\text{ m}``, ``2\\mbox{m}``, ``2\\mathrm{m}``):
+in math mode ``2m`` and ``2 m`` are the product of 2 and a variable ``m``, so they never
+equal ``2``.
 """
 
 from __future__ import annotations
@@ -29,22 +37,31 @@ __all__ = ["extract_aime", "extract_math", "math_equal", "math_value", "normaliz
 _WRAPPERS = ("boxed", "fbox", "text", "textbf", "textrm", "textit", "mathrm", "mathbf", "mbox")
 _REMOVED = re.compile(
     r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])|\\displaystyle|\\[!,;:> ]|\^\s*\{\s*\\circ\s*\}|"
-    r"\^\s*\\circ|\\circ|\\%|%|\\\$|\$"
+    r"\^\s*\\circ|\\circ|\\%|%|\\\$|\$|\\[()\[\]]"
 )
 _UNITS = (
     "square units", "sq units", "cubic units", "units", "unit", "square feet", "square inches",
     "square meters", "square centimeters", "sq ft", "cm", "centimeters", "centimeter", "mm", "km",
-    "kilometers", "meters", "meter", "m", "inches", "inch", "feet", "foot", "ft", "yards", "yard",
+    "kilometers", "meters", "meter", "inches", "inch", "feet", "foot", "ft", "yards", "yard",
     "miles", "mile", "mph", "hours", "hour", "hrs", "minutes", "minute", "mins", "seconds",
     "second", "days", "day", "weeks", "years", "dollars", "dollar", "cents", "cent", "degrees",
     "degree", "pounds", "lbs", "ounces", "oz", "grams", "kg", "liters", "ml", "gallons", "points",
     "people", "students", "ways", "times",
 )
-# A trailing unit follows a number, a closing brace or a parenthesis, after a space (or not,
-# for the `\text{}`-unwrapped forms), optionally squared or cubed.
+# Units only written in text mode: in math mode a single letter is a variable ("2m" is 2*m).
+_TEXT_UNITS = ("m",)
+_POWER = r"(?:\^\{?[23]\}?)?\.?$"  # optionally squared or cubed, then a final period
+# A trailing unit follows a number, a closing brace or a parenthesis, with or without a space.
 _UNIT_RE = re.compile(
-    r"^(?P<value>.*?[\d}\)])\s*(?:" + "|".join(re.escape(u) for u in _UNITS) + r")(?:\^\{?[23]\}?)?\.?$"
+    r"^(?P<value>.*?[\d}\)])\s*(?:" + "|".join(re.escape(u) for u in _UNITS) + ")" + _POWER
 )
+# A unit in a text wrapper (`5\text{ cm}^2`, `2\mbox{m}`), recognized before the wrappers go.
+_TEXT_UNIT_RE = re.compile(
+    r"^(?P<value>.*?[\d}\)])\s*\\(?:text|textrm|mathrm|mbox)\s*\{\s*(?:"
+    + "|".join(re.escape(u) for u in _UNITS + _TEXT_UNITS) + r")\s*\}" + _POWER
+)
+# Choice letters: "(C)" or "(A),(C)" (spaces already removed) are "C" and "A,C".
+_LETTERS_RE = re.compile(r"^(?:\([A-Z]\)|[A-Z])(?:,(?:\([A-Z]\)|[A-Z]))*$")
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _FRAC_RE = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _PLAIN_NUMBER_RE = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
@@ -77,8 +94,10 @@ def normalize_math(answer: str) -> str:
     """
     text = answer.strip()
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
-    text = _REMOVED.sub(" ", text)
-    # Units written as text go before unwrapping, so "5\text{ cm}" and "5 cm" agree.
+    text = _REMOVED.sub(" ", text).strip()
+    # A unit in text mode goes before unwrapping: after it, "2\text{m}" would read as 2*m.
+    if (match := _TEXT_UNIT_RE.match(text)) is not None:
+        text = match.group("value")
     text = _unwrap(text, _WRAPPERS)
     text = text.replace("\\{", "{").replace("\\}", "}")
     if _LHS_RE.match(text):
@@ -98,7 +117,10 @@ def normalize_math(answer: str) -> str:
         text = text.replace(",", "")
     while text.startswith("{") and text.endswith("}") and _unwrap("\\x" + text, ("x",)) == text[1:-1]:
         text = text[1:-1]
-    return text.rstrip(".").removeprefix("+")
+    text = text.rstrip(".").removeprefix("+")
+    if _LETTERS_RE.match(text):
+        text = text.replace("(", "").replace(")", "")
+    return text
 
 
 def math_value(normalized: str) -> Fraction | None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from intern.evals.base import Item
 from intern.evals.code_scoring import call_matches, extract_code, humaneval_program, parse_call, values_match
 from intern.evals.math_scoring import extract_aime, extract_math, math_equal, normalize_math
 from intern.evals.scoring import answer_text, extract_letter, extract_numeric, last_boxed
+from intern.evals.suite import AIME, Math500
 
 
 @pytest.mark.parametrize(
@@ -57,6 +59,26 @@ def test_answer_text_keeps_latex_and_takes_the_last_line() -> None:
         ("2x", "2", False),
         ("1,2", "12", False),
         ("", "0", False),
+        # math delimiters \( \) and \[ \] are stripped like $
+        ("\\( \\frac{1}{2} \\)", "\\frac{1}{2}", True),
+        ("\\[\\frac{1}{2}\\]", "0.5", True),
+        ("\\(x = 5\\)", "5", True),
+        # a choice letter in parentheses is the letter (uppercase only, case kept)
+        ("C", "\\text{(C)}", True),
+        ("(C)", "\\text{(C)}", True),
+        ("\\text{C}", "(C)", True),
+        ("(A), (C)", "\\text{A, C}", True),
+        ("B", "\\text{(C)}", False),
+        ("c", "\\text{(C)}", False),
+        # units: words of two or more letters go, glued or not; "m" only in text mode
+        ("5cm", "5", True),
+        ("5\\text{ cm}^2", "5", True),
+        ("2\\text{ m}", "2", True),
+        ("2\\mbox{m}", "2", True),
+        ("2 meters", "2", True),
+        ("2m", "2", False),  # 2 times m
+        ("2 m", "2", False),
+        ("2m", "2m", True),
     ],
 )
 def test_math_equal(predicted: str, gold: str, equal: bool) -> None:
@@ -67,6 +89,20 @@ def test_normalization_is_idempotent_on_gold_answers() -> None:
     for gold in ("\\frac{14}{3}", "\\left( 3, \\frac{\\pi}{2} \\right)", "10\\%", "p - q", "\\text{(C)}"):
         once = normalize_math(gold)
         assert normalize_math(once) == once
+    assert normalize_math("\\text{(C)}") == "C"
+
+
+def test_math500_and_aime_strip_latex_math_delimiters() -> None:
+    math500, aime = Math500(), AIME()
+    half = Item("math500/test/0", "q", "\\frac{1}{2}", "s")
+    assert math500.score("ANSWER: \\( \\frac{1}{2} \\)", half) == 1.0
+    assert math500.score("ANSWER: \\[ \\frac{1}{2} \\]", half) == 1.0
+    assert math500.score("ANSWER: $\\frac{1}{2}$", half) == 1.0
+    assert math500.score("ANSWER: \\( \\frac{1}{3} \\)", half) == 0.0
+    assert aime.score("ANSWER: \\(33\\)", Item("aime2025/test/0", "q", "33", "s")) == 1.0
+    assert aime.score("ANSWER: \\[033\\]", Item("aime2025/test/0", "q", "33", "s")) == 1.0
+    assert math500.score("ANSWER: \\text{(C)}", Item("math500/test/1", "q", "\\text{(C)}", "s")) == 1.0
+    assert math500.score("ANSWER: C", Item("math500/test/1", "q", "\\text{(C)}", "s")) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -110,7 +146,7 @@ def test_numeric_and_letter_tricky_cases() -> None:
     assert extract_letter("ANSWER: A\nANSWER: d") == "D"
 
 
-def test_extract_code_takes_the_first_fenced_block() -> None:
+def test_extract_code_takes_the_first_python_block() -> None:
     text = "Here:\n```python\ndef f(x):\n    return x\n```\nUsage:\n```python\nprint(f(1))\n```"
     assert extract_code(text) == "def f(x):\n    return x\n"
     assert extract_code("    return 1") == "    return 1\n"
@@ -138,8 +174,12 @@ TRUTH = [{"calc_area": {"base": [10], "height": [5.0], "unit": ["units", ""], "r
     ("completion", "matches"),
     [
         ('ANSWER: {"name": "calc_area", "arguments": {"base": 10, "height": 5}}', True),
-        ('ANSWER: calc_area(base=10.0, height="5", unit="Units")', True),
-        ('ANSWER: [calc_area(base=10, height=5, round="false")]', True),
+        ('ANSWER: calc_area(base=10, height=5.0, unit="Units")', True),  # strings: BFCL-standardized
+        ('ANSWER: [calc_area(base=10, height=5, round=False)]', True),  # an int is a float
+        ('ANSWER: calc_area(base=10.0, height=5)', False),  # a float is not an integer
+        ('ANSWER: calc_area(base=10, height="5")', False),  # a string is not a float
+        ('ANSWER: calc_area(base=True, height=5)', False),  # a bool is not an integer
+        ('ANSWER: calc_area(base=10, height=5, round="false")', False),  # nor a string a bool
         ('<tool_call>\n{"name": "calc_area", "arguments": {"base": 10, "height": 5}}\n</tool_call>', True),
         ('ANSWER: {"calc_area": {"base": 10, "height": 5}}', True),
         ('ANSWER: calc_area(base=1, height=5)\nANSWER: calc_area(base=10, height=5)', True),
@@ -156,9 +196,21 @@ def test_bfcl_call_matching(completion: str, matches: bool) -> None:
     assert call_matches(parse_call(completion), TRUTH, FUNCTIONS) is matches
 
 
-def test_values_match_is_type_tolerant_but_exact() -> None:
-    assert values_match("5", 5.0, "float") and values_match(5, 5.0) and not values_match(50, 5)
-    assert values_match("New York, NY", "new york ny") and not values_match("Boston", "new york")
-    assert values_match([1, 2], [1.0, 2.0]) and not values_match([1, 2], [2, 1])
-    assert values_match("true", True, "boolean") and not values_match(1, True, "boolean")
-    assert values_match({"a": 1}, {"a": [1], "b": ["", 2]}) and not values_match({"a": 2}, {"a": [1]})
+def test_values_match_follows_bfcl_types() -> None:
+    assert values_match(5, 5.0, "float") and values_match(5.0, 5, "float") and not values_match("5", 5.0, "float")
+    assert values_match(10, 10, "integer") and not values_match(10.0, 10, "integer")
+    assert not values_match(True, 1, "integer") and not values_match("10", 10, "integer")
+    assert values_match(False, False, "boolean") and not values_match("false", False, "boolean")
+    assert not values_match(0, False, "boolean")
+    assert values_match("New York, NY", "new york ny", "string") and not values_match("Boston", "new york", "string")
+    assert not values_match(5, "5", "string")
+    assert values_match([1.0, 2.0], [1, 2], "array", "float") and not values_match([1, 2], [1.0, 2.0], "array", "float")
+    assert values_match(["A b"], ["ab"], "array", "string") and not values_match([1, 2], [2, 1], "array")
+    assert not values_match((1, 2), [1, 2], "array") and values_match((1, 2), [1, 2], "tuple")
+    assert values_match({"a": 1}, {"a": [1], "b": ["", 2]}, "dict") and not values_match({"a": 2}, {"a": [1]}, "dict")
+    assert not values_match({"a": 1, "c": 3}, {"a": [1]}, "dict") and not values_match({}, {"a": [1]}, "dict")
+    # a variable in BFCL's answers (a string for an integer parameter) is matched only by itself
+    assert values_match("n", "n", "integer") and not values_match(3, "n", "integer")
+    # no declared type: a number equals a number of the same value, a bool only a bool
+    assert values_match(5, 5.0) and not values_match(50, 5) and not values_match(1, True)
+    assert values_match("New York, NY", "new york ny") and not values_match("5", 5)
