@@ -32,6 +32,7 @@ from intern.evals.scoring import extract_letter, extract_numeric, numeric_equal
 
 __all__ = [
     "LETTERS",
+    "MCQ_TEMPLATE",
     "STYLES",
     "MultipleChoice",
     "WordProblems",
@@ -256,6 +257,15 @@ class WordProblems:
 
 LETTERS = "ABCD"
 
+# inspect_ai's ``multiple_choice(cot=True)`` template (SINGLE_ANSWER_TEMPLATE_COT), verbatim:
+# PostTrainBench's GPQA task asks with it. ``letters`` is the letters joined with "," and
+# ``choices`` one "A) text" line per option, as inspect writes them.
+MCQ_TEMPLATE = (
+    "Answer the following multiple choice question. The last line of your response should be "
+    "of the following format: 'ANSWER: $LETTER' (without quotes) where LETTER is one of "
+    "{letters}. Think step by step before answering.\n\n{question}\n\n{choices}"
+)
+
 
 # Questions are kept to at most 8 words (after normalization) so that, under 8-gram
 # decontamination, an eval question is one gram: only an exact copy matches it, and a
@@ -342,7 +352,7 @@ class MultipleChoice:
         return _split_items(self.name, _generate_mcq, split, n, seed)
 
     def prompt(self, item: Item) -> list[dict]:
-        """One user message in the GPQA / PostTrainBench multiple-choice template."""
+        """One user message in the GPQA / PostTrainBench multiple-choice template (`MCQ_TEMPLATE`)."""
         if not item.choices or len(item.choices) != len(self.letters):
             raise BenchmarkError(
                 f"item {item.id!r} needs {len(self.letters)} choices for an MCQ prompt, "
@@ -350,11 +360,8 @@ class MultipleChoice:
             )
         pairs = zip(self.letters, item.choices, strict=True)
         options = "\n".join(f"{letter}) {choice}" for letter, choice in pairs)
-        content = (
-            "Answer the following multiple choice question. The last line of your response "
-            "should be of the form 'ANSWER: $LETTER' (without quotes) where LETTER is one of "
-            f"{self.letters}.\n\n{item.question}\n\n{options}"
-        )
+        content = MCQ_TEMPLATE.format(letters=",".join(self.letters), question=item.question,
+                                      choices=options)
         return [{"role": "user", "content": content}]
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:

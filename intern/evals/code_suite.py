@@ -34,10 +34,13 @@ from intern.tools.sandbox import Sandbox
 
 __all__ = ["BFCLSimple", "HumanEval"]
 
-# inspect_evals' HumanEval instruction (PostTrainBench scores with it).
+# inspect_evals' HumanEval INSTRUCTION, verbatim with its line breaks (PostTrainBench scores
+# with it): a triple-quoted string that opens with a newline and ends "this function.\\n" plus
+# the newline before the closing quotes. The prompt is it + the problem's prompt.
 _HUMANEVAL_INSTRUCTION = (
-    "Read the following function signature and docstring, and fully implement the function "
-    "described. Your response should only contain the code for this function.\n"
+    "\nRead the following function signature and docstring, and fully implement\n"
+    "the function described. Your response should only contain the code for\n"
+    "this function.\n\n"
 )
 
 
@@ -54,18 +57,18 @@ class HumanEval:
 
     Args:
         name: The registry name.
-        timeout_s: Wall-time limit of one program.
+        timeout_s: Wall-time limit of one program (inspect_evals' VERIFY_TIMEOUT, 30 s).
         memory_mb: Address-space limit of one program.
         data_path: Local data (the test file, or a directory holding it).
     """
 
     kind = "code"
     splits = EVAL_SPLITS
-    max_new_tokens = 512
+    max_new_tokens = 4000  # PostTrainBench's humaneval --max-tokens
     source = DatasetSource("openai/openai_humaneval", "7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544",
                            eval_split="test", dev_size=32)
 
-    def __init__(self, name: str = "humaneval", timeout_s: float = 10.0, memory_mb: int = 2048,
+    def __init__(self, name: str = "humaneval", timeout_s: float = 30.0, memory_mb: int = 2048,
                  data_path: str | None = None):
         self.name = name
         self.timeout_s = timeout_s
@@ -97,7 +100,8 @@ class HumanEval:
         return [{"role": "assistant", "content": item.solution}]
 
     def extract(self, completion: str) -> str | None:
-        """The completion's code (its first fenced block, else all of it), or None when empty."""
+        """The completion's code (its first Python-tagged fenced block, else its first block, else
+        all of it), or None when empty."""
         code = extract_code(completion or "")
         return code if code.strip() else None
 
@@ -157,13 +161,19 @@ def _bfcl_item(row: dict, item_id: str) -> Item:
 
 
 class BFCLSimple:
-    """BFCL simple: one request, one or more offered functions, one correct call."""
+    """BFCL simple: one request, one or more offered functions, one correct call.
+
+    Asked in text (the functions as JSON, the call on an ``ANSWER:`` line), not through the
+    native tool calls inspect_evals' BFCL (and so PostTrainBench) uses: its scores are intern's
+    own, not PostTrainBench's.
+    """
 
     kind = "function_call"
     splits = EVAL_SPLITS
-    max_new_tokens = 256
-    source = DatasetSource("gorilla-llm/Berkeley-Function-Calling-Leaderboard", "main",
-                           eval_split="test", config="BFCL_v3_simple", dev_size=64, raw_json=True)
+    max_new_tokens = 16000  # PostTrainBench's bfcl --max-tokens
+    source = DatasetSource("gorilla-llm/Berkeley-Function-Calling-Leaderboard",
+                           "61fc0608cfd831fcfbbaa676ebdfef0ed963eeda", eval_split="test",
+                           config="BFCL_v3_simple", dev_size=64, raw_json=True)
 
     def __init__(self, name: str = "bfcl_simple", data_path: str | None = None):
         self.name = name

@@ -13,14 +13,24 @@ Importing this module registers them::
     items = bench.items("test", n=100)
     score = bench.score(completion, items[0])
 
-| name | kind | Hub dataset | scorer |
-| --- | --- | --- | --- |
-| ``gsm8k`` / ``gsm8k_10shot`` | numeric | openai/gsm8k (main) | exact number after ANSWER |
-| ``gpqa_main`` / ``gpqa_diamond`` | mcq | Idavidrein/gpqa | letter after ANSWER; options shuffled with a seed |
-| ``aime2025`` | integer | math-ai/aime25 | integer 0-999 after ANSWER (or last box) |
-| ``math500`` | math | HuggingFaceH4/MATH-500 | normalized LaTeX / exact value |
-| ``humaneval`` | code | openai/openai_humaneval | tests pass in the sandbox |
-| ``bfcl_simple`` | function_call | gorilla-llm/Berkeley-Function-Calling-Leaderboard | call matches |
+| name | kind | Hub dataset (revision) | max new tokens | scorer |
+| --- | --- | --- | --- | --- |
+| ``gsm8k_10shot`` / ``gsm8k`` | numeric | openai/gsm8k, main (cc7b047b) | 4000 | exact number after ANSWER |
+| ``gpqa_main`` / ``gpqa_diamond`` | mcq | Idavidrein/gpqa (633f5ee8) | 16000 | letter after ANSWER; seeded shuffle |
+| ``aime2025`` | integer | math-ai/aime25 (563bb840) | 16000 | integer 0-999 after ANSWER (or last box) |
+| ``math500`` | math | HuggingFaceH4/MATH-500 (6e4ed1a2) | 1024 | normalized LaTeX / exact value |
+| ``humaneval`` | code | openai/openai_humaneval (7dce6050) | 4000 | tests pass in the sandbox |
+| ``bfcl_simple`` | function_call | gorilla-llm/Berkeley-Function-Calling-Leaderboard (61fc0608) | 16000 | call |
+
+Comparability with PostTrainBench (its ``src/eval/tasks/<task>/evaluate*.py``, which run
+inspect_evals' tasks): the prompt templates are inspect's, verbatim; the token budgets are those
+scripts' ``--max-tokens`` defaults (MATH-500 is not a PostTrainBench task and keeps a
+budget of its own). PostTrainBench's GSM8K is inspect_evals' default, **10-shot**:
+``gsm8k_10shot`` is the comparable one, with the same ten train examples in the same
+order (see :class:`GSM8K`); ``gsm8k`` is the 0-shot variant. GPQA's option order is
+intern's own seeded shuffle, not inspect's (which PostTrainBench seeds per run), and
+BFCL is asked in text (``ANSWER: {call}``), not through native tool calls as
+inspect_evals' BFCL does, so its scores are intern's own.
 
 The last two live in :mod:`intern.evals.code_suite`.
 """
@@ -29,15 +39,18 @@ from __future__ import annotations
 
 import re
 
+from intern.errors import BenchmarkError
 from intern.evals.base import Item, register
 from intern.evals.builtin import LETTERS, MultipleChoice, _check_style, shuffle_choices
 from intern.evals.math_scoring import extract_aime, extract_math, math_equal
 from intern.evals.scoring import extract_numeric, format_number, numeric_equal, parse_number
 from intern.evals.sources import EVAL_SPLITS, DatasetSource, SplitData
 
-__all__ = ["AIME", "GPQA", "GSM8K", "MATH_TEMPLATE", "Math500"]
+__all__ = ["AIME", "AIME_TEMPLATE", "GPQA", "GSM8K", "MATH_TEMPLATE", "Math500", "hf_shuffle_order"]
 
 # inspect_evals' templates, which PostTrainBench scores with (verbatim, so scores compare).
+# MATH (and GSM8K, which adds "Reasoning:"): inspect's source writes ``\\boxed`` in a plain
+# string, one backslash at run time, as here.
 MATH_TEMPLATE = (
     'Solve the following math problem step by step. The last line of your response should be of '
     'the form "ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem.\n\n'
@@ -47,6 +60,15 @@ MATH_TEMPLATE = (
     '\\boxed command.'
 )
 _GSM8K_TEMPLATE = MATH_TEMPLATE + "\n\nReasoning:"
+# AIME 2025 (inspect_evals' aime2024_solver): MATH's, with a line break after "step by step.".
+AIME_TEMPLATE = (
+    'Solve the following math problem step by step.\nThe last line of your response should be of '
+    'the form "ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem.\n\n'
+    '{prompt}\n\n'
+    'Remember to put your answer on its own line at the end in the form "ANSWER: $ANSWER" '
+    '(without quotes) where $ANSWER is the answer to the problem, and you do not need to use a '
+    '\\boxed command.'
+)
 _CALCULATOR_RE = re.compile(r"<<[^>]*>>")
 
 
@@ -74,19 +96,42 @@ def _gsm8k_item(row: dict, item_id: str) -> Item:
     return Item(item_id, str(row["question"]).strip(), answer, _worked(reasoning, answer))
 
 
+def _gsm8k_shot(row: dict) -> str:
+    """One worked example as inspect_evals' ``sample_to_fewshot`` writes it (calculator notes kept)."""
+    *reasoning, target = str(row["answer"]).split("####")
+    if not reasoning:
+        raise ValueError("column 'answer' must end with '#### <number>'")
+    return (f"{row['question']}\n\nReasoning:\n{'####'.join(reasoning).strip()}\n\n"
+            f"ANSWER: {target.strip()}")
+
+
+def hf_shuffle_order(count: int, seed: int) -> list[int]:
+    """The row order ``datasets.Dataset.shuffle(seed=seed)`` gives (NumPy's ``default_rng``)."""
+    import numpy as np
+
+    return [int(i) for i in np.random.default_rng(seed).permutation(count)]
+
+
 class GSM8K:
-    """Grade-school math word problems; numeric answers; optional k-shot (inspect_evals style).
+    """Grade-school math word problems; numeric answers; optional k-shot as inspect_evals does it.
+
+    ``gsm8k_10shot`` is the PostTrainBench-comparable variant: PostTrainBench runs inspect_evals'
+    ``gsm8k`` with its defaults (``fewshot=10``, ``fewshot_seed=42``), which shuffles the whole
+    Hub train split with ``datasets``' ``shuffle(seed=42)``, takes the first ten rows and puts
+    them, calculator notes and all, in one system message. The shots here are the same rows in
+    the same order; those that fall in this benchmark's dev split (carved from the same Hub
+    split) are left out of its dev items.
 
     Args:
         name: The registry name.
-        fewshot: Worked examples from the train split put in a system message (0: none).
-        fewshot_seed: Which train examples (a seeded sample).
+        fewshot: Worked examples from the Hub train split put in a system message (0: none).
+        fewshot_seed: The shuffle seed that picks them.
         data_path: Local data (a directory with ``train`` and ``test`` files).
     """
 
     kind = "numeric"
     splits = EVAL_SPLITS
-    max_new_tokens = 512
+    max_new_tokens = 4000  # PostTrainBench's gsm8k --max-tokens
     source = DatasetSource("openai/gsm8k", "cc7b047b6e5bb11b4f1af84efc572db110a51b3c",
                            eval_split="test", train_split="train", config="main", dev_size=256)
 
@@ -96,24 +141,42 @@ class GSM8K:
         self.fewshot = fewshot
         self.fewshot_seed = fewshot_seed
         self.data = SplitData(name, self.source, _gsm8k_item, data_path)
-        self._shots: tuple[SplitData, str] | None = None
+        self._shots: tuple[SplitData, list[int], str] | None = None
+
+    def _fewshot(self) -> tuple[list[int], str]:
+        """The shots' row indices in the Hub train split and the system message they make."""
+        if self._shots is None or self._shots[0] is not self.data:  # a with_data_path copy
+            hub_split = self.source.train_split or "train"
+            rows = self.data.rows(hub_split)
+            if self.fewshot > len(rows):
+                raise BenchmarkError(f"{self.name!r} asks for {self.fewshot} shots, but the "
+                                     f"{hub_split} split has {len(rows)} rows")
+            chosen = hf_shuffle_order(len(rows), self.fewshot_seed)[:self.fewshot]
+            try:
+                text = "\n\n".join(_gsm8k_shot(rows[i]) for i in chosen)
+            except (KeyError, ValueError) as e:
+                raise BenchmarkError(f"a few-shot row of {self.name!r} ({hub_split}) is malformed "
+                                     f"({type(e).__name__}: {e}); it must follow the schema of "
+                                     f"{self.source.hub_id}") from None
+            self._shots = (self.data, chosen, text)
+        return self._shots[1], self._shots[2]
 
     def items(self, split: str, n: int | None = None, seed: int = 0) -> list[Item]:
         """See `intern.evals.base.Benchmark.items` and `intern.evals.sources.SplitData.items`."""
-        return self.data.items(split, n, seed)
-
-    def _fewshot_text(self) -> str:
-        if self._shots is None or self._shots[0] is not self.data:  # a with_data_path copy
-            shots = self.data.items("train", n=self.fewshot, seed=self.fewshot_seed)
-            text = "\n\n".join(
-                f"{it.question}\n\nReasoning:\n{it.solution.rpartition('ANSWER:')[0].strip()}"
-                f"\n\nANSWER: {it.answer}" for it in shots)
-            self._shots = (self.data, text)
-        return self._shots[1]
+        if not self.fewshot or split != "dev":
+            return self.data.items(split, n, seed)
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+            raise BenchmarkError(f"n must be a non-negative int or None, got {n!r}")
+        shown = {f"{self.name}/dev/{i}" for i in self._fewshot()[0]}
+        items = [it for it in self.data.items("dev") if it.id not in shown]
+        if n is not None and n > len(items):
+            raise BenchmarkError(f"{self.name!r} dev has {len(items)} items, but n={n} was asked; "
+                                 f"pass n <= {len(items)} or None")
+        return items if n is None else items[:n]
 
     def prompt(self, item: Item) -> list[dict]:
         """The inspect_evals GSM8K prompt, after the k-shot system message when k > 0."""
-        messages = [{"role": "system", "content": self._fewshot_text()}] if self.fewshot else []
+        messages = [{"role": "system", "content": self._fewshot()[1]}] if self.fewshot else []
         return [*messages, {"role": "user", "content": _GSM8K_TEMPLATE.format(prompt=item.question)}]
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
@@ -146,15 +209,15 @@ class GPQA:
     kind = "mcq"
     splits = EVAL_SPLITS
     letters = LETTERS
-    max_new_tokens = 1024
+    max_new_tokens = 16000  # PostTrainBench's gpqamain --max-tokens
 
     def __init__(self, name: str, config: str, shuffle_seed: int = 0, data_path: str | None = None):
         self.name = name
         self.shuffle_seed = shuffle_seed
-        self.source = DatasetSource("Idavidrein/gpqa", "main", eval_split="train", config=config,
-                                    dev_size=48)
+        self.source = DatasetSource("Idavidrein/gpqa", "633f5ee89ab8ad4522a9f850766b73f62147ffdd",
+                                    eval_split="train", config=config, dev_size=48)
         self.data = SplitData(name, self.source, self._to_item, data_path)
-        self._format = MultipleChoice()  # the GPQA / PostTrainBench MCQ template and letter scorer
+        self._format = MultipleChoice()  # inspect's multiple_choice(cot=True) template, letter scorer
 
     def _to_item(self, row: dict, item_id: str) -> Item:
         question = str(row["Question"]).strip()
@@ -171,7 +234,7 @@ class GPQA:
         return self.data.items(split, n, seed)
 
     def prompt(self, item: Item) -> list[dict]:
-        """The multiple-choice template ending in ``ANSWER: $LETTER``."""
+        """inspect_ai's chain-of-thought multiple-choice template (``ANSWER: $LETTER``), verbatim."""
         return self._format.prompt(item)
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
@@ -203,8 +266,9 @@ class AIME:
 
     kind = "integer"
     splits = EVAL_SPLITS
-    max_new_tokens = 2048
-    source = DatasetSource("math-ai/aime25", "main", eval_split="test", dev_size=7)
+    max_new_tokens = 16000  # PostTrainBench's aime2025 --max-tokens
+    source = DatasetSource("math-ai/aime25", "563bb8404243c5f09de6ec262f2db674fe5bce9b",
+                           eval_split="test", dev_size=7)
 
     def __init__(self, name: str = "aime2025", data_path: str | None = None):
         self.name = name
@@ -215,8 +279,8 @@ class AIME:
         return self.data.items(split, n, seed)
 
     def prompt(self, item: Item) -> list[dict]:
-        """The inspect_evals math prompt."""
-        return [{"role": "user", "content": MATH_TEMPLATE.format(prompt=item.question)}]
+        """inspect_evals' AIME prompt."""
+        return [{"role": "user", "content": AIME_TEMPLATE.format(prompt=item.question)}]
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The dataset's solution (when it has one) and the ANSWER line."""
@@ -243,8 +307,9 @@ class Math500:
 
     kind = "math"
     splits = EVAL_SPLITS
-    max_new_tokens = 1024
-    source = DatasetSource("HuggingFaceH4/MATH-500", "main", eval_split="test", dev_size=64)
+    max_new_tokens = 1024  # not a PostTrainBench task: a budget of intern's own
+    source = DatasetSource("HuggingFaceH4/MATH-500", "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be",
+                           eval_split="test", dev_size=64)
 
     def __init__(self, name: str = "math500", data_path: str | None = None):
         self.name = name
@@ -255,7 +320,7 @@ class Math500:
         return self.data.items(split, n, seed)
 
     def prompt(self, item: Item) -> list[dict]:
-        """The inspect_evals math prompt."""
+        """inspect_evals' MATH prompt."""
         return [{"role": "user", "content": MATH_TEMPLATE.format(prompt=item.question)}]
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:

@@ -94,15 +94,21 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
     return stages
 
 
+#: Upper bound of the default GRPO completion budget (tokens). Benchmarks take PostTrainBench's
+#: evaluation budgets (4000-16000 tokens, room for long reasoning); GRPO samples
+#: ``num_generations`` completions per prompt every step, so a longer one must be asked for.
+GRPO_COMPLETION_CAP = 1024
+
+
 def completion_length(benchmark: str, configured: int) -> int:
     """GRPO's completion budget: the configured one, else the benchmark's own generation budget
-    (its ``max_new_tokens``: 512 for GSM8K, 1024 for MATH-500, ...; 48 for the built-in tasks),
-    so completions are not cut off before their answer line."""
+    (its ``max_new_tokens``; 48 for the built-in tasks) capped at ``GRPO_COMPLETION_CAP``, so
+    completions are not cut off before their answer line and a step's rollouts stay affordable."""
     if configured > 0:
         return configured
     from intern.evals import get_benchmark
 
-    return int(getattr(get_benchmark(benchmark), "max_new_tokens", 0) or 48)
+    return min(int(getattr(get_benchmark(benchmark), "max_new_tokens", 0) or 48), GRPO_COMPLETION_CAP)
 
 
 def _manifest(ref: dict[str, Any]) -> dict[str, Any]:

@@ -195,10 +195,12 @@ def test_mcq_prompt_follows_the_gpqa_template() -> None:
     item = bench.items("dev", n=1)[0]
     (message,) = bench.prompt(item)
     assert message["role"] == "user"
+    # inspect_ai's multiple_choice(cot=True) template, verbatim (letters joined with ",").
     assert message["content"] == (
         "Answer the following multiple choice question. The last line of your response "
-        "should be of the form 'ANSWER: $LETTER' (without quotes) where LETTER is one of "
-        f"ABCD.\n\n{item.question}\n\nA) {item.choices[0]}\nB) {item.choices[1]}\n"
+        "should be of the following format: 'ANSWER: $LETTER' (without quotes) where LETTER "
+        "is one of A,B,C,D. Think step by step before answering."
+        f"\n\n{item.question}\n\nA) {item.choices[0]}\nB) {item.choices[1]}\n"
         f"C) {item.choices[2]}\nD) {item.choices[3]}"
     )
     worked = bench.target(item)[0]["content"].splitlines()
@@ -213,3 +215,10 @@ def test_mcq_scoring() -> None:
     assert bench.score("B", item) == 0.0
     with pytest.raises(BenchmarkError, match="4 choices"):
         bench.prompt(Item("m/1", "q", "A", "ANSWER: A"))
+
+
+def test_builtin_tasks_keep_small_generation_budgets() -> None:
+    # CPU demo tasks: no benchmark budget of their own, so generation (40 new tokens) and GRPO
+    # (48) stay short; the suite's PostTrainBench budgets (up to 16000) are not theirs.
+    for name in ("wordproblems", "mcq"):
+        assert getattr(get_benchmark(name), "max_new_tokens", None) is None

@@ -19,7 +19,7 @@ from intern.errors import BenchmarkError
 from intern.evals import get_benchmark, list_benchmarks
 from intern.evals.code_suite import HumanEval
 from intern.evals.sources import TaskItem, item_from_json, item_to_json, with_data_path
-from intern.evals.suite import GPQA, GSM8K
+from intern.evals.suite import GPQA, GSM8K, hf_shuffle_order
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -70,14 +70,47 @@ def test_gsm8k_splits_answers_and_prompt(gsm8k_dir: Path) -> None:
         bench.items("test", n=50)
 
 
-def test_gsm8k_fewshot_puts_train_examples_in_a_system_message(gsm8k_dir: Path) -> None:
+def test_gsm8k_fewshot_draws_inspects_shots_from_the_hub_train_split(gsm8k_dir: Path) -> None:
     bench = GSM8K("gsm8k_2shot", fewshot=2, data_path=str(gsm8k_dir))
     messages = bench.prompt(bench.items("test", n=1)[0])
     assert [m["role"] for m in messages] == ["system", "user"]
-    shots = messages[0]["content"]
-    assert shots.count("Reasoning:") == 2 and shots.count("ANSWER:") == 2
+    # inspect_evals: the whole train split shuffled with seed 42, the first two rows, each as
+    # sample_to_fewshot writes it (question, "Reasoning:", calculator notes kept, raw target).
+    first, second = hf_shuffle_order(12, 42)[:2]
+    expected = "\n\n".join(
+        f"{row['question']}\n\nReasoning:\n{row['answer'].split('####')[0].strip()}\n\n"
+        f"ANSWER: {row['answer'].split('####')[1].strip()}" for row in (_gsm8k_row(first), _gsm8k_row(second)))
+    assert messages[0]["content"] == expected and "<<" in expected and "ANSWER: 1,0" in expected
     test_questions = {i.question for i in bench.items("full")}
-    assert not any(q in shots for q in test_questions)
+    assert not any(q in messages[0]["content"] for q in test_questions)
+    # dev is carved from the same Hub split: a row shown as a shot is not a dev item
+    dev_rows = {int(i.id.rsplit("/", 1)[1]) for i in GSM8K("gsm8k_2shot", data_path=str(gsm8k_dir)).items("dev")}
+    shown = dev_rows & {first, second}
+    assert {int(i.id.rsplit("/", 1)[1]) for i in bench.items("dev")} == dev_rows - shown
+    assert len(bench.items("dev", n=1)) == 1
+    with pytest.raises(BenchmarkError, match="n=9"):
+        bench.items("dev", n=9)
+    registered = get_benchmark("gsm8k_10shot")
+    assert (registered.fewshot, registered.fewshot_seed) == (10, 42)  # inspect_evals' defaults
+
+
+def test_hf_shuffle_order_is_the_datasets_shuffle() -> None:
+    import datasets
+
+    shuffled = datasets.Dataset.from_dict({"i": list(range(50))}).shuffle(seed=42)["i"]
+    assert hf_shuffle_order(50, 42) == list(shuffled)
+    # openai/gsm8k's 7473 train rows: the ten rows inspect_evals' gsm8k (fewshot=10) shows
+    assert hf_shuffle_order(7473, 42)[:10] == [3082, 2184, 5897, 2437, 6330, 819, 3812, 5878, 5302, 5876]
+
+
+def test_generation_budgets_and_revisions_follow_posttrainbench() -> None:
+    # PostTrainBench's src/eval/tasks/<task>/evaluate.py --max-tokens defaults
+    budgets = {"gsm8k": 4000, "gsm8k_10shot": 4000, "gpqa_main": 16000, "gpqa_diamond": 16000,
+               "aime2025": 16000, "humaneval": 4000, "bfcl_simple": 16000}
+    assert {name: get_benchmark(name).max_new_tokens for name in budgets} == budgets
+    for name in (*budgets, "math500"):  # every Hub source pinned to a commit
+        revision = get_benchmark(name).data.source.revision
+        assert len(revision) == 40 and int(revision, 16) >= 0, (name, revision)
 
 
 def _gpqa_rows(n: int) -> list[dict]:
@@ -104,7 +137,11 @@ def test_gpqa_seeded_shuffle_and_letter_scoring(tmp_path: Path) -> None:
     reshuffled = GPQA("gpqa_diamond", "gpqa_diamond", shuffle_seed=1, data_path=str(csv)).items("full")
     assert [i.choices for i in reshuffled] != [i.choices for i in items]
     item = items[0]
-    assert "'ANSWER: $LETTER'" in bench.prompt(item)[0]["content"]
+    assert bench.prompt(item)[0]["content"] == (  # inspect_ai's multiple_choice(cot=True)
+        "Answer the following multiple choice question. The last line of your response should be "
+        "of the following format: 'ANSWER: $LETTER' (without quotes) where LETTER is one of "
+        f"A,B,C,D. Think step by step before answering.\n\n{item.question}\n\n"
+        + "\n".join(f"{letter}) {choice}" for letter, choice in zip("ABCD", item.choices, strict=True)))
     assert bench.score(f"The answer is ({item.answer})", item) == 0.0
     assert bench.score(f"Thinking.\nANSWER: ({item.answer})", item) == 1.0
     assert bench.target(item)[0]["content"] == f"Because of 0.\nANSWER: {item.answer}"
@@ -118,12 +155,24 @@ def test_aime_and_math500(tmp_path: Path) -> None:
         for i in range(8)]))
     item = aime.items("full")[1]
     assert item.answer == "33"
+    assert aime.prompt(item)[0]["content"] == (  # inspect_evals' aime2024_solver template
+        "Solve the following math problem step by step.\nThe last line of your response should be of "
+        'the form "ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem.\n\n'
+        "Find the remainder number 1.\n\nRemember to put your answer on its own line at the end in the "
+        'form "ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem, and you '
+        "do not need to use a \\boxed command.")
     assert aime.score("ANSWER: 033", item) == 1.0 and aime.score("ANSWER: 133", item) == 0.0
     math = with_data_path(get_benchmark("math500"), _jsonl(tmp_path / "math" / "test.jsonl", [
         {"problem": f"Compute half of {i}.", "answer": f"\\frac{{{i}}}{{2}}",
          "solution": f"Half is $\\boxed{{\\frac{{{i}}}{{2}}}}$.", "subject": "Algebra", "level": 1,
          "unique_id": f"test/algebra/{i}.json"} for i in range(1, 9)]))
     item = math.items("full")[2]  # 3/2
+    assert math.prompt(item)[0]["content"] == (  # inspect_evals' MATH template: one line to "problem."
+        "Solve the following math problem step by step. The last line of your response should be of "
+        'the form "ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem.\n\n'
+        "Compute half of 3.\n\nRemember to put your answer on its own line at the end in the form "
+        '"ANSWER: $ANSWER" (without quotes) where $ANSWER is the answer to the problem, and you do not '
+        "need to use a \\boxed command.")
     assert math.score("So \\boxed{\\dfrac{3}{2}}", item) == 1.0
     assert math.score("ANSWER: 1.5", item) == 1.0
     assert math.score("ANSWER: 3/2 cm\nANSWER: 2", item) == 0.0
@@ -139,7 +188,10 @@ def test_humaneval_runs_the_tests_in_the_sandbox(tmp_path: Path) -> None:
     bench = HumanEval(timeout_s=3, data_path=str(_jsonl(tmp_path / "he.jsonl", rows)))
     item = bench.items("test", n=1)[0]
     assert isinstance(item, TaskItem) and item.data()["entry_point"] == "add"
-    assert "fully implement the function" in bench.prompt(item)[0]["content"]
+    assert bench.prompt(item)[0]["content"] == (  # inspect_evals' INSTRUCTION + the problem
+        "\nRead the following function signature and docstring, and fully implement\n"
+        "the function described. Your response should only contain the code for\n"
+        "this function.\n\n" + rows[0]["prompt"])
     assert bench.score(bench.target(item)[0]["content"], item) == 1.0
     assert bench.score("```python\ndef add(a, b):\n    return a + b\n```\nDone.", item) == 1.0
     assert bench.score("    return a - b\n", item) == 0.0
@@ -161,7 +213,8 @@ def test_bfcl_simple_scores_one_call(tmp_path: Path) -> None:
     assert item.question == "Area with base 3?"
     assert "calculate_triangle_area" in bench.prompt(item)[0]["content"]
     assert bench.score(bench.target(item)[0]["content"], item) == 1.0
-    assert bench.score('ANSWER: calculate_triangle_area(base="3", height=5.0)', item) == 1.0
+    assert bench.score('ANSWER: calculate_triangle_area(base=3, height=5, unit="Units")', item) == 1.0
+    assert bench.score('ANSWER: calculate_triangle_area(base="3", height=5)', item) == 0.0  # BFCL: types strict
     assert bench.score("ANSWER: calculate_triangle_area(base=4, height=5)", item) == 0.0
     assert json.loads(bench.extract('ANSWER: calculate_triangle_area(base=3, height=5)')) == {
         "name": "calculate_triangle_area", "arguments": {"base": 3, "height": 5}}

@@ -90,8 +90,10 @@ def test_grpo_completion_budget_defaults_to_the_benchmarks_own(tmp_path):
 
     assert completion_length("wordproblems", 0) == 48 and completion_length("wordproblems", 96) == 96
     import intern.evals.suite  # noqa: F401
+    from intern.evals import get_benchmark
 
-    assert completion_length("gsm8k", 0) == 512
+    # GSM8K's evaluation budget is PostTrainBench's 4000 tokens; GRPO's default is capped
+    assert get_benchmark("gsm8k").max_new_tokens == 4000 and completion_length("gsm8k", 0) == 1024
     [_, grpo] = _plan(tmp_path, "sft_grpo")
     assert grpo.job.max_completion_length == 48
     [lora] = _plan(tmp_path, "grpo", ["train.lora=true", "train.grpo_learning_rate=2e-6"])
