@@ -70,7 +70,7 @@ class Evaluator:
         self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)
         result = evaluate_model(path, get_benchmark(self.cfg.benchmark), split, n=n,
                                 batch_size=self.cfg.eval.batch_size,
-                                max_new_tokens=self.cfg.eval.max_new_tokens)
+                                max_new_tokens=self.cfg.eval.max_new_tokens or None)
         out = result.to_dict()
         event = "dev_eval" if split == "dev" else "test_eval"
         self.events.emit("evaluator", event, branch=branch, which=which, iteration=iteration,

@@ -6,7 +6,7 @@
     intern status <run-dir | run-id | job-id> [--address URL]
     intern approve runs/<run_id> [REQUEST_ID] [--deny --message "use LoRA instead"]
     intern report runs/<run_id>
-    intern eval --model-path DIR --benchmark wordproblems [--limit N] [--json-output-file F]
+    intern eval --model-path DIR --benchmark aime2025 [--split full] [--limit N] [--json-output-file F]
     intern bench train | eval | gpu [--dry-run]
 
 Config problems exit with code 2 and one line naming the key, before any work starts.
@@ -163,22 +163,52 @@ def report(run_dir: Path) -> None:
         _fail(str(e))
 
 
+_SPLIT_HELP = ("default: full (a suite benchmark's whole evaluation set, the items PostTrainBench "
+               "scores), else test (the built-ins); dev and test are intern's disjoint carve of it, "
+               "train its training data")
+_LIMIT_HELP = "score the first N items of the split (fewer if it has fewer); -1 means all"
+
+
+def _default_split(bench) -> str:
+    return "full" if "full" in getattr(bench, "splits", ()) else "test"
+
+
+def _eval_count(bench, split: str, limit: int | None) -> int | None:
+    """``n`` for evaluate_model: --limit as an upper bound on the split's size."""
+    from intern.errors import BenchmarkError
+    from intern.evals.sources import SplitData
+
+    if split == "train" and not isinstance(getattr(bench, "data", None), SplitData):
+        # a generated benchmark's train split is an unbounded seeded stream: it needs n
+        if limit is None or limit < 0:
+            raise BenchmarkError(f"the train split of {bench.name!r} is a generated stream with no "
+                                 "fixed size; pass --limit N")
+        return limit
+    if limit is None or limit < 0:
+        return None
+    return min(limit, len(bench.items(split)))
+
+
 @app.command("eval")
 def eval_(model_path: Annotated[str, typer.Option(help="model directory or reference")],
           benchmark: Annotated[str, typer.Option(help="benchmark name")] = "wordproblems",
-          split: Annotated[str, typer.Option(help="train | dev | test | full (suite benchmarks)")] = "test",
-          limit: Annotated[int | None, typer.Option(help="at most N items; -1 means all")] = None,
+          split: Annotated[str | None, typer.Option(help=_SPLIT_HELP)] = None,
+          limit: Annotated[int | None, typer.Option(help=_LIMIT_HELP)] = None,
           json_output_file: Annotated[Path | None, typer.Option()] = None,
           data_path: Annotated[Path | None, typer.Option(
               help="local data of a suite benchmark: a file or a directory of split files")] = None,
           backend: Annotated[str, typer.Option(help="auto | transformers | vllm")] = "auto",
           batch_size: int = 32,
           max_new_tokens: Annotated[int | None, typer.Option(
-              help="default: the benchmark's own (40 for the built-ins)")] = None) -> None:
-    """Score a checkpoint on a benchmark split; writes {"accuracy", "stderr", "n", ...}.
+              "--max-new-tokens", "--max-tokens",
+              help="default: the benchmark's own (PostTrainBench's for the suite, 32 for the built-ins)")] = None,
+          ) -> None:
+    """Score a checkpoint on a benchmark split; writes {"accuracy", "stderr", "n", "split", ...}.
 
-    The same contract as PostTrainBench's evaluate.py: the JSON holds accuracy and its
-    standard error, so a checkpoint from intern is scored the way that benchmark scores it.
+    The same contract as PostTrainBench's evaluate.py: accuracy, its standard error as
+    inspect_ai computes it, and n, by default on the benchmark's full evaluation set (the
+    items PostTrainBench scores), so a checkpoint from intern is scored the way that
+    benchmark scores it. An `intern run` evaluates on its own dev/test splits instead.
     """
     import intern.evals.suite  # noqa: F401  (registers the benchmark suite)
     from intern.evals import get_benchmark
@@ -190,7 +220,8 @@ def eval_(model_path: Annotated[str, typer.Option(help="model directory or refer
         bench = get_benchmark(benchmark)
         if data_path is not None:
             bench = with_data_path(bench, data_path)
-        n = None if limit is None or limit < 0 else min(limit, len(bench.items(split)))
+        split = split or _default_split(bench)
+        n = _eval_count(bench, split, limit)
         path = resolve_model(model_path)
         result = evaluate_model(path, bench, split, n=n, batch_size=batch_size,
                                 max_new_tokens=max_new_tokens, backend=backend)

@@ -124,7 +124,7 @@ class EvalConfig:
     dev_n: int = 64
     test_n: int = 128
     batch_size: int = 32
-    max_new_tokens: int = 32
+    max_new_tokens: int = 0  # 0: the benchmark's own budget (PostTrainBench's for the suite, 32 built-in)
 
 
 @dataclass
@@ -458,7 +458,7 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(e.dev_n >= 1, "eval.dev_n", f"must be >= 1 (got {e.dev_n})")
     need(e.test_n >= 1, "eval.test_n", f"must be >= 1 (got {e.test_n})")
     need(e.batch_size >= 1, "eval.batch_size", "must be >= 1")
-    need(e.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1")
+    need(e.max_new_tokens >= 0, "eval.max_new_tokens", "must be >= 0 (0: the benchmark's own budget)")
     b = cfg.budget
     need(b.max_rounds >= 1, "budget.max_rounds", f"must be >= 1 (got {b.max_rounds})")
     need(b.max_wall_seconds > 0, "budget.max_wall_seconds", "must be > 0 seconds")

@@ -198,8 +198,10 @@ def _test_score(run: _Run, which: str) -> dict[str, Any] | None:
 
 
 def _stderr(score: float, n: int | None) -> float | None:
-    """Standard error of a proportion, sqrt(p(1-p)/n); None when not a proportion."""
-    return math.sqrt(score * (1 - score) / n) if n and n > 0 and 0 <= score <= 1 else None
+    """Standard error of a proportion as ``intern eval`` reports it; None when not a proportion."""
+    from intern.evals.generate import proportion_stderr
+
+    return proportion_stderr(score, n) if n and n > 0 and 0 <= score <= 1 else None
 
 
 def _fmt_score(entry: dict[str, Any] | None, absent: str = "missing") -> str:

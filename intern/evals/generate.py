@@ -3,18 +3,26 @@
     result = evaluate_model("checkpoints/b0/final", get_benchmark("wordproblems"), "dev", n=64)
     result.score, result.stderr, result.n, result.backend
 
-Prompts are rendered with the model's chat template, sorted by length and generated
-in left-padded batches that stop at EOS, so a batch costs about its longest answer
-(on the GPU when there is one). ``backend="auto"`` (the default) uses vLLM instead when
-it is installed and CUDA is available (:func:`select_backend`); the prompts are the
-same token ids either way. ``max_new_tokens=None`` takes the benchmark's own
-``max_new_tokens`` (40 when it declares none).
+Prompts are rendered with the model's chat template (a tokenizer without one is a
+:class:`ModelError`), sorted by length and generated in left-padded batches, so a batch
+costs about its longest answer (on the GPU when there is one). Generation stops at any of
+:func:`stop_token_ids`: the model's ``generation_config.eos_token_id`` (an int or a list,
+e.g. an end-of-turn token), the tokenizer's EOS, and the token the chat template writes
+after an assistant turn. ``backend="auto"`` (the default) uses vLLM instead when it
+imports and CUDA is available (:func:`select_backend`, which logs why it falls back);
+the prompts and stop tokens are the same either way. ``max_new_tokens=None`` takes the
+benchmark's own ``max_new_tokens`` (``DEFAULT_MAX_NEW_TOKENS`` when it declares none, as the
+built-in offline tasks, whose answers are one line).
+
+``stderr`` is inspect_ai's ``stderr()`` metric, the one PostTrainBench's evaluate.py
+reports: the sample standard deviation of the per-item scores (ddof=1) over sqrt(n),
+0 for n < 2.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,6 +31,8 @@ from typing import Any
 
 from intern.errors import ModelError
 from intern.imports import LIBRARY_LOCK, ml_stack
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,12 +77,78 @@ def load_for_generation(model_path: str | Path):
     return model, tokenizer
 
 
+def render_prompts(tokenizer, conversations: list[list[dict]]) -> list[str]:
+    """Chat conversations as prompt text from the tokenizer's chat template.
+
+    Raises:
+        ModelError: When the tokenizer has no chat template (a base model) or the
+            template rejects a conversation (e.g. one that forbids system messages).
+    """
+    from jinja2 import TemplateError
+
+    source = getattr(tokenizer, "name_or_path", None) or "the model"
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ModelError(
+            f"the tokenizer of {source} has no chat template, so the benchmark's chat prompts "
+            "cannot be rendered (it is likely a base model); evaluate a chat/instruct checkpoint, "
+            "or give the tokenizer a template (a chat_template.jinja file, or chat_template in "
+            "tokenizer_config.json)")
+    try:
+        return [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                for c in conversations]
+    except TemplateError as e:
+        raise ModelError(f"the chat template of {source} rejected a benchmark prompt ({e}); "
+                         "evaluate a checkpoint whose template accepts system and user "
+                         "messages, or fix its chat template") from None
+
+
+def _end_of_turn_id(tokenizer) -> int | None:
+    """The special token the chat template writes right after an assistant message, if any."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        return None
+    marker = "intern-end-of-turn-probe"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}],
+            tokenize=False)
+    except Exception:  # a template may reject this probe (e.g. require a system turn): no extra id
+        return None
+    _, found, tail = str(text).partition(marker)
+    ids = tokenizer(tail.lstrip(), add_special_tokens=False)["input_ids"] if found else []
+    special = set(tokenizer.all_special_ids) | {
+        i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if t.special}
+    return ids[0] if ids and ids[0] in special else None
+
+
+def stop_token_ids(tokenizer, generation_config=None) -> list[int]:
+    """The token ids greedy generation stops at, in a stable order without repeats.
+
+    The union of ``generation_config.eos_token_id`` (an int or a list: chat models list
+    their end-of-turn token, e.g. ``<|im_end|>`` or ``<|eot_id|>``), the tokenizer's EOS,
+    and the special token the chat template closes an assistant turn with (a base
+    tokenizer given a ChatML template stops at ``<|im_end|>``, not only ``<|endoftext|>``).
+    """
+    ids: list[int] = []
+    for value in (getattr(generation_config, "eos_token_id", None), tokenizer.eos_token_id,
+                  _end_of_turn_id(tokenizer)):
+        for token in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(token, int) and token not in ids:
+                ids.append(token)
+    return ids
+
+
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 40,
              batch_size: int = 32, temperature: float = 0.0, num_samples: int = 1) -> list[str]:
     """Completions for chat conversations, in input order: greedy, or sampled when temperature > 0.
 
     With ``num_samples`` > 1 (sampling only) each conversation's samples follow each other:
-    ``out[i * num_samples + k]`` is sample k of conversation i.
+    ``out[i * num_samples + k]`` is sample k of conversation i. Each stops at any of
+    :func:`stop_token_ids` or after ``max_new_tokens`` (fewer when the prompt and that many
+    tokens would not fit the model's ``max_position_embeddings``).
+
+    Raises:
+        ModelError: When the prompts cannot be rendered (see :func:`render_prompts`), or a
+            prompt leaves no room in the model's context.
     """
     import torch
 
@@ -81,18 +157,26 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
     sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0,
                 "num_return_sequences": num_samples} if temperature > 0 else {"do_sample": False}
 
-    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-             for c in conversations]
+    texts = render_prompts(tokenizer, conversations)
+    stops = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
+    # Benchmarks take PostTrainBench's budgets (up to 16000 tokens): never past the model's context.
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     outputs: list[str] = [""] * (len(texts) * num_samples)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(model.device)
+        budget = max_new_tokens
+        if context:
+            budget = min(max_new_tokens, context - enc["input_ids"].shape[1])
+            if budget < 1:
+                raise ModelError(f"a prompt of {enc['input_ids'].shape[1]} tokens fills the model's context of "
+                                 f"{context} tokens (max_position_embeddings): no room to generate; use a model "
+                                 "with a longer context or a shorter prompt (e.g. fewer few-shot examples)")
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, **sampling,
-                                 pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id)
+            out = model.generate(**enc, max_new_tokens=budget, **sampling,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
         new = out[:, enc["input_ids"].shape[1]:]
         for j, row in enumerate(new):  # generate returns each prompt's samples together
             i, k = idx[j // num_samples], j % num_samples
@@ -101,16 +185,35 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
 
 
 BACKENDS: tuple[str, ...] = ("auto", "transformers", "vllm")
+#: The generation budget of a benchmark that declares none (the built-in tasks: one reasoning line
+#: and the ANSWER line).
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+def _vllm_import_error() -> str | None:
+    """None when vLLM imports, else why not (not installed, or an install that fails to import)."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as e:
+        if getattr(e, "name", None) == "vllm":
+            return "vllm is not installed (pip install vllm)"
+        return f"vllm is installed but fails to import ({type(e).__name__}: {e})"
+    except Exception as e:  # a broken install can raise anything at import (CUDA libraries, ABI)
+        return f"vllm is installed but fails to import ({type(e).__name__}: {e})"
+    return None
 
 
 def select_backend(requested: str = "auto", *, vllm_available: bool | None = None,
                    cuda_available: bool | None = None) -> str:
     """Chooses the generation backend: ``"transformers"`` or ``"vllm"``.
 
+    ``auto`` falls back to transformers, logging the reason, when there is no CUDA device
+    or vLLM does not import (missing, or a broken install).
+
     Args:
-        requested: ``auto`` (vLLM when it is importable and CUDA is available, else
+        requested: ``auto`` (vLLM when CUDA is available and vLLM imports, else
             transformers), ``transformers`` or ``vllm``.
-        vllm_available: Whether vLLM can be imported; None detects it.
+        vllm_available: Whether vLLM can be imported; None tries the import.
         cuda_available: Whether a CUDA device is present; None detects it.
 
     Raises:
@@ -120,17 +223,22 @@ def select_backend(requested: str = "auto", *, vllm_available: bool | None = Non
         raise ModelError(f"unknown generation backend {requested!r}; choose one of {BACKENDS}")
     if requested == "transformers":
         return requested
-    if vllm_available is None:
-        vllm_available = importlib.util.find_spec("vllm") is not None
     if cuda_available is None:
         import torch
 
         cuda_available = torch.cuda.is_available()
-    if vllm_available and cuda_available:
+    reason = None if cuda_available else "no CUDA device"
+    if reason is None:
+        if vllm_available is None:
+            reason = _vllm_import_error()
+        elif not vllm_available:
+            reason = "vllm is not installed (pip install vllm)"
+    if reason is None:
         return "vllm"
     if requested == "vllm":
-        missing = "vllm is not installed (pip install vllm)" if not vllm_available else "no CUDA device"
-        raise ModelError(f"backend 'vllm' cannot run here: {missing}; use --backend transformers")
+        raise ModelError(f"backend 'vllm' cannot run here: {reason}; use --backend transformers")
+    log = logger.warning if "fails to import" in reason else logger.info
+    log("generation backend: transformers (vLLM not used: %s)", reason)
     return "transformers"
 
 
@@ -140,22 +248,46 @@ def generate_vllm(model_path: str | Path, conversations: list[list[dict]],
     import gc
 
     import torch
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, GenerationConfig
     from vllm import LLM, SamplingParams
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    prompts = [{"prompt_token_ids": tokenizer(
-        tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True),
-        add_special_tokens=False)["input_ids"]} for c in conversations]
+    try:
+        generation_config = GenerationConfig.from_pretrained(model_path)
+    except OSError:  # no generation_config.json: the tokenizer's EOS and the template's end of turn
+        generation_config = None
+    stops = stop_token_ids(tokenizer, generation_config)
+    prompts = [{"prompt_token_ids": tokenizer(text, add_special_tokens=False)["input_ids"]}
+               for text in render_prompts(tokenizer, conversations)]
     llm = LLM(model=str(model_path), dtype="auto", seed=0,
               gpu_memory_utilization=gpu_memory_utilization)
     try:
-        outputs = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens))
+        outputs = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens,
+                                                       stop_token_ids=stops))
         return [o.outputs[0].text for o in outputs]
     finally:  # give the GPU back to training in the same process
         del llm
         gc.collect()
         torch.cuda.empty_cache()
+
+
+def mean_stderr(scores: list[float]) -> float:
+    """Standard error of the mean as inspect_ai's ``stderr()`` metric computes it.
+
+    The sample standard deviation (ddof=1) over sqrt(n), and 0 for fewer than two
+    scores; for 0/1 scores with accuracy p that is sqrt(p * (1 - p) / (n - 1)).
+    """
+    n = len(scores)
+    if n < 2:
+        return 0.0
+    mean = sum(scores) / n
+    variance = sum((s - mean) ** 2 for s in scores) / (n - 1)
+    return math.sqrt(variance / n)
+
+
+def proportion_stderr(accuracy: float, n: int) -> float:
+    """:func:`mean_stderr` of ``n`` 0/1 scores whose mean is ``accuracy`` (for a stored score and n)."""
+    return math.sqrt(accuracy * (1 - accuracy) / (n - 1)) if n >= 2 else 0.0
 
 
 def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None = None,
@@ -168,7 +300,7 @@ def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None 
     start = time.time()
     items = benchmark.items(split, n=n)
     if max_new_tokens is None:
-        max_new_tokens = getattr(benchmark, "max_new_tokens", 40)
+        max_new_tokens = getattr(benchmark, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     chosen = "transformers" if loaded is not None else select_backend(backend)
     conversations = [benchmark.prompt(it) for it in items]
     if chosen == "vllm":
@@ -180,10 +312,10 @@ def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None 
     scores = [benchmark.score(c, it) for c, it in zip(completions, items, strict=True)]
     correct = int(sum(scores))
     total = len(items)
-    p = correct / total if total else 0.0
+    p = sum(scores) / total if total else 0.0
     samples = [{"id": it.id, "answer": it.answer, "completion": c, "score": s}
                for it, c, s in list(zip(items, completions, scores, strict=True))[:keep_samples]]
     return EvalResult(benchmark=benchmark.name, split=split, n=total, correct=correct, score=p,
-                      stderr=math.sqrt(p * (1 - p) / total) if total else 0.0,
+                      stderr=mean_stderr(scores),
                       seconds=round(time.time() - start, 2), model_path=str(model_path),
                       samples=samples, backend=chosen)

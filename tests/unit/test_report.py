@@ -90,7 +90,7 @@ def test_full_run_report_has_scores_branches_contamination_and_plots(tmp_path):
     assert "| Baseline (test) | 0.250 ± 0.038 (n=128) |" in text
     assert "| Final (test) | 0.375 ± 0.043 (n=128) |" in text
     assert "+0.125 (2.2× its stderr)" in text
-    assert "0.469 ± 0.062 (n=64)" in text  # b2's dev score
+    assert "0.469 ± 0.063 (n=64)" in text  # b2's dev score; stderr with ddof=1, as inspect_ai
     assert "b2 (iteration 2)" in text and "runs/r1/b2/ckpt" in text and "13m 32s" in text
     for hyps in HYPOTHESES.values():
         for h in hyps:
@@ -147,7 +147,7 @@ def test_events_only_run_is_rebuilt_from_events(tmp_path):
     assert text.startswith("# Run r1 — unknown")
     assert "There is no results.json" in text
     assert "| Final (test) | 0.375 ± 0.043 (n=128) |" in text
-    assert "Answer-only SFT" in text and "0.281 ± 0.056 (n=64)" in text
+    assert "Answer-only SFT" in text and "0.281 ± 0.057 (n=64)" in text
     assert "| b1 | Answer-only SFT |" in text and "400 (3)" in text
 
 
