@@ -240,7 +240,7 @@ def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
                      if "rewards/correctness/mean" in h],
         losses=[float(h["loss"]) for h in history if "loss" in h],
         seconds=round(seconds, 2),
-        probe=next((cb.result() for cb in trainer.callback_handler.callbacks
+        probe=next((cb.result(history) for cb in trainer.callback_handler.callbacks
                     if type(cb).__name__ == "RewardProbe"), None),
     )
     export_model(trainer, job.output_dir, job.lora,

@@ -79,11 +79,16 @@ class RewardProbe(TrainerCallback):
         if state.is_world_process_zero and model is not None:
             self.after = self.measure(model, processing_class)
 
-    def result(self) -> dict[str, Any] | None:
-        """Before/after figures, or None if nothing was measured (e.g. not rank 0)."""
-        if self.before is None and self.after is None:
+    def result(self, log_history: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        """Before/after figures, or None if nothing was measured (e.g. not rank 0).
+
+        ``log_history`` (the trainer's) supplies "before" when this callback did not measure it,
+        e.g. a finished run restored from its last checkpoint only to be exported.
+        """
+        before = self.before if self.before is not None else before_from_history(log_history or [])
+        if before is None and self.after is None:
             return None
-        return {"before": self.before, "after": self.after, "prompts": len(self.items), "samples": self.samples,
+        return {"before": before, "after": self.after, "prompts": len(self.items), "samples": self.samples,
                 "temperature": self.temperature}
 
 

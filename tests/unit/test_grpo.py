@@ -122,6 +122,11 @@ def test_a_resumed_probe_reads_before_from_the_trainer_state_without_measuring()
     # a model that cannot generate: measuring it (the half-trained policy) would raise
     probe.on_train_begin(args, state, TrainerControl(), model=object(), processing_class=None)
     assert probe.before == {"reward": 0.25, "correctness": 0.125}
+    # a finished run restored only to be exported: nothing measured here, "before" from the state
+    exported = RewardProbe(bench, bench.items("train", n=2), samples=2, temperature=1.0, max_new_tokens=8,
+                           format_weight=0.2)
+    assert exported.result(state.log_history)["before"] == {"reward": 0.25, "correctness": 0.125}
+    assert exported.result([]) is None
     fresh = TrainerState(global_step=3, log_history=[])  # an older checkpoint without the figures
     probe.on_train_begin(args, fresh, TrainerControl(), model=object(), processing_class=None)
     assert probe.before is None
