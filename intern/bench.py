@@ -135,12 +135,16 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
 
         events = EventLog(work / "events.jsonl", run_id="bench-train")
         walls: dict[str, float] = {}
+
+        def plain(name: str) -> None:
+            start = time.time()
+            run_sft(job(name), [EventLogCallback(events, name)])
+            walls[name] = time.time() - start
+
         torch.set_num_threads(cpus)
         sampler = CpuSampler().start()
         try:
-            start = time.time()
-            run_sft(job("plain"), [EventLogCallback(events, "plain")])
-            walls["plain"] = time.time() - start
+            plain("plain")
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
             try:
                 start = time.time()
@@ -151,9 +155,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
             finally:
                 ray.shutdown()
             if plain_after:
-                start = time.time()
-                run_sft(job("plain_after"), [EventLogCallback(events, "plain_after")])
-                walls["plain_after"] = time.time() - start
+                plain("plain_after")
         finally:
             sampler.stop()
         logged = read_events(events.path)

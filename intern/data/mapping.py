@@ -33,6 +33,7 @@ an object or list) is skipped with the reason, naming the path and the part that
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -62,6 +63,7 @@ _PATH_HELP = ("write keys with dots and list positions in brackets, e.g. 'answer
               "'choices[-1]'")
 
 
+@functools.lru_cache(maxsize=256)  # a mapping's few paths, read for every row
 def _parse_path(path: str) -> tuple[str | int, ...]:
     """``answers.text[0]`` -> ``("answers", "text", 0)``; ValueError saying what is malformed."""
     head = re.match(r"[^.\[\]]+", path)
@@ -238,11 +240,11 @@ def suggest_mapping(columns: dict[str, str], rows: Sequence[dict[str, Any]] = ()
             return f"{column}.text"
         return None
 
-    prompt_column = next((lower[n] for n in _PROMPT_NAMES if n in lower and prompt_path(lower[n])), None)
-    if prompt_column is None:
+    prompt_column, prompt = next(((lower[n], p) for n in _PROMPT_NAMES if n in lower
+                                  and (p := prompt_path(lower[n]))), (None, None))
+    if prompt_column is None or prompt is None:
         raise DataError(f"no column looks like a prompt (tried {', '.join(_PROMPT_NAMES)}); pass a ColumnMapping "
                         f"naming it. Columns: {columns}")
-    prompt = prompt_path(prompt_column)
     choices = pick(("choices", "options"), ("list[string]",), {prompt_column})
     answer = pick(_ANSWER_NAMES, ("string", "int", "float"), {prompt_column})
     completion = pick(_SOLUTION_NAMES, ("string",), {prompt_column})

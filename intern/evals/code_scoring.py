@@ -45,10 +45,14 @@ import re
 import secrets
 from typing import Any
 
-from intern.evals.scoring import _ANSWER_RE
+from intern.evals.scoring import answer_rest
 from intern.tools.sandbox import Sandbox
 
+#: Wall-time limit of one test program (inspect_evals' humaneval ``VERIFY_TIMEOUT``).
+VERIFY_TIMEOUT_S = 30.0
+
 __all__ = [
+    "VERIFY_TIMEOUT_S",
     "call_matches",
     "extract_code",
     "humaneval_program",
@@ -89,7 +93,7 @@ def humaneval_program(prompt: str, code: str, test: str, entry_point: str) -> st
     return f"{prompt}{body}\n\n{test}\n\ncheck({entry_point})\n"
 
 
-def run_program(program: str, sandbox: Sandbox, timeout_s: float = 30.0) -> bool:
+def run_program(program: str, sandbox: Sandbox, timeout_s: float = VERIFY_TIMEOUT_S) -> bool:
     """Runs a program in the sandbox; True when it runs to its end and exits 0 in time.
 
     A line printing a fresh random token is appended to the program; the run passes only
@@ -176,9 +180,8 @@ def parse_call(completion: str) -> tuple[str, dict] | None:
     marker, the last ``<tool_call>`` block holds it.
     """
     completion = completion or ""
-    markers = list(_ANSWER_RE.finditer(completion))
-    if markers:
-        return _call_of(completion[markers[-1].end():])
+    if (rest := answer_rest(completion)) is not None:
+        return _call_of(rest)
     blocks = _TOOL_CALL_RE.findall(completion)
     return _call_of(blocks[-1]) if blocks else None
 

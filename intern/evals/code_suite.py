@@ -23,6 +23,7 @@ from pathlib import Path
 from intern.evals.base import Item, register
 from intern.evals.builtin import _check_style
 from intern.evals.code_scoring import (
+    VERIFY_TIMEOUT_S,
     call_matches,
     extract_code,
     humaneval_program,
@@ -68,7 +69,7 @@ class HumanEval:
     source = DatasetSource("openai/openai_humaneval", "7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544",
                            eval_split="test", dev_size=32)
 
-    def __init__(self, name: str = "humaneval", timeout_s: float = 30.0, memory_mb: int = 2048,
+    def __init__(self, name: str = "humaneval", timeout_s: float = VERIFY_TIMEOUT_S, memory_mb: int = 2048,
                  data_path: str | None = None):
         self.name = name
         self.timeout_s = timeout_s

@@ -137,7 +137,12 @@ def stop_token_ids(tokenizer, generation_config=None) -> list[int]:
     return ids
 
 
-def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 40,
+#: The generation budget of a benchmark that declares none (the built-in tasks: one reasoning line
+#: and the ANSWER line).
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
              batch_size: int = 32, temperature: float = 0.0, num_samples: int = 1) -> list[str]:
     """Completions for chat conversations, in input order: greedy, or sampled when temperature > 0.
 
@@ -185,9 +190,6 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
 
 
 BACKENDS: tuple[str, ...] = ("auto", "transformers", "vllm")
-#: The generation budget of a benchmark that declares none (the built-in tasks: one reasoning line
-#: and the ANSWER line).
-DEFAULT_MAX_NEW_TOKENS = 32
 
 
 def _vllm_import_error() -> str | None:
@@ -243,7 +245,7 @@ def select_backend(requested: str = "auto", *, vllm_available: bool | None = Non
 
 
 def generate_vllm(model_path: str | Path, conversations: list[list[dict]],
-                  max_new_tokens: int = 40, gpu_memory_utilization: float = 0.8) -> list[str]:
+                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, gpu_memory_utilization: float = 0.8) -> list[str]:
     """Greedy completions with vLLM, in input order (the same prompt token ids as `generate`)."""
     import gc
 

@@ -48,6 +48,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 __all__ = [
+    "answer_rest",
     "answer_segment",
     "answer_text",
     "extract_letter",
@@ -92,14 +93,17 @@ def _strip_markup(text: str) -> str:
         text = stripped
 
 
+def answer_rest(text: str) -> str | None:
+    """Everything after the last ANSWER marker (one that starts a line), or None without one."""
+    matches = list(_ANSWER_RE.finditer(text or ""))
+    return text[matches[-1].end() :] if matches else None
+
+
 def _after_last_answer(text: str, clean: Callable[[str], str]) -> str | None:
     """The first non-empty ``clean``-ed line after the last ANSWER marker, or None."""
-    if not text:
+    rest = answer_rest(text)
+    if rest is None:
         return None
-    matches = list(_ANSWER_RE.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :]
     for line in rest.splitlines() or [rest]:
         if segment := clean(line):
             return segment
@@ -289,7 +293,7 @@ def answer_text(text: str) -> str | None:
 
     Like `answer_segment`, but markup is kept (``\\frac{1}{2}`` stays LaTeX) and only
     surrounding whitespace and markdown emphasis (``**``, ``__``) are stripped: for
-    answers whose notation matters (MATH-style expressions, JSON function calls).
+    answers whose notation matters (MATH-style expressions).
 
     Args:
         text: A model completion.

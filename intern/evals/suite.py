@@ -86,9 +86,17 @@ def _worked(reasoning: str | None, answer: str) -> str:
 # --------------------------------------------------------------------------- GSM8K
 
 
-def _gsm8k_item(row: dict, item_id: str) -> Item:
+def _gsm8k_parts(row: dict) -> tuple[str, str]:
+    """(reasoning, final answer) of a GSM8K answer ``... #### 72``; ValueError without the marker."""
     reasoning, sep, final = str(row["answer"]).rpartition("####")
-    value = parse_number(final) if sep else None
+    if not sep:
+        raise ValueError("column 'answer' must end with '#### <number>'")
+    return reasoning, final
+
+
+def _gsm8k_item(row: dict, item_id: str) -> Item:
+    reasoning, final = _gsm8k_parts(row)
+    value = parse_number(final)
     if value is None:
         raise ValueError("column 'answer' must end with '#### <number>'")
     answer = format_number(value)
@@ -98,11 +106,8 @@ def _gsm8k_item(row: dict, item_id: str) -> Item:
 
 def _gsm8k_shot(row: dict) -> str:
     """One worked example as inspect_evals' ``sample_to_fewshot`` writes it (calculator notes kept)."""
-    *reasoning, target = str(row["answer"]).split("####")
-    if not reasoning:
-        raise ValueError("column 'answer' must end with '#### <number>'")
-    return (f"{row['question']}\n\nReasoning:\n{'####'.join(reasoning).strip()}\n\n"
-            f"ANSWER: {target.strip()}")
+    reasoning, target = _gsm8k_parts(row)
+    return f"{row['question']}\n\nReasoning:\n{reasoning.strip()}\n\nANSWER: {target.strip()}"
 
 
 def hf_shuffle_order(count: int, seed: int) -> list[int]:
