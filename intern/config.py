@@ -209,6 +209,18 @@ TRACKIO_MISSING = ("trackio is not installed: pip install trackio (or pip instal
                    "or set tracking.backend=wandb")
 
 
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def env_flag(name: str, env: typing.Mapping[str, str] | None = None) -> bool:
+    """Whether the environment variable ``name`` is set to a true word (1, true, yes, on; any case).
+
+    ``env`` defaults to ``os.environ``; pass a mapping to read another environment.
+    """
+    value = (os.environ if env is None else env).get(name, "")
+    return value.strip().lower() in _TRUE_WORDS
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Load a run config from YAML (or defaults) and apply ``key.sub=value`` overrides.
 

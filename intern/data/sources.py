@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from intern.config import env_flag
 from intern.errors import DataError
 
 __all__ = ["Source", "describe", "infer_columns", "load_source", "value_type"]
@@ -44,7 +45,6 @@ __all__ = ["Source", "describe", "infer_columns", "load_source", "value_type"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 @dataclass
@@ -192,7 +192,7 @@ def _hub_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(datasets.config.HF_HUB_OFFLINE or constants.HF_HUB_OFFLINE) or any(
-        os.environ.get(name, "").upper() in _TRUE for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+        env_flag(name) for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def _refs_hint(api: Any, ref: str) -> str:

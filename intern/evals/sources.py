@@ -30,11 +30,12 @@ import json
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intern.config import env_flag
 from intern.errors import BenchmarkError
 from intern.evals.base import Item
 
@@ -192,7 +193,7 @@ class SplitData:
                 return _read_file(root, self.source.raw_json)
         elif root.is_dir() and (found := _find_file(root, hub_split, self.source.config)):
             return _read_file(found, self.source.raw_json)
-        if os.environ.get("INTERN_BENCH_DOWNLOAD") == "1" and not self.source.raw_json:
+        if env_flag("INTERN_BENCH_DOWNLOAD") and not self.source.raw_json:
             from datasets import load_dataset
 
             try:
@@ -234,8 +235,12 @@ class SplitData:
         keep = (lambda i: i in dev) if split == "dev" else (lambda i: i not in dev)
         return hub_split, [i for i in range(count) if keep(i)]
 
-    def items(self, split: str, n: int | None = None, seed: int = 0) -> list[Item]:
+    def items(self, split: str, n: int | None = None, seed: int = 0,
+              exclude: Collection[int] = ()) -> list[Item]:
         """Items of a split: the first ``n`` (dev/test/full), or ``n`` seeded rows (train).
+
+        ``exclude`` holds Hub-split row indices to leave out before ``n`` is taken (GSM8K's
+        few-shot rows, shown in every prompt, are no evaluation items).
 
         Raises:
             BenchmarkError: On an unknown split, a bad ``n``, missing data or a
@@ -244,6 +249,9 @@ class SplitData:
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
             raise BenchmarkError(f"n must be a non-negative int or None, got {n!r}")
         hub_split, indices = self.indices(split)
+        if exclude:
+            left_out = set(exclude)
+            indices = [i for i in indices if i not in left_out]
         if split == "train":
             random.Random(f"{self.name}/train/seed={seed}").shuffle(indices)
         if n is not None:

@@ -168,16 +168,8 @@ class GSM8K:
 
     def items(self, split: str, n: int | None = None, seed: int = 0) -> list[Item]:
         """See `intern.evals.base.Benchmark.items` and `intern.evals.sources.SplitData.items`."""
-        if not self.fewshot or split != "dev":
-            return self.data.items(split, n, seed)
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
-            raise BenchmarkError(f"n must be a non-negative int or None, got {n!r}")
-        shown = {f"{self.name}/dev/{i}" for i in self._fewshot()[0]}
-        items = [it for it in self.data.items("dev") if it.id not in shown]
-        if n is not None and n > len(items):
-            raise BenchmarkError(f"{self.name!r} dev has {len(items)} items, but n={n} was asked; "
-                                 f"pass n <= {len(items)} or None")
-        return items if n is None else items[:n]
+        shots = self._fewshot()[0] if self.fewshot and split == "dev" else ()
+        return self.data.items(split, n, seed, exclude=shots)
 
     def prompt(self, item: Item) -> list[dict]:
         """The inspect_evals GSM8K prompt, after the k-shot system message when k > 0."""

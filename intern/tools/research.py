@@ -36,6 +36,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intern.config import env_flag
 from intern.errors import ConfigError
 from intern.models import cache_dir as intern_cache_dir
 from intern.tools.arxiv import DEFAULT_ARXIV_URL, ArxivClient
@@ -49,9 +50,6 @@ from intern.tools.knowledge import knowledge_tools
 from intern.tools.scholar import DEFAULT_S2_URL, ScholarClient
 
 __all__ = ["ResearchConfig", "research_tools", "researcher_registry"]
-
-_TRUE = {"1", "true", "yes", "on"}
-
 
 @dataclass(frozen=True)
 class ResearchConfig:
@@ -116,7 +114,7 @@ class ResearchConfig:
             "datasets_server_url": env.get("INTERN_DATASETS_SERVER_URL", DEFAULT_DATASETS_SERVER_URL),
             "cache_dir": intern_cache_dir() / "tools",
             "timeout_s": timeout_s,
-            "offline": env.get("INTERN_OFFLINE", "").strip().lower() in _TRUE,
+            "offline": env_flag("INTERN_OFFLINE", env),
             "github_token": env.get("GITHUB_TOKEN") or None,
             "hf_token": env.get("HF_TOKEN") or None,
             "s2_api_key": env.get("S2_API_KEY") or None,

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from intern.cli import app
-from intern.config import CLUSTERS_DIR, ClusterProfile, RunConfig, load_config
+from intern.config import CLUSTERS_DIR, ClusterProfile, RunConfig, env_flag, load_config
 from intern.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,3 +141,13 @@ def test_tracking_section_defaults_and_bad_values(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="pip install trackio") as e:
         load_config(None, ["tracking.backend=trackio"])
     assert e.value.key == "tracking.backend" and "tracking.backend=wandb" in e.value.message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("TRUE", True), (" yes ", True), ("On", True),
+                                                 ("0", False), ("false", False), ("", False), ("2", False)])
+def test_env_flag_reads_true_words_in_any_case(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    monkeypatch.setenv("INTERN_TEST_FLAG", value)
+    assert env_flag("INTERN_TEST_FLAG") is expected
+    assert env_flag("FLAG", {"FLAG": value}) is expected  # another environment, e.g. a role's
+    monkeypatch.delenv("INTERN_TEST_FLAG")
+    assert env_flag("INTERN_TEST_FLAG") is False
