@@ -406,9 +406,13 @@ def _resolve_strategy(cfg: RunConfig) -> None:
 
     t = cfg.cluster.train  # type: ignore[union-attr]  (resolved to a profile above)
     gpus = t.num_workers * float(t.resources_per_worker.get("GPU", 1)) if t.use_gpu else 0
-    dims = ModelDims.from_model_dir(cfg.base_model) if Path(cfg.base_model).is_dir() else None
+    # Only auto on several GPUs depends on the model's size (a Hub id's config.json may be fetched).
+    dims = ModelDims.from_model(cfg.base_model) if t.use_gpu and t.deepspeed == "auto" and gpus > 1 else None
+    auto = t.deepspeed == "auto"
     t.deepspeed = resolve_stage(t.deepspeed, t.use_gpu, num_gpus=int(max(gpus, 1)), gpu_memory_gb=t.gpu_memory_gb,
                                 model_params=dims.params if dims else None)
+    if auto and cfg.train.lora and t.deepspeed == "zero3":
+        t.deepspeed = "zero2"  # LoRA cannot merge from ZeRO-3 shards; its optimizer state is tiny
     if t.backend == "auto":
         t.backend = "nccl" if t.use_gpu else "gloo"
 
@@ -502,6 +506,9 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(c.train.use_gpu or c.train.deepspeed in ("auto", "none"), "cluster.train.deepspeed",
          "DeepSpeed ZeRO needs GPU workers; set cluster.train.use_gpu=true or deepspeed=auto")
     need(c.train.use_gpu or c.train.backend != "nccl", "cluster.train.backend", "nccl needs GPU workers; use gloo")
+    need(not (cfg.train.lora and c.train.deepspeed == "zero3"), "cluster.train.deepspeed",
+         "LoRA adapters cannot be merged from ZeRO-3 shards on export; with train.lora=true use "
+         "deepspeed=zero2 or auto (which picks ZeRO-2 for LoRA), or train.lora=false")
     need(c.train.gpu_memory_gb > 0, "cluster.train.gpu_memory_gb", "must be > 0 (GB per GPU, e.g. 80 for an H100)")
     need(c.train.max_failures >= -1, "cluster.train.max_failures", "must be >= 0, or -1 for unlimited retries")
     need(c.num_cpus is None or c.num_cpus >= 1, "cluster.num_cpus", "must be >= 1 or null (all CPUs)")

@@ -84,6 +84,37 @@ def bundled_gguf_path(name: str = "smollm2-135m-instruct") -> Path:
     raise ModelError(f"{filename} is missing from the installed {package} package; reinstall it")
 
 
+def model_config(ref: str) -> dict | None:
+    """The ``config.json`` of ``ref`` without converting or downloading its weights, or None.
+
+    A directory's own file; for a Hub id the copy in the local Hub cache, else that one file
+    from the Hub (not when ``HF_HUB_OFFLINE`` is set; None when it cannot be had). Bundled,
+    tiny and ``.gguf`` models give None: they are small, there is nothing to plan for.
+    """
+    import json
+
+    path = Path(ref).expanduser()
+    found: str | Path | None = path / "config.json" if path.is_dir() else None
+    if found is None and not ref.startswith(("bundled:", "tiny:")) and not path.exists() and _HUB_ID.match(ref):
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+        from huggingface_hub.errors import HfHubHTTPError
+
+        from intern.config import env_flag
+
+        cached = try_to_load_from_cache(ref, "config.json")
+        if isinstance(cached, str):
+            found = cached
+        elif not env_flag("HF_HUB_OFFLINE"):
+            try:
+                found = hf_hub_download(ref, "config.json")
+            except (HfHubHTTPError, OSError, ValueError):  # unreachable, gated, missing: plan without it
+                return None
+    try:
+        return json.loads(Path(found).read_text()) if found is not None else None
+    except (OSError, ValueError):
+        return None
+
+
 def resolve_model(ref: str) -> Path:
     """Return a local directory holding ``config.json``, weights and tokenizer for ``ref``."""
     problem = validate_model_ref(ref)

@@ -13,7 +13,6 @@ filled in by the transformers integration from the trainer's own arguments.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,13 +50,14 @@ class ModelDims:
                    vocab_size=vocab)
 
     @classmethod
-    def from_model_dir(cls, path: str | Path) -> ModelDims | None:
-        """From ``path/config.json``; None when the model is not a local directory with one."""
-        config = Path(path) / "config.json"
-        if not config.is_file():
-            return None
+    def from_model(cls, ref: str | Path) -> ModelDims | None:
+        """From the config.json of a model directory or Hub id (`intern.models.model_config`);
+        None when there is none to read or it is not a Llama/Qwen-style decoder's."""
+        from intern.models import model_config
+
+        config = model_config(str(ref))
         try:
-            return cls.from_config(json.loads(config.read_text()))
+            return cls.from_config(config) if config else None
         except (KeyError, ValueError, TypeError):
             return None
 

@@ -30,7 +30,7 @@ from typing import Any
 from intern.config import GRPO_LOSS_TYPES
 from intern.errors import DataError, TrainingError
 from intern.imports import LIBRARY_LOCK, ml_stack
-from intern.train.sft import export_model, lora_config, trainer_dir
+from intern.train.sft import export_model, lora_config, precision, train_or_restore, trainer_dir
 
 __all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_functions",
            "run_grpo", "save_final_grpo"]
@@ -73,6 +73,9 @@ class GRPOJob:
     use_cpu: bool = True
     deepspeed: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    # job_key of the stage that trained model_path ("" for a given model): a retrained SFT
+    # stage writes the same path, and the GRPO stage after it must then not count as done.
+    init_key: str = ""
 
 
 @dataclass
@@ -168,11 +171,8 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
     tokenizer = AutoTokenizer.from_pretrained(job.model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    bf16 = not job.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    with LIBRARY_LOCK:
-        model = AutoModelForCausalLM.from_pretrained(
-            job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
-    args = GRPOConfig(
+    bf16, dtype = precision(job)
+    args = GRPOConfig(  # before the model: see build_sft_trainer (ZeRO-3 loads partitioned)
         output_dir=str(trainer_dir(job)),
         learning_rate=job.learning_rate,
         max_steps=job.max_steps,
@@ -200,9 +200,11 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
         disable_tqdm=True,
         log_completions=False,
     )
+    with LIBRARY_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype=dtype)
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
     callbacks = list(callbacks or [])
-    probe_items = _probe_items(benchmark, job)
+    probe_items = _probe_items(benchmark, job, dataset["item"])
     if probe_items:
         from intern.train.reward_probe import RewardProbe
 
@@ -214,19 +216,26 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
                            peft_config=peft_config, callbacks=callbacks)
 
 
-def _probe_items(benchmark, job: GRPOJob) -> list:
-    """Held-out prompts for the reward probe: fresh train-stream items (a seed no data builder
-    uses). None when the probe is off, the benchmark has no train split (suite benchmarks get
-    GRPO data from a source instead), or under ZeRO-3 (rank-0-only generation would hang)."""
+def _probe_items(benchmark, job: GRPOJob, training_items: list[str]) -> list:
+    """Held-out prompts for the reward probe: train-stream items drawn with a seed no data
+    builder uses, minus any whose question is in the GRPO set (``training_items``: its
+    ``item`` column) so the probe measures prompts the policy did not train on. None when the
+    probe is off, the benchmark has no train split (suite benchmarks get GRPO data from a
+    source instead), or under ZeRO-3 (rank-0-only generation would hang)."""
     from intern.evals.base import BenchmarkError
+    from intern.evals.sources import item_from_json
 
     stage = ((job.deepspeed or {}).get("zero_optimization") or {}).get("stage")
     if job.probe_prompts <= 0 or stage == 3:
         return []
-    try:
-        return benchmark.items("train", n=job.probe_prompts, seed=PROBE_SEED)
-    except BenchmarkError:
-        return []
+    trained = {item_from_json(text).question for text in training_items}
+    for n in (4 * job.probe_prompts, job.probe_prompts):  # spare items to replace trained ones
+        try:
+            drawn = benchmark.items("train", n=n, seed=PROBE_SEED)
+        except BenchmarkError:  # no train split, or fewer rows than n
+            continue
+        return [item for item in drawn if item.question not in trained][:job.probe_prompts]
+    return []
 
 
 def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
@@ -254,7 +263,7 @@ def run_grpo(job: GRPOJob, callbacks: list | None = None,
     start = time.time()
     trainer = build_grpo_trainer(job, callbacks)
     try:
-        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        train_or_restore(trainer, resume_from_checkpoint, job)
     except (RuntimeError, ValueError) as e:
         raise TrainingError(f"GRPO of {job.model_path} on {job.dataset_path} failed: {e}") from e
     return save_final_grpo(trainer, job, time.time() - start)  # every rank: see export_model

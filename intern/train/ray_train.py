@@ -64,6 +64,7 @@ def _worker(config: dict[str, Any]) -> None:
     from ray.train.huggingface.transformers import prepare_trainer
 
     from intern.train.callbacks import RankZeroReportCallback, progress_callbacks
+    from intern.train.sft import train_or_restore
 
     # Ray sets OMP_NUM_THREADS from the worker's CPUs; make torch honour it.
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
@@ -99,15 +100,7 @@ def _worker(config: dict[str, Any]) -> None:
                 if events is not None and rank == 0:
                     events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
                                 from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
-                if int(state["global_step"]) >= job.max_steps:
-                    # Training had finished (the worker died while exporting): resuming the loop
-                    # would run one step past max_steps, so load the final state and export it.
-                    from transformers import TrainerState
-
-                    trainer._load_from_checkpoint(str(hf_checkpoint))
-                    trainer.state = TrainerState.load_from_json(str(hf_checkpoint / "trainer_state.json"))
-                else:
-                    trainer.train(resume_from_checkpoint=str(hf_checkpoint))
+                train_or_restore(trainer, hf_checkpoint, job)
     except BaseException:
         if tracker is not None:
             tracker.finish("failed")

@@ -51,7 +51,9 @@ class RewardProbe(TrainerCallback):
         model.eval()
         tokenizer.padding_side = "left"  # generation continues from the end of each prompt
         try:
-            with torch.random.fork_rng(devices=[]):  # the probe must not shift training's RNG
+            # The probe must not shift training's RNG: manual_seed reseeds every CUDA device too.
+            devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+            with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed)
                 texts = generate(model, tokenizer, [self.benchmark.prompt(it) for it in self.items],
                                  max_new_tokens=self.max_new_tokens, temperature=self.temperature,

@@ -150,10 +150,9 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
     tokenizer = AutoTokenizer.from_pretrained(job.model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    bf16 = not job.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    with LIBRARY_LOCK:
-        model = AutoModelForCausalLM.from_pretrained(
-            job.model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    bf16, dtype = precision(job)
+    # The arguments come first: under ZeRO-3 they make from_pretrained partition the weights
+    # as it loads them (deepspeed.zero.Init) instead of every rank holding the whole model.
     args = SFTConfig(
         output_dir=str(trainer_dir(job)),
         learning_rate=job.learning_rate,
@@ -178,10 +177,30 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
+    with LIBRARY_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype=dtype)
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
     with LIBRARY_LOCK:  # wrapping with peft and tokenizing touch shared state too
         return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=callbacks or [])
+
+
+def precision(job: Any) -> tuple[bool, Any]:
+    """``(bf16, dtype)``: whether the trainer computes in bf16, and the dtype to load weights in.
+
+    bf16 only on a GPU that computes it natively (Ampere and newer; ``is_bf16_supported``
+    alone also says yes for the slow emulation on older cards). The weights load in bf16
+    only when something else keeps fp32 where the updates land: LoRA trains adapters that
+    peft keeps in fp32 over a frozen base, DeepSpeed's bf16 optimizer keeps fp32 master
+    weights. Full fine-tuning without DeepSpeed loads fp32 and autocasts: AdamW on bf16
+    weights rounds most small updates away (at lr 5e-6 ~8% of weights of scale 0.02 move).
+    """
+    import torch
+
+    bf16 = (not job.use_cpu and torch.cuda.is_available()
+            and torch.cuda.is_bf16_supported(including_emulation=False))
+    keep_bf16 = bf16 and (job.lora or job.deepspeed is not None)
+    return bf16, torch.bfloat16 if keep_bf16 else torch.float32
 
 
 def lora_config(r: int, alpha: int):
@@ -234,13 +253,32 @@ def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
     return result
 
 
+def train_or_restore(trainer, checkpoint: str | Path | None, job: Any) -> None:
+    """Train ``job``'s ``trainer``, resuming from ``checkpoint`` (a ``checkpoint-N`` folder) when given.
+
+    A checkpoint already at ``job.max_steps`` (the process died while exporting) is loaded, not
+    resumed: resuming runs one step past ``max_steps``. Under DeepSpeed it is resumed all
+    the same (one extra step): the engine that loads its shards, and gathers ZeRO-3 weights
+    on export, only exists inside ``train()``.
+    """
+    if checkpoint is not None and job.deepspeed is None:
+        from transformers import TrainerState
+
+        state_file = Path(checkpoint) / "trainer_state.json"
+        if int(json.loads(state_file.read_text())["global_step"]) >= job.max_steps:
+            trainer._load_from_checkpoint(str(checkpoint))
+            trainer.state = TrainerState.load_from_json(str(state_file))
+            return
+    trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
+
+
 def run_sft(job: SFTJob, callbacks: list | None = None,
             resume_from_checkpoint: str | None = None) -> SFTResult:
     """Train and save; return where the final model is and how training went."""
     start = time.time()
     trainer = build_sft_trainer(job, callbacks)
     try:
-        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        train_or_restore(trainer, resume_from_checkpoint, job)
     except (RuntimeError, ValueError) as e:
         raise TrainingError(f"SFT of {job.model_path} on {job.dataset_path} failed: {e}") from e
     return save_final_model(trainer, job, time.time() - start)  # every rank: see export_model

@@ -26,7 +26,7 @@ from intern.errors import DataError
 from intern.tracking import EventLog
 from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch
 from intern.train.grpo import GRPOJob, GRPOResult
-from intern.train.sft import SFTJob, SFTResult
+from intern.train.sft import SFTJob, SFTResult, job_key
 
 METHOD_STAGES = {"sft": ("sft",), "grpo": ("grpo",), "sft_grpo": ("sft", "grpo")}
 
@@ -52,21 +52,24 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
     assert isinstance(profile, ClusterProfile)
     scaling = profile.train
     use_gpu = scaling.use_gpu
-    ds = deepspeed_config(scaling.deepspeed) if use_gpu else None
+    # A LoRA adapter cannot be merged from ZeRO-3 shards on export; its optimizer state is
+    # tiny anyway, so a LoRA hypothesis on a ZeRO-3 cluster trains under ZeRO-2.
+    stage = "zero2" if train["lora"] and scaling.deepspeed == "zero3" else scaling.deepspeed
+    ds = deepspeed_config(stage) if use_gpu else None
     common = {"seed": cfg.seed, "use_cpu": not use_gpu, "deepspeed": ds, "lora": train["lora"],
               "lora_r": train["lora_r"], "lora_alpha": train["lora_alpha"],
               "logging_steps": train["logging_steps"], "save_steps": train["save_steps"]}
     branch_dir = run_dir / "checkpoints" / hypothesis["id"]
     stages: list[Stage] = []
-    current = model_path
+    current, trained_by = model_path, ""
     for k, recipe in enumerate(recipes):
         out = branch_dir if k == len(recipes) - 1 else branch_dir / "stages" / recipe
         if recipe == "sft":
             grad_accum = 1
             if use_gpu:  # the per-device micro-batch comes from the GPU's memory budget
                 gpus = int(scaling.num_workers * float(scaling.resources_per_worker.get("GPU", 1)))
-                _, grad_accum = micro_batch(ModelDims.from_model_dir(current), train["batch_size"],
-                                            train["max_length"], scaling.deepspeed, scaling.gpu_memory_gb, gpus)
+                _, grad_accum = micro_batch(ModelDims.from_model(current), train["batch_size"],
+                                            train["max_length"], stage, scaling.gpu_memory_gb, gpus)
             job: SFTJob | GRPOJob = SFTJob(
                 model_path=current, dataset_path=dataset["path"], output_dir=str(out),
                 learning_rate=train["learning_rate"], max_steps=train["max_steps"],
@@ -88,9 +91,9 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 temperature=train["temperature"],
                 beta=train["beta"], loss_type=train["loss_type"], format_weight=train["format_weight"],
                 probe_prompts=train["reward_probe_prompts"], probe_samples=train["reward_probe_samples"],
-                manifest=_manifest(grpo), **common)
+                manifest=_manifest(grpo), init_key=trained_by, **common)
         stages.append(Stage(recipe, job))
-        current = str(out / "final")
+        current, trained_by = str(out / "final"), job_key(job)
     return stages
 
 
@@ -186,5 +189,7 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
 
 def jobs_as_dicts(stages: list[Stage]) -> list[dict[str, Any]]:
     """The planned stages as plain data (for events and the report)."""
-    return [{"recipe": s.recipe, **{k: v for k, v in dataclasses.asdict(s.job).items()
-                                    if k not in ("manifest", "deepspeed")}} for s in stages]
+    return [{"recipe": s.recipe, "deepspeed_stage": s.job.deepspeed["zero_optimization"]["stage"]
+             if s.job.deepspeed else None,
+             **{k: v for k, v in dataclasses.asdict(s.job).items() if k not in ("manifest", "deepspeed")}}
+            for s in stages]

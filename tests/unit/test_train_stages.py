@@ -173,3 +173,103 @@ def test_resume_passes_over_checkpoints_cut_short_by_a_kill(tmp_path: Path) -> N
     assert found == tmp_path / "checkpoint-5"
     assert incomplete == [tmp_path / f"checkpoint-{n}" for n in (20, 15, 10)]
     assert last_complete_checkpoint(tmp_path / "missing") == (None, [])
+
+
+def test_grpo_after_sft_is_keyed_by_the_sft_job_that_made_its_model(tmp_path):
+    _, grpo = _plan(tmp_path, "sft_grpo")
+    _, grpo_other_sft = _plan(tmp_path, "sft_grpo", hyp_train={"learning_rate": 3e-5})
+    # the same path (stages/sft/final) holds another model once SFT retrains with other settings
+    assert grpo.job.model_path == grpo_other_sft.job.model_path
+    assert grpo.job.init_key and grpo.job.init_key != grpo_other_sft.job.init_key
+    assert job_key(grpo.job) != job_key(grpo_other_sft.job)
+    [alone] = _plan(tmp_path, "grpo")
+    assert alone.job.init_key == ""  # starts from the given model
+
+
+def test_lora_never_trains_under_zero3(tmp_path):
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "config.json").write_text(json.dumps({"hidden_size": 8192, "num_hidden_layers": 80, "vocab_size": 128256,
+                                                 "intermediate_size": 28672, "num_attention_heads": 64,
+                                                 "num_key_value_heads": 8}))
+    h100 = ["cluster=clusters/h100-profile.yaml", f"base_model={big}"]
+    cfg = load_config(overrides=[*h100, "train.lora=true"])
+    assert cfg.cluster.train.deepspeed == "zero2"  # auto: ZeRO-3 for this size, but LoRA cannot merge from it
+    with pytest.raises(ConfigError) as e:
+        load_config(overrides=[*h100, "train.lora=true", "cluster.train.deepspeed=zero3"])
+    assert e.value.key == "cluster.train.deepspeed" and "LoRA" in e.value.message
+    # a LoRA hypothesis on a run resolved to ZeRO-3 trains under ZeRO-2, and the plan says so
+    from intern.train.stages import jobs_as_dicts
+
+    cfg = load_config(overrides=h100)
+    assert cfg.cluster.train.deepspeed == "zero3"
+    [lora] = plan_stages(cfg, {"id": "b", "train": {"lora": True}}, DATASET, tmp_path, str(big))
+    [full] = plan_stages(cfg, {"id": "b", "train": {}}, DATASET, tmp_path, str(big))
+    assert lora.job.deepspeed["zero_optimization"]["stage"] == 2
+    assert full.job.deepspeed["zero_optimization"]["stage"] == 3
+    assert [d["deepspeed_stage"] for d in jobs_as_dicts([lora, full])] == [2, 3]
+
+
+def test_model_dims_come_from_a_hub_models_cached_config(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from intern.models import model_config
+
+    config = {"hidden_size": 896, "num_hidden_layers": 24, "intermediate_size": 4864, "vocab_size": 151936,
+              "num_attention_heads": 14, "num_key_value_heads": 2, "tie_word_embeddings": True}
+    repo = tmp_path / "hub" / "models--Qwen--Qwen2.5-0.5B"  # the Hub cache's own layout
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("a" * 40)
+    (repo / "snapshots" / ("a" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("a" * 40) / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert model_config("Qwen/Qwen2.5-0.5B") == config
+    assert 0.45e9 < ModelDims.from_model("Qwen/Qwen2.5-0.5B").params < 0.55e9
+    assert model_config("Qwen/not-cached") is None  # offline and not cached: plan without it
+    assert model_config("tiny:llama") is None and ModelDims.from_model(tmp_path / "nothing") is None
+
+
+def test_precision_loads_fp32_unless_something_keeps_fp32_where_updates_land(monkeypatch):
+    import torch
+
+    from intern.train.sft import precision
+
+    def card(native_bf16: bool):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                            lambda including_emulation=True: native_bf16 or including_emulation)
+
+    gpu = SFTJob(model_path="m", dataset_path="d", output_dir="o", use_cpu=False)
+    card(native_bf16=True)
+    assert precision(gpu) == (True, torch.float32)  # full fine-tuning: fp32 weights, bf16 autocast
+    assert precision(dataclasses.replace(gpu, lora=True)) == (True, torch.bfloat16)
+    assert precision(dataclasses.replace(gpu, deepspeed=deepspeed_config("zero2"))) == (True, torch.bfloat16)
+    assert precision(dataclasses.replace(gpu, use_cpu=True)) == (False, torch.float32)
+    card(native_bf16=False)  # e.g. a V100: bf16 only emulated
+    assert precision(dataclasses.replace(gpu, lora=True)) == (False, torch.float32)
+
+
+def test_a_finished_but_unexported_stage_is_exported_not_trained_further(tmp_path):
+    import shutil
+
+    from intern.data.build import build_sft_dataset
+    from intern.evals import get_benchmark
+    from intern.models import resolve_model
+    from intern.tracking import EventLog
+    from intern.train.stages import Stage, run_stage
+
+    bench = get_benchmark("wordproblems")
+    data = build_sft_dataset(bench, tmp_path / "data", n_rows=8, seed=0, decontaminate_against=bench.items("dev"))
+    job = SFTJob(model_path=str(resolve_model("tiny:llama")), dataset_path=data.path,
+                 output_dir=str(tmp_path / "out"), max_steps=2, batch_size=2, save_steps=2)
+    events = EventLog(tmp_path / "events.jsonl", run_id="t")
+    cfg = load_config()
+    run = dict(use_ray=False, profile=cfg.cluster, storage_path=str(tmp_path / "rt"), run_name_prefix="t",
+               events=events, branch="b")
+    first = run_stage(Stage("sft", job), **run)
+    shutil.rmtree(tmp_path / "out" / "final")  # as if the process died while exporting
+    again = run_stage(Stage("sft", job), **run)
+    assert again.steps == first.steps == 2 and (tmp_path / "out" / "final" / "config.json").is_file()
+    checkpoints = sorted(p.name for p in (tmp_path / "out" / "trainer").glob("*/checkpoint-*"))
+    assert checkpoints == ["checkpoint-2"]  # no step past max_steps
