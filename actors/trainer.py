@@ -112,7 +112,7 @@ class Trainer:
         self.events.emit("trainer", "train_start", branch=branch, method="+".join(s.recipe for s in stages),
                          max_steps=sum(s.job.max_steps for s in stages), lora=first.lora,
                          learning_rate=first.learning_rate, init_from=model, stages=jobs_as_dicts(stages),
-                         deepspeed=profile.train.deepspeed, backend=profile.train.backend)
+                         backend=profile.train.backend)  # each stage's ZeRO stage: stages[].deepspeed_stage
         summaries = []
         try:
             for stage in stages:

@@ -7,7 +7,7 @@
     intern approve runs/<run_id> [REQUEST_ID] [--deny --message "use LoRA instead"]
     intern report runs/<run_id>
     intern eval --model-path DIR --benchmark aime2025 [--split full] [--limit N] [--json-output-file F]
-    intern bench train | eval | gpu [--dry-run]
+    intern bench train | intern bench eval | intern bench gpu [--dry-run]
 
 Config problems exit with code 2 and one line naming the key, before any work starts.
 This module is the composition root: the only place in ``intern/`` that reaches the

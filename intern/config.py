@@ -402,17 +402,18 @@ def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
 
 def _resolve_strategy(cfg: RunConfig) -> None:
     """Turn ``auto`` parallelism settings into the concrete choice for this cluster and model."""
-    from intern.train.deepspeed import ModelDims, resolve_stage
+    from intern.train.deepspeed import ModelDims, resolve_stage, stage_for_lora
 
     t = cfg.cluster.train  # type: ignore[union-attr]  (resolved to a profile above)
     gpus = t.num_workers * float(t.resources_per_worker.get("GPU", 1)) if t.use_gpu else 0
-    # Only auto on several GPUs depends on the model's size (a Hub id's config.json may be fetched).
-    dims = ModelDims.from_model(cfg.base_model) if t.use_gpu and t.deepspeed == "auto" and gpus > 1 else None
-    auto = t.deepspeed == "auto"
-    t.deepspeed = resolve_stage(t.deepspeed, t.use_gpu, num_gpus=int(max(gpus, 1)), gpu_memory_gb=t.gpu_memory_gb,
-                                model_params=dims.params if dims else None)
-    if auto and cfg.train.lora and t.deepspeed == "zero3":
-        t.deepspeed = "zero2"  # LoRA cannot merge from ZeRO-3 shards; its optimizer state is tiny
+    if t.deepspeed == "auto":  # (an explicit zero3 with LoRA was refused in _validate)
+        # Only auto on several GPUs depends on the model's size (a Hub id's config.json may be fetched).
+        dims = ModelDims.from_model(cfg.base_model) if t.use_gpu and gpus > 1 else None
+        t.deepspeed = stage_for_lora(resolve_stage("auto", t.use_gpu, num_gpus=int(max(gpus, 1)),
+                                                   gpu_memory_gb=t.gpu_memory_gb,
+                                                   model_params=dims.params if dims else None), cfg.train.lora)
+    else:
+        t.deepspeed = resolve_stage(t.deepspeed, t.use_gpu)
     if t.backend == "auto":
         t.backend = "nccl" if t.use_gpu else "gloo"
 

@@ -95,8 +95,8 @@ def model_config(ref: str) -> dict | None:
 
     path = Path(ref).expanduser()
     found: str | Path | None = path / "config.json" if path.is_dir() else None
-    if found is None and not ref.startswith(("bundled:", "tiny:")) and not path.exists() and _HUB_ID.match(ref):
-        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    if found is None and not path.exists() and _HUB_ID.match(ref):  # (bundled:/tiny: never match)
+        from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
         from huggingface_hub.errors import HfHubHTTPError
 
         from intern.config import env_flag
@@ -104,7 +104,7 @@ def model_config(ref: str) -> dict | None:
         cached = try_to_load_from_cache(ref, "config.json")
         if isinstance(cached, str):
             found = cached
-        elif not env_flag("HF_HUB_OFFLINE"):
+        elif not (constants.HF_HUB_OFFLINE or env_flag("HF_HUB_OFFLINE")):  # the env: set after import
             try:
                 found = hf_hub_download(ref, "config.json")
             except (HfHubHTTPError, OSError, ValueError):  # unreachable, gated, missing: plan without it

@@ -92,6 +92,12 @@ def resolve_stage(requested: str, use_gpu: bool, num_gpus: int = 1, gpu_memory_g
     return "zero2"
 
 
+def stage_for_lora(stage: str, lora: bool) -> str:
+    """``stage`` for a run that trains LoRA adapters: ZeRO-2 in place of ZeRO-3, whose shards
+    the adapters cannot be merged from on export (and LoRA's optimizer state is tiny anyway)."""
+    return "zero2" if lora and stage == "zero3" else stage
+
+
 def micro_batch(dims: ModelDims | None, batch_size: int, seq_len: int, stage: str, gpu_memory_gb: float,
                 num_gpus: int = 1, gradient_checkpointing: bool = True) -> tuple[int, int]:
     """(per-device micro-batch, gradient-accumulation steps) whose product is ``batch_size``.

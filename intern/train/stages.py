@@ -24,7 +24,7 @@ from typing import Any
 from intern.config import ClusterProfile, RunConfig
 from intern.errors import DataError
 from intern.tracking import EventLog
-from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch
+from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch, stage_for_lora
 from intern.train.grpo import GRPOJob, GRPOResult
 from intern.train.sft import SFTJob, SFTResult, job_key
 
@@ -52,9 +52,8 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
     assert isinstance(profile, ClusterProfile)
     scaling = profile.train
     use_gpu = scaling.use_gpu
-    # A LoRA adapter cannot be merged from ZeRO-3 shards on export; its optimizer state is
-    # tiny anyway, so a LoRA hypothesis on a ZeRO-3 cluster trains under ZeRO-2.
-    stage = "zero2" if train["lora"] and scaling.deepspeed == "zero3" else scaling.deepspeed
+    # A LoRA hypothesis in a ZeRO-3 run (the run itself full fine-tuning) trains under ZeRO-2.
+    stage = stage_for_lora(scaling.deepspeed, train["lora"])
     ds = deepspeed_config(stage) if use_gpu else None
     common = {"seed": cfg.seed, "use_cpu": not use_gpu, "deepspeed": ds, "lora": train["lora"],
               "lora_r": train["lora_r"], "lora_alpha": train["lora_alpha"],
