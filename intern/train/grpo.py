@@ -204,7 +204,7 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
         model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype=dtype)
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
     callbacks = list(callbacks or [])
-    probe_items = _probe_items(benchmark, job, dataset["item"])
+    probe_items = _probe_items(benchmark, job, dataset)
     if probe_items:
         from intern.train.reward_probe import RewardProbe
 
@@ -216,19 +216,19 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
                            peft_config=peft_config, callbacks=callbacks)
 
 
-def _probe_items(benchmark, job: GRPOJob, training_items: list[str]) -> list:
+def _probe_items(benchmark, job: GRPOJob, training_set) -> list:
     """Held-out prompts for the reward probe: train-stream items drawn with a seed no data
-    builder uses, minus any whose question is in the GRPO set (``training_items``: its
-    ``item`` column) so the probe measures prompts the policy did not train on. None when the
-    probe is off, the benchmark has no train split (suite benchmarks get GRPO data from a
-    source instead), or under ZeRO-3 (rank-0-only generation would hang)."""
+    builder uses, minus any whose question is in the GRPO set (``training_set``: rows with an
+    ``item`` column, read only when the probe is on), so the probe measures prompts the policy
+    did not train on. None when the probe is off, the benchmark has no train split (suite
+    benchmarks get GRPO data from a source instead), or under ZeRO-3 (rank-0-only generation would hang)."""
     from intern.evals.base import BenchmarkError
     from intern.evals.sources import item_from_json
 
     stage = ((job.deepspeed or {}).get("zero_optimization") or {}).get("stage")
     if job.probe_prompts <= 0 or stage == 3:
         return []
-    trained = {item_from_json(text).question for text in training_items}
+    trained = {item_from_json(text).question for text in training_set["item"]}
     for n in (4 * job.probe_prompts, job.probe_prompts):  # spare items to replace trained ones
         try:
             drawn = benchmark.items("train", n=n, seed=PROBE_SEED)

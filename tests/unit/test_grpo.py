@@ -153,11 +153,11 @@ def test_probe_is_off_without_a_train_split_or_under_zero3(tmp_path: Path) -> No
     from intern.train.grpo import _probe_items
 
     job = GRPOJob(model_path="m", dataset_path="d", output_dir=str(tmp_path), benchmark="aime2025")
-    assert _probe_items(get_benchmark("aime2025"), job, []) == []  # AIME has no train split to hold out from
+    assert _probe_items(get_benchmark("aime2025"), job, {"item": []}) == []  # AIME has no train split to hold out from
     words = GRPOJob(model_path="m", dataset_path="d", output_dir=str(tmp_path), benchmark="wordproblems")
-    assert len(_probe_items(get_benchmark("wordproblems"), words, [])) == 16
+    assert len(_probe_items(get_benchmark("wordproblems"), words, {"item": []})) == 16
     zero3 = GRPOJob(**{**words.__dict__, "deepspeed": deepspeed_config("zero3")})
-    assert _probe_items(get_benchmark("wordproblems"), zero3, []) == []
+    assert _probe_items(get_benchmark("wordproblems"), zero3, {"item": []}) == []
 
 
 def test_probe_leaves_out_prompts_the_grpo_set_trains_on(tmp_path: Path) -> None:
@@ -166,8 +166,8 @@ def test_probe_leaves_out_prompts_the_grpo_set_trains_on(tmp_path: Path) -> None
 
     bench = get_benchmark("wordproblems")
     words = GRPOJob(model_path="m", dataset_path="d", output_dir=str(tmp_path), benchmark="wordproblems")
-    free = _probe_items(bench, words, [])
+    free = _probe_items(bench, words, {"item": []})
     trained = [item_to_json(it) for it in free[:5]]
-    probe = _probe_items(bench, words, trained)
+    probe = _probe_items(bench, words, {"item": trained})
     assert len(probe) == 16  # replaced from the spare draws
     assert not {it.question for it in probe} & {it.question for it in free[:5]}
