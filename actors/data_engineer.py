@@ -56,9 +56,15 @@ class DataEngineer:
         """Build the training data for ``hypothesis``; returns the SFT dataset reference as a dict, with the
         GRPO set's reference under ``"grpo"`` when the hypothesis trains with GRPO.
 
+        The budget plan's allotment (``hypothesis["allocation"]``) sets the rows to keep: what the
+        branch's planned steps consume. A branch continued by a later round (``continues``) draws
+        from its lineage's stream where the earlier set stopped, so it trains on fresh rows.
         With an LLM brain in ``ask`` approval mode this may return ``{"awaiting_approval": ...}``.
         """
         data = {**vars(self.cfg.data), **hypothesis.get("data", {})}
+        alloc, lineage = hypothesis.get("allocation") or {}, hypothesis.get("continues") or {}
+        data.update({k: alloc[k] for k in ("rows", "grpo_rows") if alloc.get(k)},
+                    start=int(lineage.get("data_start") or 0))
         method = {**vars(self.cfg.train), **hypothesis.get("train", {})}.get("method", "sft")
         return self._agent(hypothesis, data, needs_grpo=method in GRPO_METHODS)
 
@@ -66,9 +72,11 @@ class DataEngineer:
         from actors.agentic import RoleAgent, RoleStopped
 
         hid = hypothesis["id"]
-        tools = DataTools(self, hid, needs_grpo)
+        # a continued branch draws from the stream of the branch it continues (its lineage's root)
+        tools = DataTools(self, hid, needs_grpo, stream=(hypothesis.get("continues") or {}).get("lineage"))
         offset = int(data.get("seed_offset", 0))
-        calls = [("build_dataset", {"rows": int(data["rows"]), "style": data["style"], "seed_offset": offset})]
+        calls = [("build_dataset", {"rows": int(data["rows"]), "style": data["style"], "seed_offset": offset,
+                                    **({"start": data["start"]} if data.get("start") else {})})]
         if needs_grpo:
             calls.append(("build_grpo_dataset", {"rows": int(data["grpo_rows"]), "seed_offset": offset}))
         move = PlaybookBrain(calls, lambda r: {"dataset": {**r[0], "grpo": r[1]} if needs_grpo else r[0]})
@@ -107,8 +115,9 @@ class DataTools:
         grpo: ``{path: DatasetRef dict}`` of the GRPO sets written.
     """
 
-    def __init__(self, role: DataEngineer, hid: str, needs_grpo: bool):
+    def __init__(self, role: DataEngineer, hid: str, needs_grpo: bool, stream: str | None = None):
         self.cfg, self.events, self.hid, self.needs_grpo = role.cfg, role.events, hid, needs_grpo
+        self.stream = stream or hid  # whose sample this draws: a continued branch's lineage root
         self.run_dir = role.run_dir
         self.out = role.run_dir / "data" / hid
         self.bench = get_benchmark(self.cfg.benchmark)
@@ -130,7 +139,7 @@ class DataTools:
 
     def _seed(self, seed_offset: int, stream: int = 0) -> int:
         # A distinct, reproducible sample per hypothesis (and per stream: GRPO prompts are not the SFT rows).
-        return self.cfg.seed * 1_000_003 + zlib.crc32(self.hid.encode()) + seed_offset + stream * 500_009
+        return self.cfg.seed * 1_000_003 + zlib.crc32(self.stream.encode()) + seed_offset + stream * 500_009
 
     def _record(self, kind: str, ref: dict[str, Any], origin: str) -> dict[str, Any]:
         (self.sft if kind == "sft" else self.grpo)[ref["path"]] = ref
@@ -148,35 +157,52 @@ class DataTools:
         items = self.bench.items("train", n=max(1, min(n, 5)), seed=7)
         return [{"prompt": self.bench.prompt(i), "completion": self.bench.target(i, style)} for i in items]
 
-    def build_dataset(self, rows: int, style: str = "worked", seed_offset: int = 0) -> dict[str, Any]:
-        """Generates the task's SFT set, decontaminates it against dev and test, audits and writes it.
+    def build_dataset(self, rows: int, style: str = "worked", seed_offset: int = 0, start: int = 0) -> dict[str, Any]:
+        """Builds the task's SFT set from its train split, decontaminated against dev and test, audited and written.
+
+        Returns the set's reference with "counts": target, available (rows the task's train split has; null for a
+        generated task), drawn, removed, kept, start, next_start, wrapped, exhausted.
 
         Args:
-            rows: Training rows to generate (before decontamination).
+            rows: Training rows to keep: rows removed by decontamination are replaced by further rows, until
+                the target is kept or the task's data runs out ("exhausted", fewer rows kept).
             style: "worked" or "direct" targets.
             seed_offset: Varies the sample; use a new value for a different set.
+            start: Where in the task's stream to start: pass a previous set's next_start to continue a branch
+                on fresh rows it has not trained on (past the end of finite data it wraps around: repeated rows).
         """
         if style not in DATA_STYLES:
             raise DataError(f"style must be one of {DATA_STYLES}, not {style!r}")
         if not 1 <= rows <= 1_000_000:
             raise DataError(f"rows must be within 1..1000000, not {rows}")
-        self.events.emit("data_engineer", "dataset_start", branch=self.hid, rows=rows, style=style)
+        if start < 0:
+            raise DataError(f"start must be >= 0 (a previous set's next_start), not {start}")
+        self.events.emit("data_engineer", "dataset_start", branch=self.hid, rows=rows, style=style, start=start)
         ref = build_sft_dataset(self.bench, self.out, n_rows=rows, seed=self._seed(seed_offset), style=style,
-                                **self._evals())
-        return self._record("sft", ref.to_dict(), "generator")
+                                start=start, **self._evals())
+        out = self._record("sft", ref.to_dict(), "generator")
+        return {**out, "counts": json.loads(Path(ref.manifest_path).read_text())["counts"]}
 
-    def build_grpo_dataset(self, rows: int, seed_offset: int = 0) -> dict[str, Any]:
-        """Writes GRPO prompts with verifiable answers from the task's generator, decontaminated, for the GRPO stage.
+    def build_grpo_dataset(self, rows: int, seed_offset: int = 0, start: int = 0) -> dict[str, Any]:
+        """Writes GRPO prompts with verifiable answers from the task's train split, decontaminated, for the GRPO stage.
+
+        Returns the set's reference with "counts" (as build_dataset).
 
         Args:
-            rows: Prompts to draw (before decontamination).
+            rows: Prompts to keep: prompts removed by decontamination are replaced by further prompts, until
+                the target is kept or the task's data runs out.
             seed_offset: Varies the sample; use a new value for a different set.
+            start: Where in the task's stream to start: pass a previous set's next_start to continue a branch
+                on fresh prompts (past the end of finite data it wraps around: repeated prompts).
         """
         if not 1 <= rows <= 1_000_000:
             raise DataError(f"rows must be within 1..1000000, not {rows}")
+        if start < 0:
+            raise DataError(f"start must be >= 0 (a previous set's next_start), not {start}")
         ref = build_grpo_dataset(self.bench, self.out / "grpo", n_rows=rows, seed=self._seed(seed_offset, 1),
-                                 **self._evals())
-        return self._record("grpo", ref.to_dict(), "generator")
+                                 start=start, **self._evals())
+        out = self._record("grpo", ref.to_dict(), "generator")
+        return {**out, "counts": json.loads(Path(ref.manifest_path).read_text())["counts"]}
 
     def inspect_source(self, ref: str, split: str = "train", n: int = 3, config: str | None = None) -> dict[str, Any]:
         """Loads a dataset (local jsonl/json/csv/parquet/arrow file, or a Hub id) and shows its columns,

@@ -9,7 +9,7 @@ The data engineer's main capability, usable without Ray::
     evals = bench.items("dev") + bench.items("test")
     ref = build_sft_dataset(bench, "runs/r1/data", n_rows=2000, seed=0,
                             decontaminate_against=evals)
-    ref.path, ref.rows, ref.removed, ref.overlapping_items   # ..., 1987, 13, 0
+    ref.rows, ref.drawn, ref.removed, ref.next_start   # 2000, 2021, 21, 2021
 
 Rows are in TRL's conversational prompt-completion format: ``id`` (str), ``prompt``
 (the benchmark's chat messages) and ``completion`` (one assistant message). Rows
@@ -19,18 +19,43 @@ writing and listed in the manifest with the item, the field and the containment.
 written ``train.parquet`` is then read back and audited again, and the audit's count is
 what the manifest reports as ``overlapping_items``.
 
+``n_rows`` is the number of rows to KEEP. Rows are drawn from the train split only (never
+dev or test) in the stream's seeded order, in chunks, each decontaminated once, until
+``n_rows`` are kept or the source runs out:
+
+- a generated benchmark (``wordproblems``, ``mcq``) is an unbounded stream; at most
+  ``intern.data.draw.draw_cap(n_rows)`` (4 x n_rows + 1000) rows are drawn, and a `DataError` says what to
+  change when even that many do not leave ``n_rows`` clean rows;
+- a file-backed benchmark (GSM8K) has ``available`` train rows; when they run out the set
+  keeps what there is and says so (``exhausted``, ``kept < target``).
+
+``start`` is the position in the seeded stream where drawing begins, and the manifest's
+``next_start`` is where a continuation begins, so a branch continued in a later round
+trains on rows it has not seen (``start=ref.next_start``). Positions count on past the end
+of a finite source: position ``p`` is row ``p mod available``, so a ``start`` beyond the
+end, or a draw that runs past it, wraps around to row 0 and repeats rows of earlier sets
+(another epoch); ``wrapped`` says how many times. One call never draws a row twice. The
+manifest's ``counts`` block::
+
+    {"target": 2000, "available": None, "drawn": 2021, "removed": 21, "kept": 2000,
+     "start": 0, "next_start": 2021, "wrapped": 0, "exhausted": False}
+
+(``available`` is None for an unbounded generator; ``removed`` and ``kept`` count the
+stream's rows, ``extra_rows`` are on top of the target.)
+
 GRPO takes prompts with verifiable answers instead (`build_grpo_dataset`, the same
-decontamination on the prompt text): ``grpo.parquet`` with ``id``, ``prompt``, ``answer``
-and ``item`` (the benchmark item as JSON, which the reward functions score against)::
+drawing and decontamination on the prompt text): ``grpo.parquet`` with ``id``, ``prompt``,
+``answer`` and ``item`` (the benchmark item as JSON, which the reward functions score
+against)::
 
     ref = build_grpo_dataset(bench, "runs/r1/data/grpo", n_rows=512, seed=1,
                              decontaminate_against=evals)
 
-Every builder ends in `write_dataset` (decontaminate, write, audit, manifest), which
-`intern.data.pipeline` (rows mapped from a local or Hub source) and `intern.data.synth`
-(a teacher model's worked solutions) use too. The manifest records the sources (with
-revision or file hash), the rows before and after each filter (``filters``), every
-removed row with its reason, and the file's sha256.
+Every builder ends in `write_dataset` (decontaminate unless the caller already did, write,
+audit, manifest), which `intern.data.pipeline` (rows mapped from a local or Hub source) and
+`intern.data.synth` (a teacher model's worked solutions) use too. The manifest records the
+sources (with revision or file hash), the rows before and after each filter (``filters``),
+every removed row with its reason, the ``counts`` of a sized build, and the file's sha256.
 """
 
 from __future__ import annotations
@@ -43,11 +68,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from intern.data.decontam import Contamination, find_contamination
+from intern.data.draw import draw_rows
 from intern.errors import DataError
 from intern.evals.base import Benchmark, Item
 
@@ -87,6 +114,12 @@ class DatasetRef:
         sha256: Hex digest of the parquet file's bytes.
         overlapping_items: Eval items the audit of the written file still finds (0 when clean).
         removed: Rows removed by decontamination.
+        target: Rows the build was asked to keep (None: no target, e.g. a synthesized set).
+        available: Rows the source has (None: an unbounded generator, or not known).
+        drawn: Rows read from the source to reach the target (None when not counted).
+        next_start: Where a continuation of this lineage starts drawing (``start=next_start``).
+        wrapped: Times a finite source wrapped around to its first row (rows of earlier sets repeat).
+        exhausted: The source ran out before the target was kept.
     """
 
     path: str
@@ -95,6 +128,12 @@ class DatasetRef:
     sha256: str
     overlapping_items: int
     removed: int
+    target: int | None = None
+    available: int | None = None
+    drawn: int | None = None
+    next_start: int | None = None
+    wrapped: int = 0
+    exhausted: bool = False
 
     def to_dict(self) -> dict:
         """Returns the fields as a JSON-ready dict."""
@@ -279,6 +318,14 @@ def _write_parquet(rows: list[dict], path: Path, schema: pa.Schema = _SCHEMA) ->
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_REF_COUNTS = ("target", "available", "drawn", "next_start", "wrapped", "exhausted")
+
+
+def _check_count(name: str, value: object, least: int = 0) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise DataError(f"{name} must be an int >= {least}, got {value!r}")
+
+
 def build_sft_dataset(
     benchmark: Benchmark,
     out_dir: str | Path,
@@ -290,58 +337,66 @@ def build_sft_dataset(
     ngram: int = 8,
     threshold: float = 0.5,
     extra_rows: list[dict] | None = None,
+    start: int = 0,
 ) -> DatasetRef:
-    """Generates, decontaminates, writes and audits an SFT dataset.
+    """Draws, decontaminates, writes and audits an SFT set of ``n_rows`` clean rows of the train stream.
 
     Args:
-        benchmark: The benchmark whose train stream supplies the rows.
+        benchmark: The benchmark whose train split supplies the rows (never dev or test).
         out_dir: Directory for ``train.parquet`` and ``manifest.json`` (created).
-        n_rows: Train items to generate (before decontamination), >= 0.
+        n_rows: Rows to keep, >= 0 (the target): rows removed by decontamination are
+            replaced by further rows of the stream until the target is kept or a finite
+            source runs out (see the module docstring).
         seed: The train stream's seed.
         style: The target style, ``"worked"`` or ``"direct"``.
         decontaminate_against: Eval items (all splits of the target benchmark) whose
             questions must not appear in the data.
         ngram: The n-gram length for containment.
         threshold: Remove a row when an item's containment in it is >= threshold.
-        extra_rows: Additional rows with the same columns, appended before
-            decontamination (other sources, or planted rows in tests).
+        extra_rows: Additional rows with the same columns, appended after the stream's rows
+            and decontaminated too, on top of the target (other sources, or planted rows in tests).
+        start: The position in the seeded stream where drawing begins (a previous set's
+            ``next_start`` continues its lineage on fresh rows; past a finite source's end it wraps).
 
     Returns:
-        A `DatasetRef` to the written file.
+        A `DatasetRef` to the written file, with the draw's counts.
 
     Raises:
-        DataError: On bad arguments, malformed extra rows, duplicate row ids, or no
-            rows left after decontamination.
-        BenchmarkError: On an unknown style.
+        DataError: On bad arguments, malformed extra rows, duplicate row ids, no rows left
+            after decontamination, or a generated stream that reaches
+            `intern.data.draw.draw_cap`.
+        BenchmarkError: On an unknown style, or a benchmark without a train split.
     """
-    if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 0:
-        raise DataError(f"n_rows must be an int >= 0, got {n_rows!r}")
+    _check_count("n_rows", n_rows)
+    _check_count("start", start)
     _check_eval_items(decontaminate_against)
-    items = benchmark.items("train", n=n_rows, seed=seed)
-    rows = [
-        {
-            "id": item.id,
-            "prompt": benchmark.prompt(item),
-            "completion": benchmark.target(item, style),
-        }
-        for item in items
-    ]
+    extras = []
     for row in extra_rows or []:
         _check_row(row, "extra_rows")
-        rows.append({c: row[c] for c in COLUMNS})
+        extras.append({c: row[c] for c in COLUMNS})
+    if not n_rows and not extras:
+        raise DataError("no rows to write; pass n_rows > 0 or extra_rows")
+    fields = eval_fields(decontaminate_against)
+    drawn = draw_rows(benchmark, target=n_rows, seed=seed, start=start, fields=fields, ngram=ngram,
+                      threshold=threshold, parts=sft_parts,
+                      make_row=lambda item: {"id": item.id, "prompt": benchmark.prompt(item),
+                                             "completion": benchmark.target(item, style)})
+    rows = drawn.rows + extras
     duplicates = sorted(i for i, k in Counter(r["id"] for r in rows).items() if k > 1)
     if duplicates:
         raise DataError(
             f"duplicate row ids {duplicates[:5]}; give every row (extra_rows included) a unique id"
         )
     if not rows:
-        raise DataError("no rows to write; pass n_rows > 0 or extra_rows")
-
+        raise DataError(f"no rows to write: the train split of {benchmark.name!r} has no rows; pass extra_rows "
+                        "or build from another source")
+    found = drawn.found + (find_contamination([(r["id"], sft_parts(r)) for r in extras], fields, n=ngram,
+                                              threshold=threshold) if extras else [])
     source = {"kind": "generator", "benchmark": benchmark.name, "split": "train", "seed": seed,
-              "style": style, "extra_rows": len(extra_rows or [])}
+              "style": style, "extra_rows": len(extras)}
     return write_dataset(rows, out_dir, kind="sft", name=f"{benchmark.name}-sft-{style}-seed{seed}",
                          source=source, decontaminate_against=decontaminate_against, ngram=ngram,
-                         threshold=threshold)
+                         threshold=threshold, found=found, counts=drawn.counts)
 
 
 @dataclass(frozen=True)
@@ -368,13 +423,17 @@ def _kind(kind: str) -> _Kind:
 def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str, source: dict,
                   decontaminate_against: list[Item], ngram: int = 8, threshold: float = 0.5,
                   sources: list[dict] | None = None, filters: list[dict] | None = None,
-                  provenance: list[dict] | None = None) -> DatasetRef:
+                  provenance: list[dict] | None = None, found: list[Contamination] | None = None,
+                  counts: dict[str, Any] | None = None) -> DatasetRef:
     """Decontaminates rows, writes them and their manifest, and audits the written file.
 
     The one writer of every dataset the data engineer produces (generated, mapped from a
     source, synthesized): rows in which an eval item's question or answer is found
     (`find_contamination`) are removed and listed, the kept rows are written to
-    ``out_dir/<train|grpo>.parquet``, read back and audited again.
+    ``out_dir/<train|grpo>.parquet``, read back and audited again. A caller that drew its
+    rows chunk by chunk has decontaminated each chunk already and passes what it found
+    (``found``), so no row is checked twice before the audit; the audit of the written
+    file always runs.
 
     Args:
         rows: SFT rows (``id, prompt, completion``) or GRPO rows (``id, prompt, answer, item``).
@@ -389,6 +448,11 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
         filters: Earlier stages, ``{"stage", "rows_before", "rows_after", ...}`` each;
             decontamination is appended.
         provenance: Per-row provenance ``{"row_id", ...}``; the entries of rows written are kept.
+        found: The contamination already found in ``rows`` (`find_contamination` with the same
+            eval items, ``ngram`` and ``threshold``); None: ``rows`` are checked here.
+        counts: The sized build's ``{"target", "available", "drawn", "removed", "kept", "start",
+            "next_start", "wrapped", "exhausted"}``, written as the manifest's ``counts`` and
+            carried by the returned `DatasetRef`.
 
     Raises:
         DataError: On an unknown kind, no eval items, or no row left after decontamination.
@@ -396,7 +460,8 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
     spec = _kind(kind)
     _check_eval_items(decontaminate_against)
     fields = eval_fields(decontaminate_against)
-    found = find_contamination([(r["id"], spec.parts(r)) for r in rows], fields, n=ngram, threshold=threshold)
+    if found is None:
+        found = find_contamination([(r["id"], spec.parts(r)) for r in rows], fields, n=ngram, threshold=threshold)
     flagged = {c.row_id for c in found}
     kept = [r for r in rows if r["id"] not in flagged]
     if not kept:
@@ -427,13 +492,16 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
                             "overlapping_items": overlapping_items},
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if counts is not None:
+        manifest["counts"] = counts
     if provenance is not None:
         kept_ids = {r["id"] for r in kept}
         manifest["provenance"] = [p for p in provenance if p.get("row_id") in kept_ids]
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    drawn = {k: counts[k] for k in _REF_COUNTS if k in counts} if counts is not None else {}
     return DatasetRef(path=str(parquet_path), manifest_path=str(manifest_path), rows=len(kept),
-                      sha256=sha256, overlapping_items=overlapping_items, removed=len(flagged))
+                      sha256=sha256, overlapping_items=overlapping_items, removed=len(flagged), **drawn)
 
 
 def build_grpo_dataset(
@@ -445,36 +513,42 @@ def build_grpo_dataset(
     decontaminate_against: list[Item],
     ngram: int = 8,
     threshold: float = 0.5,
+    start: int = 0,
 ) -> DatasetRef:
-    """Writes GRPO prompts with verifiable answers from a benchmark's train stream.
+    """Writes ``n_rows`` GRPO prompts with verifiable answers from a benchmark's train stream.
 
-    The same checks as `build_sft_dataset` (rows whose prompt contains an eval item are
-    removed; the written ``grpo.parquet`` is audited again; ``manifest.json`` records both).
+    The same drawing and checks as `build_sft_dataset` (rows whose prompt or solution contains
+    an eval item are removed and replaced by further rows of the stream; the written
+    ``grpo.parquet`` is audited again; ``manifest.json`` records both and the ``counts``).
 
     Args:
-        benchmark: Supplies the prompts (train split); its scorer gives the GRPO rewards.
+        benchmark: Supplies the prompts (train split only); its scorer gives the GRPO rewards.
         out_dir: Directory for ``grpo.parquet`` and ``manifest.json`` (created).
-        n_rows: Train items to draw (before decontamination), >= 1.
+        n_rows: Rows to keep (the target), >= 1.
         seed: The train stream's seed (not the SFT stage's, for fresh items).
         decontaminate_against: Eval items of every split of the target benchmark.
         ngram: The n-gram length for containment.
         threshold: Remove a row when an item's containment in it is >= threshold.
+        start: The position in the seeded stream where drawing begins (a previous set's ``next_start``).
 
     Raises:
-        DataError: On bad arguments or no rows left after decontamination.
+        DataError: On bad arguments, no rows left after decontamination, or a generated stream
+            that reaches `intern.data.draw.draw_cap`.
         BenchmarkError: When the benchmark has no train split.
     """
     from intern.evals.sources import item_to_json
 
-    if not isinstance(n_rows, int) or isinstance(n_rows, bool) or n_rows < 1:
-        raise DataError(f"n_rows must be an int >= 1, got {n_rows!r}")
+    _check_count("n_rows", n_rows, least=1)
+    _check_count("start", start)
     _check_eval_items(decontaminate_against)
-    rows = [
-        {"id": item.id, "prompt": benchmark.prompt(item), "answer": item.answer,
-         "item": item_to_json(item)}
-        for item in benchmark.items("train", n=n_rows, seed=seed)
-    ]
+    drawn = draw_rows(benchmark, target=n_rows, seed=seed, start=start, fields=eval_fields(decontaminate_against),
+                      ngram=ngram, threshold=threshold, parts=grpo_parts,
+                      make_row=lambda item: {"id": item.id, "prompt": benchmark.prompt(item),
+                                             "answer": item.answer, "item": item_to_json(item)})
+    if not drawn.rows:
+        raise DataError(f"no rows to write: the train split of {benchmark.name!r} has no rows; "
+                        "build from another source")
     source = {"kind": "generator", "benchmark": benchmark.name, "split": "train", "seed": seed}
-    return write_dataset(rows, out_dir, kind="grpo", name=f"{benchmark.name}-grpo-seed{seed}",
+    return write_dataset(drawn.rows, out_dir, kind="grpo", name=f"{benchmark.name}-grpo-seed{seed}",
                          source=source, decontaminate_against=decontaminate_against, ngram=ngram,
-                         threshold=threshold)
+                         threshold=threshold, found=drawn.found, counts=drawn.counts)

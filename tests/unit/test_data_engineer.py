@@ -126,9 +126,9 @@ def test_llm_without_a_teacher_falls_back_and_the_role_adds_the_grpo_set(tmp_pat
         dataset = DataEngineer(_config(tmp_path, server), str(tmp_path / "r1"), "r1").build(HYPOTHESIS)
         requests = server.requests
     assert "set data.teacher_model" in _tool_results(requests)[0]  # the tool error went back to the model
-    assert dataset["rows"] == len(read_sft_rows(dataset["path"])) and dataset["rows"] <= 10
+    assert dataset["rows"] == len(read_sft_rows(dataset["path"])) == 10  # rows is the target kept
     grpo = json.loads(Path(dataset["grpo"]["manifest_path"]).read_text())  # built by the role: data.grpo_rows
-    assert grpo["format"] == "prompt-answer" and grpo["rows_before"] == 8
+    assert grpo["format"] == "prompt-answer" and grpo["rows"] == grpo["counts"]["target"] == 8
 
 
 def solve(question: str) -> int:
@@ -176,10 +176,32 @@ def test_the_role_vouches_only_for_data_its_tools_wrote(tmp_path: Path) -> None:
 def test_offline_playbook_builds_the_generated_sets(tmp_path: Path, method: str) -> None:
     cfg = load_config(None, ["data.rows=12", "data.grpo_rows=8", f"output_dir={tmp_path}"])
     dataset = DataEngineer(cfg, str(tmp_path / "r1"), "r1").build({**HYPOTHESIS, "train": {"method": method}})
-    assert dataset["path"].endswith("i1-b0/train.parquet") and 0 < dataset["rows"] <= 12
+    assert dataset["path"].endswith("i1-b0/train.parquet") and dataset["rows"] == 12
     if method == "sft":
         assert "grpo" not in dataset
     else:
-        assert dataset["grpo"]["path"].endswith("i1-b0/grpo/grpo.parquet") and 0 < dataset["grpo"]["rows"] <= 8
+        assert dataset["grpo"]["path"].endswith("i1-b0/grpo/grpo.parquet") and dataset["grpo"]["rows"] == 8
         assert {r["id"] for r in read_grpo_rows(dataset["grpo"]["path"])}.isdisjoint(
             {r["id"] for r in read_sft_rows(dataset["path"])})  # fresh prompts, not the SFT rows
+
+
+def test_the_tools_report_their_counts_and_start_continues_on_fresh_rows(tmp_path: Path) -> None:
+    def continue_from(body: dict) -> dict:
+        first = json.loads(body["messages"][-1]["content"])
+        return reply(tool_calls=[call("build_dataset", {"rows": 40, "start": first["counts"]["next_start"]})])
+
+    script = [reply(tool_calls=[call("build_dataset", {"rows": 40})]), continue_from,
+              lambda body: finish({"dataset": json.loads(body["messages"][-1]["content"])})]
+    with LLMServer(script) as server:
+        dataset = DataEngineer(_config(tmp_path, server), str(tmp_path / "r1"), "r1").build(
+            {**HYPOTHESIS, "train": {"method": "sft"}})
+        requests = server.requests
+    first, second = (json.loads(text) for text in _tool_results(requests))
+    assert first["counts"] | {"drawn": 0, "removed": 0, "next_start": 0} == {
+        "target": 40, "available": None, "drawn": 0, "removed": 0, "kept": 40, "start": 0, "next_start": 0,
+        "wrapped": 0, "exhausted": False}  # a generated task: unbounded
+    assert first["counts"]["drawn"] == first["drawn"] == first["next_start"] >= 40
+    assert second["counts"]["start"] == first["next_start"] and second["counts"]["kept"] == 40
+    assert dataset["rows"] == 40 and dataset["next_start"] == second["counts"]["next_start"]
+    positions = [int(r["id"].rsplit("/", 1)[1]) for r in read_sft_rows(dataset["path"])]  # ids: <seed>/<position>
+    assert min(positions) >= first["next_start"]  # none of the first set's rows

@@ -12,6 +12,7 @@ import pytest
 from intern.data.build import COLUMNS, GRPO_COLUMNS, audit_dataset, read_grpo_rows, read_sft_rows
 from intern.data.mapping import ColumnMapping
 from intern.data.pipeline import build_from_source
+from intern.data.sources import load_source
 from intern.errors import DataError
 from intern.evals import get_benchmark
 from intern.evals.sources import item_from_json
@@ -131,3 +132,48 @@ def test_bad_input_is_explained(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"broken.jsonl:2 is not valid JSON"):
         build_from_source(broken, tmp_path / "out", mapping=MAPPING, **kw)
     assert not (tmp_path / "out").exists()
+
+
+def _removals_first(path: Path) -> Path:
+    """9 rows: p0, an exact copy of it, a copied test item and an unusable row come before p1..p5."""
+    rows = [{"uid": f"p{k}", "problem_text": q, "worked": w, "final": a} for k, (q, w, a) in enumerate(PROBLEMS)]
+    leaked = BENCH.items("test")[5]
+    bad = [{"uid": "dup-exact", "problem_text": PROBLEMS[0][0].upper(), "worked": PROBLEMS[0][1],
+            "final": PROBLEMS[0][2]},
+           {"uid": "leak", "problem_text": leaked.question, "worked": leaked.solution, "final": int(leaked.answer)},
+           {"uid": "no-answer", "problem_text": "What is 2 + 2?", "worked": "2 + 2 = 4.", "final": ""}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in [rows[0], *bad, *rows[1:]]))
+    return path
+
+
+def test_a_limit_is_the_rows_kept_and_removed_rows_are_replaced_from_further_in(tmp_path: Path) -> None:
+    src = _removals_first(tmp_path / "problems.jsonl")
+    refs = build_from_source(src, tmp_path / "out", benchmark=BENCH, decontaminate_against=EVALS, mapping=MAPPING,
+                             limit=4)
+    for fmt, ref in refs.items():
+        manifest = json.loads(Path(ref.manifest_path).read_text())
+        # the first 4 rows keep only p0: more are read, and the set is the shortest prefix with 4 clean rows
+        assert manifest["counts"] == {"target": 4, "available": 9, "drawn": 7, "removed": 3, "kept": 4, "start": 0,
+                                      "next_start": 7, "wrapped": 0, "exhausted": False}, fmt
+        assert (ref.rows, ref.drawn, ref.available, ref.exhausted) == (4, 7, 9, False)
+        assert _stages(manifest) == {"load": (7, 7), "mapping": (7, 6), "dedup": (6, 5), "decontamination": (5, 4)}
+        rows = read_sft_rows(ref.path) if fmt == "sft" else read_grpo_rows(ref.path)
+        assert [r["id"] for r in rows] == [f"problems/p{k}" for k in range(4)]
+        assert [r["row_id"] for r in manifest["decontamination"]["removed"]] == ["problems/leak"]
+        assert audit_dataset(ref.path, EVALS, kind=fmt) == []
+
+
+def test_a_source_that_runs_out_keeps_what_there_is_and_says_so(tmp_path: Path) -> None:
+    src = _removals_first(tmp_path / "problems.jsonl")
+    ref = build_from_source(src, tmp_path / "out", benchmark=BENCH, decontaminate_against=EVALS, mapping=MAPPING,
+                            formats=["sft"], limit=50)["sft"]
+    counts = json.loads(Path(ref.manifest_path).read_text())["counts"]
+    assert counts == {"target": 50, "available": 9, "drawn": 9, "removed": 3, "kept": 6, "start": 0,
+                      "next_start": 9, "wrapped": 0, "exhausted": True}
+    assert (ref.rows, ref.exhausted) == (6, True)
+    loaded = load_source(src)  # an already loaded source is read the same way
+    again = build_from_source(loaded, tmp_path / "again", benchmark=BENCH, decontaminate_against=EVALS,
+                              mapping=MAPPING, formats=["sft"], limit=5)["sft"]
+    assert (again.rows, again.drawn, again.available, again.exhausted) == (5, 8, 9, False)
+    with pytest.raises(DataError, match="limit must be a positive int"):
+        build_from_source(src, tmp_path / "x", benchmark=BENCH, decontaminate_against=EVALS, limit=0)

@@ -1,13 +1,28 @@
-"""n-gram containment decontamination: what it catches, what it keeps, and its speed."""
+"""Decontamination (n-gram containment, light paraphrases, changed numbers): what it catches, what it keeps, its speed.
+
+The planted paraphrases and same-kind rows are in ``decontam_cases.py``, which also prints the
+figures reported in docs/benchmarks.md.
+"""
 
 from __future__ import annotations
 
 import random
+import re
 import time
 
+import decontam_cases as cases
 import pytest
 
-from intern.data.decontam import Overlap, checkable_answer, find_contamination, find_overlaps, ngrams, normalize
+from intern.data.decontam import (
+    Contamination,
+    Overlap,
+    checkable_answer,
+    edit_budget,
+    find_contamination,
+    find_overlaps,
+    ngrams,
+    normalize,
+)
 from intern.errors import DataError
 
 QUESTION = (
@@ -204,3 +219,164 @@ def test_find_contamination_checks_its_arguments() -> None:
     with pytest.raises(DataError, match="n-gram size"):
         find_contamination([], ITEMS, n=0)
     assert find_contamination([_row("r", QUESTION, "")], []) == []
+
+
+# ----------------------------------------------------------- light paraphrases, changed numbers
+
+
+def test_a_reworded_question_is_caught_as_a_paraphrase() -> None:
+    reworded = ("Maya has 12 marbles. She purchases 7 additional marbles and then gives away 5 marbles. "
+                "How many marbles does Maya have now?")
+    assert find_contamination([_row("r1", reworded, "ANSWER: 14")], ITEMS, paraphrase=False) == []
+    (hit,) = find_contamination([_row("r1", "Solve this.\n" + reworded, "ANSWER: 14")], ITEMS)
+    assert (hit.eval_id, hit.field, hit.found_in, hit.method) == ("wp/test/0", "question", "prompt", "paraphrase")
+    assert hit.containment == pytest.approx(1 - 2 / 22)  # 2 word edits in 22 tokens
+    assert hit.reason() == "question of wp/test/0 paraphrased in the row's prompt (word similarity 0.91)"
+
+
+def test_each_record_says_which_check_found_it() -> None:
+    assert Contamination("r", "e", "question", "prompt", 1.0).method == "ngram"  # the default
+    (exact,) = find_contamination([_row("r", QUESTION, "")], ITEMS)
+    assert exact.method == "ngram" and exact.reason() == "question of wp/test/0 in the row's prompt (1.00)"
+    swapped = (GSM_QUESTION.replace("sold clips", "sold hair clips").replace("and then she", "then she")
+               .replace("altogether", "in total"))
+    (para,) = find_contamination([_row("r", swapped, "")], ITEMS)
+    assert (para.eval_id, para.method) == ("gsm/test/3", "paraphrase")
+
+
+def test_a_question_with_a_number_changed_is_another_problem() -> None:
+    changed = QUESTION.replace("buys 7", "buys 8")
+    assert find_overlaps([("r", changed)], EVALS)[0].containment >= 0.5  # containment alone would flag it
+    assert find_contamination([_row("r", changed, "ANSWER: 15")], ITEMS) == []
+    assert find_contamination([_row("r", changed.replace("buys", "purchases"), "")], ITEMS) == []
+    # The eval item beside a variant of it is still a copy.
+    assert _found([_row("r", changed + "\n" + QUESTION, "")]) == [("r", "wp/test/0", "question", "prompt")]
+
+
+def test_a_worked_solution_with_other_numbers_is_another_problem() -> None:
+    # Same template words as the eval item's solution, other numbers: not an answer leak.
+    other = GSM_SOLUTION.replace("48", "60").replace("24", "30").replace("72", "90")
+    assert find_contamination([_row("r", "Other clips.", other)], ITEMS) == []
+    assert _found([_row("r", "Other clips.", GSM_SOLUTION)]) == [("r", "gsm/test/3", "answer", "completion")]
+
+
+def test_short_questions_reworded_match_but_other_numbers_do_not() -> None:
+    items = [("mcq/test/0", "What is 12 + 7 * 3?", "ANSWER: B"),
+             ("mcq/test/1", "A 12 by 7 rectangle has what area?", "ANSWER: A"),
+             ("mcq/test/2", "Distance at 80 km/h for 5 hours?", "ANSWER: C")]
+
+    def found(question: str) -> list[tuple[str, str]]:
+        prompt = f"Answer the following multiple choice question.\n\n{question}\n\nA) 33\nB) 3\nC) 40\nD) 84"
+        return [(h.eval_id, h.method) for h in find_contamination([_row("r", prompt, "ANSWER: A")], items)]
+
+    assert found("What is 12 + 7 * 3?") == [("mcq/test/0", "ngram")]
+    assert found("Compute 12 + 7 * 3.") == [("mcq/test/0", "paraphrase")]
+    assert found("What is 12 plus 7 times 3?") == [("mcq/test/0", "paraphrase")]
+    assert found("What is the area of a 12 by 7 rectangle?") == [("mcq/test/1", "paraphrase")]
+    assert found("Distance covered at 80 km/h in 5 hours?") == [("mcq/test/2", "paraphrase")]
+    for other in ("What is 12 + 7 * 4?", "What is 12 + 3 * 7?", "What is 7 + 12 * 3?", "A 12 by 8 rectangle has "
+                  "what area?", "A 7 by 12 rectangle has what area?", "Distance at 80 km/h for 6 hours?"):
+        assert found(other) == [], other
+
+
+def test_questions_without_numbers_must_keep_their_own_words() -> None:
+    # Without numbers, what tells a question from the others of its kind is the words only it uses.
+    items = [("bio/0", "Which organelle of a plant cell turns sunlight into chemical energy for the plant?", ""),
+             ("bio/1", "Which organelle of an animal cell turns sugar into chemical energy for the cell?", ""),
+             ("bio/2", "Which organelle of a plant cell stores water and keeps the cell firm?", "")]
+    reworded = "Which organelle in a plant cell converts sunlight into chemical energy for the plant?"
+    assert [(h.eval_id, h.method) for h in find_contamination([_row("r", reworded, "")], items)] == [
+        ("bio/0", "paraphrase")]
+    other_kind = "Which organelle of a plant cell turns starch into chemical energy for the plant?"
+    assert find_contamination([_row("r", other_kind, "")], items) == []
+
+
+def test_edit_budget_grows_slowly_with_length() -> None:
+    assert [edit_budget(n) for n in (7, 9, 10, 22, 39, 45)] == [3, 3, 4, 5, 6, 7]
+
+
+# ----------------------------------------------------------- planted cases: recall and false positives
+
+
+@pytest.fixture(scope="module")
+def planted_fields() -> list[tuple[str, str, str]]:
+    return cases.eval_fields(cases.eval_items())
+
+
+def _recall(planted: list[tuple[str, str]], prefix: str, fields: list[tuple[str, str, str]]) -> tuple[int, int]:
+    rows = cases.paraphrase_rows(planted, prefix)
+    hits = {(h.row_id, h.eval_id) for h in find_contamination([row for _, row in rows], fields)}
+    return sum((row[0], eval_id) in hits for eval_id, row in rows), len(rows)
+
+
+def test_planted_paraphrases_differ_from_their_items_and_keep_their_numbers() -> None:
+    by_id = {item.id: item for item in cases.eval_items()}
+
+    def numbers(text: str) -> list[str]:
+        return sorted(re.findall(r"\d+(?:\.\d+)?", text.replace(",", "")))
+
+    planted = cases.PARAPHRASES + cases.HELD_OUT_PARAPHRASES
+    assert len(cases.PARAPHRASES) >= 40 and len(planted) >= 80
+    for eval_id, text in planted:
+        assert normalize(text) != normalize(by_id[eval_id].question), eval_id
+        assert numbers(text) == numbers(by_id[eval_id].question), eval_id
+    assert {eval_id.split("/")[0] for eval_id, _ in planted} == {"wordproblems", "mcq", "gsm"}
+
+
+def test_planted_paraphrases_are_caught(planted_fields) -> None:
+    # Measured 2026-12-04 (docs/benchmarks.md): 47/49 on the paraphrases the check was designed
+    # against, 29/32 on ones written after its design was fixed. Every miss is a clause moved to
+    # the other end of its sentence (8 edits), or an 8-token question reworded in 5 edits: more
+    # than `edit_budget` allows, and the budget cannot grow without flagging same-kind rows (the
+    # closest same-kind rows are 4 edits from a short question, 8 from a word problem).
+    caught, total = _recall(cases.PARAPHRASES, "para", planted_fields)
+    assert total == 49 and caught >= 47
+    caught, total = _recall(cases.HELD_OUT_PARAPHRASES, "held-out", planted_fields)
+    assert total == 32 and caught >= 29
+    # The n-gram check alone finds few of them: they exercise the paraphrase check.
+    rows = [row for _, row in cases.paraphrase_rows()]
+    assert len({h.row_id for h in find_contamination(rows, planted_fields, paraphrase=False)}) <= 20
+
+
+def test_verbatim_copies_of_every_eval_item_are_caught(planted_fields) -> None:
+    rows = cases.verbatim_rows()
+    hits = {(h.row_id, h.eval_id) for h in find_contamination([row for _, row in rows], planted_fields)
+            if h.field == "question" and h.method == "ngram"}
+    assert len(rows) == 394 and all((row[0], eval_id) in hits for eval_id, row in rows)
+
+
+def test_same_kind_rows_are_not_flagged(planted_fields) -> None:
+    # Measured 2026-12-04: 0 of 2,152 (the n-gram check alone, before the number rule: 283).
+    hard = cases.hard_negatives()
+    rows = []
+    for name in ("wordproblems", "mcq"):
+        rows += cases.same_kind_rows(name, 1000)["other"]
+    rows += hard + cases.gsm_same_kind_rows()
+    assert len(rows) == 2152
+    flagged = find_contamination(rows, planted_fields)
+    assert flagged == [], [hit.reason() for hit in flagged[:5]]
+    # Containment alone flags some of them: the number check is what keeps them.
+    assert find_overlaps([(r, parts["prompt"]) for r, parts in hard], [(i, q) for i, q, _ in planted_fields])
+
+
+def test_decontamination_with_paraphrases_is_fast() -> None:
+    rng = random.Random(0)
+    vocab = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=6)) for _ in range(3000)]
+
+    def text(words: int, numbers: int) -> str:
+        tokens = rng.choices(vocab, k=words)
+        for _ in range(numbers):
+            tokens.insert(rng.randrange(len(tokens)), str(rng.randint(1, 200)))
+        return " ".join(tokens)
+
+    evals = [(f"e{i}", text(30, 4), text(40, 3)) for i in range(1000)]
+    rows = [(f"r{i}", {"prompt": text(50, 5), "completion": text(60, 6)}) for i in range(10_000)]
+    words = evals[777][1].split()
+    for k in [k for k, word in enumerate(words) if not word.isdigit()][4::11][:3]:
+        words[k] = "reworded"  # three words, spread out: most 8-grams broken
+    rows[1234] = ("planted", {"prompt": "prefix " + " ".join(words) + " suffix", "completion": ""})
+    start = time.process_time()
+    hits = find_contamination(rows, evals)
+    elapsed = time.process_time() - start
+    assert [(h.row_id, h.eval_id, h.method) for h in hits] == [("planted", "e777", "paraphrase")]
+    assert elapsed < 7.0, f"find_contamination took {elapsed:.2f}s of CPU"  # ~2.4 s on the 2-core VM
