@@ -29,18 +29,19 @@ class Evaluator:
             torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
 
     def evaluate(self, model: str, split: str, branch: str | None = None,
-                 which: str | None = None, iteration: int | None = None) -> dict[str, Any]:
+                 which: str | None = None, iteration: int | None = None, n: int | None = None) -> dict[str, Any]:
         """Score ``model`` (a checkpoint dir or a model reference) on ``split``.
 
         ``split`` is ``dev`` (choosing between branches) or ``test`` (touched once, at the end).
         The evaluator's agent runs the scorer through its ``evaluate`` tool (fixed to this
         model and split; an LLM also reviews the samples); the score returned is always
-        the tool's, never a number the brain typed.
+        the tool's, never a number the brain typed. ``n`` items (default: the config's dev_n or
+        test_n; the budget plan may give dev fewer).
         """
-        return self._agent(model, split, branch, which, iteration)
+        return self._agent(model, split, branch, which, iteration, n)
 
     def _agent(self, model: str, split: str, branch: str | None, which: str | None,
-               iteration: int | None) -> dict[str, Any]:
+               iteration: int | None, n: int | None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
         from intern.tools.base import Tool, ToolRegistry
 
@@ -49,7 +50,7 @@ class Evaluator:
         def evaluate() -> dict[str, Any]:
             """Scores the model on the split of this task with the benchmark's own prompts and scorer."""
             if not scored:  # one scoring per task: the test split is touched once
-                scored.append(self._evaluate(model, split, branch, which, iteration))
+                scored.append(self._evaluate(model, split, branch, which, iteration, n))
             return scored[0]
 
         key = f"{branch or which or 'eval'}-{split}"
@@ -64,16 +65,20 @@ class Evaluator:
         return {**scored[0], "notes": outcome.final.get("notes")}
 
     def _evaluate(self, model: str, split: str, branch: str | None, which: str | None,
-                  iteration: int | None) -> dict[str, Any]:
+                  iteration: int | None, n: int | None = None) -> dict[str, Any]:
         path = model if Path(model, "config.json").is_file() else str(resolve_model(model))
-        n = self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n
+        n = n or (self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n)
         self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)
         result = evaluate_model(path, get_benchmark(self.cfg.benchmark), split, n=n,
                                 batch_size=self.cfg.eval.batch_size,
                                 max_new_tokens=self.cfg.eval.max_new_tokens or None)
         out = result.to_dict()
+        # Every item's score, for paired comparisons of test scores (intern bench outcome); kept
+        # out of the returned dict (graph state, the LLM's tool result) and out of dev events.
+        per_item = {key: out.pop(key) for key in ("item_scores", "item_ids")}
         event = "dev_eval" if split == "dev" else "test_eval"
         self.events.emit("evaluator", event, branch=branch, which=which, iteration=iteration,
                          score=out["score"], n=out["n"], stderr=out["stderr"],
-                         seconds=out["seconds"], samples=out["samples"][:3])
+                         seconds=out["seconds"], samples=out["samples"][:3],
+                         **(per_item if split == "test" else {}))
         return out

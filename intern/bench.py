@@ -3,6 +3,7 @@
     intern bench train [--model bundled:smollm2-135m-instruct] [--steps 30] [--warmup 8] [--cpus 2]
     intern bench eval  [--model bundled:smollm2-135m-instruct] [--n 64] [--batch-size 32]
     intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
+    intern bench outcome [--benchmark wordproblems] [--budget 900] [--set k=v ...]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -15,6 +16,8 @@
   Llama/Qwen-shaped models, with and without DeepSpeed ZeRO-2 (:mod:`intern.bench_gpu`);
   each configuration runs in a fresh process. ``--dry-run`` runs tiny shapes for 2 steps
   on the CPU, in this process.
+- ``outcome``: intern vs a plain hand-written TRL SFT script with the same wall budget, scored
+  on the same test items; the difference and its paired stderr (:mod:`intern.bench_outcome`).
 
 Every command prints a table and, with ``--json-output-file``, writes its numbers.
 ``bench_app`` is the typer sub-app that ``intern.cli`` mounts as ``intern bench``.
@@ -321,3 +324,12 @@ def _format_row(row: dict[str, Any]) -> str:
     return (f"{name}{row['params'] / 1e6:>9.1f}M params {row['s_per_step']:>8.3f} s/step "
             f"{row['tokens_per_s']:>10.1f} tok/s {row['model_tflops']:>8.2f} TFLOP/s  MFU {mfu}"
             f"  ({row['device']})")
+
+
+def _mount_outcome() -> None:
+    from intern.bench_outcome import outcome  # it imports this module's helpers
+
+    bench_app.command("outcome")(outcome)
+
+
+_mount_outcome()

@@ -37,7 +37,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class EvalResult:
-    """Accuracy of one model on one split."""
+    """Accuracy of one model on one split.
+
+    ``item_scores`` and ``item_ids`` hold every item's score and id in item order, so two
+    models scored on the same items can be compared item by item (a paired difference).
+    """
 
     benchmark: str
     split: str
@@ -49,6 +53,8 @@ class EvalResult:
     model_path: str
     samples: list[dict[str, Any]] = field(default_factory=list)
     backend: str = "transformers"
+    item_scores: list[float] = field(default_factory=list)
+    item_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -320,4 +326,5 @@ def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None 
     return EvalResult(benchmark=benchmark.name, split=split, n=total, correct=correct, score=p,
                       stderr=mean_stderr(scores),
                       seconds=round(time.time() - start, 2), model_path=str(model_path),
-                      samples=samples, backend=chosen)
+                      samples=samples, backend=chosen, item_scores=[float(s) for s in scores],
+                      item_ids=[it.id for it in items])
