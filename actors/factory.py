@@ -41,6 +41,7 @@ class RoleFactory:
         self.run_id = run_id
         self.use_ray = use_ray
         self._roles: dict[str, Any] = {}
+        self._resources: dict[str, dict[str, float]] = {}  # actor name -> resources overriding the profile's
         self._lock = threading.Lock()
         self._classes = _role_classes()
         self.events = EventLog(Path(self.run_dir) / "events.jsonl", run_id)
@@ -55,8 +56,10 @@ class RoleFactory:
             if name not in self._roles:
                 cls = self._classes[role]
                 args = (self.cfg, self.run_dir, self.run_id, branch)
-                # Local mode means no Ray at all: the trainer then runs its recipe in-process.
-                kwargs = {"use_ray_train": self.use_ray} if role == "trainer" else {}
+                # Local mode means no Ray at all: the trainer then runs its recipe in-process,
+                # the supervisor its cost probes.
+                kwargs = ({"use_ray_train": self.use_ray} if role == "trainer" else
+                          {"use_ray": self.use_ray} if role == "supervisor" else {})
                 if self.use_ray:
                     import ray
 
@@ -64,13 +67,19 @@ class RoleFactory:
                     assert isinstance(profile, ClusterProfile)
                     res = profile.roles.get(role)
                     options = {"num_cpus": res.num_cpus if res else 0,
-                               "num_gpus": res.num_gpus if res else 0}
+                               "num_gpus": res.num_gpus if res else 0, **self._resources.get(name, {})}
                     self._roles[name] = ray.remote(**options)(cls).options(
                         name=name, namespace=NAMESPACE, get_if_exists=True,
                         max_concurrency=1).remote(*args, **kwargs)
                 else:
                     self._roles[name] = cls(*args, **kwargs)
             return self._roles[name]
+
+    def size(self, role: str, key: str | None, **resources: float) -> None:
+        """Resources (``num_cpus``, ``num_gpus``) for the role instance of ``key`` when it is created, in place
+        of the profile's: e.g. a dev evaluator gets the CPUs of the training slot it follows."""
+        with self._lock:
+            self._resources[self.actor_name(role, key)] = dict(resources)
 
     def call(self, role: str, key: str | None, method: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call ``method`` on the role and wait for its result."""

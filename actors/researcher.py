@@ -99,8 +99,10 @@ class Researcher:
         self.run_dir = Path(run_dir)
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
 
-    def propose(self, iteration: int, findings: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
-        """Hypotheses for ``iteration``; each has id, title, rationale, train/data overrides, sources.
+    def propose(self, iteration: int, findings: list[dict[str, Any]],
+                branches: int | None = None) -> list[dict[str, Any]] | dict[str, Any]:
+        """``branches`` hypotheses (default: the config's) for ``iteration``; each has id, title,
+        rationale, train/data overrides, sources.
 
         In ``ask`` approval mode this may instead return ``{"awaiting_approval": {...}}``:
         call again after the approval to continue. (The research tools are never gated, so
@@ -109,10 +111,11 @@ class Researcher:
         from actors.agentic import RoleAgent
         from intern.tools.research import researcher_registry
 
+        width = branches or self.cfg.branches
         agent = RoleAgent(self.cfg, self.run_dir, self.events, "researcher", f"i{iteration}")
         schema = agent_result_schema()
         items = schema["properties"]["hypotheses"]
-        items["minItems"] = items["maxItems"] = self.cfg.branches
+        items["minItems"] = items["maxItems"] = width
         brief = [{k: f.get(k) for k in ("id", "dev_score", "checkpoint", "error")}
                  | {k: (f.get("hypothesis") or {}).get(k) for k in ("title", "train", "data")} for f in findings]
         ledger = CitationLedger(researcher_registry())
@@ -127,14 +130,14 @@ class Researcher:
                 corrections.append(problems)
             return problems
 
-        outcome = agent.run(ledger, result_schema=schema, playbook=self._playbook(iteration, findings, ledger),
+        outcome = agent.run(ledger, result_schema=schema, playbook=self._playbook(iteration, findings, ledger, width),
                             result_check=check,
-                            prompt_vars={"iteration": iteration, "branches": self.cfg.branches,
+                            prompt_vars={"iteration": iteration, "branches": width,
                                          "findings": json.dumps(brief, indent=1) if findings else ""})
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         hypotheses, dropped = [], {}
-        for k, h in enumerate(outcome.final["hypotheses"][: self.cfg.branches]):
+        for k, h in enumerate(outcome.final["hypotheses"][:width]):
             kept, lost = verified_sources(h.get("sources") or [], ledger.seen, branches)
             hid = f"i{iteration}-b{k}"
             if lost:
@@ -148,10 +151,11 @@ class Researcher:
         self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses, sources=cited)
         return hypotheses
 
-    def _playbook(self, iteration: int, findings: list[dict[str, Any]], ledger: CitationLedger) -> _LedgerMove:
+    def _playbook(self, iteration: int, findings: list[dict[str, Any]], ledger: CitationLedger,
+                  width: int) -> _LedgerMove:
         """The offline move: search the library, arXiv and the Hub, then propose the playbook's hypotheses."""
         moves = [{k: v for k, v in h.items() if k not in ("id", "iteration")}
-                 for h in propose_hypotheses(iteration, self.cfg.branches, findings, vars(self.cfg.train))]
+                 for h in propose_hypotheses(iteration, width, findings, vars(self.cfg.train))]
         papers, datasets = research_queries(self.cfg.benchmark, self.cfg.train.method)
         calls = [("search_recipes", {"query": "supervised fine-tuning on task-format data, LoRA versus full "
                                               "fine-tuning", "limit": 3}),

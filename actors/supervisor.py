@@ -1,95 +1,282 @@
-"""The supervisor: plans the run's budget and reviews each iteration's branches.
+"""The supervisor: plans how the run spends its budget, allots each branch its share, reviews each round.
 
-Its decisions are typed data (``Decision``) from a small policy, so tests drive it
-directly: pick the best branch by *dev* score (never test), iterate while rounds
-and wall clock remain and the branch improved, otherwise finish.
+    sup = Supervisor(cfg, run_dir, run_id, use_ray=True)
+    plan = sup.plan(started_at)                  # measures costs (or reads them), sizes the rounds
+    hyps = sup.allocate(hypotheses, iteration)   # each hypothesis gets its steps, rows and seconds
+    deadline = sup.stage_deadline(seconds)       # when a stage starting now must stop
+    decision = sup.review(results, iteration, previous_best)   # finish, iterate or continue the best
+
+With ``budget.plan: auto`` (the default) the plan is sized from measured costs
+(:mod:`intern.planning`): probes on a training slot, a successive-halving search that
+fits the wall clock (and GPU hours), re-planned at every review from what the run really
+spent. ``budget.plan: fixed`` runs ``branches`` hypotheses of ``train.max_steps`` each for up
+to ``budget.max_rounds`` rounds, as configured. Either way every training stage gets a
+deadline and the review ends the run when the budget's training time is spent. The plan is
+kept in ``<run_dir>/plan.json`` (and the ``plan`` events), so a resumed run follows it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from intern.config import RunConfig
-from intern.tracking import EventLog
+from intern.config import ClusterProfile, RunConfig
+from intern.planning import Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
+from intern.planning.budget_plan import allocate
+from intern.planning.review import Decision, continuations, next_step
+from intern.tracking import EventLog, read_events
 
+__all__ = ["Supervisor"]
 
-@dataclass(frozen=True)
-class Decision:
-    """What the supervisor decided after an iteration."""
-
-    action: Literal["iterate", "finish"]
-    best_branch: str | None
-    reason: str
-    status: Literal["succeeded", "failed", "stopped"] = "succeeded"
-
-
-def decide(results: list[dict[str, Any]], iteration: int, max_rounds: int,
-           elapsed: float, max_wall_seconds: float, previous_best: float | None,
-           stop_reason: str | None = None) -> Decision:
-    """The review policy over all branch results so far (each with ``dev_score`` or ``error``).
-
-    ``stop_reason`` (a spent budget, a role that could not go on) ends the run with the
-    best result so far and status ``stopped``.
-    """
-    scored = [r for r in results if r.get("dev_score") is not None]
-    if not scored:
-        if stop_reason:
-            return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped")
-        return Decision("finish", None, "no branch produced a scored checkpoint", "failed")
-    best = max(scored, key=lambda r: (r["dev_score"], -r.get("iteration", 0)))
-    if stop_reason:
-        return Decision("finish", best["id"], f"{stop_reason}; keeping the best so far", "stopped")
-    if elapsed >= max_wall_seconds:
-        return Decision("finish", best["id"], f"wall-clock budget spent ({elapsed:.0f}s of "
-                        f"{max_wall_seconds:.0f}s); keeping the best so far", "stopped")
-    if iteration >= max_rounds:
-        return Decision("finish", best["id"], f"{iteration} of {max_rounds} rounds done; "
-                        f"best dev score {best['dev_score']:.3f} ({best['id']})")
-    if previous_best is not None and best["dev_score"] <= previous_best:
-        return Decision("finish", best["id"], f"round {iteration} did not beat dev score "
-                        f"{previous_best:.3f}; stopping early")
-    return Decision("iterate", best["id"], f"best dev score {best['dev_score']:.3f} ({best['id']}); "
-                    f"{max_rounds - iteration} round(s) left: refine it")
+#: A stage may run this much past its allotted seconds before its deadline stops it.
+STAGE_SLACK = 1.25
 
 
 class Supervisor:
-    """Holds the run's budgets; reviews branch results between iterations."""
+    """Holds the run's plan; allots budgets to branches; reviews branch results between rounds."""
 
-    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None):
+    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None, use_ray: bool = True):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.run_id = run_id
+        self.use_ray = use_ray
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
+        self._plan: Plan | None = None
+        self.started_at: float | None = None
+        saved = self.run_dir / "plan.json"
+        if saved.is_file():  # a resumed run follows the plan it made
+            data = json.loads(saved.read_text())
+            self._plan, self.started_at = Plan.from_dict(data["plan"]), data["started_at"]
 
-    def plan(self) -> dict[str, Any]:
-        """The run's plan: budgets and branching, recorded as an event."""
-        plan = {"started_at": time.time(), "max_rounds": self.cfg.budget.max_rounds,
-                "max_wall_seconds": self.cfg.budget.max_wall_seconds,
-                "branches": self.cfg.branches, "benchmark": self.cfg.benchmark,
-                "base_model": self.cfg.base_model}
-        self.events.emit("supervisor", "plan", **plan)
-        return plan
+    @property
+    def profile(self) -> ClusterProfile:
+        assert isinstance(self.cfg.cluster, ClusterProfile)  # resolved on load
+        return self.cfg.cluster
 
-    def review(self, results: list[dict[str, Any]], iteration: int, started_at: float,
-               previous_best: float | None, stop_reason: str | None = None) -> dict[str, Any]:
-        """Decide after ``iteration``: iterate (refine the best) or finish."""
-        d = decide(results, iteration, self.cfg.budget.max_rounds, time.time() - started_at,
-                   self.cfg.budget.max_wall_seconds, previous_best, stop_reason)
-        self.events.emit("supervisor", "decision", iteration=iteration, **asdict(d))
-        return asdict(d)
+    # ------------------------------------------------------------------------- planning
+    def plan(self, started_at: float) -> dict[str, Any]:
+        """Measure what work costs here and size the run to its budget; returns the plan as plain data."""
+        self.started_at = started_at
+        b = self.cfg.budget
+        if b.plan == "fixed":
+            plan = self._fixed_plan()
+        else:
+            spec, slot = self._probe_spec(), self._slot()
+            from intern.models import model_digest
+            from intern.planning.costs import cache_key
+
+            key = cache_key(model_digest=model_digest(spec.model_path), benchmark=self.cfg.benchmark, spec=spec,
+                            slot=slot)
+            cache = _cache_dir() if b.reuse_costs else None
+            probing = time.time()
+            costs = measure_costs(spec, slot, self._run_probe, max_branches=self.cfg.branches, cache=cache, key=key,
+                                  can_share=self.use_ray)
+            self.events.emit("supervisor", "costs", source=costs.source, seconds=round(time.time() - probing, 1),
+                             **{k: v for k, v in costs.to_dict().items() if k not in ("source", "figures")},
+                             figures=costs.figures)
+            plan = make_plan(self._inputs(started_at, slot), costs)
+        self._save(plan, event="plan")
+        return plan.to_dict()
+
+    def _inputs(self, started_at: float, slot: Slot) -> PlanInputs:
+        b, t = self.cfg.budget, self.cfg.train
+        budget = b.max_wall_seconds
+        if b.max_gpu_hours is not None and slot.gpus:
+            gpus = slot.gpus * slot.workers * max(1, min(slot.count, self.cfg.branches))
+            budget = min(budget, b.max_gpu_hours * 3600 / gpus)
+        return PlanInputs(budget_s=budget, setup_s=round(time.time() - started_at, 1), max_branches=self.cfg.branches,
+                          max_rounds=b.max_rounds, batch_size=t.batch_size, dev_n=self.cfg.eval.dev_n,
+                          test_n=self.cfg.eval.test_n, min_branch_steps=b.min_branch_steps,
+                          final_share=b.final_share)
+
+    def _fixed_plan(self) -> Plan:
+        """``budget.plan: fixed``: the configured branches and steps, up to max_rounds rounds."""
+        b, t = self.cfg.budget, self.cfg.train
+        inputs = PlanInputs(budget_s=b.max_wall_seconds, setup_s=0.0, max_branches=self.cfg.branches,
+                            max_rounds=b.max_rounds, batch_size=t.batch_size, dev_n=self.cfg.eval.dev_n,
+                            test_n=self.cfg.eval.test_n, margin_s=0.0)
+        rounds = tuple(RoundPlan(number=k, kind="explore", branches=self.cfg.branches, steps=t.max_steps,
+                                 new_steps=t.max_steps, decay_steps=0, dev_n=self.cfg.eval.dev_n, seconds=0.0,
+                                 ends_at=b.max_wall_seconds) for k in range(1, b.max_rounds + 1))
+        return Plan(inputs, None, reserve_s=0.0, margin_s=0.0, training_s=b.max_wall_seconds, rounds=rounds,
+                    why=("budget.plan is fixed: the configured branches and train.max_steps, no cost probes; "
+                         "stages stop at the wall-clock budget",))
+
+    def _save(self, plan: Plan, event: str) -> None:
+        self._plan = plan
+        tmp = self.run_dir / "plan.json.tmp"
+        tmp.write_text(json.dumps({"started_at": self.started_at, "plan": plan.to_dict()}, indent=1))
+        os.replace(tmp, self.run_dir / "plan.json")
+        self.events.emit("supervisor", event, started_at=self.started_at, benchmark=self.cfg.benchmark,
+                         base_model=self.cfg.base_model, branches=plan.rounds[0].branches if plan.rounds else 0,
+                         max_rounds=len(plan.rounds), max_wall_seconds=self.cfg.budget.max_wall_seconds,
+                         plan=plan.to_dict())
+
+    def _slot(self) -> Slot:
+        """One branch's resources and how many such slots the cluster has."""
+        scaling = self.profile.train
+        per_worker = dict(scaling.resources_per_worker)
+        if scaling.use_gpu:
+            gpus = float(per_worker.get("GPU", 1))
+            total = _cluster_total("GPU") if self.use_ray else 0.0
+            count = max(1, int(total // (gpus * scaling.num_workers))) if total else 1
+            return Slot(cpus=float(per_worker.get("CPU", 1)), gpus=gpus, workers=scaling.num_workers, count=count)
+        nodes = _node_cpus() if self.use_ray else [float(os.cpu_count() or 1)]
+        cpus = min(nodes)  # a CPU branch trains on a whole node (the probe decides whether to share one)
+        return Slot(cpus=cpus, gpus=0.0, workers=1, count=len(nodes), node_cpus=cpus)
+
+    def _probe_spec(self) -> ProbeSpec:
+        from intern.data.build import build_sft_dataset
+        from intern.errors import BenchmarkError
+        from intern.evals import get_benchmark
+        from intern.evals.generate import DEFAULT_MAX_NEW_TOKENS
+        from intern.models import resolve_model
+
+        bench = get_benchmark(self.cfg.benchmark)
+        t = self.cfg.train
+        evals = bench.items("dev") + bench.items("test")
+        out = self.run_dir / "plan" / "probe-data"
+        rows = t.batch_size * 6
+        try:
+            ref = build_sft_dataset(bench, out, n_rows=rows, seed=self.cfg.seed + 99, decontaminate_against=evals)
+        except BenchmarkError:  # no training split: time the recipe on dev rows (the weights are thrown away)
+            from intern.data.build import write_dataset
+
+            items = bench.items("dev", n=min(rows, len(bench.items("dev"))))
+            ref = write_dataset([{"id": i.id, "prompt": bench.prompt(i), "completion": bench.target(i)} for i in items],
+                                out, kind="sft", name="probe", source={"kind": "probe", "split": "dev"},
+                                decontaminate_against=bench.items("test"))
+        dev = bench.items("dev", n=min(16, self.cfg.eval.dev_n))
+        budget = self.cfg.eval.max_new_tokens or getattr(bench, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+        return ProbeSpec(model_path=str(resolve_model(self.cfg.base_model)), rows_path=ref.path,
+                         benchmark=self.cfg.benchmark, eval_prompts=[bench.prompt(i) for i in dev],
+                         batch_size=t.batch_size, max_length=t.max_length, max_new_tokens=int(budget),
+                         use_cpu=not self.profile.train.use_gpu)
+
+    def _run_probe(self, spec: ProbeSpec, measure_eval: bool, cpus: float, gpus: float,
+                   copies: int) -> list[dict[str, Any]]:
+        from intern.planning import probe
+
+        if not self.use_ray:
+            return [probe(spec, measure_eval) for _ in range(copies)]
+        import ray
+
+        # Ray sets the task's OMP_NUM_THREADS from its CPUs, as for a training worker.
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(probe)
+        return ray.get([task.remote(dataclasses.asdict(spec), measure_eval) for _ in range(copies)])
+
+    # ----------------------------------------------------------------------- allotments
+    def current_plan(self) -> dict[str, Any] | None:
+        return self._plan.to_dict() if self._plan else None
+
+    def allocate(self, hypotheses: list[dict[str, Any]], iteration: int) -> list[dict[str, Any]]:
+        """Each hypothesis with the plan's allotment for round ``iteration``: ``allocation`` = steps, rows and
+        seconds (the researcher chose how to train; the budget decides how much)."""
+        plan = self._require_plan()
+        if plan.costs is None:  # a fixed plan: the hypotheses' own settings
+            return hypotheses
+        base = vars(self.cfg.train)
+        r = plan.round(iteration)
+        assert r is not None
+        workers = stage_cpus(plan.to_dict(), self.profile)
+        out = []
+        for h in hypotheses:
+            start = int((h.get("continues") or {}).get("step") or 0)
+            alloc = allocate(plan, iteration, {**base, **(h.get("train") or {})}, continues_from_step=start)
+            alloc.update(dev_n=r.dev_n, resources_per_worker=workers, round=iteration)
+            out.append({**h, "allocation": alloc})
+        self.events.emit("supervisor", "allocation", iteration=iteration,
+                         branches={h["id"]: h["allocation"] for h in out})
+        return out
+
+    def stage_deadline(self, seconds: float | None) -> float:
+        """When a branch's training that starts now must stop: its allotted ``seconds`` with some slack,
+        never past the point where the budget's training time ends."""
+        plan = self._require_plan()
+        assert self.started_at is not None
+        end = self.started_at + plan.training_ends_at
+        if seconds is None or plan.costs is None:
+            return end
+        return min(end, time.time() + seconds * STAGE_SLACK + plan.costs.stage_overhead_s)
+
+    def _require_plan(self) -> Plan:
+        if self._plan is None:
+            raise RuntimeError("the supervisor has no plan yet: the plan node runs first")
+        return self._plan
+
+    # --------------------------------------------------------------------------- review
+    def review(self, results: list[dict[str, Any]], iteration: int, previous_best: float | None,
+               stop_reason: str | None = None) -> dict[str, Any]:
+        """Decide after round ``iteration``: finish, research new hypotheses, or continue the best.
+
+        Re-plans the rounds left from the costs this run measured so far. Returns the decision as
+        plain data, with ``hypotheses`` (the continued branches, allotted) when it continues.
+        """
+        plan = self._require_plan()
+        assert self.started_at is not None
+        elapsed = time.time() - self.started_at
+        if plan.costs is not None:
+            from intern.planning import update_from_events
+
+            costs = update_from_events(plan.costs, read_events(self.run_dir / "events.jsonl"))
+            plan = replan(plan, costs, elapsed, iteration + 1)
+            self._save(plan, event="replan")
+        d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop_reason)
+        self.events.emit("supervisor", "decision", iteration=iteration, elapsed_s=round(elapsed, 1),
+                         **dataclasses.asdict(d))
+        out: dict[str, Any] = dataclasses.asdict(d)
+        if d.action == "continue":
+            nxt = plan.round(iteration + 1)
+            assert nxt is not None
+            out["hypotheses"] = self.allocate(continuations(d, results, nxt), iteration + 1)
+        return out
 
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
         """Write results.json and report.md for the finished graph state."""
         from intern.report import write_report
         from intern.results import build_results, write_results
 
-        results = build_results(self.cfg, self.run_id, state,
-                                wall_seconds=time.time() - state["started_at"])
+        results = build_results(self.cfg, self.run_id, state, wall_seconds=time.time() - state["started_at"],
+                                events=read_events(self.run_dir / "events.jsonl"))
         write_results(self.run_dir, results)
         write_report(self.run_dir)
         self.events.emit("supervisor", "finished", status=results["status"],
                          final=results["final"], baseline=results["baseline"])
         return results
+
+
+def _cache_dir() -> Path:
+    from intern.models import cache_dir
+
+    return cache_dir() / "costs"
+
+
+def _node_cpus() -> list[float]:
+    import ray
+
+    return [float(n["Resources"].get("CPU", 0)) for n in ray.nodes()
+            if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1] or [1.0]
+
+
+def _cluster_total(resource: str) -> float:
+    import ray
+
+    return float(ray.cluster_resources().get(resource, 0.0))
+
+
+def stage_cpus(plan: dict[str, Any] | None, profile: ClusterProfile) -> dict[str, float] | None:
+    """The CPUs one training worker (and a dev evaluator) gets under ``plan`` on a CPU cluster: a whole
+    slot split among the branches that train at once; None keeps the profile's resources."""
+    if not plan or plan.get("costs") is None or profile.train.use_gpu:
+        return None
+    slot = (plan["costs"].get("figures") or {}).get("slot") or {}
+    cpus = float(slot.get("cpus") or 0)
+    if cpus < 1:
+        return None
+    return {"CPU": float(max(1, math.floor(cpus / max(1, int(plan.get("concurrency") or 1)))))}
+

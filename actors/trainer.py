@@ -25,16 +25,21 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.use_ray_train = use_ray_train
+        self.deadline: float | None = None  # set per train() call: when its stages must stop
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
 
-    def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-        """Train; returns {checkpoint, train_loss, steps, seconds} (or raises InternError).
+    def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
+              deadline: float | None = None) -> dict[str, Any]:
+        """Train; returns {checkpoint, train_loss, steps, seconds, stopped, resume_point} (or raises InternError).
 
         The trainer's agent launches the run through its ``launch_training`` tool (gated by
         approval above the GPU-hour threshold): the playbook with the hypothesis's settings,
-        an LLM with the settings it chooses. In ``ask`` mode this may return
+        an LLM with the settings it chooses within the plan's allotment
+        (``hypothesis["allocation"]``: at most its steps). ``deadline`` (epoch seconds) stops
+        every stage there with a checkpoint. In ``ask`` mode this may return
         ``{"awaiting_approval": ...}``.
         """
+        self.deadline = deadline
         return self._agent(hypothesis, dataset)
 
     def estimate_gpu_hours(self, max_steps: int, seconds_per_step: float = 2.0) -> float:
@@ -51,7 +56,8 @@ class Trainer:
         from intern.tools.base import Tool, ToolRegistry
 
         runs: dict[str, dict[str, Any]] = {}
-        base = {**vars(self.cfg.train), **hypothesis.get("train", {})}
+        allotted = (hypothesis.get("allocation") or {}).get("train") or {}
+        base = {**vars(self.cfg.train), **hypothesis.get("train", {}), **allotted}
 
         def launch_training(learning_rate: float, max_steps: int, lora: bool, gpu_hours: float,
                             batch_size: int = 0, method: str = "") -> dict[str, Any]:
@@ -69,9 +75,12 @@ class Trainer:
             """
             if method and method not in TRAIN_METHODS:
                 raise TrainingError(f"method must be one of {TRAIN_METHODS} (or empty), not {method!r}")
-            train = {**hypothesis.get("train", {}), "learning_rate": learning_rate, "max_steps": max_steps,
-                     "lora": lora, **({"batch_size": batch_size} if batch_size > 0 else {}),
-                     **({"method": method} if method else {})}
+            if allotted.get("max_steps") and max_steps > allotted["max_steps"]:
+                raise TrainingError(f"max_steps={max_steps} is more than the budget plan allots this branch "
+                                    f"({allotted['max_steps']} steps); call again with at most that")
+            train = {**hypothesis.get("train", {}), **allotted, "learning_rate": learning_rate,
+                     "max_steps": max_steps, "lora": lora, **({"batch_size": batch_size} if batch_size > 0 else {}),
+                     **({"method": method} if method else {}), **_schedule_for(allotted, max_steps)}
             needed = self.estimate_gpu_hours(_total_steps({**base, **train}))
             if gpu_hours + 1e-9 < needed:
                 raise TrainingError(f"gpu_hours={gpu_hours:g} understates this run: it holds ~{needed:g} GPU "
@@ -105,9 +114,13 @@ class Trainer:
                gpu_hours_used: float = 0.0) -> dict[str, Any]:
         branch = hypothesis["id"]
         model = hypothesis.get("init_from") or str(resolve_model(self.cfg.base_model))
-        stages = plan_stages(self.cfg, hypothesis, dataset, self.run_dir, model)
+        stages = plan_stages(self.cfg, hypothesis, dataset, self.run_dir, model, deadline=self.deadline)
         profile = self.cfg.cluster
         assert isinstance(profile, ClusterProfile)
+        if workers := (hypothesis.get("allocation") or {}).get("resources_per_worker"):
+            # the plan's slot: on a CPU node one branch at a time gets all of its CPUs
+            profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train,
+                                                                             resources_per_worker=dict(workers)))
         first = stages[0].job
         self.events.emit("trainer", "train_start", branch=branch, method="+".join(s.recipe for s in stages),
                          max_steps=sum(s.job.max_steps for s in stages), lora=first.lora,
@@ -129,9 +142,12 @@ class Trainer:
             raise
         last = summaries[-1]
         sft = next((s for s in summaries if s["recipe"] == "sft"), last)
+        point = last.get("resume_point")  # a continuation resumes the last stage's kept checkpoint
         out = {"checkpoint": last["checkpoint"], "train_loss": sft["train_loss"],
                "steps": sum(s["steps"] for s in summaries), "seconds": round(sum(s["seconds"] for s in summaries), 2),
-               "method": "+".join(s["recipe"] for s in summaries), "stages": summaries}
+               "method": "+".join(s["recipe"] for s in summaries), "stages": summaries,
+               "stopped": next((s["stopped"] for s in summaries if s.get("stopped")), None),
+               "resume_point": point, "resume_step": int(Path(point).name.split("-")[-1]) if point else None}
         self.events.emit("trainer", "train_end", branch=branch, gpu_hours_used=gpu_hours_used,
                          **{k: v for k, v in out.items() if k != "stages"})
         return out
@@ -143,6 +159,15 @@ class Trainer:
         return tracking_spec(self.cfg.tracking, self.run_dir, self.run_id, branch, job_type=stage.recipe,
                              run_config=self.cfg.to_dict(), job=dataclasses.asdict(stage.job),
                              manifest_path=stage.job.manifest.get("path")).to_dict()
+
+
+def _schedule_for(allotted: dict[str, Any], max_steps: int) -> dict[str, Any]:
+    """The allotted warmup-stable-decay schedule re-scaled to ``max_steps`` when the agent chose fewer."""
+    planned = int(allotted.get("max_steps") or 0)
+    if not planned or max_steps == planned or "decay_steps" not in allotted:
+        return {}
+    decay = max(1, round(allotted["decay_steps"] * max_steps / planned))
+    return {"decay_steps": decay, "keep_step": max(1, max_steps - decay) if allotted.get("keep_step") else 0}
 
 
 def _total_steps(train: dict[str, Any]) -> int:

@@ -1,14 +1,17 @@
 """The post-training graph: plan -> research -> branches (Send) -> review -> final eval -> report.
 
     graph = build_graph(checkpointer)
-    graph.invoke({"run_id": rid}, {"configurable": {"thread_id": rid}},
+    graph.invoke({"run_id": rid, "started_at": time.time()}, {"configurable": {"thread_id": rid}},
                  context=RunContext(roles))
 
-Each node is a few lines: call one role actor, return a state update. Hypothesis
-branches fan out with ``Send`` to a compiled subgraph (data -> train -> evaluate), so
-they train concurrently; a failing branch records its error instead of stopping the
-others. The supervisor picks the best branch by dev score; the held-out test split is
-touched once, in ``final_eval``.
+Each node is a few lines: call one role actor, return a state update. The supervisor's
+plan sizes the search to the budget; the researcher's hypotheses get the plan's allotment
+and fan out with ``Send`` to a compiled subgraph (data -> train -> evaluate), queueing for
+the plan's training slots; a failing branch records its error instead of stopping the
+others. After each round the supervisor reviews: finish, research new hypotheses, or
+continue the best branches from their checkpoints (successive halving, ``Send`` again).
+It picks the best branch by dev score; the held-out test split is touched once, in
+``final_eval``.
 """
 
 from __future__ import annotations
@@ -64,7 +67,11 @@ def train(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {}
     h = state["hypothesis"]
     try:
-        return {"training": call_role(runtime, "trainer", h["id"], "train", h, state["dataset"])}
+        with runtime.context.slot():
+            deadline = runtime.context.roles.call("supervisor", None, "stage_deadline",
+                                                  (h.get("allocation") or {}).get("seconds"))
+            return {"training": call_role(runtime, "trainer", h["id"], "train", h, state["dataset"],
+                                          deadline=deadline)}
     except GraphBubbleUp:
         raise
     except Exception as e:
@@ -79,10 +86,17 @@ def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, 
     if not record["error"]:
         training = state["training"]
         record.update(checkpoint=training["checkpoint"], train_loss=training["train_loss"],
-                      training={k: training.get(k) for k in ("method", "steps", "seconds", "stages")})
+                      training={k: training.get(k) for k in ("method", "steps", "seconds", "stages", "stopped")},
+                      resume_point=training.get("resume_point"), resume_step=training.get("resume_step"),
+                      data_next_start=(state.get("dataset") or {}).get("next_start"))
         try:
-            dev = call_role(runtime, "evaluator", h["id"], "evaluate", training["checkpoint"], "dev",
-                            branch=h["id"], iteration=h.get("iteration", 1))
+            workers = (h.get("allocation") or {}).get("resources_per_worker")
+            if workers:  # the evaluator gets the CPUs of the slot it takes from training
+                runtime.context.roles.size("evaluator", h["id"], num_cpus=workers["CPU"])
+            with runtime.context.slot():
+                dev = call_role(runtime, "evaluator", h["id"], "evaluate", training["checkpoint"], "dev",
+                                branch=h["id"], iteration=h.get("iteration", 1),
+                                n=(h.get("allocation") or {}).get("dev_n"))
             record.update(dev_score=dev["score"], dev_n=dev["n"])
         except GraphBubbleUp:
             raise
@@ -112,19 +126,22 @@ def build_branch_graph():
 
 # --- the run graph -----------------------------------------------------------------------
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    p = runtime.context.roles.call("supervisor", None, "plan")
-    return {"started_at": p["started_at"], "iteration": 1, "best_dev": None}
+    runtime.context.roles.call("supervisor", None, "plan", state["started_at"])
+    return {"iteration": 1, "best_dev": None}
 
 
 def research(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    roles, iteration = runtime.context.roles, state["iteration"]
+    rounds = (roles.call("supervisor", None, "current_plan") or {}).get("rounds") or []
+    width = next((r["branches"] for r in rounds if r["number"] == iteration), None)
     try:
-        hypotheses = call_role(runtime, "researcher", None, "propose", state["iteration"],
-                               state.get("branch_results", []))
+        hypotheses = call_role(runtime, "researcher", None, "propose", iteration,
+                               state.get("branch_results", []), branches=width)
     except GraphBubbleUp:
         raise
     except Exception as e:  # the run ends cleanly with what it has, saying why
         return {"hypotheses": [], "stop_reason": _describe("research", e)}
-    return {"hypotheses": hypotheses}
+    return {"hypotheses": roles.call("supervisor", None, "allocate", hypotheses, iteration)}
 
 
 def fan_out(state: RunState) -> list[Send] | Literal["review"]:
@@ -137,18 +154,22 @@ def review(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     results = state.get("branch_results", [])
     budget_stops = [r["id"] for r in results if r.get("stopped") == "budget"]
     reason = state.get("stop_reason") or (f"budget spent in {', '.join(budget_stops)}" if budget_stops else None)
-    decision = runtime.context.roles.call("supervisor", None, "review", results,
-                                          state["iteration"], state["started_at"],
+    decision = runtime.context.roles.call("supervisor", None, "review", results, state["iteration"],
                                           state.get("best_dev"), stop_reason=reason)
     scored = [r["dev_score"] for r in results if r.get("dev_score") is not None]
     update: dict[str, Any] = {"decision": decision, "best_dev": max(scored) if scored else None}
-    if decision["action"] == "iterate":
+    if decision["action"] in ("iterate", "continue"):
         update["iteration"] = state["iteration"] + 1
+    if decision["action"] == "continue":  # the best branches, continued by the next round
+        update["hypotheses"] = decision.pop("hypotheses")
     return update
 
 
-def route_after_review(state: RunState) -> Literal["research", "final_eval"]:
-    return "research" if state["decision"]["action"] == "iterate" else "final_eval"
+def route_after_review(state: RunState) -> list[Send] | Literal["research", "final_eval"]:
+    action = state["decision"]["action"]
+    if action == "continue":
+        return [Send("branch", {"hypothesis": h}) for h in state["hypotheses"]]
+    return "research" if action == "iterate" else "final_eval"
 
 
 def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -189,7 +210,7 @@ def build_graph(checkpointer=None):
     g.add_edge("plan", "research")
     g.add_conditional_edges("research", fan_out, ["branch", "review"])
     g.add_edge("branch", "review")
-    g.add_conditional_edges("review", route_after_review, ["research", "final_eval"])
+    g.add_conditional_edges("review", route_after_review, ["research", "branch", "final_eval"])
     g.add_edge("final_eval", "report")
     g.add_edge("report", END)
     return g.compile(checkpointer=checkpointer)

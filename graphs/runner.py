@@ -32,7 +32,7 @@ from intern.progress import Progress
 from intern.report import write_report
 from intern.results import build_results, write_results
 from intern.supervisor.approval import wait_for_response
-from intern.tracking import EventLog
+from intern.tracking import EventLog, read_events
 
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -69,7 +69,7 @@ def run(cfg: RunConfig, run_id: str | None = None, use_ray: bool = True,
         raise InternError(f"run {run_id} already exists in {run_dir}; use `intern resume {run_dir}`")
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    return _execute(cfg, run_id, run_dir, {"run_id": run_id}, use_ray, live)
+    return _execute(cfg, run_id, run_dir, {"run_id": run_id, "started_at": time.time()}, use_ray, live)
 
 
 def resume(run_dir: str | Path, use_ray: bool = True, live: bool | None = None) -> dict[str, Any]:
@@ -120,7 +120,8 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
             resolve_model(cfg.base_model)  # convert once here, not in every actor at once
             _drive(graph, thread, RunContext(roles), graph_input, run_dir, roles.events)
         state = graph.get_state(thread).values
-        results = state.get("results") or build_results(cfg, run_id, state, time.time() - started)
+        results = state.get("results") or build_results(cfg, run_id, state, time.time() - started,
+                                                        events=read_events(run_dir / "events.jsonl"))
     except BaseException as e:  # record what happened, then re-raise (Ctrl-C included)
         try:
             state = build_graph(SqliteSaver(conn)).get_state(
@@ -130,6 +131,7 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         base = state.get("started_at", started)
         status = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
         results = build_results(cfg, run_id, state, time.time() - base, status=status,
+                                events=read_events(run_dir / "events.jsonl"),
                                 error=f"{type(e).__name__}: {e}")
         write_results(run_dir, results)
         write_report(run_dir)

@@ -7,7 +7,9 @@ they travel in the run context (:class:`RunContext`).
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from actors import RoleFactory
@@ -17,9 +19,9 @@ class RunState(TypedDict, total=False):
     """The whole run."""
 
     run_id: str
-    started_at: float
+    started_at: float  # when the run started (the budget's clock), set by the runner
     iteration: int
-    hypotheses: list[dict[str, Any]]
+    hypotheses: list[dict[str, Any]]  # the current round's, each with the plan's `allocation`
     branch_results: Annotated[list[dict[str, Any]], operator.add]  # every branch of every round
     decision: dict[str, Any]
     best_dev: float | None
@@ -48,6 +50,22 @@ class BranchOutput(TypedDict):
 
 @dataclass
 class RunContext:
-    """Run-scoped objects that must not be checkpointed."""
+    """Run-scoped objects that must not be checkpointed.
+
+    ``slot()`` limits how many branches train or evaluate at once to the plan's concurrency
+    (measured: on a small CPU machine one branch at full speed beats two at half), so the
+    branches of a round queue for the compute instead of splitting it.
+    """
 
     roles: RoleFactory
+    _slots: threading.Semaphore | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @contextmanager
+    def slot(self):
+        with self._lock:
+            if self._slots is None:
+                plan = self.roles.call("supervisor", None, "current_plan") or {}
+                self._slots = threading.Semaphore(max(1, int(plan.get("concurrency") or 1)))
+        with self._slots:
+            yield

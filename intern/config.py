@@ -129,12 +129,18 @@ class EvalConfig:
 
 @dataclass
 class BudgetConfig:
-    """Limits on the whole run."""
+    """What the whole run may spend, and how the supervisor plans to spend it (intern/planning/)."""
 
-    max_rounds: int = 1
-    max_wall_seconds: float = 3600.0
+    # The plan's input: with plan=auto the supervisor measures what a step and an evaluation cost
+    # and sizes branches, rounds, steps and data to end within it. 720 s: the offline demo on 2 CPUs.
+    max_wall_seconds: float = 720.0
+    max_rounds: int = 3  # the most rounds (successive halving: explore, then continue the best)
     max_tool_calls: int = 300
     max_gpu_hours: float | None = None
+    plan: str = "auto"  # auto: sized from measured costs; fixed: `branches` x `train.max_steps`, as configured
+    reuse_costs: bool = True  # reuse costs measured earlier on this machine for the same model and task
+    min_branch_steps: int = 24  # the fewest steps a first-round branch gets (else fewer branches)
+    final_share: float = 0.6  # the least share of one branch's steps the search's survivor must train
 
 
 @dataclass
@@ -177,7 +183,7 @@ class RunConfig:
 
     base_model: str = "bundled:smollm2-135m-instruct"
     benchmark: str = "wordproblems"
-    branches: int = 2
+    branches: int = 3  # the most hypotheses a round trains (the plan may choose fewer)
     seed: int = 0
     output_dir: str = "runs"
     cluster: ClusterProfile | str = "local"
@@ -202,7 +208,8 @@ DIST_BACKENDS = ("auto", "gloo", "nccl")
 BRAIN_KINDS = ("playbook", "openai")
 APPROVAL_MODES = ("ask", "auto", "never")
 DATA_STYLES = ("worked", "direct")
-LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "warmup_stable_decay")
+PLAN_MODES = ("auto", "fixed")
 TRACKING_BACKENDS = ("wandb", "trackio", "none")
 TRACKING_MODES = ("auto", "offline", "online")
 TRACKIO_MISSING = ("trackio is not installed: pip install trackio (or pip install -e '.[trackio]'), "
@@ -479,6 +486,10 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     b = cfg.budget
     need(b.max_rounds >= 1, "budget.max_rounds", f"must be >= 1 (got {b.max_rounds})")
     need(b.max_wall_seconds > 0, "budget.max_wall_seconds", "must be > 0 seconds")
+    need(b.plan in PLAN_MODES, "budget.plan", f"must be one of {PLAN_MODES} (got {b.plan!r}); auto sizes the "
+         "run from measured costs, fixed uses branches x train.max_steps")
+    need(b.min_branch_steps >= 1, "budget.min_branch_steps", f"must be >= 1 (got {b.min_branch_steps})")
+    need(0 < b.final_share <= 1, "budget.final_share", f"must be in (0, 1] (got {b.final_share}), e.g. 0.6")
     br = cfg.brain
     need(br.kind in BRAIN_KINDS, "brain.kind", f"must be one of {BRAIN_KINDS} (got {br.kind!r})")
     if br.kind == "openai":

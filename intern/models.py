@@ -208,3 +208,25 @@ def _download_hub(repo_id: str) -> Path:
     except (HfHubHTTPError, OSError) as e:
         raise ModelError(f"could not download {repo_id!r} from the Hub ({e}); check the id, "
                          "HF_TOKEN for gated models, or pass a local path") from None
+
+
+def model_digest(path: str | Path) -> str:
+    """A sha256 over a model directory's config and weights (``config.json``, ``*.safetensors``, ``*.bin``).
+
+    What "the same model" means for lineage checks and cost caches: the bytes of its
+    architecture and weights, not its path. Reads every weight file once (~1 s per GB).
+    """
+    import hashlib
+
+    root = Path(path)
+    files = [root / "config.json", *sorted(root.glob("*.safetensors")), *sorted(root.glob("*.bin"))]
+    files = [f for f in files if f.is_file()]
+    if not files:
+        raise ModelError(f"{root} holds no config.json or weight files; pass a model directory")
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode() + b"\0")
+        with open(f, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -279,7 +279,8 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     body = (["## Config", ""] + (["Resolved config: [config.yaml](config.yaml)", ""]
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
-            + _grpo_section(run) + _decisions_section(run) + _contamination_section(run) + _tracking_section(run)
+            + _budget_section(run) + _grpo_section(run) + _decisions_section(run) + _contamination_section(run)
+            + _tracking_section(run)
             + plots)
     gaps = ["## What's missing", ""]  # after the body: its sections add notes to `missing`
     gaps += [f"- {m}" for m in missing] if missing else ["Nothing: every part was recorded."]
@@ -375,6 +376,27 @@ def _grpo_section(run: _Run) -> list[str]:
          f"{_cell(e.get('correctness_start'))} -> {_cell(e.get('correctness_end'))}",
          probe(e, "reward"), probe(e, "correctness"), e.get("checkpoint")] for e in stages])
     return lines + [""]
+
+
+def _budget_section(run: _Run) -> list[str]:
+    """The plan (rounds, steps, the reasons and figures behind it) and what each phase really spent."""
+    from intern.planning.spend import budget_summary
+
+    summary = run.results.get("budget") or budget_summary(run.events, _num(run.results.get("wall_seconds")))
+    if not isinstance(summary, dict):
+        run.missing.append("No budget plan was recorded (the run ended before planning).")
+        return []
+    lines = ["## Budget", "", f"Used {_fmt_seconds(summary['used_s'])} of {_fmt_seconds(summary['budget_s'])} "
+             f"({summary['used_fraction']:.0%}); costs {summary['costs_source']}, "
+             f"{summary.get('concurrency')} branch(es) at once, re-planned {summary.get('revisions', 0)} time(s).", ""]
+    lines += [f"- {why}" for why in summary.get("why") or []] + [""]
+    lines += _table(["Round", "Kind", "Branches", "Steps (new)", "Dev items", "Planned"],
+                    [[r["number"], r["kind"], r["branches"], f"{r['steps']} ({r['new_steps']})", r["dev_n"],
+                      f"{r['seconds']:.0f} s"] for r in summary.get("rounds") or []])
+    lines += _table(["Phase", "Planned", "Spent"],
+                    [[ph["phase"], "—" if ph["planned_s"] is None else f"{ph['planned_s']:.0f} s",
+                      f"{ph['actual_s']:.0f} s"] for ph in summary.get("phases") or []])
+    return lines
 
 
 def _decisions_section(run: _Run) -> list[str]:

@@ -56,8 +56,12 @@ def contamination_summary(branches: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_seconds: float,
-                  status: str | None = None, error: str | None = None) -> dict[str, Any]:
-    """Assemble results.json from the graph state (works for partial, failed runs too)."""
+                  status: str | None = None, error: str | None = None,
+                  events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Assemble results.json from the graph state (works for partial, failed runs too); ``events`` (the
+    run's events.jsonl) add the ``budget`` block: the plan and what each phase spent."""
+    from intern.planning.spend import budget_summary
+
     decision = state.get("decision") or {}
     branches = [{"id": b["id"], "iteration": b.get("iteration"), "hypothesis": b.get("hypothesis"),
                  "dev_score": b.get("dev_score"), "checkpoint": b.get("checkpoint"),
@@ -79,6 +83,7 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
         "decision": decision or None,
         "contamination": contamination_summary(state.get("branch_results", [])),
         "wall_seconds": round(wall_seconds, 1),
+        "budget": budget_summary(events, wall_seconds) if events else None,
         "error": error,
     }
 

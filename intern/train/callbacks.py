@@ -88,3 +88,77 @@ class RankZeroReportCallback(TrainerCallback):
                 shutil.copytree(source, Path(tmp) / self.CHECKPOINT_NAME)
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics=metrics, checkpoint=checkpoint)
+
+
+class DeadlineStop(TrainerCallback):
+    """Stops training before the step that would cross ``deadline`` (epoch seconds), saving a checkpoint.
+
+    The next step is assumed to take as long as the slowest of the last few, so a stage ends
+    at its budget rather than one step past it; the trainer then exports the model as at a
+    normal end, and the result says ``stopped="wall_clock"``. With several ranks the decision
+    is all-reduced, so every rank stops at the same step (one rank stopping alone would hang
+    the others in their next collective).
+    """
+
+    def __init__(self, deadline: float, window: int = 5):
+        self.deadline = deadline
+        self.window = window
+        self.durations: list[float] = []
+        self.last: float | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        import time
+
+        if self.last is None:
+            self.last = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import time
+
+        now = time.time()
+        if self.last is not None:
+            self.durations = [*self.durations[-(self.window - 1):], now - self.last]
+        self.last = now
+        next_step = max(self.durations) if self.durations else 0.0
+        if _any_rank(now + next_step >= self.deadline, args) and state.global_step < state.max_steps:
+            control.should_training_stop = True
+            control.should_save = True
+
+
+def _any_rank(flag: bool, args) -> bool:
+    """``flag`` of any rank (one all-reduce when training is distributed)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    device = args.device if dist.get_backend() == "nccl" else "cpu"
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+class KeepCheckpoint(TrainerCallback):
+    """Saves at ``step`` (the last step before a warmup-stable-decay schedule decays) and keeps that
+    checkpoint beside the newest one, deleting any other: a continuation resumes from it at the
+    peak learning rate, with the optimizer state, instead of from the decayed end."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_save = True
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        found = []
+        for path in Path(args.output_dir).glob("checkpoint-*"):
+            suffix = path.name.removeprefix("checkpoint-")
+            if path.is_dir() and suffix.isdigit():
+                found.append((int(suffix), path))
+        newest = max((n for n, _ in found), default=None)
+        for n, path in found:
+            if n not in (newest, self.step):
+                shutil.rmtree(path, ignore_errors=True)

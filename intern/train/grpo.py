@@ -21,7 +21,6 @@ SFT job's final directory.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,16 @@ from typing import Any
 from intern.config import GRPO_LOSS_TYPES
 from intern.errors import DataError, TrainingError
 from intern.imports import LIBRARY_LOCK, ml_stack
-from intern.train.sft import export_model, lora_config, precision, train_or_restore, trainer_dir
+from intern.train.sft import (
+    budget_callbacks,
+    checkpoint_args,
+    export_model,
+    lora_config,
+    precision,
+    schedule_args,
+    train_or_restore,
+    trainer_dir,
+)
 
 __all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_functions",
            "run_grpo", "save_final_grpo"]
@@ -76,6 +84,7 @@ class GRPOJob:
     # job_key of the stage that trained model_path ("" for a given model): a retrained SFT
     # stage writes the same path, and the GRPO stage after it must then not count as done.
     init_key: str = ""
+    deadline: float | None = None  # epoch seconds: stop (with a checkpoint) before crossing it; not part of job_key
 
 
 @dataclass
@@ -89,6 +98,7 @@ class GRPOResult:
     losses: list[float]
     seconds: float
     probe: dict[str, Any] | None = None  # RewardProbe.result(): mean reward before/after on fixed prompts
+    stopped: str | None = None  # "wall_clock": the deadline ended it before max_steps
 
     @property
     def mean_reward(self) -> float:
@@ -183,13 +193,9 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
         beta=job.beta,
         loss_type=job.loss_type,
         reward_weights=[1.0, job.format_weight],
-        lr_scheduler_type=job.lr_scheduler,
-        warmup_steps=max(0, math.ceil(job.warmup_ratio * job.max_steps)),
+        **schedule_args(job),
         logging_steps=job.logging_steps,
-        save_strategy="steps",
-        save_steps=job.save_steps,
-        save_total_limit=1,
-        save_only_model=False,  # optimizer, scheduler and RNG too: a killed run resumes exactly
+        **checkpoint_args(job),
         use_cpu=job.use_cpu,
         bf16=bf16,
         gradient_checkpointing=not job.use_cpu,
@@ -203,7 +209,7 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
     with LIBRARY_LOCK:
         model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype=dtype)
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
-    callbacks = list(callbacks or [])
+    callbacks = [*(callbacks or []), *budget_callbacks(job)]
     probe_items = _probe_items(benchmark, job, dataset)
     if probe_items:
         from intern.train.reward_probe import RewardProbe
@@ -249,6 +255,7 @@ def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
                      if "rewards/correctness/mean" in h],
         losses=[float(h["loss"]) for h in history if "loss" in h],
         seconds=round(seconds, 2),
+        stopped="wall_clock" if trainer.state.global_step < job.max_steps else None,
         probe=next((cb.result(history) for cb in trainer.callback_handler.callbacks
                     if type(cb).__name__ == "RewardProbe"), None),
     )

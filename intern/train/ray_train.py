@@ -90,9 +90,13 @@ def _worker(config: dict[str, Any]) -> None:
         events.emit("trainer", "train_worker", branch=config.get("branch"), recipe=config["recipe"],
                     pid=os.getpid(), host=socket.gethostname(), run_name=context.get_experiment_name(),
                     resumed=checkpoint is not None)
+        if checkpoint is None and getattr(job, "continue_from", None):
+            from intern.train.stages import emit_continue
+
+            emit_continue(events, config.get("branch"), config["recipe"], job.continue_from)
     try:
         if checkpoint is None:
-            trainer.train()
+            train_or_restore(trainer, None, job)  # from scratch, or on from an earlier job (continue_from)
         else:
             with checkpoint.as_directory() as folder:
                 hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME

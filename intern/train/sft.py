@@ -9,6 +9,16 @@ It runs the same in one process and inside a Ray Train worker (see ``ray_train.p
 The output directory holds the final model (weights + tokenizer), ``intern_train.json``
 (the job, the data manifest and the loss history) and Trainer checkpoints under
 ``trainer/``.
+
+Budgeted runs (the supervisor's plan) add three things. ``deadline`` (epoch seconds) stops
+training before the step that would cross it, saving a checkpoint, so the stage ends with a
+usable model (``SFTResult.stopped == "wall_clock"``). ``lr_scheduler="warmup_stable_decay"``
+with ``decay_steps`` holds the peak learning rate and decays only over the last steps, and
+``keep_step`` keeps the checkpoint taken just before the decay (``SFTResult.resume_point``).
+A later job with ``continue_from`` set to that checkpoint continues the same run (weights,
+optimizer, scheduler and RNG state, step count) on fresh rows up to its own ``max_steps``,
+decaying again at its new end: successive halving continues its best branches this way
+instead of restarting them.
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ class SFTJob:
     use_cpu: bool = True
     deepspeed: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    decay_steps: int = 0  # warmup_stable_decay: steps of the final decay
+    keep_step: int = 0  # a step whose checkpoint is kept for a continuation (the last stable step); 0: none
+    continue_from: str | None = None  # a checkpoint-N of an earlier job of this lineage, resumed on fresh data
+    deadline: float | None = None  # epoch seconds: stop (with a checkpoint) before crossing it; not part of job_key
 
 
 @dataclass
@@ -60,6 +74,8 @@ class SFTResult:
     train_loss: float
     losses: list[float]
     seconds: float
+    stopped: str | None = None  # "wall_clock": the deadline ended it before max_steps
+    resume_point: str | None = None  # the kept pre-decay checkpoint a continuation resumes from
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,6 +89,7 @@ def job_key(job: Any) -> str:
     """
     data = dataclasses.asdict(job)
     data.pop("output_dir", None)
+    data.pop("deadline", None)  # when to stop is the budget's business, not what is trained
     data["manifest"] = (data.get("manifest") or {}).get("sha256")
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
@@ -159,13 +176,9 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
         max_steps=job.max_steps,
         per_device_train_batch_size=max(1, job.batch_size // job.grad_accum),
         gradient_accumulation_steps=job.grad_accum,
-        lr_scheduler_type=job.lr_scheduler,
-        warmup_steps=max(0, math.ceil(job.warmup_ratio * job.max_steps)),
+        **schedule_args(job),
         logging_steps=job.logging_steps,
-        save_strategy="steps",
-        save_steps=job.save_steps,
-        save_total_limit=1,
-        save_only_model=False,  # optimizer, scheduler and RNG too: a killed run resumes exactly
+        **checkpoint_args(job),
         max_length=job.max_length,
         completion_only_loss=True,
         use_cpu=job.use_cpu,
@@ -182,7 +195,47 @@ def build_sft_trainer(job: SFTJob, callbacks: list | None = None):
     peft_config = lora_config(job.lora_r, job.lora_alpha) if job.lora else None
     with LIBRARY_LOCK:  # wrapping with peft and tokenizing touch shared state too
         return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                          peft_config=peft_config, callbacks=callbacks or [])
+                          peft_config=peft_config, callbacks=[*(callbacks or []), *budget_callbacks(job)])
+
+
+def schedule_args(job: Any) -> dict[str, Any]:
+    """The learning-rate schedule's trainer arguments (``warmup_stable_decay`` takes its decay steps)."""
+    out: dict[str, Any] = {"lr_scheduler_type": job.lr_scheduler,
+                           "warmup_steps": max(0, math.ceil(job.warmup_ratio * job.max_steps))}
+    if job.lr_scheduler == "warmup_stable_decay":
+        decay = min(max(1, job.decay_steps), max(1, job.max_steps - out["warmup_steps"]))
+        out["lr_scheduler_kwargs"] = {"num_decay_steps": decay}
+    return out
+
+
+def checkpoint_args(job: Any) -> dict[str, Any]:
+    """Checkpointing: optimizer, scheduler and RNG state too (a killed or continued run resumes
+    exactly); one checkpoint kept, or two when the pre-decay one is kept for a continuation
+    (:class:`intern.train.callbacks.KeepCheckpoint` rotates them then); a continued job starts at
+    the top of its fresh rows instead of skipping the batches the earlier job trained on."""
+    return {"save_strategy": "steps", "save_steps": job.save_steps, "save_only_model": False,
+            "save_total_limit": None if getattr(job, "keep_step", 0) else 1,
+            "ignore_data_skip": bool(getattr(job, "continue_from", None))}
+
+
+def budget_callbacks(job: Any) -> list:
+    """The callbacks a budgeted job needs: a deadline stop, and the kept pre-decay checkpoint."""
+    from intern.train.callbacks import DeadlineStop, KeepCheckpoint
+
+    out: list = []
+    if job.deadline is not None:
+        out.append(DeadlineStop(job.deadline))
+    if getattr(job, "keep_step", 0):
+        out.append(KeepCheckpoint(job.keep_step))
+    return out
+
+
+def resume_point(job: Any) -> str | None:
+    """The kept pre-decay checkpoint of ``job`` (what a continuation resumes from), if it was written."""
+    if not getattr(job, "keep_step", 0):
+        return None
+    path = trainer_dir(job) / f"checkpoint-{job.keep_step}"
+    return str(path) if (path / "trainer_state.json").is_file() else None
 
 
 def precision(job: Any) -> tuple[bool, Any]:
@@ -244,10 +297,12 @@ def export_model(trainer, output_dir: str | Path, lora: bool, record: dict[str, 
 def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
     """Save the trained model as a plain directory (LoRA merged) with its provenance."""
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    steps = trainer.state.global_step
     result = SFTResult(final_path=str(Path(job.output_dir) / "final"),
-                       steps=trainer.state.global_step,
+                       steps=steps,
                        train_loss=losses[-1] if losses else float("nan"), losses=losses,
-                       seconds=round(seconds, 2))
+                       seconds=round(seconds, 2), stopped="wall_clock" if steps < job.max_steps else None,
+                       resume_point=resume_point(job))
     export_model(trainer, job.output_dir, job.lora,
                  {"recipe": "sft", "job": dataclasses.asdict(job), "result": result.to_dict()})
     return result
@@ -256,11 +311,23 @@ def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
 def train_or_restore(trainer, checkpoint: str | Path | None, job: Any) -> None:
     """Train ``job``'s ``trainer``, resuming from ``checkpoint`` (a ``checkpoint-N`` folder) when given.
 
-    A checkpoint already at ``job.max_steps`` (the process died while exporting) is loaded, not
+    Without a checkpoint of its own, a job with ``continue_from`` resumes that one (an earlier
+    job of its lineage) and trains on to its own ``max_steps``. A checkpoint already at
+    ``job.max_steps`` (the process died while exporting) is loaded, not
     resumed: resuming runs one step past ``max_steps``. Under DeepSpeed it is resumed all
     the same (one extra step): the engine that loads its shards, and gathers ZeRO-3 weights
     on export, only exists inside ``train()``.
+
+    Raises:
+        TrainingError: ``continue_from`` is not a complete checkpoint.
     """
+    if checkpoint is None and getattr(job, "continue_from", None):
+        source = Path(job.continue_from)
+        if not (source / "trainer_state.json").is_file():
+            raise TrainingError(f"cannot continue from {source}: it is not a complete trainer checkpoint "
+                                "(no trainer_state.json); train the branch again instead of continuing it")
+        trainer.train(resume_from_checkpoint=str(source))
+        return
     if checkpoint is not None and job.deepspeed is None:
         from transformers import TrainerState
 

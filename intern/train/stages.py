@@ -17,6 +17,7 @@ trainer's own last checkpoint in-process (only when it belongs to the same job).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,17 @@ class Stage:
 
 
 def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, Any], run_dir: Path,
-                model_path: str) -> list[Stage]:
+                model_path: str, deadline: float | None = None) -> list[Stage]:
     """The jobs ``hypothesis`` asks for: the run's train config, then the hypothesis's overrides.
+
+    ``hypothesis["continues"]["checkpoint"]`` (a branch continued by a later round) makes the
+    SFT stage resume that checkpoint; ``deadline`` (epoch seconds) stops every stage there.
 
     Raises:
         DataError: When a GRPO stage is planned but the dataset has no GRPO set.
     """
     train = {**vars(cfg.train), **hypothesis.get("train", {})}
+    continue_from = (hypothesis.get("continues") or {}).get("checkpoint")
     recipes = METHOD_STAGES[train["method"]]
     profile = cfg.cluster
     assert isinstance(profile, ClusterProfile)
@@ -57,7 +62,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
     ds = deepspeed_config(stage) if use_gpu else None
     common = {"seed": cfg.seed, "use_cpu": not use_gpu, "deepspeed": ds, "lora": train["lora"],
               "lora_r": train["lora_r"], "lora_alpha": train["lora_alpha"],
-              "logging_steps": train["logging_steps"], "save_steps": train["save_steps"]}
+              "logging_steps": train["logging_steps"], "save_steps": train["save_steps"], "deadline": deadline}
     branch_dir = run_dir / "checkpoints" / hypothesis["id"]
     stages: list[Stage] = []
     current, trained_by = model_path, ""
@@ -74,7 +79,8 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 learning_rate=train["learning_rate"], max_steps=train["max_steps"],
                 batch_size=train["batch_size"], grad_accum=grad_accum, lr_scheduler=train["lr_scheduler"],
                 warmup_ratio=train["warmup_ratio"], max_length=train["max_length"],
-                manifest=_manifest(dataset), **common)
+                decay_steps=int(train.get("decay_steps") or 0), keep_step=int(train.get("keep_step") or 0),
+                continue_from=continue_from if k == 0 else None, manifest=_manifest(dataset), **common)
         else:
             grpo = dataset.get("grpo")
             if not grpo:
@@ -120,7 +126,7 @@ def _manifest(ref: dict[str, Any]) -> dict[str, Any]:
 def stage_summary(recipe: str, result: SFTResult | GRPOResult) -> dict[str, Any]:
     """What a finished stage reports: loss for SFT; the reward trajectory for GRPO."""
     out: dict[str, Any] = {"recipe": recipe, "checkpoint": result.final_path, "steps": result.steps,
-                           "seconds": result.seconds}
+                           "seconds": result.seconds, "stopped": result.stopped}
     if isinstance(result, GRPOResult):
         out.update(reward_start=_window_mean(result.rewards, first=True),
                    reward_end=_window_mean(result.rewards, first=False),
@@ -129,7 +135,7 @@ def stage_summary(recipe: str, result: SFTResult | GRPOResult) -> dict[str, Any]
                    rewards=[round(r, 4) for r in result.rewards], probe=result.probe,
                    train_loss=result.losses[-1] if result.losses else None)
     else:
-        out["train_loss"] = result.train_loss
+        out.update(train_loss=result.train_loss, resume_point=result.resume_point)
     return out
 
 
@@ -157,7 +163,6 @@ def run_stage(stage: Stage, *, use_ray: bool, profile: ClusterProfile, storage_p
 
 def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
                     tracking: dict[str, Any] | None) -> SFTResult | GRPOResult:
-    import json
 
     from intern.train.callbacks import progress_callbacks
     from intern.train.grpo import run_grpo
@@ -177,6 +182,8 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
         state = json.loads((Path(resume) / "trainer_state.json").read_text())
         events.emit("trainer", "train_resume", branch=branch, recipe=stage.recipe,
                     from_step=int(state["global_step"]), checkpoint=resume)
+    elif getattr(stage.job, "continue_from", None):
+        emit_continue(events, branch, stage.recipe, stage.job.continue_from)
     run = run_sft if stage.recipe == "sft" else run_grpo
     try:
         return run(stage.job, callbacks=callbacks, resume_from_checkpoint=resume)  # type: ignore[arg-type]
@@ -184,6 +191,13 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
         if tracker is not None:
             tracker.finish("failed")
         raise
+
+
+def emit_continue(events: EventLog, branch: str | None, recipe: str, checkpoint: str) -> None:
+    """Record that a stage goes on from an earlier branch's kept checkpoint (successive halving)."""
+    state_file = Path(checkpoint) / "trainer_state.json"
+    step = json.loads(state_file.read_text())["global_step"] if state_file.is_file() else None
+    events.emit("trainer", "train_continue", branch=branch, recipe=recipe, from_step=step, checkpoint=checkpoint)
 
 
 def jobs_as_dicts(stages: list[Stage]) -> list[dict[str, Any]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.supervisor import decide
 from graphs.post_training import build_graph, fan_out, route_after_review
+from intern.planning import Costs, PlanInputs, RoundPlan, make_plan
+from intern.planning.budget_plan import Plan
+from intern.planning.review import continuations, next_step
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "post_training.mmd"
 
@@ -24,36 +26,48 @@ def test_fan_out_sends_one_branch_per_hypothesis():
 def test_route_after_review():
     assert route_after_review({"decision": {"action": "iterate"}}) == "research"
     assert route_after_review({"decision": {"action": "finish"}}) == "final_eval"
+    sends = route_after_review({"decision": {"action": "continue"}, "hypotheses": [{"id": "i2-b0"}]})
+    assert [(s.node, s.arg["hypothesis"]["id"]) for s in sends] == [("branch", "i2-b0")]
 
 
-def _r(id_, dev, it=1):
-    return {"id": id_, "iteration": it, "dev_score": dev, "checkpoint": f"/c/{id_}"}
+def _r(id_, dev, it=1, **kw):
+    return {"id": id_, "iteration": it, "dev_score": dev, "checkpoint": f"/c/{id_}", **kw}
 
 
-def test_review_picks_best_dev_and_stops_at_round_cap():
-    d = decide([_r("a", 0.2), _r("b", 0.5), {"id": "c", "dev_score": None, "error": "x"}],
-               iteration=1, max_rounds=1, elapsed=10, max_wall_seconds=100, previous_best=None)
+def _fixed(rounds: int, budget: float = 100.0) -> Plan:
+    """A plan of ``rounds`` explore rounds (what ``budget.plan: fixed`` makes)."""
+    inputs = PlanInputs(budget_s=budget, setup_s=0, max_branches=2, max_rounds=rounds, batch_size=4, dev_n=8,
+                        test_n=8, margin_s=0.0)
+    return Plan(inputs, None, 0.0, 0.0, budget, tuple(
+        RoundPlan(k, "explore", 2, 5, 5, 0, 8, 0.0, budget) for k in range(1, rounds + 1)))
+
+
+HALVING = make_plan(PlanInputs(budget_s=3600, setup_s=0, max_branches=3, max_rounds=2, batch_size=4, dev_n=8,
+                               test_n=8), Costs(4.0, 4, 0.65, 20.0, 0.1, 3.0))
+
+
+def test_review_picks_best_dev_and_stops_after_the_last_planned_round():
+    d = next_step([_r("a", 0.2), _r("b", 0.5), {"id": "c", "dev_score": None, "error": "x"}],
+                  iteration=1, plan=_fixed(1), elapsed_s=10, previous_best=None)
     assert (d.action, d.best_branch, d.status) == ("finish", "b", "succeeded")
 
 
 def test_review_iterates_while_improving_and_rounds_remain():
-    d = decide([_r("a", 0.2)], iteration=1, max_rounds=3, elapsed=10, max_wall_seconds=100,
-               previous_best=None)
+    d = next_step([_r("a", 0.2)], iteration=1, plan=_fixed(3), elapsed_s=10, previous_best=None)
     assert d.action == "iterate" and d.best_branch == "a"
-    d = decide([_r("a", 0.2), _r("b", 0.1, 2)], iteration=2, max_rounds=3, elapsed=10,
-               max_wall_seconds=100, previous_best=0.2)
+    d = next_step([_r("a", 0.2), _r("b", 0.1, 2)], iteration=2, plan=_fixed(3), elapsed_s=10, previous_best=0.2)
     assert d.action == "finish" and "did not beat" in d.reason
 
 
-def test_review_stops_on_wall_clock_with_best_so_far():
-    d = decide([_r("a", 0.3)], iteration=1, max_rounds=5, elapsed=200, max_wall_seconds=100,
-               previous_best=None)
+def test_review_stops_when_the_budgets_training_time_is_spent():
+    d = next_step([_r("a", 0.3)], iteration=1, plan=_fixed(5), elapsed_s=200, previous_best=None)
     assert (d.action, d.best_branch, d.status) == ("finish", "a", "stopped")
+    assert "training time is spent" in d.reason
 
 
 def test_review_fails_when_nothing_scored():
-    d = decide([{"id": "a", "dev_score": None, "error": "boom"}], iteration=1, max_rounds=2,
-               elapsed=1, max_wall_seconds=100, previous_best=None)
+    d = next_step([{"id": "a", "dev_score": None, "error": "boom"}], iteration=1, plan=_fixed(2), elapsed_s=1,
+                  previous_best=None)
     assert (d.action, d.best_branch, d.status) == ("finish", None, "failed")
 
 
@@ -62,10 +76,30 @@ def test_no_hypotheses_goes_straight_to_review():
 
 
 def test_spent_budget_stops_with_best_so_far():
-    d = decide([_r("a", 0.4), _r("b", 0.6)], iteration=1, max_rounds=5, elapsed=1, max_wall_seconds=100,
-               previous_best=None, stop_reason="budget spent in b")
+    d = next_step([_r("a", 0.4), _r("b", 0.6)], iteration=1, plan=_fixed(5), elapsed_s=1, previous_best=None,
+                  stop_reason="budget spent in b")
     assert (d.action, d.best_branch, d.status) == ("finish", "b", "stopped")
     assert "budget" in d.reason
-    d = decide([], iteration=1, max_rounds=5, elapsed=1, max_wall_seconds=100, previous_best=None,
-               stop_reason="research failed: budget")
+    d = next_step([], iteration=1, plan=_fixed(5), elapsed_s=1, previous_best=None,
+                  stop_reason="research failed: budget")
     assert (d.action, d.best_branch, d.status) == ("finish", None, "stopped")
+
+
+def test_halving_continues_the_best_of_the_round_that_can_be_continued():
+    assert [r.kind for r in HALVING.rounds] == ["explore", "continue"] and HALVING.rounds[1].branches == 1
+    results = [_r("i1-b0", 0.5, resume_point="/k/0", resume_step=40, data_next_start=170,
+                  hypothesis={"title": "full", "train": {"learning_rate": 1e-4}, "data": {}, "sources": ["recipe:x"]}),
+               _r("i1-b1", 0.7, stopped="wall_clock", resume_point="/k/1"),  # cut short: not continued
+               _r("i1-b2", 0.6, resume_point="/k/2", resume_step=40, data_next_start=160,
+                  hypothesis={"title": "lora", "train": {"lora": True}, "data": {}, "sources": []}),
+               _r("i1-b3", 0.9)]  # no kept checkpoint: not continued
+    d = next_step(results, iteration=1, plan=HALVING, elapsed_s=100, previous_best=None)
+    assert d.action == "continue" and d.continue_with == ("i1-b2",) and d.best_branch == "i1-b3"
+    [h] = continuations(d, results, HALVING.rounds[1])
+    assert h["id"] == "i2-b0" and h["iteration"] == 2 and h["train"] == {"lora": True}
+    assert h["continues"] == {"branch": "i1-b2", "checkpoint": "/k/2", "step": 40, "data_start": 160,
+                              "lineage": "i1-b2"}
+    assert h["sources"][0] == "branch:i1-b2"
+    # after the continued round nothing is planned: finish with the best by dev
+    done = next_step([*results, _r("i2-b0", 0.95, 2)], iteration=2, plan=HALVING, elapsed_s=3000, previous_best=0.9)
+    assert (done.action, done.best_branch, done.status) == ("finish", "i2-b0", "succeeded")

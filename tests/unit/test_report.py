@@ -29,8 +29,18 @@ FILTERS = [{"branch": "b0", "dataset": "sft", "stage": "dedup", "rows_before": 4
            {"branch": "b0", "dataset": "sft", "stage": "decontamination", "rows_before": 425, "rows_after": 400}]
 
 
+def _plan() -> dict:
+    """A two-round plan as the supervisor records it (intern.planning.Plan.to_dict)."""
+    from intern.planning import Costs, PlanInputs, make_plan
+
+    inputs = PlanInputs(budget_s=900, setup_s=40, max_branches=2, max_rounds=2, batch_size=4, dev_n=64, test_n=128,
+                        min_branch_steps=4)
+    return make_plan(inputs, Costs(2.0, 4, 0.65, 10.0, 0.05, 2.0)).to_dict()
+
+
 def _write_events(run_dir: Path, run_id: str, final: bool = True) -> None:
     log = EventLog(run_dir / "events.jsonl", run_id=run_id)
+    log.emit("supervisor", "plan", started_at=log.emit("supervisor", "run_start")["ts"] - 40, plan=_plan())
     log.emit("evaluator", "test_eval", which="baseline", score=0.25, n=128)
     for it, hyps in HYPOTHESES.items():
         log.emit("researcher", "hypotheses", iteration=it, hypotheses=hyps)
@@ -105,6 +115,10 @@ def test_full_run_report_has_scores_branches_contamination_and_plots(tmp_path):
     assert "![Dev score per branch](plots/dev_scores.png)" in text
     assert "![Training loss](plots/train_loss.png)" in text
     assert "Nothing: every part was recorded." in text
+    # the budget: the plan's rounds and reasons, and what each phase spent
+    assert "## Budget" in text and "successive halving 2 -> 1" in text
+    assert "| 1 | explore | 2 |" in text and "| 2 | continue | 1 |" in text
+    assert "| setup | 40 s |" in text and "| round 1 |" in text and "| final evaluation |" in text
     for name in ("dev_scores.png", "train_loss.png"):
         assert (run_dir / "plots" / name).read_bytes().startswith(PNG_SIGNATURE)
 

@@ -1,0 +1,113 @@
+"""The review after each round: finish, explore again, or continue the best branches (the plan's next round).
+
+    decision = next_step(results, iteration=1, plan=plan, elapsed_s=410.0, previous_best=None)
+    decision.action            # "continue"
+    decision.continue_with     # ("i1-b2",): the best of round 1, continued in round 2
+    hyps = continuations(decision, results, plan.round(2))
+
+Branches are compared on their *dev* score only (the test split is touched once, at the
+end). A branch that stopped for lack of budget, a failed one, or one without a kept
+checkpoint is never continued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from intern.planning.budget_plan import Plan, RoundPlan
+
+__all__ = ["Decision", "continuations", "next_step"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the supervisor decided after a round.
+
+    Attributes:
+        action: ``iterate`` (research new hypotheses), ``continue`` (train the best further) or ``finish``.
+        best_branch: The best branch so far by dev score (None when none was scored).
+        reason: Why, in a sentence.
+        status: The run's status if it finishes now.
+        continue_with: The branches the next round continues (``continue`` only), best first.
+    """
+
+    action: Literal["iterate", "continue", "finish"]
+    best_branch: str | None
+    reason: str
+    status: Literal["succeeded", "failed", "stopped"] = "succeeded"
+    continue_with: tuple[str, ...] = ()
+
+
+def _best(scored: list[dict[str, Any]]) -> dict[str, Any]:
+    # Ties go to the branch trained longest (a later round continues an earlier one).
+    return max(scored, key=lambda r: (r["dev_score"], r.get("iteration", 0)))
+
+
+def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed_s: float,
+              previous_best: float | None, stop_reason: str | None = None) -> Decision:
+    """The review policy over every branch result so far (each with ``dev_score`` or ``error``).
+
+    Args:
+        results: All branches of all rounds.
+        iteration: The round just finished.
+        plan: The (re-planned) run plan: its round ``iteration + 1``, if any, is what comes next.
+        elapsed_s: Seconds since the run started.
+        previous_best: The best dev score before this round (stops a refining search that stopped improving).
+        stop_reason: Set when a budget ran out or a role could not go on: the run ends with the best so far.
+    """
+    scored = [r for r in results if r.get("dev_score") is not None]
+    if not scored:
+        if stop_reason:
+            return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped")
+        return Decision("finish", None, "no branch produced a scored checkpoint", "failed")
+    best = _best(scored)
+    keep = f"best dev score {best['dev_score']:.3f} ({best['id']})"
+    if stop_reason:
+        return Decision("finish", best["id"], f"{stop_reason}; keeping the best so far", "stopped")
+    nxt = plan.round(iteration + 1)
+    if nxt is None:
+        planned = max(r.number for r in plan.rounds)
+        if planned <= iteration:
+            return Decision("finish", best["id"], f"{iteration} of {planned} planned round(s) done; {keep}")
+    if nxt is None or elapsed_s >= plan.training_ends_at:
+        return Decision("finish", best["id"], f"the budget's training time is spent ({elapsed_s:.0f} s of "
+                        f"{plan.training_ends_at:.0f} s) before round {iteration + 1}; {keep}", "stopped")
+    if nxt.kind == "continue":
+        this_round = [r for r in scored if r.get("iteration", 1) == iteration and r.get("resume_point")
+                      and not r.get("stopped")]
+        survivors = sorted(this_round, key=lambda r: -r["dev_score"])[: nxt.branches]
+        if not survivors:
+            return Decision("finish", best["id"], f"no branch of round {iteration} can be continued "
+                            f"(none finished with a kept checkpoint); {keep}")
+        names = ", ".join(f"{r['id']} ({r['dev_score']:.3f})" for r in survivors)
+        return Decision("continue", best["id"], f"round {iteration + 1} continues the best {len(survivors)} of "
+                        f"{len(this_round)} to {nxt.steps} steps: {names}",
+                        continue_with=tuple(r["id"] for r in survivors))
+    if previous_best is not None and best["dev_score"] <= previous_best:
+        return Decision("finish", best["id"], f"round {iteration} did not beat dev score {previous_best:.3f}; "
+                        "stopping early")
+    return Decision("iterate", best["id"], f"{keep}; round {iteration + 1} of {max(r.number for r in plan.rounds)}: "
+                    "refine it")
+
+
+def continuations(decision: Decision, results: list[dict[str, Any]], nxt: RoundPlan) -> list[dict[str, Any]]:
+    """The next round's hypotheses: each survivor's own hypothesis, continued from its kept checkpoint."""
+    by_id = {r["id"]: r for r in results}
+    out = []
+    for k, bid in enumerate(decision.continue_with):
+        parent = by_id[bid]
+        h = parent["hypothesis"]
+        out.append({
+            **{key: h.get(key) for key in ("train", "data", "init_from", "sources")},
+            "id": f"i{nxt.number}-b{k}", "iteration": nxt.number,
+            "title": f"Continue {bid} to {nxt.steps} steps: {h.get('title', '')}".rstrip(": "),
+            "rationale": (f"Successive halving: {bid} was among the best {nxt.branches} of round {nxt.number - 1} "
+                          f"(dev {parent['dev_score']:.3f}); it goes on from its last stable checkpoint "
+                          f"(step {parent.get('resume_step')}, optimizer state kept) on fresh rows."),
+            "sources": list(dict.fromkeys([f"branch:{bid}", *(h.get("sources") or [])])),
+            "continues": {"branch": bid, "checkpoint": parent["resume_point"], "step": parent.get("resume_step"),
+                          "data_start": parent.get("data_next_start") or 0,
+                          "lineage": (h.get("continues") or {}).get("lineage") or bid},
+        })
+    return out

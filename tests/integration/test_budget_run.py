@@ -1,0 +1,55 @@
+"""A run sized by its budget plan (in-process, tiny model): measured costs, successive halving, continuation.
+
+The plan's arithmetic is unit-tested with scripted costs (tests/unit/test_budget_plan.py); this
+runs the real thing: the supervisor probes the recipe, plans rounds, the best first-round branch
+is continued from its kept checkpoint (not restarted), and the run ends within its budget.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from intern.config import load_config
+from intern.tracking import read_events
+
+TINY = Path(__file__).parent / "tiny.yaml"
+
+
+def test_a_planned_run_halves_and_continues_the_best_branch_from_its_checkpoint(tmp_path):
+    from graphs.runner import run
+
+    budget = 150
+    cfg = load_config(TINY, [f"output_dir={tmp_path}", "budget.plan=auto", "budget.max_rounds=2",
+                             f"budget.max_wall_seconds={budget}", "branches=2", "budget.min_branch_steps=3",
+                             "budget.final_share=0.3", "budget.reuse_costs=false"])
+    results = run(cfg, run_id="planned", use_ray=False, live=False)
+    assert results["status"] == "succeeded", results.get("error")
+    events = read_events(tmp_path / "planned" / "events.jsonl")
+    [plan] = [e["plan"] for e in events if e["event"] == "plan"]
+    assert plan["costs"]["source"] == "measured" and plan["costs"]["train_step_s"] > 0
+    assert [r["kind"] for r in plan["rounds"]] == ["explore", "continue"], plan["why"]
+
+    by_id = {b["id"]: b for b in results["branches"]}
+    first = [b for b in results["branches"] if b["iteration"] == 1]
+    [second] = [b for b in results["branches"] if b["iteration"] == 2]
+    assert len(first) == 2 and all(b["dev_score"] is not None for b in first)
+    parent = by_id[second["hypothesis"]["continues"]["branch"]]
+    assert parent["dev_score"] == max(b["dev_score"] for b in first)
+    # continued, not restarted: the stage resumed the parent's kept pre-decay checkpoint
+    [cont] = [e for e in events if e["event"] == "train_continue"]
+    kept = parent["hypothesis"]["allocation"]["train"]["keep_step"]
+    assert cont["branch"] == second["id"] and cont["from_step"] == kept
+    assert cont["checkpoint"] == second["hypothesis"]["continues"]["checkpoint"]
+    record = json.loads(Path(second["checkpoint"], "intern_train.json").read_text())
+    assert record["job"]["continue_from"] == cont["checkpoint"]
+    planned = second["hypothesis"]["allocation"]["train"]["max_steps"]
+    assert kept < record["result"]["steps"] <= planned  # (fewer if its deadline stopped it: a slow machine)
+    assert (record["result"]["steps"] == planned) == (record["result"]["stopped"] is None)
+    # on fresh rows of the same stream: the continuation's data starts where the parent's stopped
+    manifests = {b["id"]: json.loads(Path(b["dataset"]["manifest_path"]).read_text()) for b in (parent, second)}
+    assert manifests[second["id"]]["counts"]["start"] == manifests[parent["id"]]["counts"]["next_start"] > 0
+    # within the budget, and the report shows the plan against what was spent
+    assert results["budget"]["used_s"] <= budget * 1.05
+    assert [p["phase"] for p in results["budget"]["phases"]][:3] == ["setup", "round 1", "round 2"]
+    assert "## Budget" in (tmp_path / "planned" / "report.md").read_text()

@@ -1,0 +1,115 @@
+"""The budget plan, driven with scripted costs: it fits the budget, sizes the search and re-plans from actuals."""
+
+from __future__ import annotations
+
+import pytest
+
+from intern.planning import Costs, PlanInputs, make_plan, replan, update_from_events
+
+COSTS = Costs(train_step_s=4.0, batch_size=4, lora_ratio=0.65, stage_overhead_s=20.0, eval_item_s=0.1,
+              eval_overhead_s=3.0)
+
+
+def _inputs(budget: float, **kw) -> PlanInputs:
+    base = {"budget_s": budget, "setup_s": 30.0, "max_branches": 3, "max_rounds": 3, "batch_size": 4, "dev_n": 64,
+            "test_n": 128}
+    return PlanInputs(**{**base, **kw})
+
+
+def _spent(plan) -> float:
+    """What the plan's rounds would take with its own costs, plus setup, reserve and margin."""
+    return plan.inputs.setup_s + sum(r.seconds for r in plan.rounds) + plan.reserve_s + plan.margin_s
+
+
+@pytest.mark.parametrize("budget", [300, 600, 900, 1800, 3600, 36_000])
+def test_the_plan_fits_the_budget_and_uses_most_of_it(budget):
+    plan = make_plan(_inputs(budget), COSTS)
+    assert _spent(plan) == pytest.approx(budget, rel=0.001)
+    assert plan.rounds[-1].ends_at <= plan.training_ends_at + 0.5
+    # what the rounds train really fits their share: steps x s/step + fixed costs per wave
+    for r in plan.rounds:
+        waves = -(-r.branches // plan.concurrency)
+        fixed = COSTS.stage_overhead_s + 3 + COSTS.eval_overhead_s + r.dev_n * COSTS.eval_item_s
+        used = waves * (r.new_steps * COSTS.train_step_s + fixed)
+        assert used <= r.seconds + 1e-6 and used >= r.seconds - waves * COSTS.train_step_s - 1e-6
+
+
+def test_the_final_evaluation_is_reserved_from_measured_eval_costs():
+    plan = make_plan(_inputs(900), COSTS)
+    one = COSTS.eval_overhead_s + 128 * COSTS.eval_item_s
+    assert plan.reserve_s == pytest.approx(2 * one + 5)  # base model + chosen checkpoint, one slot: in turn
+    two_slots = make_plan(_inputs(900), Costs(**{**COSTS.to_dict(), "concurrency": 2}))
+    assert two_slots.reserve_s == pytest.approx(one + 5)
+
+
+def test_a_small_budget_gets_one_branch_and_a_large_one_a_wide_halving_search():
+    small = make_plan(_inputs(300), COSTS)
+    assert [r.branches for r in small.rounds] == [1] and "one branch" in small.why[-1]
+    large = make_plan(_inputs(3600), COSTS)
+    assert large.rounds[0].branches == 3 and large.rounds[-1].branches == 1
+    assert [r.kind for r in large.rounds] == ["explore"] + ["continue"] * (len(large.rounds) - 1)
+    # the survivor trains most of what one branch alone would, and continues from its kept step
+    single = make_plan(_inputs(3600, max_branches=1), COSTS).rounds[0].steps
+    assert large.rounds[-1].steps >= 0.6 * single
+    for before, after in zip(large.rounds, large.rounds[1:], strict=False):
+        assert after.steps == before.keep_step + after.new_steps
+        assert before.keep_step == before.steps - before.decay_steps
+
+
+def test_twice_the_budget_trains_the_survivor_longer():
+    one, two = make_plan(_inputs(1800), COSTS), make_plan(_inputs(3600), COSTS)
+    assert two.rounds[-1].steps > one.rounds[-1].steps
+
+
+def test_limits_of_the_config_bound_the_search():
+    plan = make_plan(_inputs(36_000, max_branches=2, max_rounds=2), COSTS)
+    assert len(plan.rounds) <= 2 and max(r.branches for r in plan.rounds) <= 2
+    only_one_round = make_plan(_inputs(36_000, max_rounds=1), COSTS)
+    assert len(only_one_round.rounds) == 1
+
+
+def test_expensive_evaluation_shrinks_dev_sets_never_the_test_set():
+    slow_eval = Costs(**{**COSTS.to_dict(), "eval_item_s": 5.0})
+    plan = make_plan(_inputs(3600), slow_eval)
+    assert all(16 <= r.dev_n < 64 for r in plan.rounds)
+    assert plan.inputs.test_n == 128 and plan.reserve_s == pytest.approx(2 * (3 + 128 * 5.0) + 5)
+
+
+def test_replan_resizes_the_rest_to_the_time_left_with_actual_costs():
+    plan = make_plan(_inputs(3600), COSTS)
+    assert len(plan.rounds) >= 2
+    slower = Costs(**{**COSTS.to_dict(), "train_step_s": 8.0, "source": "run"})
+    first = plan.rounds[0]
+    later = replan(plan, slower, elapsed_s=first.ends_at + 200, next_round=2)  # round 1 ran 200 s over
+    assert later.rounds[0] == first and later.revision == 1 and "re-planned" in later.why[-1]
+    rest = later.rounds[1:]
+    assert rest and rest[0].number == 2 and rest[0].kind == "continue"
+    assert rest[0].steps == first.keep_step + rest[0].new_steps
+    assert rest[-1].ends_at <= later.training_ends_at + 0.5
+    assert rest[0].new_steps < plan.rounds[1].new_steps  # slower steps and less time: fewer steps
+    # no time left: the remaining rounds are dropped
+    assert replan(plan, slower, elapsed_s=plan.training_ends_at, next_round=2).rounds == (first,)
+
+
+def test_plan_round_trips_through_plain_data():
+    from intern.planning import Plan
+
+    plan = make_plan(_inputs(1800), COSTS)
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_actual_costs_come_from_the_runs_events():
+    events = [{"event": "train_start", "branch": "b0", "ts": 100.0, "lora": False, "stages": [{"batch_size": 8}]}]
+    events += [{"event": "train_step", "branch": "b0", "stage": "sft", "step": s, "ts": 130.0 + 6 * s}
+               for s in range(1, 11)]
+    events += [{"event": "train_end", "branch": "b0", "ts": 200.0},
+               {"event": "dev_eval", "branch": "b0", "seconds": 12.8, "n": 64},
+               {"event": "train_start", "branch": "b1", "ts": 100.0, "lora": True, "stages": [{"batch_size": 4}]}]
+    events += [{"event": "train_step", "branch": "b1", "stage": "sft", "step": s, "ts": 130.0 + 2.6 * s}
+               for s in range(1, 11)]
+    updated = update_from_events(COSTS, events)
+    # b0: 6 s/step at batch 8 is 3 s at batch 4; b1: LoRA 2.6 s at batch 4 is 4 s of full SFT
+    assert updated.train_step_s == pytest.approx(3.5) and updated.source == "run"
+    assert updated.eval_item_s == pytest.approx(0.2)
+    assert updated.stage_overhead_s == pytest.approx((136 - 100 - 6) + (200 - 190))
+    assert update_from_events(COSTS, []) == COSTS

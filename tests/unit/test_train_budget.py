@@ -1,0 +1,87 @@
+"""Budgeted training on a tiny model: a deadline stops a stage with a usable model; a warmup-stable-decay
+stage keeps its pre-decay checkpoint, and a continuation resumes it (weights, optimizer, step) on fresh rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from intern.data.build import build_sft_dataset
+from intern.evals import get_benchmark
+from intern.models import resolve_model
+from intern.train.sft import SFTJob, job_key, run_sft, trainer_dir
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    bench = get_benchmark("wordproblems")
+    out = tmp_path_factory.mktemp("data")
+    evals = bench.items("dev") + bench.items("test")
+    first = build_sft_dataset(bench, out / "a", n_rows=40, seed=1, decontaminate_against=evals)
+    fresh = build_sft_dataset(bench, out / "b", n_rows=40, seed=2, decontaminate_against=evals)
+    return first.path, fresh.path
+
+
+def _job(tmp_path, dataset, **kw) -> SFTJob:
+    return SFTJob(model_path=str(resolve_model("tiny:llama")), dataset_path=dataset, output_dir=str(tmp_path),
+                  batch_size=2, save_steps=100, **kw)
+
+
+def test_deadline_is_not_part_of_what_a_job_trains(tmp_path):
+    job = _job(tmp_path, "/d.parquet")
+    assert job_key(job) == job_key(_job(tmp_path, "/d.parquet", deadline=123.0))
+
+
+def test_a_deadline_stops_the_stage_with_an_exported_model(tmp_path, data):
+    result = run_sft(_job(tmp_path, data[0], max_steps=10_000, deadline=time.time() + 8))
+    assert result.stopped == "wall_clock" and 1 <= result.steps < 10_000
+    final = Path(result.final_path)
+    assert (final / "config.json").is_file()
+    assert json.loads((final / "intern_train.json").read_text())["result"]["stopped"] == "wall_clock"
+    # the stop saved a checkpoint at the step it ended on, so the stage could resume from there
+    assert (trainer_dir(_job(tmp_path, data[0], max_steps=10_000)) / f"checkpoint-{result.steps}").is_dir()
+
+
+def test_continuation_resumes_the_pre_decay_checkpoint_on_fresh_rows(tmp_path, data):
+    first = _job(tmp_path / "b0", data[0], max_steps=6, lr_scheduler="warmup_stable_decay", decay_steps=2,
+                 keep_step=4, learning_rate=1e-3)
+    r1 = run_sft(first)
+    assert r1.steps == 6 and r1.stopped is None
+    assert r1.resume_point == str(trainer_dir(first) / "checkpoint-4")
+    kept = sorted(p.name for p in trainer_dir(first).glob("checkpoint-*"))
+    assert kept == ["checkpoint-4", "checkpoint-6"]  # the pre-decay one and the newest, nothing else
+
+    state = json.loads((Path(r1.resume_point) / "trainer_state.json").read_text())
+    peak_lr = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h][-1]
+    assert peak_lr == pytest.approx(1e-3)  # still at the stable peak when kept
+
+    second = _job(tmp_path / "c0", data[1], max_steps=12, lr_scheduler="warmup_stable_decay", decay_steps=3,
+                  continue_from=r1.resume_point, learning_rate=1e-3)
+    r2 = run_sft(second)
+    history = json.loads((Path(r2.final_path) / "intern_train.json").read_text())["result"]
+    assert r2.steps == 12 and history["steps"] == 12
+    # it went on from step 4 (8 steps trained here, not 12), at the peak, decaying only at its own end
+    own_state = json.loads((trainer_dir(second) / "checkpoint-12" / "trainer_state.json").read_text())
+    logged = [(h["step"], h["learning_rate"]) for h in own_state["log_history"] if "learning_rate" in h]
+    steps_here = [s for s, _ in logged if s > 4]
+    assert steps_here[0] == 5 and steps_here[-1] == 12
+    assert dict(logged)[8] == pytest.approx(1e-3) and dict(logged)[12] < 1e-3 / 2
+    # the weights it started from are the kept checkpoint's, not the base model's
+    from safetensors.torch import load_file
+
+    kept_w = load_file(str(Path(r1.resume_point) / "model.safetensors"))
+    base_w = load_file(str(Path(resolve_model("tiny:llama")) / "model.safetensors"))
+    name = next(k for k in kept_w if "q_proj" in k)
+    assert not torch.equal(kept_w[name], base_w[name])
+
+
+def test_continuing_from_a_missing_checkpoint_says_so(tmp_path, data):
+    from intern.errors import TrainingError
+
+    job = _job(tmp_path, data[1], max_steps=3, continue_from=str(tmp_path / "nope" / "checkpoint-4"))
+    with pytest.raises(TrainingError, match="not a complete trainer checkpoint"):
+        run_sft(job)
