@@ -26,14 +26,14 @@ from typing import Any
 
 from intern.config import RunConfig
 from intern.errors import InternError
+from intern.guards.approval import ApprovalGate, ApprovalPolicy
+from intern.guards.budgets import Budget
+from intern.guards.compaction import Compactor
+from intern.guards.loops import LoopDetector
 from intern.llm.agent import AgentResult, Guards, ToolSet, run_agent
 from intern.llm.base import Brain
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.prompts import render_prompt
-from intern.supervisor.approval import ApprovalGate, ApprovalPolicy
-from intern.supervisor.budgets import Budget
-from intern.supervisor.compaction import Compactor
-from intern.supervisor.loops import LoopDetector
 from intern.tracking import EventLog
 
 

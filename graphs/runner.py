@@ -27,11 +27,11 @@ from graphs.post_training import build_graph
 from graphs.state import RunContext
 from intern.config import ClusterProfile, RunConfig, config_from_dict, save_config
 from intern.errors import InternError
+from intern.guards.approval import wait_for_response
 from intern.models import resolve_model
 from intern.progress import Progress
 from intern.report import write_report
 from intern.results import build_results, write_results
-from intern.supervisor.approval import wait_for_response
 from intern.tracking import EventLog, read_events
 
 # Nothing at run time may reach a hub; Ray workers inherit these.

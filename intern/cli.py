@@ -130,7 +130,7 @@ def approve(run: Annotated[str, typer.Argument(help="run directory or run id")],
             message: Annotated[str, typer.Option("--message", "-m", help="feedback for the role")] = "",
             output_dir: Annotated[str, typer.Option(help="where runs live")] = "runs") -> None:
     """Approve (or --deny, with feedback) an action a paused run is waiting for; lists them without an id."""
-    from intern.supervisor.approval import ApprovalError, list_pending, respond
+    from intern.guards.approval import ApprovalError, list_pending, respond
 
     run_dir = Path(run) if Path(run).is_dir() else Path(output_dir) / run
     if not run_dir.is_dir():
@@ -264,6 +264,10 @@ def _print_summary(r: dict, run_dir: Path) -> None:
         score = "n/a" if b.get("dev_score") is None else f"{b['dev_score']:.3f}"
         typer.echo(f"  {b['id']}: dev {score}  {b['hypothesis']['title'] if b.get('hypothesis') else ''}"
                    + (f"  [{b['error']}]" if b.get("error") else ""))
+    if budget := r.get("budget"):
+        shape = " -> ".join(str(x["branches"]) for x in budget.get("rounds") or [])
+        typer.echo(f"budget:    {budget['used_s']:.0f} of {budget['budget_s']:.0f} s used "
+                   f"({budget['used_fraction']:.0%}); branches per round {shape}")
     c = r.get("contamination") or {}
     typer.echo(f"contamination: {c.get('overlapping_items')} overlapping items after removing "
                f"{c.get('removed_rows')} rows")

@@ -161,7 +161,7 @@ class BrainConfig:
 
 @dataclass
 class ApprovalConfig:
-    """Which actions need a human's yes (see intern/supervisor/approval.py)."""
+    """Which actions need a human's yes (see intern/guards/approval.py)."""
 
     mode: str = "ask"
     gpu_hours_threshold: float = 1.0

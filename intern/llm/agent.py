@@ -30,13 +30,13 @@ from typing import Any, Protocol
 import jsonschema
 
 from intern.errors import InternError
+from intern.guards.approval import ApprovalGate
+from intern.guards.budgets import Budget
+from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
+from intern.guards.decisions import GuardDecision, Verdict
+from intern.guards.loops import LoopDetector
+from intern.guards.secrets import redact, redact_obj
 from intern.llm.base import Brain, BrainError, ToolCall
-from intern.supervisor.approval import ApprovalGate
-from intern.supervisor.budgets import Budget
-from intern.supervisor.compaction import CompactionError, Compactor, estimate_tokens
-from intern.supervisor.decisions import GuardDecision, Verdict
-from intern.supervisor.loops import LoopDetector
-from intern.supervisor.secrets import redact, redact_obj
 from intern.tracking import EventLog
 
 FINISH = "finish"

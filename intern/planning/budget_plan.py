@@ -35,6 +35,9 @@ __all__ = ["Plan", "PlanInputs", "RoundPlan", "allocate", "make_plan", "replan"]
 DATA_S = 3.0
 #: Writing results.json, the report and plots.
 REPORT_S = 5.0
+#: Seconds of training between two crash-safety checkpoints of a planned stage (a checkpoint with
+#: optimizer state is ~12 bytes per parameter, written and then copied to Ray Train's storage).
+CHECKPOINT_EVERY_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,7 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
     steps = continues_from_step + new
     decay = max(1, math.ceil(plan.inputs.decay_ratio * steps))
     out["train"].update(max_steps=steps, lr_scheduler="warmup_stable_decay", decay_steps=decay,
-                        keep_step=max(1, steps - decay) if more_rounds and method == "sft" else 0)
+                        keep_step=max(1, steps - decay) if more_rounds and method == "sft" else 0,
+                        save_steps=max(int(train.get("save_steps") or 1), math.ceil(CHECKPOINT_EVERY_S / step)))
     out["rows"] = new * batch
     return out

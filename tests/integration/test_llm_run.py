@@ -104,6 +104,6 @@ def test_approval_pause_answered_from_another_process(tmp_path):
 
 
 def _pending(run_dir: Path) -> list[dict]:
-    from intern.supervisor.approval import list_pending
+    from intern.guards.approval import list_pending
 
     return list_pending(run_dir) if run_dir.is_dir() else []

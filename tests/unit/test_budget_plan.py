@@ -113,3 +113,42 @@ def test_actual_costs_come_from_the_runs_events():
     assert updated.eval_item_s == pytest.approx(0.2)
     assert updated.stage_overhead_s == pytest.approx((136 - 100 - 6) + (200 - 190))
     assert update_from_events(COSTS, []) == COSTS
+
+
+TRAIN = {"method": "sft", "lora": False, "batch_size": 4, "max_steps": 50, "grpo_batch_size": 8,
+         "num_generations": 4, "max_completion_length": 48, "save_steps": 25}
+
+
+def test_allocation_gives_every_branch_of_a_round_the_same_time():
+    from intern.planning.budget_plan import allocate
+
+    plan = make_plan(_inputs(3600), COSTS)
+    first, second = plan.rounds[0], plan.rounds[1]
+    full = allocate(plan, 1, TRAIN)
+    assert full["train"]["max_steps"] == first.new_steps and full["rows"] == first.new_steps * 4
+    assert full["train"]["lr_scheduler"] == "warmup_stable_decay"
+    assert full["train"]["keep_step"] == full["train"]["max_steps"] - full["train"]["decay_steps"]  # a round follows
+    lora = allocate(plan, 1, {**TRAIN, "lora": True})  # cheaper steps: more of them in the same seconds
+    assert lora["train"]["max_steps"] == int(first.new_steps * 4.0 / (4.0 * 0.65))
+    big = allocate(plan, 1, {**TRAIN, "batch_size": 8})  # twice the batch: half the steps, the same rows
+    assert big["train"]["max_steps"] == first.new_steps // 2 and big["rows"] == big["train"]["max_steps"] * 8
+    # a continuation goes on from its parent's kept step; the last round keeps no checkpoint
+    cont = allocate(plan, 2, TRAIN, continues_from_step=30)
+    assert cont["train"]["max_steps"] == 30 + second.new_steps and cont["rows"] == second.new_steps * 4
+    if second.number == max(r.number for r in plan.rounds):
+        assert cont["train"]["keep_step"] == 0
+    # checkpoints every ~5 minutes of training, never more often than configured
+    assert full["train"]["save_steps"] == max(25, -(-300 // 4))
+
+
+def test_allocation_costs_grpo_by_sampling():
+    from intern.planning.budget_plan import allocate
+
+    plan = make_plan(_inputs(3600), COSTS)
+    grpo = allocate(plan, 1, {**TRAIN, "method": "grpo"})
+    per_step = COSTS.grpo_step_s(8, 48)
+    assert grpo["train"] == {"grpo_steps": int(grpo["seconds"] / per_step)} and grpo["rows"] == 0
+    assert grpo["grpo_rows"] == grpo["train"]["grpo_steps"] * 2  # 8 completions of 4 per prompt
+    mixed = allocate(plan, 1, {**TRAIN, "method": "sft_grpo", "max_steps": 8})
+    assert mixed["train"]["max_steps"] == 8 and mixed["rows"] == 32
+    assert mixed["train"]["grpo_steps"] == int((mixed["seconds"] - 8 * 4.0) / per_step)

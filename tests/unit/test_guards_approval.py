@@ -9,9 +9,7 @@ import sys
 import pytest
 from llm_server import LLMServer, Toolbox, call, finish, reply
 
-from intern.llm.agent import AgentResult, Guards, run_agent
-from intern.llm.openai_brain import OpenAIBrain
-from intern.supervisor.approval import (
+from intern.guards.approval import (
     ApprovalError,
     ApprovalGate,
     ApprovalPolicy,
@@ -20,7 +18,9 @@ from intern.supervisor.approval import (
     respond,
     submit_request,
 )
-from intern.supervisor.decisions import Verdict
+from intern.guards.decisions import Verdict
+from intern.llm.agent import AgentResult, Guards, run_agent
+from intern.llm.openai_brain import OpenAIBrain
 from intern.tracking import EventLog, read_events
 
 SCHEMA = {"type": "object", "required": ["checkpoint"], "properties": {"checkpoint": {"type": "string"}}}
@@ -29,7 +29,7 @@ TRAIN = {"recipe": "sft", "gpu_hours": 4}
 # What `intern approve` does, from a second process: wait for the request, answer it.
 RESPONDER = """
 import sys, time
-from intern.supervisor.approval import list_pending, respond
+from intern.guards.approval import list_pending, respond
 run_dir, verdict, message = sys.argv[1:4]
 deadline = time.time() + 60
 while not list_pending(run_dir):

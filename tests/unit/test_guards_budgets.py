@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from llm_server import LLMServer, Toolbox, ToolResult, call, finish, reply
 
+from intern.guards.budgets import DEFAULT_MAX_TOOL_CALLS, Budget
+from intern.guards.decisions import Verdict
 from intern.llm.agent import Guards, run_agent
 from intern.llm.openai_brain import OpenAIBrain
-from intern.supervisor.budgets import DEFAULT_MAX_TOOL_CALLS, Budget
-from intern.supervisor.decisions import Verdict
 from intern.tracking import EventLog, read_events
 
 SCHEMA = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "integer"}}}

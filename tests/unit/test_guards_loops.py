@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from llm_server import LLMServer, Toolbox, call, finish, reply
 
+from intern.guards.decisions import Verdict
+from intern.guards.loops import LoopDetector, signature
 from intern.llm.agent import Guards, run_agent
 from intern.llm.openai_brain import OpenAIBrain
-from intern.supervisor.decisions import Verdict
-from intern.supervisor.loops import LoopDetector, signature
 from intern.tracking import EventLog, read_events
 
 SCHEMA = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intern.supervisor.secrets import MASK, redact, redact_obj, register_secret
+from intern.guards.secrets import MASK, redact, redact_obj, register_secret
 
 
 def test_known_key_formats_are_masked():

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intern.supervisor.decisions import GuardDecision, Verdict, go_on
+from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.tracking import iter_events
 
 DEFAULT_MAX_TOOL_CALLS = 300

@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import Any
 
-from intern.supervisor.decisions import GuardDecision, Verdict, go_on
+from intern.guards.decisions import GuardDecision, Verdict, go_on
 
 Signature = tuple[str, str, str]
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from intern.errors import InternError
+from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.llm.base import Brain
-from intern.supervisor.decisions import GuardDecision, Verdict, go_on
 
 SUMMARY_MARKER = "[Summary of earlier steps, compacted by the supervisor]"
 SUMMARIZER_PROMPT = (

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import InternError
-from intern.supervisor.decisions import GuardDecision, Verdict, go_on
-from intern.supervisor.loops import canonical_args
-from intern.supervisor.secrets import redact_obj
+from intern.guards.decisions import GuardDecision, Verdict, go_on
+from intern.guards.loops import canonical_args
+from intern.guards.secrets import redact_obj
 
 MODES = ("ask", "auto", "never")
 
