@@ -1,16 +1,22 @@
-"""A role's agent loop: its brain, the supervisor's guards, and a loop that can pause.
+"""A role's agent loop: its brain, the supervisor's gate, and a loop that can pause for approval.
 
 Every role runs ``intern.llm.agent.run_agent`` over its own tools and its packaged
-prompt, under the supervisor's guards; the brain is the configured one: an
-OpenAI-compatible model (``brain.kind: openai``) or the offline playbook, which plays
-the role's deterministic move through the same loop and tools. :class:`RoleAgent`
-builds the brain and guards from the run config and keeps a loop paused for approval
-on disk (``<run_dir>/agents/<role>-<key>.json``), so that the graph node can
-``interrupt()`` and, once ``intern approve`` has answered, the same call resumes the
-loop where it stopped instead of starting over.
+prompt; before each LLM call and each tool call the loop asks the supervisor (the run's
+one authority: its :class:`~intern.guards.gatekeeper.Gatekeeper` holds the budget ledger,
+the loop detectors and the approvals of every role and branch). The supervisor is the
+``supervisor`` role instance: a Ray actor handle on a cluster (each question is one actor
+call, see ``intern bench gate``) or the object itself in one process. The brain is the
+configured one: an OpenAI-compatible model (``brain.kind: openai``) or the offline
+playbook, which plays the role's deterministic move through the same loop and tools.
 
-    agent = RoleAgent(cfg, run_dir, events, role="trainer", key="i1-b0")
-    outcome = agent.run(tools, prompt_vars={...}, result_schema=schema)
+A loop paused for approval is kept on disk (``<run_dir>/agents/<role>-<key>.json``): the
+role returns ``{"awaiting_approval": ...}``, the graph node calls ``interrupt()``, and the
+answer comes back only as the interrupt's value, passed to the role again as ``approval``.
+A paused loop called without an answer returns the same pause (a graph node that re-runs
+after a resume calls its role again before reaching ``interrupt()``).
+
+    agent = RoleAgent(cfg, run_dir, events, role="trainer", key="i1-b0", gate=supervisor)
+    outcome = agent.run(tools, prompt_vars={...}, result_schema=schema, approval=answer_or_None)
     if outcome.paused: ...            # the node interrupts with outcome.approval
     else: outcome.final               # the validated `finish` arguments
 """
@@ -25,20 +31,20 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import RunConfig
-from intern.errors import InternError
-from intern.guards.approval import ApprovalGate, ApprovalPolicy
-from intern.guards.budgets import Budget
+from intern.errors import BudgetExhausted, InternError
 from intern.guards.compaction import Compactor
-from intern.guards.loops import LoopDetector
-from intern.llm.agent import AgentResult, Guards, ToolSet, run_agent
+from intern.guards.decisions import GuardDecision
+from intern.llm.agent import AgentResult, Gate, ToolSet, run_agent
 from intern.llm.base import Brain
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.prompts import render_prompt
 from intern.tracking import EventLog
 
+__all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate"]
+
 
 class RoleStopped(InternError):
-    """A role's agent loop ended without a result (escalated, out of steps, budget, brain error)."""
+    """A role's agent loop ended without a result (escalated, out of steps, brain error, invalid result)."""
 
     def __init__(self, role: str, reason: str, detail: str | None):
         super().__init__(role, reason, detail)
@@ -60,6 +66,44 @@ class AgentOutcome:
         return self.approval is not None
 
 
+class RemoteGate:
+    """The supervisor actor's gate, called from a role in another process (one actor call per question)."""
+
+    def __init__(self, handle: Any):
+        self.handle = handle
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+
+        return ray.get(getattr(self.handle, method).remote(*args))
+
+    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision:
+        return self._call("before_llm", role, branch, tokens)
+
+    def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
+                  cost_usd: float = 0.0) -> None:
+        self._call("after_llm", role, branch, prompt_tokens, completion_tokens, cost_usd)
+
+    def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
+                    args: dict[str, Any]) -> GuardDecision:
+        return self._call("before_tool", role, branch, call_id, tool, args)
+
+    def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
+                   gpu_hours: float = 0.0) -> GuardDecision:
+        return self._call("after_tool", role, branch, tool, args, result, ok, gpu_hours)
+
+
+def as_gate(supervisor: Any) -> Gate | None:
+    """The supervisor as a gate: a Ray actor handle wrapped in :class:`RemoteGate`, an object as it is."""
+    if supervisor is None:
+        return None
+    try:
+        from ray.actor import ActorHandle
+    except ImportError:  # no Ray in this process: the supervisor is a local object
+        return supervisor
+    return RemoteGate(supervisor) if isinstance(supervisor, ActorHandle) else supervisor
+
+
 def budget_text(cfg: RunConfig) -> str:
     b = cfg.budget
     return (f"{b.max_rounds} round(s), {b.max_wall_seconds:.0f} s wall clock, {b.max_tool_calls} tool calls"
@@ -67,11 +111,13 @@ def budget_text(cfg: RunConfig) -> str:
 
 
 class RoleAgent:
-    """Runs one role's LLM loop under the supervisor's guards."""
+    """Runs one role's LLM loop under the supervisor's gate."""
 
-    def __init__(self, cfg: RunConfig, run_dir: str | Path, events: EventLog, role: str, key: str | None):
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, events: EventLog, role: str, key: str | None,
+                 gate: Any = None):
         self.cfg, self.run_dir, self.events = cfg, Path(run_dir), events
         self.role, self.key = role, key
+        self.gate = as_gate(gate)
         self.state_path = self.run_dir / "agents" / f"{role}-{key or 'main'}.json"
 
     def brain(self, playbook: Brain | None) -> Brain:
@@ -85,47 +131,47 @@ class RoleAgent:
                            max_attempts=b.max_attempts,
                            on_usage=usage_logger(self.events, self.role, self.key))
 
-    def guards(self) -> Guards:
-        b, a, budget = self.cfg.brain, self.cfg.approval, self.cfg.budget
-        policy = ApprovalPolicy(mode=a.mode, gpu_hours_threshold=a.gpu_hours_threshold,
-                                auto_max_gpu_hours=a.auto_max_gpu_hours)
-        # ask mode never blocks inside an actor: the loop pauses and the graph interrupts.
-        gate = ApprovalGate(policy, self.run_dir, wait_seconds=0.0)
-        spent = Budget.from_events(self.run_dir / "events.jsonl", max_tool_calls=budget.max_tool_calls,
-                                   max_gpu_hours=budget.max_gpu_hours)
-        return Guards(compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
-                      loops=LoopDetector(cooldown=b.loop_cooldown), approval=gate, budget=spent)
+    def _pause(self, result: AgentResult) -> AgentOutcome:
+        return AgentOutcome(approval={"request_id": result.request_id, "role": self.role, "branch": self.key,
+                                      "run_dir": str(self.run_dir)})
 
     def run(self, tools: ToolSet, prompt_vars: dict[str, Any], result_schema: dict[str, Any] | None = None,
-            playbook: Brain | None = None,
-            result_check: Callable[[dict[str, Any]], list[str]] | None = None) -> AgentOutcome:
-        """Run (or resume, after an approval) the loop until it finishes or pauses.
+            playbook: Brain | None = None, result_check: Callable[[dict[str, Any]], list[str]] | None = None,
+            approval: dict[str, Any] | None = None) -> AgentOutcome:
+        """Run (or, with the answer to its pending approval, resume) the loop until it finishes or pauses.
 
         ``playbook`` is the move the offline brain plays for this task (used when
         ``brain.kind`` is ``playbook``): a :class:`~intern.llm.playbook.PlaybookBrain`, or a role's own brain
         built on one. ``result_check`` is the role's check of its result beyond the schema
-        (see :func:`intern.llm.agent.run_agent`).
+        (see :func:`intern.llm.agent.run_agent`). ``approval`` is the answer the graph's
+        ``interrupt()`` returned for this role's pending request.
 
         Raises:
-            RoleStopped: the loop ended without a result.
+            BudgetExhausted: the run's budget ran out (which one: ``resource``).
+            RoleStopped: the loop ended without a result for another reason.
         """
-        prompt = render_prompt(self.role, base_model=self.cfg.base_model, benchmark=self.cfg.benchmark,
-                               budget=budget_text(self.cfg), **prompt_vars)
         resume = None
         if self.state_path.is_file():
             resume = AgentResult.from_dict(json.loads(self.state_path.read_text()))
+            if approval is None:  # still waiting: the answer only comes through the interrupt
+                return self._pause(resume)
+        prompt = render_prompt(self.role, base_model=self.cfg.base_model, benchmark=self.cfg.benchmark,
+                               budget=budget_text(self.cfg), **prompt_vars)
+        b = self.cfg.brain
         result = run_agent(self.brain(playbook), prompt.system, prompt.task, tools,
-                           result_schema=result_schema or prompt.result_schema, guards=self.guards(),
-                           events=self.events, role=self.role, branch=self.key,
-                           max_steps=self.cfg.brain.max_steps, resume=resume, result_check=result_check)
+                           result_schema=result_schema or prompt.result_schema, gate=self.gate,
+                           compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
+                           events=self.events, role=self.role, branch=self.key, max_steps=b.max_steps,
+                           resume=resume, approval=approval, result_check=result_check)
         if result.stopped_reason == "awaiting_approval":
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(result.to_dict(), default=str))
             os.replace(tmp, self.state_path)
-            return AgentOutcome(approval={"request_id": result.request_id, "role": self.role,
-                                          "branch": self.key, "run_dir": str(self.run_dir)})
+            return self._pause(result)
         self.state_path.unlink(missing_ok=True)
+        if result.stopped_reason == "budget":
+            raise BudgetExhausted(self.role, result.resource or "unknown", result.detail or "the budget is spent")
         if result.stopped_reason != "finished" or result.final is None:
             raise RoleStopped(self.role, result.stopped_reason, result.detail)
         return AgentOutcome(final=result.final)

@@ -46,13 +46,14 @@ _MAPPING_KEYS = tuple(f.name for f in fields(ColumnMapping) if f.name != "strip_
 class DataEngineer:
     """Writes ``<run_dir>/data/<hypothesis id>/train.parquet`` + ``manifest.json`` (and ``grpo/`` for GRPO)."""
 
-    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None):
+    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None, supervisor: Any = None):
         self.cfg = cfg
+        self.supervisor = supervisor  # its gate judges every LLM and tool call of this role
         self.run_dir = Path(run_dir)
         self.branch = branch
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
 
-    def build(self, hypothesis: dict[str, Any]) -> dict[str, Any]:
+    def build(self, hypothesis: dict[str, Any], approval: dict[str, Any] | None = None) -> dict[str, Any]:
         """Build the training data for ``hypothesis``; returns the SFT dataset reference as a dict, with the
         GRPO set's reference under ``"grpo"`` when the hypothesis trains with GRPO.
 
@@ -66,9 +67,10 @@ class DataEngineer:
         data.update({k: alloc[k] for k in ("rows", "grpo_rows") if alloc.get(k)},
                     start=int(lineage.get("data_start") or 0))
         method = {**vars(self.cfg.train), **hypothesis.get("train", {})}.get("method", "sft")
-        return self._agent(hypothesis, data, needs_grpo=method in GRPO_METHODS)
+        return self._agent(hypothesis, data, needs_grpo=method in GRPO_METHODS, approval=approval)
 
-    def _agent(self, hypothesis: dict[str, Any], data: dict[str, Any], needs_grpo: bool) -> dict[str, Any]:
+    def _agent(self, hypothesis: dict[str, Any], data: dict[str, Any], needs_grpo: bool,
+               approval: dict[str, Any] | None = None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
 
         hid = hypothesis["id"]
@@ -82,8 +84,8 @@ class DataEngineer:
         move = PlaybookBrain(calls, lambda r: {"dataset": {**r[0], "grpo": r[1]} if needs_grpo else r[0]})
         method = "grpo" if needs_grpo else "sft"
         brief = {k: hypothesis.get(k) for k in ("id", "title", "rationale")} | {"method": method, "data": data}
-        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "data_engineer", hid).run(
-            tools.registry(), playbook=move, prompt_vars={"hypothesis": json.dumps(brief)})
+        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "data_engineer", hid, gate=self.supervisor).run(
+            tools.registry(), playbook=move, prompt_vars={"hypothesis": json.dumps(brief)}, approval=approval)
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         claimed = outcome.final["dataset"]

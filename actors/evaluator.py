@@ -16,12 +16,13 @@ from intern.tracking import EventLog
 class Evaluator:
     """One evaluator per branch (dev) and per final model (test)."""
 
-    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None):
+    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None, supervisor: Any = None):
         import os
 
         import torch
 
         self.cfg = cfg
+        self.supervisor = supervisor  # its gate judges every LLM and tool call of this role
         self.run_dir = Path(run_dir)
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
         # Ray sets OMP_NUM_THREADS from the actor's CPUs; in-process keep torch's default.
@@ -29,7 +30,8 @@ class Evaluator:
             torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
 
     def evaluate(self, model: str, split: str, branch: str | None = None,
-                 which: str | None = None, iteration: int | None = None, n: int | None = None) -> dict[str, Any]:
+                 which: str | None = None, iteration: int | None = None, n: int | None = None,
+                 approval: dict[str, Any] | None = None) -> dict[str, Any]:
         """Score ``model`` (a checkpoint dir or a model reference) on ``split``.
 
         ``split`` is ``dev`` (choosing between branches) or ``test`` (touched once, at the end).
@@ -38,10 +40,10 @@ class Evaluator:
         the tool's, never a number the brain typed. ``n`` items (default: the config's dev_n or
         test_n; the budget plan may give dev fewer).
         """
-        return self._agent(model, split, branch, which, iteration, n)
+        return self._agent(model, split, branch, which, iteration, n, approval)
 
     def _agent(self, model: str, split: str, branch: str | None, which: str | None,
-               iteration: int | None, n: int | None) -> dict[str, Any]:
+               iteration: int | None, n: int | None, approval: dict[str, Any] | None = None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
         from intern.tools.base import Tool, ToolRegistry
 
@@ -56,8 +58,9 @@ class Evaluator:
         key = f"{branch or which or 'eval'}-{split}"
         move = PlaybookBrain([("evaluate", {})], lambda results: {
             k: results[0][k] for k in ("score", "stderr", "n", "split", "model_path")})
-        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "evaluator", key).run(
-            ToolRegistry("evaluator", [Tool(evaluate)]), playbook=move, prompt_vars={"model": model, "split": split})
+        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "evaluator", key, gate=self.supervisor).run(
+            ToolRegistry("evaluator", [Tool(evaluate)]), playbook=move, prompt_vars={"model": model, "split": split},
+            approval=approval)
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         if not scored:

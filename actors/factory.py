@@ -50,30 +50,43 @@ class RoleFactory:
         return f"{self.run_id}/{role}/{branch or 'main'}"
 
     def get(self, role: str, branch: str | None = None):
-        """The role instance for ``branch`` (created on first use)."""
+        """The role instance for ``branch`` (created on first use).
+
+        Every role but the supervisor gets the supervisor (its actor handle, or the object
+        in one process): the gate its agent loop asks before each LLM and tool call.
+        """
         name = self.actor_name(role, branch)
+        supervisor = None if role == "supervisor" else self.get("supervisor")
         with self._lock:
             if name not in self._roles:
                 cls = self._classes[role]
                 args = (self.cfg, self.run_dir, self.run_id, branch)
                 # Local mode means no Ray at all: the trainer then runs its recipe in-process,
                 # the supervisor its cost probes.
-                kwargs = ({"use_ray_train": self.use_ray} if role == "trainer" else
-                          {"use_ray": self.use_ray} if role == "supervisor" else {})
+                kwargs: dict[str, Any] = {"use_ray_train": self.use_ray} if role == "trainer" else {}
+                kwargs.update({"use_ray": self.use_ray} if role == "supervisor" else {"supervisor": supervisor})
                 if self.use_ray:
-                    import ray
-
-                    profile = self.cfg.cluster
-                    assert isinstance(profile, ClusterProfile)
-                    res = profile.roles.get(role)
-                    options = {"num_cpus": res.num_cpus if res else 0,
-                               "num_gpus": res.num_gpus if res else 0, **self._resources.get(name, {})}
-                    self._roles[name] = ray.remote(**options)(cls).options(
-                        name=name, namespace=NAMESPACE, get_if_exists=True,
-                        max_concurrency=1).remote(*args, **kwargs)
+                    self._roles[name] = self._actor(role, name, cls, args, kwargs)
                 else:
                     self._roles[name] = cls(*args, **kwargs)
             return self._roles[name]
+
+    def _actor(self, role: str, name: str, cls: type, args: tuple, kwargs: dict[str, Any]) -> Any:
+        import ray
+
+        profile = self.cfg.cluster
+        assert isinstance(profile, ClusterProfile)
+        res = profile.roles.get(role)
+        options: dict[str, Any] = {"num_cpus": res.num_cpus if res else 0, "num_gpus": res.num_gpus if res else 0,
+                                   **self._resources.get(name, {})}
+        if role == "supervisor":
+            # On the driver's node: the run directory it writes (plan, approvals, results) is the driver's.
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        return ray.remote(**options)(cls).options(name=name, namespace=NAMESPACE, get_if_exists=True,
+                                                  max_concurrency=1).remote(*args, **kwargs)
 
     def size(self, role: str, key: str | None, **resources: float) -> None:
         """Resources (``num_cpus``, ``num_gpus``) for the role instance of ``key`` when it is created, in place

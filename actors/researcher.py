@@ -94,13 +94,14 @@ class _LedgerMove:
 class Researcher:
     """Turns the goal and the findings so far into ``cfg.branches`` distinct hypotheses."""
 
-    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None):
+    def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None, supervisor: Any = None):
         self.cfg = cfg
+        self.supervisor = supervisor  # its gate judges every LLM and tool call of this role
         self.run_dir = Path(run_dir)
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
 
-    def propose(self, iteration: int, findings: list[dict[str, Any]],
-                branches: int | None = None) -> list[dict[str, Any]] | dict[str, Any]:
+    def propose(self, iteration: int, findings: list[dict[str, Any]], branches: int | None = None,
+                approval: dict[str, Any] | None = None) -> list[dict[str, Any]] | dict[str, Any]:
         """``branches`` hypotheses (default: the config's) for ``iteration``; each has id, title,
         rationale, train/data overrides, sources.
 
@@ -112,7 +113,7 @@ class Researcher:
         from intern.tools.research import researcher_registry
 
         width = branches or self.cfg.branches
-        agent = RoleAgent(self.cfg, self.run_dir, self.events, "researcher", f"i{iteration}")
+        agent = RoleAgent(self.cfg, self.run_dir, self.events, "researcher", f"i{iteration}", gate=self.supervisor)
         schema = agent_result_schema()
         items = schema["properties"]["hypotheses"]
         items["minItems"] = items["maxItems"] = width
@@ -131,6 +132,7 @@ class Researcher:
             return problems
 
         outcome = agent.run(ledger, result_schema=schema, playbook=self._playbook(iteration, findings, ledger, width),
+                            approval=approval,
                             result_check=check,
                             prompt_vars={"iteration": iteration, "branches": width,
                                          "findings": json.dumps(brief, indent=1) if findings else ""})

@@ -1,4 +1,8 @@
-"""The supervisor: plans how the run spends its budget, allots each branch its share, reviews each round.
+"""The supervisor: the run's one authority. It plans how the run spends its budget, allots each branch its
+share, judges every role's LLM and tool calls against one ledger, carries approvals, and reviews each round.
+
+    sup.before_tool("trainer", "i1-b0", call_id, "launch_training", args)   # a typed GuardDecision
+    sup.pending(); sup.answer(request_id, approve=False, message="use LoRA")  # what `intern approve` calls
 
     sup = Supervisor(cfg, run_dir, run_id, use_ray=True)
     plan = sup.plan(started_at)                  # measures costs (or reads them), sizes the rounds
@@ -26,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
+from intern.guards.approval import ApprovalGate, ApprovalPolicy, get_response, list_pending, respond
+from intern.guards.budgets import Ledger, Limits
+from intern.guards.decisions import GuardDecision
+from intern.guards.gatekeeper import Gatekeeper
 from intern.planning import Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
 from intern.planning.budget_plan import allocate
 from intern.planning.review import Decision, continuations, next_step
@@ -48,10 +56,12 @@ class Supervisor:
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
         self._plan: Plan | None = None
         self.started_at: float | None = None
+        self._gatekeeper: Gatekeeper | None = None
         saved = self.run_dir / "plan.json"
-        if saved.is_file():  # a resumed run follows the plan it made
+        if saved.is_file():  # a resumed run follows the plan it made, and its ledger goes on from its events
             data = json.loads(saved.read_text())
             self._plan, self.started_at = Plan.from_dict(data["plan"]), data["started_at"]
+            self._gatekeeper = self._new_gatekeeper(resumed=True)
 
     @property
     def profile(self) -> ClusterProfile:
@@ -62,6 +72,7 @@ class Supervisor:
     def plan(self, started_at: float) -> dict[str, Any]:
         """Measure what work costs here and size the run to its budget; returns the plan as plain data."""
         self.started_at = started_at
+        self._gatekeeper = self._new_gatekeeper(resumed=False)
         b = self.cfg.budget
         if b.plan == "fixed":
             plan = self._fixed_plan()
@@ -209,14 +220,87 @@ class Supervisor:
             raise RuntimeError("the supervisor has no plan yet: the plan node runs first")
         return self._plan
 
+    # ------------------------------------------------------------------- the gate, approvals
+    def _new_gatekeeper(self, resumed: bool) -> Gatekeeper:
+        b, br, a = self.cfg.budget, self.cfg.brain, self.cfg.approval
+        limits = Limits(tool_calls=b.max_tool_calls, wall_seconds=b.max_wall_seconds, gpu_hours=b.max_gpu_hours,
+                        llm_tokens=b.max_llm_tokens, dollars=b.max_dollars)
+        ledger = (Ledger.from_events(self.run_dir / "events.jsonl", limits) if resumed
+                  else Ledger(limits, started_at=self.started_at))
+        policy = ApprovalPolicy(mode=a.mode, gpu_hours_threshold=a.gpu_hours_threshold,
+                                auto_max_gpu_hours=a.auto_max_gpu_hours)
+        return Gatekeeper(ledger, ApprovalGate(policy, self.run_dir, wait_seconds=0.0),
+                          context_window=br.context_window, compaction_threshold=br.compaction_threshold,
+                          loop_cooldown=br.loop_cooldown, events=self.events, on_notice=self._notice)
+
+    @property
+    def gatekeeper(self) -> Gatekeeper:
+        if self._gatekeeper is None:  # roles driven without a plan (tests): the clock starts now
+            self.started_at = self.started_at or time.time()
+            self._gatekeeper = self._new_gatekeeper(resumed=False)
+        return self._gatekeeper
+
+    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision:
+        """Before a role's LLM call: stop (a budget is spent), compact, or continue."""
+        return self.gatekeeper.before_llm(role, branch, tokens)
+
+    def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
+                  cost_usd: float = 0.0) -> None:
+        self.gatekeeper.after_llm(role, branch, prompt_tokens, completion_tokens, cost_usd)
+
+    def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
+                    args: dict[str, Any]) -> GuardDecision:
+        """Before a role's tool call: stop, cool down, pause for approval, correct (denied) or continue."""
+        return self.gatekeeper.before_tool(role, branch, call_id, tool, args)
+
+    def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
+                   gpu_hours: float = 0.0) -> GuardDecision:
+        """After a role's tool call: charge it; correct or escalate a loop."""
+        return self.gatekeeper.after_tool(role, branch, tool, args, result, ok, gpu_hours)
+
+    def ledger(self) -> dict[str, Any]:
+        """What the run has spent of each budget, and the decisions made."""
+        return self.gatekeeper.snapshot()
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The approval requests not yet answered, oldest first."""
+        return list_pending(self.run_dir)
+
+    def answer(self, request_id: str | None, approve: bool, message: str = "", who: str | None = None) -> dict:
+        """Answer a pending approval (``intern approve --address``): recorded in the run directory, then handed
+        to the graph by the driver (:meth:`answer_of`) as the value of the paused node's ``interrupt()``."""
+        response = respond(self.run_dir, request_id, approve=approve, message=message, who=who)
+        self.gatekeeper.counts["answered"] += 1
+        return response
+
+    def answer_of(self, request_id: str) -> dict[str, Any] | None:
+        """The answer to ``request_id`` (None while unanswered); never waits."""
+        return get_response(self.run_dir, request_id)
+
+    def _notice(self, kind: str, details: dict[str, Any]) -> None:
+        from intern.notify import notifier_for
+
+        titles = {"approval_requested": f"intern run {self.run_id} waits for approval: {details.get('reason')}",
+                  "budget_80": f"intern run {self.run_id} has spent 80% of its {details.get('resource')} budget"}
+        what = details.get("id") if kind == "approval_requested" else details.get("resource")
+        key = f"{kind}:{what}"
+        notifier_for(self.cfg, self.run_dir, self.events).send(kind, titles[kind], details, key=key)
+
     # --------------------------------------------------------------------------- review
     def review(self, results: list[dict[str, Any]], iteration: int, previous_best: float | None,
-               stop_reason: str | None = None) -> dict[str, Any]:
+               stop: dict[str, Any] | None = None) -> dict[str, Any]:
         """Decide after round ``iteration``: finish, research new hypotheses, or continue the best.
 
-        Re-plans the rounds left from the costs this run measured so far. Returns the decision as
-        plain data, with ``hypotheses`` (the continued branches, allotted) when it continues.
+        Re-plans the rounds left from the costs this run measured so far. ``stop`` (a spent budget
+        or a role that could not go on, as data) ends the run with the best so far, status
+        ``stopped``. Returns the decision as plain data (with ``stop``), plus ``hypotheses`` (the
+        continued branches, allotted) when it continues.
         """
+        stop_reason = None
+        if stop:
+            where = f" ({stop.get('role')})" if stop.get("role") else ""
+            stop_reason = (f"budget spent: {stop.get('resource')}{where}" if stop.get("kind") == "budget"
+                           else f"{stop.get('message')}")
         plan = self._require_plan()
         assert self.started_at is not None
         elapsed = time.time() - self.started_at
@@ -229,7 +313,7 @@ class Supervisor:
         d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop_reason)
         self.events.emit("supervisor", "decision", iteration=iteration, elapsed_s=round(elapsed, 1),
                          **dataclasses.asdict(d))
-        out: dict[str, Any] = dataclasses.asdict(d)
+        out: dict[str, Any] = {**dataclasses.asdict(d), "stop": stop}
         if d.action == "continue":
             nxt = plan.round(iteration + 1)
             assert nxt is not None

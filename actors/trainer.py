@@ -20,16 +20,17 @@ class Trainer:
     """Drives one training run per call; the Ray Train workers hold the compute."""
 
     def __init__(self, cfg: RunConfig, run_dir: str, run_id: str, branch: str | None = None,
-                 use_ray_train: bool = True):
+                 use_ray_train: bool = True, supervisor: Any = None):
         self.cfg = cfg
+        self.supervisor = supervisor  # its gate judges every LLM and tool call of this role
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.use_ray_train = use_ray_train
         self.deadline: float | None = None  # set per train() call: when its stages must stop
         self.events = EventLog(self.run_dir / "events.jsonl", run_id)
 
-    def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
-              deadline: float | None = None) -> dict[str, Any]:
+    def train(self, hypothesis: dict[str, Any], dataset: dict[str, Any], deadline: float | None = None,
+              approval: dict[str, Any] | None = None) -> dict[str, Any]:
         """Train; returns {checkpoint, train_loss, steps, seconds, stopped, resume_point} (or raises InternError).
 
         The trainer's agent launches the run through its ``launch_training`` tool (gated by
@@ -40,7 +41,7 @@ class Trainer:
         ``{"awaiting_approval": ...}``.
         """
         self.deadline = deadline
-        return self._agent(hypothesis, dataset)
+        return self._agent(hypothesis, dataset, approval)
 
     def estimate_gpu_hours(self, max_steps: int, seconds_per_step: float = 2.0) -> float:
         """GPU hours a run of ``max_steps`` holds (0 on CPU workers): what approval is judged on."""
@@ -51,7 +52,8 @@ class Trainer:
         gpus = profile.train.num_workers * float(profile.train.resources_per_worker.get("GPU", 1))
         return round(gpus * max_steps * seconds_per_step / 3600, 3)
 
-    def _agent(self, hypothesis: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    def _agent(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
+               approval: dict[str, Any] | None = None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
         from intern.tools.base import Tool, ToolRegistry
 
@@ -96,8 +98,9 @@ class Trainer:
             "method": base["method"], "gpu_hours": self.estimate_gpu_hours(_total_steps(base)),
         })], lambda results: {k: results[0][k] for k in ("checkpoint", "train_loss", "steps", "seconds")})
         brief = {k: hypothesis.get(k) for k in ("id", "title", "rationale")} | {"train": base}
-        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"]).run(
-            tools, playbook=move, prompt_vars={
+        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"],
+                            gate=self.supervisor).run(
+            tools, playbook=move, approval=approval, prompt_vars={
                 "hypothesis": json.dumps(brief),
                 "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")}
                                       | ({"grpo": {k: dataset["grpo"].get(k) for k in ("path", "rows")}}

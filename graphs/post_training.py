@@ -25,30 +25,36 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 
 from graphs.state import BranchOutput, BranchState, RunContext, RunState
+from intern.errors import BudgetExhausted
 
 
 def call_role(runtime: Runtime[RunContext], role: str, key: str | None, method: str, *args: Any,
               **kwargs: Any) -> Any:
-    """Call a role; while it is paused for approval, pause the graph (``interrupt``).
+    """Call a role; while it is paused for approval, pause the graph (``interrupt``) until it is answered.
 
-    The role keeps its paused loop on disk, so when ``intern approve`` has answered and
-    the graph resumes, this node re-runs, the same call continues the loop, and nothing
-    done before the pause is done again.
+    The answer reaches the role only as the value ``interrupt()`` returns (``approval=``). The
+    role keeps its paused loop on disk and, called again without an answer (this node re-runs
+    from the top when the graph resumes), returns the same pause; so nothing done before the
+    pause is done again.
     """
     roles = runtime.context.roles
     result = roles.call(role, key, method, *args, **kwargs)
     while isinstance(result, dict) and "awaiting_approval" in result:
-        interrupt(result["awaiting_approval"])
-        result = roles.call(role, key, method, *args, **kwargs)
+        answer = interrupt(result["awaiting_approval"])
+        result = roles.call(role, key, method, *args, approval=answer, **kwargs)
     return result
 
 
-def stop_reason(error: Exception) -> str | None:
-    """``budget`` when a role stopped because the run's budget is spent (the run then stops)."""
-    reason = getattr(error, "reason", None)
-    if reason is None and "stopped (budget)" in str(error):
-        reason = "budget"
-    return reason if reason == "budget" else None
+def stop_reason(error: BaseException) -> dict[str, Any] | None:
+    """A budget stop as data (``{"kind": "budget", "resource", "role", "message"}``), else None.
+
+    Ray raises a role's error wrapped (``RayTaskError``, an instance of the cause's class too);
+    the original is its ``cause``.
+    """
+    cause = getattr(error, "cause", None) or error
+    if isinstance(cause, BudgetExhausted):
+        return {"kind": "budget", "resource": cause.resource, "role": cause.role, "message": cause.message}
+    return None
 
 
 # --- the branch subgraph -----------------------------------------------------------------
@@ -140,7 +146,8 @@ def research(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     except GraphBubbleUp:
         raise
     except Exception as e:  # the run ends cleanly with what it has, saying why
-        return {"hypotheses": [], "stop_reason": _describe("research", e)}
+        return {"hypotheses": [], "stop_reason": stop_reason(e) or {"kind": "role_failed", "role": "researcher",
+                                                                    "message": _describe("research", e)}}
     return {"hypotheses": roles.call("supervisor", None, "allocate", hypotheses, iteration)}
 
 
@@ -152,10 +159,10 @@ def fan_out(state: RunState) -> list[Send] | Literal["review"]:
 
 def review(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     results = state.get("branch_results", [])
-    budget_stops = [r["id"] for r in results if r.get("stopped") == "budget"]
-    reason = state.get("stop_reason") or (f"budget spent in {', '.join(budget_stops)}" if budget_stops else None)
+    stop = state.get("stop_reason") or next((r["stopped"] for r in results if isinstance(r.get("stopped"), dict)),
+                                            None)
     decision = runtime.context.roles.call("supervisor", None, "review", results, state["iteration"],
-                                          state.get("best_dev"), stop_reason=reason)
+                                          state.get("best_dev"), stop=stop)
     scored = [r["dev_score"] for r in results if r.get("dev_score") is not None]
     update: dict[str, Any] = {"decision": decision, "best_dev": max(scored) if scored else None}
     if decision["action"] in ("iterate", "continue"):

@@ -27,7 +27,6 @@ from graphs.post_training import build_graph
 from graphs.state import RunContext
 from intern.config import ClusterProfile, RunConfig, config_from_dict, save_config
 from intern.errors import InternError
-from intern.guards.approval import wait_for_response
 from intern.models import resolve_model
 from intern.progress import Progress
 from intern.report import write_report
@@ -37,6 +36,9 @@ from intern.tracking import EventLog, read_events
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+
+
+APPROVAL_POLL_S = 1.0  # how often the driver asks the supervisor for an answer
 
 
 def new_run_id() -> str:
@@ -86,7 +88,11 @@ def resume(run_dir: str | Path, use_ray: bool = True, live: bool | None = None) 
 
 def _drive(graph, thread: dict, context: RunContext, graph_input: dict | None, run_dir: Path,
            events: EventLog) -> None:
-    """Run the graph to the end, pausing at each approval interrupt until it is answered."""
+    """Run the graph to the end, pausing at each approval interrupt until it is answered.
+
+    The answer comes from the supervisor (``intern approve`` gives it there, or to the run
+    directory it records answers in) and goes back into the graph as the interrupt's value.
+    """
     if graph_input is not None or not graph.get_state(thread).interrupts:
         graph.invoke(graph_input, thread, context=context)
     while pending := graph.get_state(thread).interrupts:
@@ -95,8 +101,11 @@ def _drive(graph, thread: dict, context: RunContext, graph_input: dict | None, r
             request_id = item.value["request_id"]
             events.emit("supervisor", "approval_wait", branch=item.value.get("branch"), request_id=request_id,
                         role_waiting=item.value.get("role"),
-                        how=f"intern approve {run_dir} {request_id} [--deny --message TEXT]")
-            answers[item.id] = wait_for_response(run_dir, request_id, timeout=None, poll_seconds=1.0)
+                        how=f"intern approve {run_dir} {request_id} [--deny --message TEXT] "
+                            f"(or: intern approve {run_dir.name} {request_id} --address <cluster>)")
+            while (answer := context.roles.call("supervisor", None, "answer_of", request_id)) is None:
+                time.sleep(APPROVAL_POLL_S)
+            answers[item.id] = answer
         graph.invoke(Command(resume=answers), thread, context=context)
 
 

@@ -28,7 +28,7 @@ class RunState(TypedDict, total=False):
     baseline: dict[str, Any]
     final: dict[str, Any]
     results: dict[str, Any]
-    stop_reason: str | None  # set when a role ran out of budget or could not go on
+    stop_reason: dict[str, Any] | None  # {"kind": "budget", "resource", "role", "message"} or "role_failed"
 
 
 class BranchState(TypedDict, total=False):
@@ -38,7 +38,7 @@ class BranchState(TypedDict, total=False):
     dataset: dict[str, Any]
     training: dict[str, Any]
     error: str
-    stopped: str | None  # "budget" when the run's budget stopped this branch
+    stopped: dict[str, Any] | None  # {"kind": "budget", "resource", ...} when the run's budget stopped this branch
     branch_results: Annotated[list[dict[str, Any]], operator.add]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from intern.errors import ConfigError
+from intern.guards.secrets import MASK
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO_ROOT / "clusters"
@@ -135,8 +136,10 @@ class BudgetConfig:
     # and sizes branches, rounds, steps and data to end within it. 720 s: the offline demo on 2 CPUs.
     max_wall_seconds: float = 720.0
     max_rounds: int = 3  # the most rounds (successive halving: explore, then continue the best)
-    max_tool_calls: int = 300
+    max_tool_calls: int = 300  # of all roles and branches together
     max_gpu_hours: float | None = None
+    max_llm_tokens: int | None = None  # prompt + completion tokens of every LLM call (None: unlimited)
+    max_dollars: float | None = None  # LLM spend, where the server reports a cost (None: unlimited)
     plan: str = "auto"  # auto: sized from measured costs; fixed: `branches` x `train.max_steps`, as configured
     reuse_costs: bool = True  # reuse costs measured earlier on this machine for the same model and task
     min_branch_steps: int = 24  # the fewest steps a first-round branch gets (else fewer branches)
@@ -178,6 +181,21 @@ class TrackingConfig:
 
 
 @dataclass
+class NotifyConfig:
+    """Where run notifications go: approval requests, finish / failure / stop, 80% of a budget (intern/notify.py).
+
+    The webhook URL carries a token, so it is never saved: ``to_dict()`` (config.yaml, a Ray Job's
+    config, the trackers' config) writes ``***`` in its place. null or ``***`` reads the URL from
+    $INTERN_NOTIFY_WEBHOOK_URL, which a resumed run and a Ray Job (INTERN_* is forwarded) also see:
+    the env var is the way to keep notifications on across processes.
+    """
+
+    webhook_url: str | None = None  # http(s) URL; null: $INTERN_NOTIFY_WEBHOOK_URL, or off when unset
+    format: str = "slack"  # slack: incoming-webhook JSON (text + blocks) | json: {kind, run_id, title, fields, ts}
+    timeout: float = 5.0  # seconds per attempt; a failed delivery is a warning, never a failed run
+
+
+@dataclass
 class RunConfig:
     """A whole run."""
 
@@ -194,10 +212,14 @@ class RunConfig:
     brain: BrainConfig = field(default_factory=BrainConfig)
     approval: ApprovalConfig = field(default_factory=ApprovalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved config as plain data (what ``config.yaml`` holds)."""
-        return dataclasses.asdict(self)
+        """The resolved config as plain data (what ``config.yaml`` holds), the webhook URL masked."""
+        data = dataclasses.asdict(self)
+        if data["notify"]["webhook_url"]:
+            data["notify"]["webhook_url"] = MASK
+        return data
 
 
 ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
@@ -212,6 +234,8 @@ LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "warmup
 PLAN_MODES = ("auto", "fixed")
 TRACKING_BACKENDS = ("wandb", "trackio", "none")
 TRACKING_MODES = ("auto", "offline", "online")
+NOTIFY_FORMATS = ("slack", "json")
+NOTIFY_URL_ENV = "INTERN_NOTIFY_WEBHOOK_URL"
 TRACKIO_MISSING = ("trackio is not installed: pip install trackio (or pip install -e '.[trackio]'), "
                    "or set tracking.backend=wandb")
 
@@ -504,8 +528,11 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(cfg.approval.mode in APPROVAL_MODES, "approval.mode", f"must be one of {APPROVAL_MODES}")
     need(cfg.approval.gpu_hours_threshold >= 0, "approval.gpu_hours_threshold", "must be >= 0")
     _validate_tracking(cfg.tracking, need)
+    _validate_notify(cfg.notify, need)
     need(b.max_tool_calls >= 1, "budget.max_tool_calls", "must be >= 1 (default 300)")
     need(b.max_gpu_hours is None or b.max_gpu_hours > 0, "budget.max_gpu_hours", "must be > 0 or null")
+    need(b.max_llm_tokens is None or b.max_llm_tokens >= 1, "budget.max_llm_tokens", "must be >= 1 or null")
+    need(b.max_dollars is None or b.max_dollars > 0, "budget.max_dollars", "must be > 0 or null")
     c = cfg.cluster
     assert isinstance(c, ClusterProfile)  # resolved above; not user input
     for role in c.roles:
@@ -542,3 +569,16 @@ def _validate_tracking(tr: TrackingConfig, need: Any) -> None:
 
         need(wandb_key_configured(), "tracking.mode", "online needs a W&B API key here: set WANDB_API_KEY or "
              "run `wandb login`, or use tracking.mode=auto (offline unless a key is configured)")
+
+
+def _validate_notify(n: NotifyConfig, need: Any) -> None:
+    # The URL is never echoed in a message: it carries the webhook's token.
+    url, source = n.webhook_url, "notify.webhook_url"
+    if url in (None, MASK):
+        url, source = os.environ.get(NOTIFY_URL_ENV, "").strip() or None, f"${NOTIFY_URL_ENV}"
+    need(url is None or url.startswith(("http://", "https://")), "notify.webhook_url",
+         f"{source} must be an http:// or https:// URL (e.g. a Slack incoming webhook "
+         f"https://hooks.slack.com/services/...), or null to turn notifications off; prefer ${NOTIFY_URL_ENV}")
+    need(n.format in NOTIFY_FORMATS, "notify.format", f"must be one of {NOTIFY_FORMATS} (got {n.format!r}); "
+         "slack posts Slack incoming-webhook JSON, json a plain object")
+    need(n.timeout > 0, "notify.timeout", f"must be > 0 seconds (got {n.timeout}), e.g. 5")

@@ -59,3 +59,18 @@ class ToolError(InternError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class BudgetExhausted(InternError):
+    """A run's budget ran out while a role was working: the run ends with the best result so far.
+
+    ``resource`` says which (``tool_calls``, ``wall_seconds``, ``gpu_hours``, ``llm_tokens``,
+    ``dollars``) as data, so nothing has to read the message to know it was a budget stop.
+    """
+
+    def __init__(self, role: str, resource: str, message: str):
+        super().__init__(role, resource, message)
+        self.role, self.resource, self.message = role, resource, message
+
+    def __str__(self) -> str:
+        return f"{self.role} stopped: {self.message} (budget: {self.resource})"

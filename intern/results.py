@@ -84,6 +84,7 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
         "contamination": contamination_summary(state.get("branch_results", [])),
         "wall_seconds": round(wall_seconds, 1),
         "budget": budget_summary(events, wall_seconds) if events else None,
+        "stop": decision.get("stop"),  # why a stopped run stopped, as data ({"kind": "budget", "resource", ...})
         "error": error,
     }
 

@@ -1,98 +1,156 @@
-"""Budgets: tool calls, wall clock and GPU hours, and the ``stop`` decision when one runs out.
+"""The run's budget ledger: what every role and branch spent, and the ``stop`` decision when a limit is reached.
 
-The counters are plain numbers, so a budget can be rebuilt in any process from the
-run's ``events.jsonl`` (every tool call the agent loop runs is a ``tool_call`` event;
-any event may carry ``gpu_hours_used``, e.g. a trainer's ``train_end``), which makes the limit per run, not per role.
+One ledger per run, held by the supervisor (``actors/supervisor.py``): every role's agent
+loop asks it before each LLM call and each tool call, so parallel branches spend one
+budget between them. Kinds of spending: tool calls, LLM tokens (prompt + completion),
+dollars (when the LLM server reports a cost), wall clock (seconds the run has been
+active) and GPU hours.
 
-    budget = Budget.from_events(run_dir / "events.jsonl", max_tool_calls=300,
-                                max_wall_seconds=3600, started_at=run_started)
-    decision = budget.check()          # continue, or stop with the reason
-    budget.charge_tool_call()
+    ledger = Ledger(Limits(tool_calls=300, wall_seconds=3600), started_at=run_start)
+    ledger.charge(tool_calls=1)
+    decision = ledger.check()        # continue, or stop with the resource in `reason`
+    ledger.newly_past(0.8)           # ["wall_seconds"] once, when 80% of it is spent
+
+A resumed run rebuilds the counters from ``events.jsonl`` (:meth:`Ledger.from_events`):
+the wall clock counts the seconds the run was active before, not the time it lay dead.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.tracking import iter_events
 
+__all__ = ["DEFAULT_MAX_TOOL_CALLS", "RESOURCES", "Ledger", "Limits", "Spent"]
+
 DEFAULT_MAX_TOOL_CALLS = 300
+#: Kinds of spending, in the order a stop reports them.
+RESOURCES: tuple[str, ...] = ("tool_calls", "wall_seconds", "gpu_hours", "llm_tokens", "dollars")
+#: A gap between two events longer than this is time the run lay dead (killed, then resumed).
+RESUME_GAP_S = 300.0
 
 
-class Budget:
+@dataclass(frozen=True)
+class Limits:
+    """What the run may spend of each resource (None: unlimited)."""
+
+    tool_calls: int | None = DEFAULT_MAX_TOOL_CALLS
+    wall_seconds: float | None = None
+    gpu_hours: float | None = None
+    llm_tokens: int | None = None
+    dollars: float | None = None
+
+
+@dataclass
+class Spent:
+    """What the run has spent so far (wall clock aside: it is derived from the clock)."""
+
+    tool_calls: int = 0
+    llm_tokens: int = 0
+    dollars: float = 0.0
+    gpu_hours: float = 0.0
+
+
+_MESSAGES = {"tool_calls": "the run has used all {limit:g} tool calls",
+             "wall_seconds": "the run has used its {limit:g} s of wall clock",
+             "gpu_hours": "the run has used its {limit:g} GPU hours",
+             "llm_tokens": "the run has used its {limit:g} LLM tokens",
+             "dollars": "the run has spent its ${limit:g}"}
+
+
+class Ledger:
     """What a run may still spend.
 
     Args:
-        max_tool_calls: tool calls allowed in the run (None: unlimited).
-        max_wall_seconds: seconds since ``started_at`` allowed (None: unlimited).
-        max_gpu_hours: GPU hours allowed (None: unlimited).
-        started_at: when the run started (epoch seconds); default now.
-        tool_calls: tool calls already spent.
-        gpu_hours: GPU hours already spent.
-        clock: the time source (``time.time``).
+        limits: the run's limits.
+        started_at: when the run (or its last resume) started, epoch seconds; default now.
+        spent: what was spent before (a resumed run).
+        active_before: wall seconds the run was active before ``started_at`` (a resumed run).
+        clock: the time source.
     """
 
-    def __init__(self, max_tool_calls: int | None = DEFAULT_MAX_TOOL_CALLS, max_wall_seconds: float | None = None,
-                 max_gpu_hours: float | None = None, *, started_at: float | None = None, tool_calls: int = 0,
-                 gpu_hours: float = 0.0, clock: Callable[[], float] = time.time):
-        self.max_tool_calls = max_tool_calls
-        self.max_wall_seconds = max_wall_seconds
-        self.max_gpu_hours = max_gpu_hours
+    def __init__(self, limits: Limits, *, started_at: float | None = None, spent: Spent | None = None,
+                 active_before: float = 0.0, clock: Callable[[], float] = time.time):
+        self.limits = limits
         self.clock = clock
         self.started_at = clock() if started_at is None else started_at
-        self.tool_calls = tool_calls
-        self.gpu_hours = gpu_hours
+        self.spent = spent or Spent()
+        self.active_before = active_before
+        self._warned: set[str] = set()
 
     @classmethod
-    def from_events(cls, path: str | Path, **limits: Any) -> Budget:
-        """A budget whose counters are rebuilt from a run's ``events.jsonl``.
+    def from_events(cls, path: str | Path, limits: Limits, *, started_at: float | None = None,
+                    clock: Callable[[], float] = time.time) -> Ledger:
+        """A ledger with the spending recorded in a run's ``events.jsonl`` (missing: nothing spent yet).
 
-        Args:
-            path: the events file (missing: nothing spent yet).
-            **limits: the constructor's keyword arguments; ``started_at`` defaults to the
-                first event's time.
+        Tool calls are the ``tool_call`` events, tokens and dollars the ``llm_usage`` events, GPU
+        hours any event's ``gpu_hours_used``; the wall clock is the run's active time: the span of
+        its events, less gaps longer than ``RESUME_GAP_S`` (the run was dead in between).
         """
-        calls, hours, first = 0, 0.0, None
-        for event in iter_events(path):
-            first = event.get("ts") if first is None else first
-            calls += event.get("event") == "tool_call"
-            hours += float(event.get("gpu_hours_used") or 0.0)
-        limits.setdefault("started_at", first)
-        return cls(**limits, tool_calls=calls, gpu_hours=hours)
+        spent, active, first, last = Spent(), 0.0, None, None
+        for e in iter_events(path):
+            ts = float(e.get("ts") or 0.0)
+            if first is None:
+                first = ts
+            elif last is not None and ts - last <= RESUME_GAP_S:
+                active += ts - last
+            last = ts
+            spent.tool_calls += e.get("event") == "tool_call"
+            if e.get("event") == "llm_usage":
+                spent.llm_tokens += int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0)
+                spent.dollars += float(e.get("cost_usd") or 0.0)
+            spent.gpu_hours += float(e.get("gpu_hours_used") or 0.0)
+        if first is None:
+            return cls(limits, started_at=started_at, clock=clock)
+        now = clock()
+        return cls(limits, started_at=now, spent=spent, active_before=active, clock=clock)
 
-    def charge_tool_call(self, n: int = 1) -> None:
-        """Count ``n`` tool calls as spent."""
-        self.tool_calls += n
-
-    def charge_gpu_hours(self, hours: float) -> None:
-        """Count ``hours`` GPU hours as spent."""
-        self.gpu_hours += max(0.0, hours)
+    def charge(self, *, tool_calls: int = 0, llm_tokens: int = 0, dollars: float = 0.0, gpu_hours: float = 0.0) -> None:
+        """Count spending (negative amounts are ignored)."""
+        self.spent.tool_calls += max(0, tool_calls)
+        self.spent.llm_tokens += max(0, llm_tokens)
+        self.spent.dollars += max(0.0, dollars)
+        self.spent.gpu_hours += max(0.0, gpu_hours)
 
     @property
     def elapsed_seconds(self) -> float:
-        """Seconds since the run started."""
-        return self.clock() - self.started_at
+        """Seconds the run has been active (before a resume, and since)."""
+        return self.active_before + self.clock() - self.started_at
+
+    def used(self) -> dict[str, float]:
+        """Spent per resource."""
+        return {"tool_calls": self.spent.tool_calls, "wall_seconds": round(self.elapsed_seconds, 1),
+                "gpu_hours": round(self.spent.gpu_hours, 4), "llm_tokens": self.spent.llm_tokens,
+                "dollars": round(self.spent.dollars, 4)}
+
+    def fractions(self) -> dict[str, float]:
+        """Spent over allowed, per limited resource."""
+        used, limits = self.used(), asdict(self.limits)
+        return {r: used[r] / limits[r] for r in RESOURCES if limits[r]}
 
     def snapshot(self) -> dict[str, Any]:
-        """Spent and allowed, for events and the report."""
-        return {"tool_calls": self.tool_calls, "max_tool_calls": self.max_tool_calls,
-                "elapsed_seconds": round(self.elapsed_seconds, 1), "max_wall_seconds": self.max_wall_seconds,
-                "gpu_hours": round(self.gpu_hours, 4), "max_gpu_hours": self.max_gpu_hours}
+        """Spent, allowed and fraction per resource, for events, the report and the dashboard."""
+        limits = asdict(self.limits)
+        return {"used": self.used(), "limits": {r: limits[r] for r in RESOURCES},
+                "fractions": {r: round(f, 4) for r, f in self.fractions().items()}}
 
     def check(self) -> GuardDecision:
-        """``stop`` (reason ``tool_calls``, ``wall_clock`` or ``gpu_hours``) once a limit is reached."""
-        exhausted = None
-        if self.max_tool_calls is not None and self.tool_calls >= self.max_tool_calls:
-            exhausted = ("tool_calls", f"the run has used all {self.max_tool_calls} tool calls")
-        elif self.max_wall_seconds is not None and self.elapsed_seconds >= self.max_wall_seconds:
-            exhausted = ("wall_clock", f"the run has used its {self.max_wall_seconds:g} s of wall clock")
-        elif self.max_gpu_hours is not None and self.gpu_hours >= self.max_gpu_hours:
-            exhausted = ("gpu_hours", f"the run has used its {self.max_gpu_hours:g} GPU hours")
-        if exhausted is None:
-            return go_on("budget")
-        reason, message = exhausted
-        return GuardDecision(Verdict.STOP, "budget", reason, message=message, details=self.snapshot())
+        """``stop`` (``reason`` = the resource: tool_calls, wall_seconds, gpu_hours, llm_tokens, dollars)
+        once a limit is reached, else ``continue``."""
+        for resource, fraction in self.fractions().items():
+            if fraction >= 1:
+                limit = getattr(self.limits, resource)
+                return GuardDecision(Verdict.STOP, "budget", resource, message=_MESSAGES[resource].format(limit=limit),
+                                     details=self.snapshot())
+        return go_on("budget")
+
+    def newly_past(self, fraction: float = 0.8) -> list[str]:
+        """The resources that passed ``fraction`` of their limit since the last call (each reported once)."""
+        crossed = [r for r, f in self.fractions().items() if f >= fraction and r not in self._warned]
+        self._warned.update(crossed)
+        return crossed

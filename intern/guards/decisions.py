@@ -18,6 +18,7 @@ class Verdict(StrEnum):
     CONTINUE = "continue"
     COMPACT = "compact"
     CORRECT = "correct"
+    COOL_DOWN = "cool_down"  # the call repeats a loop the role was just corrected for: not run again
     ESCALATE = "escalate"
     PAUSE_FOR_APPROVAL = "pause_for_approval"
     STOP = "stop"

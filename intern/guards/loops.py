@@ -97,6 +97,19 @@ class LoopDetector:
         return GuardDecision(Verdict.CORRECT, "loops", kind, message=_correction(kind, tools, self.repeats),
                              details={**details, "cooldown": self.cooldown})
 
+    def precheck(self, tool: str, args: Any) -> GuardDecision:
+        """Before a call runs: ``cool_down`` when, within the cooldown after a correction, the role makes
+        a call of the loop it was corrected for again (same tool, same arguments). The call is not run:
+        its result would be the same; the model is told so and the call is not charged."""
+        looping = {(s[0], s[1]) for s in self._corrected}
+        if self._quiet > 0 and (tool, _digest(canonical_args(args))) in looping:
+            self._quiet -= 1
+            return GuardDecision(Verdict.COOL_DOWN, "loops", "repeat_in_cooldown", message=(
+                f"[Supervisor] Not run: `{tool}` with these arguments is the call you were just told you are "
+                "repeating; it would give the same result. Use what you have, change the approach, or call "
+                "`finish`."), details={"tool": tool, "cooldown_left": self._quiet})
+        return go_on("loops")
+
     def detect(self) -> tuple[str, list[Signature]] | None:
         """The loop at the tail of the history: ``("identical" | "cycle", signatures)``, or None."""
         tail = self.signatures

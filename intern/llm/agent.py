@@ -3,18 +3,21 @@
 ``finish`` is a tool the loop adds whose parameters are the role's typed result (a JSON
 Schema); a result that does not validate goes back to the model as an error. Every
 problem the model causes (bad JSON, unknown tool, empty or cut-off reply, a failing
-tool) becomes a message to the model, never an exception. The supervisor's guards run
-around every step, and each of their decisions is an event in ``events.jsonl``:
-compaction (``compaction``), loop detection (``loop``), approval gating (``approval``),
-budgets (``budget``).
+tool) becomes a message to the model, never an exception.
+
+Before each LLM call and each tool call the loop asks its :class:`Gate` (the supervisor's
+:class:`~intern.guards.gatekeeper.Gatekeeper`, in this process or in the supervisor actor)
+and does what the typed decision says: go on, compact the context, run nothing (a loop in
+its cool-down, a denied action), pause for approval, or stop (a budget is spent). After
+each it reports what was spent. The supervisor records the decisions; the loop records its
+own steps (``agent_start``, ``agent_step``, ``tool_call``, ``compaction``, ``agent_end``, ...).
 
     prompt = render_prompt("researcher", ...)
     result = run_agent(brain, prompt.system, prompt.task, registry,
                        result_schema=prompt.result_schema, events=events, role="researcher",
-                       guards=Guards(compactor=Compactor(32_768), loops=LoopDetector(),
-                                     approval=ApprovalGate(policy, run_dir), budget=budget))
-    if result.stopped_reason == "awaiting_approval":   # ask mode, answer not there yet
-        ...  # interrupt(); later: run_agent(..., resume=result)
+                       gate=gatekeeper, compactor=Compactor(32_768))
+    if result.stopped_reason == "awaiting_approval":   # ask mode: the graph interrupts
+        ...  # later, with the answer the interrupt returned: run_agent(..., resume=result, approval=answer)
 """
 
 from __future__ import annotations
@@ -30,11 +33,8 @@ from typing import Any, Protocol
 import jsonschema
 
 from intern.errors import InternError
-from intern.guards.approval import ApprovalGate
-from intern.guards.budgets import Budget
 from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
 from intern.guards.decisions import GuardDecision, Verdict
-from intern.guards.loops import LoopDetector
 from intern.guards.secrets import redact, redact_obj
 from intern.llm.base import Brain, BrainError, ToolCall
 from intern.tracking import EventLog
@@ -68,14 +68,19 @@ class ToolSet(Protocol):
         ...
 
 
-@dataclass
-class Guards:
-    """The supervisor's guards applied to one agent loop; any may be None (off)."""
+class Gate(Protocol):
+    """What the loop asks before (and reports after) each LLM call and tool call."""
 
-    compactor: Compactor | None = None
-    loops: LoopDetector | None = None
-    approval: ApprovalGate | None = None
-    budget: Budget | None = None
+    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision: ...
+
+    def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
+                  cost_usd: float = 0.0) -> None: ...
+
+    def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
+                    args: dict[str, Any]) -> GuardDecision: ...
+
+    def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
+                   gpu_hours: float = 0.0) -> GuardDecision: ...
 
 
 @dataclass
@@ -90,6 +95,7 @@ class AgentResult:
         detail: why it stopped, for the supervisor (None when finished).
         pending: when ``awaiting_approval``: the tool calls still to run, the first gated.
         request_id: when ``awaiting_approval``: the approval request to answer.
+        resource: when ``budget``: which budget was spent (``tool_calls``, ``wall_seconds``, ...).
     """
 
     final: dict[str, Any] | None
@@ -99,6 +105,7 @@ class AgentResult:
     detail: str | None = None
     pending: list[ToolCall] = dataclasses.field(default_factory=list)
     request_id: str | None = None
+    resource: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (to keep a paused loop in the run directory)."""
@@ -124,11 +131,11 @@ def finish_tool(result_schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, result_schema: dict[str, Any],
-              guards: Guards | None = None, events: EventLog | None = None, role: str = "agent",
-              branch: str | None = None, max_steps: int = 50, max_result_chars: int = 20_000,
-              resume: AgentResult | None = None,
+              gate: Gate | None = None, compactor: Compactor | None = None, events: EventLog | None = None,
+              role: str = "agent", branch: str | None = None, max_steps: int = 50, max_result_chars: int = 20_000,
+              resume: AgentResult | None = None, approval: dict[str, Any] | None = None,
               result_check: Callable[[dict[str, Any]], list[str]] | None = None) -> AgentResult:
-    """Run one role's loop until it finishes, runs out of steps, or a guard stops it.
+    """Run one role's loop until it finishes, runs out of steps, or its gate stops it.
 
     Args:
         brain: decides each step.
@@ -136,13 +143,16 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
         task: the task (the first and, headless, only user message).
         tools: the role's tools; ``finish`` is added by the loop.
         result_schema: the JSON Schema (type object) of the role's result.
-        guards: compaction, loop detection, approval and budget guards.
-        events: where every step and guard decision is recorded.
+        gate: the supervisor's gate, asked before each LLM call and tool call (None: no guards).
+        compactor: compacts the context when the gate says ``compact`` (and counts its tokens).
+        events: where every step is recorded.
         role: the role name in events and approval requests.
         branch: the hypothesis branch, if any.
         max_steps: the most model calls.
         max_result_chars: tool results longer than this are clipped.
         resume: a result that stopped ``awaiting_approval``: continue it.
+        approval: with ``resume``: the answer to its pending request (``approve``, ``who``, ``message``),
+            as the graph's ``interrupt()`` returned it: the gated call runs, or is answered with the denial.
         result_check: the role's own checks of a schema-valid result (e.g. that every cited
             source was found by its tools): the problems, one line each, which go back to the
             model as the ``finish`` call's error (and a ``result_rejected`` event); [] accepts.
@@ -154,11 +164,16 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
     own = tools.schemas()
     if FINISH in [t.get("function", {}).get("name") for t in own]:
         raise AgentError(f"a tool may not be named '{FINISH}': the loop adds it for the result")
-    loop = _Loop(brain, tools, [*own, finish_tool(result_schema)], result_schema, guards or Guards(),
+    loop = _Loop(brain, tools, [*own, finish_tool(result_schema)], result_schema, gate, compactor,
                  events, role, branch, max_result_chars, result_check)
     if resume is not None:
         loop.messages, loop.steps = list(resume.messages), resume.steps
-        if resume.pending and (done := loop.run_calls(list(resume.pending), None)):
+        pending = list(resume.pending)
+        if pending and approval is not None:
+            first, rest = pending[0], pending[1:]
+            loop.apply_approval(first, approval, resume.request_id)
+            pending = rest
+        if pending and (done := loop.run_calls(pending, None)):
             return done
     else:
         loop.messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": task}]
@@ -173,9 +188,10 @@ class _Loop:
     """The state of one running agent loop (private: :func:`run_agent` is the interface)."""
 
     def __init__(self, brain: Brain, tools: ToolSet, schemas: list[dict[str, Any]], result_schema: dict[str, Any],
-                 guards: Guards, events: EventLog | None, role: str, branch: str | None, max_result_chars: int,
+                 gate: Gate | None, compactor: Compactor | None, events: EventLog | None, role: str,
+                 branch: str | None, max_result_chars: int,
                  result_check: Callable[[dict[str, Any]], list[str]] | None = None):
-        self.brain, self.tools, self.schemas, self.guards = brain, tools, schemas, guards
+        self.brain, self.tools, self.schemas, self.gate = brain, tools, schemas, gate
         self.validator = jsonschema.validators.validator_for(result_schema)(result_schema)
         self.result_check = result_check
         self.events, self.role, self.branch = events, role, branch
@@ -183,37 +199,45 @@ class _Loop:
         self.messages: list[dict[str, Any]] = []
         self.steps = 0
         self.reported: tuple[int, int] | None = None  # (messages counted, prompt tokens) from the server
-        if guards.compactor is not None and not guards.compactor.overhead_tokens:
+        self.compactor = compactor
+        if compactor is not None and not compactor.overhead_tokens:
             # this loop's tool schemas count against the window too (a copy: the caller's stays as given)
-            compactor = copy.copy(guards.compactor)
-            compactor.overhead_tokens = estimate_tokens([{"content": json.dumps(schemas)}])
-            self.guards = dataclasses.replace(guards, compactor=compactor)
+            self.compactor = copy.copy(compactor)
+            self.compactor.overhead_tokens = estimate_tokens([{"content": json.dumps(schemas)}])
 
     def emit(self, event: str, **fields: Any) -> None:
         if self.events is not None:
             self.events.emit(self.role, event, branch=self.branch, **redact_obj(fields))
 
-    def guard_event(self, event: str, decision: GuardDecision, **extra: Any) -> None:
-        self.emit(event, step=self.steps, **decision.event_fields(), **extra)
-
     def end(self, reason: str, final: dict[str, Any] | None = None, detail: str | None = None,
-            pending: list[ToolCall] | None = None, request_id: str | None = None) -> AgentResult:
-        self.emit("agent_end", stopped_reason=reason, steps=self.steps, detail=detail)
-        return AgentResult(final, self.messages, self.steps, reason, detail, pending or [], request_id)
+            pending: list[ToolCall] | None = None, request_id: str | None = None,
+            resource: str | None = None) -> AgentResult:
+        self.emit("agent_end", stopped_reason=reason, steps=self.steps, detail=detail,
+                  **({"resource": resource} if resource else {}))
+        return AgentResult(final, self.messages, self.steps, reason, detail, pending or [], request_id, resource)
+
+    def tokens(self) -> int:
+        if self.compactor is not None:
+            return self.compactor.tokens(self.messages, self.reported)
+        return estimate_tokens(self.messages)
 
     def step(self) -> AgentResult | None:
         """One model call and its tool calls; an :class:`AgentResult` when the loop must end."""
-        budget = self.guards.budget
-        if budget is not None and (d := budget.check()).verdict is Verdict.STOP:
-            self.guard_event("budget", d)
-            return self.end("budget", detail=d.message)
         try:
-            self.compact_if_needed()
+            if self.gate is not None:
+                d = self.gate.before_llm(self.role, self.branch, self.tokens())
+                if d.verdict is Verdict.STOP:
+                    return self.end("budget", detail=d.message, resource=d.reason)
+                if d.verdict is Verdict.COMPACT:
+                    self.compact(d)
             sent = len(self.messages)
             reply = self.brain.decide(self.messages, self.schemas)
         except BrainError as e:
             return self.end("brain_error", detail=redact(str(e)))
         self.steps += 1
+        if self.gate is not None:
+            self.gate.after_llm(self.role, self.branch, reply.usage.prompt_tokens, reply.usage.completion_tokens,
+                                reply.usage.cost_usd)
         self.reported = (sent, reply.usage.prompt_tokens) if reply.usage.prompt_tokens else None
         self.messages.append(reply.to_message())
         self.emit("agent_step", step=self.steps, finish_reason=reply.finish_reason, error=reply.error,
@@ -224,21 +248,17 @@ class _Loop:
             return None
         return self.run_calls(reply.tool_calls, reply.error)
 
-    def compact_if_needed(self) -> None:
-        compactor = self.guards.compactor
-        if compactor is None:
-            return
-        decision = compactor.check(self.messages, self.reported)
-        if decision.verdict is not Verdict.COMPACT:
-            return
+    def compact(self, decision: GuardDecision) -> None:
+        """Compact the context as the supervisor decided (a role without a compactor gets a default one)."""
+        compactor = self.compactor or Compactor(int(decision.details.get("context_window") or 32768))
         try:
-            result = compactor.compact(self.messages, self.brain, tokens_before=decision.details["tokens"])
+            result = compactor.compact(self.messages, self.brain, tokens_before=decision.details.get("tokens"))
         except CompactionError as e:
-            self.guard_event("compaction", dataclasses.replace(decision, verdict=Verdict.STOP, message=str(e)))
+            self.emit("compaction", step=self.steps, **decision.event_fields(), failed=str(e))
             raise
         self.messages = result.messages
         self.reported = None
-        self.guard_event("compaction", decision, **result.event_fields())
+        self.emit("compaction", step=self.steps, **decision.event_fields(), **result.event_fields())
 
     def run_calls(self, calls: list[ToolCall], reply_error: str | None) -> AgentResult | None:
         """Answer every call of one reply, then add any guard corrections for the model."""
@@ -246,10 +266,10 @@ class _Loop:
         for i, call in enumerate(calls):
             rest = calls[i + 1:]
             if call.error:
-                text = f"Error: {call.error}"
-                self.answer(call, text)
+                self.answer(call, f"Error: {call.error}")
                 self.emit("tool_error", step=self.steps, tool=call.name, error=call.error)
-            elif call.name == FINISH:
+                continue
+            if call.name == FINISH:
                 problems = self.check_result(call.arguments or {})
                 heading = "the result does not match the required schema"
                 if not problems and self.result_check is not None:
@@ -261,56 +281,67 @@ class _Loop:
                     self.skip(rest, "finish was called")
                     self.emit("agent_result", step=self.steps, result=call.arguments)
                     return self.end("finished", final=call.arguments)
-                text = f"Error: {heading}:\n" + "\n".join(problems)
-                self.answer(call, text)
-            else:
-                outcome = self.guarded_call(call, calls[i:])
-                if isinstance(outcome, AgentResult):
-                    return outcome
-                text = outcome
-            if (stop := self.observe(call, text, rest, notes)) is not None:
-                return stop
+                self.answer(call, f"Error: {heading}:\n" + "\n".join(problems))
+                continue
+            outcome = self.guarded_call(call, calls[i:], notes)
+            if isinstance(outcome, AgentResult):
+                return outcome
         self.messages.extend({"role": "user", "content": note} for note in notes)
         return None
 
-    def guarded_call(self, call: ToolCall, remaining: list[ToolCall]) -> str | AgentResult:
-        """Budget and approval checks, then the tool; the result text, or how the loop ends."""
+    def guarded_call(self, call: ToolCall, remaining: list[ToolCall], notes: list[str]) -> str | AgentResult:
+        """Ask the gate, run the tool, report it; the result text, or how the loop ends."""
         args = call.arguments or {}
-        budget, gate = self.guards.budget, self.guards.approval
-        if budget is not None and (d := budget.check()).verdict is Verdict.STOP:
-            self.guard_event("budget", d)
-            self.skip(remaining, d.message or "budget exhausted")
-            return self.end("budget", detail=d.message)
         preface = ""
-        if gate is not None:
-            d = gate.check(call.name, args, call.id, self.role, self.branch, on_request=self.approval_requested)
-            if d.reason and d.verdict is not Verdict.PAUSE_FOR_APPROVAL:  # approved or denied
-                self.guard_event("approval", d)
+        if self.gate is not None:
+            d = self.gate.before_tool(self.role, self.branch, call.id, call.name, args)
+            if d.verdict is Verdict.STOP:
+                self.skip(remaining, d.message or "budget exhausted")
+                return self.end("budget", detail=d.message, resource=d.reason)
             if d.verdict is Verdict.PAUSE_FOR_APPROVAL:
                 return self.end("awaiting_approval", pending=remaining, request_id=d.details["request_id"],
                                 detail=f"waiting for approval of {call.name}: {d.details.get('reason')}")
-            if d.verdict is Verdict.CORRECT:
-                self.answer(call, d.message or "Not approved.")
-                return d.message or "Not approved."
+            if d.verdict in (Verdict.CORRECT, Verdict.COOL_DOWN):  # denied, or a loop's repeat: not run
+                text = d.message or "Not run."
+                self.answer(call, text)
+                return text
             if d.message:
                 preface = f"[Approved by {d.details.get('who')}: {d.message}]\n"
+        return self.run_tool(call, preface, remaining, notes)
+
+    def run_tool(self, call: ToolCall, preface: str, remaining: list[ToolCall],
+                 notes: list[str]) -> str | AgentResult:
+        args = call.arguments or {}
         started = time.monotonic()
         text, ok, gpu_hours = self.execute(call.name, args)
-        if budget is not None:
-            budget.charge_tool_call()
-            budget.charge_gpu_hours(gpu_hours)
-        if gate is not None:
-            gate.record_spend(args)
         self.emit("tool_call", step=self.steps, tool=call.name, ok=ok, args=_clip(json.dumps(args), 500),
                   result_chars=len(text), seconds=round(time.monotonic() - started, 3),
                   **({"gpu_hours_used": gpu_hours} if gpu_hours else {}))
         self.answer(call, preface + text)
+        if self.gate is not None:
+            observed: Any = call.arguments if call.arguments is not None else call.raw_arguments
+            d = self.gate.after_tool(self.role, self.branch, call.name, observed, preface + text, ok, gpu_hours)
+            if d.verdict is Verdict.CORRECT:
+                notes.append(d.message or "")
+            elif d.verdict is Verdict.ESCALATE:
+                self.skip(remaining[1:], "the role was stopped for looping")
+                return self.end("escalated", detail=d.message)
         return preface + text
 
-    def approval_requested(self, request: dict[str, Any]) -> None:
-        self.emit("approval", step=self.steps, guard="approval", verdict=Verdict.PAUSE_FOR_APPROVAL.value,
-                  reason="requested", request_id=request["id"], tool=request["tool"], action=request["action"],
-                  message=f"{request['reason']}; answer with: intern approve <run> [--deny --message ...]")
+    def apply_approval(self, call: ToolCall, answer: dict[str, Any], request_id: str | None) -> None:
+        """The pending gated call, answered by the approval that came back through the graph's interrupt."""
+        who, message = answer.get("who") or "unknown", answer.get("message") or ""
+        self.emit("approval", step=self.steps, guard="approval", request_id=request_id, tool=call.name,
+                  approved=bool(answer.get("approve")), who=who, at=answer.get("at"), feedback=message,
+                  verdict=(Verdict.CONTINUE if answer.get("approve") else Verdict.CORRECT).value,
+                  reason="approved" if answer.get("approve") else "denied")
+        if answer.get("approve"):
+            preface = f"[Approved by {who}: {message}]\n" if message else ""
+            notes: list[str] = []
+            self.run_tool(call, preface, [call], notes)
+            self.messages.extend({"role": "user", "content": note} for note in notes)
+        else:
+            self.answer(call, f"[Supervisor] Not approved; denied by {who}: {message or 'no reason given'}")
 
     def execute(self, name: str, args: dict[str, Any]) -> tuple[str, bool, float]:
         try:
@@ -321,21 +352,6 @@ class _Loop:
         text = _clip(redact(str(getattr(result, "text", ""))), self.max_result_chars)
         gpu_hours = float(getattr(result, "gpu_hours", 0.0) or 0.0)
         return (text if ok else f"Error: {text}"), ok, gpu_hours
-
-    def observe(self, call: ToolCall, text: str, rest: list[ToolCall], notes: list[str]) -> AgentResult | None:
-        detector = self.guards.loops
-        if detector is None:
-            return None
-        args: Any = call.arguments if call.arguments is not None else call.raw_arguments
-        decision = detector.observe(call.name, args, text)
-        if decision.verdict is Verdict.CORRECT:
-            self.guard_event("loop", decision)
-            notes.append(decision.message or "")
-        elif decision.verdict is Verdict.ESCALATE:
-            self.guard_event("loop", decision)
-            self.skip(rest, "the role was stopped for looping")
-            return self.end("escalated", detail=decision.message)
-        return None
 
     def check_result(self, result: dict[str, Any]) -> list[str]:
         errors = sorted(self.validator.iter_errors(result), key=lambda e: list(e.absolute_path))

@@ -54,6 +54,7 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0  # when the server reports what the call cost (e.g. OpenRouter's usage.cost)
 
     @property
     def total_tokens(self) -> int:

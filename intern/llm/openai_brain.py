@@ -122,7 +122,7 @@ class OpenAIBrain:
         reply = to_reply(response, tool_names(tools) if tools else [])
         if self.on_usage is not None:
             self.on_usage({"model": self.model, "prompt_tokens": reply.usage.prompt_tokens,
-                           "completion_tokens": reply.usage.completion_tokens,
+                           "completion_tokens": reply.usage.completion_tokens, "cost_usd": reply.usage.cost_usd,
                            "total_tokens": reply.usage.total_tokens, "finish_reason": reply.finish_reason,
                            "attempts": attempts, "seconds": round(time.monotonic() - started, 3)})
         return reply
@@ -197,8 +197,11 @@ def to_reply(response: Any, known_tools: list[str]) -> Reply:
     """Parse an SDK ``ChatCompletion`` into a :class:`Reply`, flagging every problem."""
     usage = Usage()
     if getattr(response, "usage", None) is not None:
+        extra = getattr(response.usage, "model_extra", None) or {}
+        cost = getattr(response.usage, "cost", None) or extra.get("cost") or 0.0
         usage = Usage(prompt_tokens=response.usage.prompt_tokens or 0,
-                      completion_tokens=response.usage.completion_tokens or 0)
+                      completion_tokens=response.usage.completion_tokens or 0,
+                      cost_usd=float(cost) if isinstance(cost, int | float) else 0.0)
     choices = getattr(response, "choices", None) or []
     if not choices:
         return Reply(content=None, usage=usage, error=reply_problem(None, [], None))

@@ -14,12 +14,15 @@ from intern.guards.approval import (
     ApprovalGate,
     ApprovalPolicy,
     approvals_dir,
+    get_response,
     list_pending,
     respond,
     submit_request,
 )
+from intern.guards.budgets import Ledger, Limits
 from intern.guards.decisions import Verdict
-from intern.llm.agent import AgentResult, Guards, run_agent
+from intern.guards.gatekeeper import Gatekeeper
+from intern.llm.agent import AgentResult, run_agent
 from intern.llm.openai_brain import OpenAIBrain
 from intern.tracking import EventLog, read_events
 
@@ -97,25 +100,28 @@ def test_channel_requests_are_idempotent_and_answered_once(tmp_path):
         respond(tmp_path, None, approve=True)
 
 
-def run_trainer(server: LLMServer, run_dir, tools: Toolbox, wait: float | None, resume=None) -> AgentResult:
-    gate = ApprovalGate(ApprovalPolicy(mode="ask"), run_dir, wait_seconds=wait, poll_seconds=0.05)
+def run_trainer(server: LLMServer, run_dir, tools: Toolbox, resume=None, approval=None) -> AgentResult:
+    """The trainer's loop with the supervisor's gatekeeper in this process (ask mode)."""
     events = EventLog(run_dir / "events.jsonl", "r1")
+    gate = Gatekeeper(Ledger(Limits()), ApprovalGate(ApprovalPolicy(mode="ask"), run_dir), events=events)
     return run_agent(OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x"), "sys", "train it", tools,
-                     result_schema=SCHEMA, guards=Guards(approval=gate), events=events, role="trainer", branch="b0",
-                     resume=resume)
+                     result_schema=SCHEMA, gate=gate, events=events, role="trainer", branch="b0",
+                     resume=resume, approval=approval)
 
 
 @pytest.mark.parametrize(("verdict", "message"), [("approve", "go ahead, keep it under 4 h"),
                                                   ("deny", "too expensive: use LoRA on 1 GPU")])
-def test_approval_from_a_second_process(tmp_path, verdict, message):
+def test_approval_from_a_second_process_reaches_the_paused_loop(tmp_path, verdict, message):
+    """Paused, answered by `intern approve` in another process, resumed with the answer (as the graph's
+    interrupt returns it: the supervisor reads it from the run directory, the driver hands it over)."""
     tools = Toolbox(launch_training=lambda a: "checkpoint at ckpt/final")
     script = [reply(tool_calls=[call("launch_training", TRAIN)]), finish({"checkpoint": "ckpt/final"})]
-    responder = subprocess.Popen([sys.executable, "-c", RESPONDER, str(tmp_path), verdict, message])
-    try:
-        with LLMServer(script) as server:
-            result = run_trainer(server, tmp_path, tools, wait=60)
-    finally:
-        assert responder.wait(timeout=60) == 0
+    with LLMServer(script) as server:
+        paused = run_trainer(server, tmp_path, tools)
+        assert paused.stopped_reason == "awaiting_approval" and tools.calls == []
+        subprocess.run([sys.executable, "-c", RESPONDER, str(tmp_path), verdict, message], check=True, timeout=60)
+        answer = get_response(tmp_path, paused.request_id)
+        result = run_trainer(server, tmp_path, tools, resume=paused, approval=answer)
     assert result.stopped_reason == "finished"
     answered = server.requests[1]["body"]["messages"][-1]
     assert answered["role"] == "tool"
@@ -133,20 +139,20 @@ def test_approval_from_a_second_process(tmp_path, verdict, message):
     assert decided["feedback"] == message and decided["tool"] == "launch_training" and decided["branch"] == "b0"
 
 
-def test_a_paused_loop_resumes_after_the_answer(tmp_path):
+def test_a_paused_loop_stays_paused_until_it_is_given_the_answer(tmp_path):
     tools = Toolbox(launch_training=lambda a: "checkpoint at ckpt/final")
     script = [reply(tool_calls=[call("launch_training", TRAIN)]), finish({"checkpoint": "ckpt/final"})]
     with LLMServer(script) as server:
-        paused = run_trainer(server, tmp_path, tools, wait=0)
+        paused = run_trainer(server, tmp_path, tools)
         assert paused.stopped_reason == "awaiting_approval" and tools.calls == []
         assert [c.name for c in paused.pending] == ["launch_training"]
         (pending,) = list_pending(tmp_path)
         assert pending["id"] == paused.request_id and pending["args"] == TRAIN and pending["role"] == "trainer"
         stored = AgentResult.from_dict(json.loads(json.dumps(paused.to_dict())))  # kept in the run dir
-        again = run_trainer(server, tmp_path, tools, wait=0, resume=stored)  # asked again before an answer
+        again = run_trainer(server, tmp_path, tools, resume=stored)  # asked again before an answer
         assert again.stopped_reason == "awaiting_approval" and again.request_id == paused.request_id
-        subprocess.run([sys.executable, "-c", RESPONDER, str(tmp_path), "approve", ""], check=True, timeout=60)
-        done = run_trainer(server, tmp_path, tools, wait=0, resume=again)
+        answer = respond(tmp_path, paused.request_id, approve=True, who="ana@lab")
+        done = run_trainer(server, tmp_path, tools, resume=again, approval=answer)
     assert done.stopped_reason == "finished" and done.final == {"checkpoint": "ckpt/final"}
     assert tools.calls == [("launch_training", TRAIN)] and len(server.requests) == 2
     assert len(list(approvals_dir(tmp_path).glob("*.request.json"))) == 1

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from llm_server import LLMServer, Toolbox, call, finish, reply
 
+from intern.guards.budgets import Ledger, Limits
 from intern.guards.compaction import SUMMARY_MARKER, CompactionError, Compactor, estimate_tokens
 from intern.guards.decisions import Verdict
-from intern.llm.agent import Guards, run_agent
+from intern.guards.gatekeeper import Gatekeeper
+from intern.llm.agent import run_agent
 from intern.llm.openai_brain import OpenAIBrain
 from intern.tracking import EventLog, read_events
 
@@ -108,8 +110,8 @@ def test_compaction_in_a_headless_agent_run(tmp_path):
     tools = Toolbox(read=lambda a: f"page {a['page']}: " + "lorem ipsum " * 100)
     with LLMServer(summarizer_or(script)) as server:
         result = run_agent(brain(server), "You are a researcher.", "Find the answer in the pages.", tools,
-                           result_schema=SCHEMA, guards=Guards(compactor=Compactor(context_window=2500)),
-                           events=events, role="researcher")
+                           result_schema=SCHEMA, gate=Gatekeeper(Ledger(Limits()), context_window=2500),
+                           compactor=Compactor(context_window=2500), events=events, role="researcher")
     assert result.stopped_reason == "finished" and result.final == {"answer": 3}
     compactions = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "compaction"]
     assert compactions and all(e["verdict"] == "compact" for e in compactions)
@@ -129,7 +131,7 @@ def test_an_agent_run_that_cannot_fit_raises_instead_of_looping(tmp_path):
     tools = Toolbox(dump=lambda a: "y" * 12000)
     with LLMServer(summarizer_or(script)) as server, pytest.raises(CompactionError):
         run_agent(brain(server), "sys", "task", tools, result_schema=SCHEMA, events=events,
-                  guards=Guards(compactor=Compactor(context_window=2000)))
+                  gate=Gatekeeper(Ledger(Limits()), context_window=2000), compactor=Compactor(context_window=2000))
     assert len(server.requests) == 1  # failed at the first check after the huge result, no retry loop
     (event,) = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "compaction"]
-    assert event["verdict"] == "stop" and "Make tool results shorter" in event["message"]
+    assert event["verdict"] == "compact" and "Make tool results shorter" in event["failed"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from llm_server import LLMServer, Toolbox, call, finish, reply
 
+from intern.guards.budgets import Ledger, Limits
 from intern.guards.decisions import Verdict
+from intern.guards.gatekeeper import Gatekeeper
 from intern.guards.loops import LoopDetector, signature
-from intern.llm.agent import Guards, run_agent
+from intern.llm.agent import run_agent
 from intern.llm.openai_brain import OpenAIBrain
 from intern.tracking import EventLog, read_events
 
@@ -66,24 +68,30 @@ def test_no_refire_every_turn_and_a_new_loop_is_corrected_not_escalated():
     assert detector.corrections == 2
 
 
-def test_planted_loop_in_an_agent_run_is_corrected_then_escalated(tmp_path):
+def _gate(cooldown: int, events=None) -> Gatekeeper:
+    return Gatekeeper(Ledger(Limits()), loop_cooldown=cooldown, events=events)
+
+
+def test_planted_loop_in_an_agent_run_is_corrected_cooled_down_then_escalated(tmp_path):
     events = EventLog(tmp_path / "events.jsonl", run_id="r1")
     search = reply(tool_calls=[call("search", {"query": "gsm8k sota"})])
     tools = Toolbox(search=lambda a: "no results")
     with LLMServer([search] * 5 + [finish({"answer": "never reached"})]) as server:
         result = run_agent(OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x"), "sys", "task", tools,
-                           result_schema=SCHEMA, guards=Guards(loops=LoopDetector(cooldown=1)), events=events,
-                           role="researcher")
+                           result_schema=SCHEMA, gate=_gate(1, events), events=events, role="researcher")
     assert result.stopped_reason == "escalated" and result.final is None
     assert "kept looping after a correction" in result.detail
-    assert len(server.requests) == 5 and len(tools.calls) == 5
+    # the 4th call repeats the loop within the cool-down: not run (and not charged), the model told why
+    assert len(server.requests) == 5 and len(tools.calls) == 4
     fourth = server.requests[3]["body"]["messages"]
     assert fourth[-1]["role"] == "user" and fourth[-1]["content"].startswith("[Supervisor] You called `search` 3 times")
-    assert sum(m["role"] == "user" and m["content"].startswith("[Supervisor]")
-               for m in server.requests[4]["body"]["messages"]) == 1  # the cooldown: no second correction
+    fifth = server.requests[4]["body"]["messages"]
+    assert fifth[-1]["role"] == "tool" and fifth[-1]["content"].startswith("[Supervisor] Not run: `search`")
+    assert sum(m["role"] == "user" and m["content"].startswith("[Supervisor]") for m in fifth) == 1
     loops = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "loop"]
-    assert [(e["verdict"], e["step"]) for e in loops] == [("correct", 3), ("escalate", 5)]
+    assert [e["verdict"] for e in loops] == ["correct", "cool_down", "escalate"]
     assert loops[0]["tools"] == ["search"] and loops[0]["kind"] == "identical"
+    assert all(e["decided_by"] == "supervisor" and e["role"] == "researcher" for e in loops)
 
 
 def test_a_corrected_model_that_changes_course_finishes():
@@ -92,5 +100,5 @@ def test_a_corrected_model_that_changes_course_finishes():
     tools = Toolbox(search=lambda a: f"results for {a['query']}")
     with LLMServer(script) as server:
         result = run_agent(OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x"), "sys", "task", tools,
-                           result_schema=SCHEMA, guards=Guards(loops=LoopDetector(cooldown=0)))
+                           result_schema=SCHEMA, gate=_gate(0))
     assert result.stopped_reason == "finished" and result.final == {"answer": "ok"}

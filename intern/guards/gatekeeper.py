@@ -1,0 +1,138 @@
+"""The gate every role's agent loop passes before each LLM call and each tool call.
+
+One :class:`Gatekeeper` per run, held by the supervisor actor, so every role and branch on
+every node is judged against the same ledger and the same approvals. It composes the small
+policies of this package and returns their typed decisions:
+
+- ``before_llm(role, branch, tokens)``: ``stop`` (a budget is spent), ``compact`` (the
+  prompt passed the compaction threshold of the context window) or ``continue``;
+- ``after_llm(...)``: charges LLM tokens and dollars;
+- ``before_tool(role, branch, call_id, tool, args)``: ``stop``, ``cool_down`` (the call repeats
+  a loop the role was just corrected for: not run again), ``pause_for_approval`` (asked; the
+  answer comes back through the graph's ``interrupt()``), ``correct`` (denied) or ``continue``;
+- ``after_tool(...)``: charges the call and its GPU hours; ``correct`` or ``escalate`` on a loop.
+
+Every decision other than a plain ``continue`` is an event in ``events.jsonl`` (with the asking
+role and branch); all of them are counted in :meth:`Gatekeeper.snapshot`. When 80% of a
+limited resource is spent, ``on_notice`` is called once for it (the supervisor notifies).
+
+    gate = Gatekeeper(ledger, approval=ApprovalGate(policy, run_dir), context_window=32768,
+                      events=EventLog(run_dir / "events.jsonl", run_id))
+    decision = gate.before_tool("trainer", "i1-b0", "c1", "launch_training", {"gpu_hours": 4})
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from intern.guards.approval import ApprovalGate
+from intern.guards.budgets import Ledger
+from intern.guards.decisions import GuardDecision, Verdict, go_on
+from intern.guards.loops import LoopDetector
+from intern.guards.secrets import redact_obj
+from intern.tracking import EventLog
+
+__all__ = ["Gatekeeper"]
+
+#: Which event a guard's decisions are recorded as.
+_EVENT = {"budget": "budget", "compaction": "compaction", "loops": "loop", "approval": "approval"}
+
+
+class Gatekeeper:
+    """The run's guards behind one interface (see the module docstring).
+
+    Args:
+        ledger: The run's budget ledger.
+        approval: The approval policy and its durable record (None: nothing is gated).
+        context_window: The LLM's context window in tokens (for compaction).
+        compaction_threshold: Compact when a prompt passes this fraction of the window.
+        loop_cooldown: Calls after a loop correction during which the looping call is not run again.
+        events: Where decisions are recorded.
+        on_notice: Called as ``on_notice(kind, details)`` for ``budget_80`` and ``approval_requested``.
+    """
+
+    def __init__(self, ledger: Ledger, approval: ApprovalGate | None = None, *, context_window: int = 32768,
+                 compaction_threshold: float = 0.9, loop_cooldown: int = 2, events: EventLog | None = None,
+                 on_notice: Callable[[str, dict[str, Any]], None] | None = None):
+        self.ledger = ledger
+        self.approval = approval
+        self.limit_tokens = int(compaction_threshold * context_window)
+        self.context_window = context_window
+        self.loop_cooldown = loop_cooldown
+        self.events = events
+        self.on_notice = on_notice
+        self.loops: dict[str, LoopDetector] = {}
+        self.counts: Counter[str] = Counter()
+
+    # ----------------------------------------------------------------------------- gates
+    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision:
+        if (d := self.ledger.check()).verdict is Verdict.STOP:
+            return self._record(role, branch, d)
+        if tokens > self.limit_tokens:
+            return self._record(role, branch, GuardDecision(
+                Verdict.COMPACT, "compaction", "context_threshold",
+                details={"tokens": tokens, "limit": self.limit_tokens, "context_window": self.context_window}))
+        return self._record(role, branch, go_on("budget"))
+
+    def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
+                  cost_usd: float = 0.0) -> None:
+        self.ledger.charge(llm_tokens=prompt_tokens + completion_tokens, dollars=cost_usd)
+        self._notice_budget()
+
+    def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
+                    args: dict[str, Any]) -> GuardDecision:
+        if (d := self.ledger.check()).verdict is Verdict.STOP:
+            return self._record(role, branch, d)
+        if (d := self._detector(role, branch).precheck(tool, args)).verdict is Verdict.COOL_DOWN:
+            return self._record(role, branch, d)
+        if self.approval is None:
+            return self._record(role, branch, go_on("approval"))
+        d = self.approval.check(tool, args, call_id, role, branch, on_request=self._requested)
+        if d.verdict is Verdict.CONTINUE and d.reason:  # approved (auto, or answered before)
+            self.approval.record_spend(args)
+        return self._record(role, branch, d)
+
+    def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
+                   gpu_hours: float = 0.0) -> GuardDecision:
+        self.ledger.charge(tool_calls=1, gpu_hours=gpu_hours)
+        return self._record(role, branch, self._detector(role, branch).observe(tool, args, result))
+
+    # --------------------------------------------------------------------------- helpers
+    def snapshot(self) -> dict[str, Any]:
+        """The ledger and how many decisions of each kind were made."""
+        return {**self.ledger.snapshot(), "decisions": dict(self.counts)}
+
+    def _detector(self, role: str, branch: str | None) -> LoopDetector:
+        key = f"{role}/{branch or '-'}"
+        if key not in self.loops:
+            self.loops[key] = LoopDetector(cooldown=self.loop_cooldown)
+        return self.loops[key]
+
+    def _record(self, role: str, branch: str | None, d: GuardDecision) -> GuardDecision:
+        self._notice_budget()  # 80% of the wall clock passes between calls, not only when charged
+        self.counts[d.verdict.value] += 1
+        # A pause is recorded once, as the request (_requested); a compaction by the loop that does it.
+        quiet = d.verdict in (Verdict.PAUSE_FOR_APPROVAL, Verdict.COMPACT) or (
+            d.verdict is Verdict.CONTINUE and not d.reason)
+        if self.events is not None and not quiet:
+            self.events.emit(role, _EVENT.get(d.guard, d.guard), branch=branch, decided_by="supervisor",
+                             **redact_obj(d.event_fields()))
+        return d
+
+    def _requested(self, request: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events.emit(request["role"], "approval", branch=request.get("branch"), decided_by="supervisor",
+                             guard="approval", verdict=Verdict.PAUSE_FOR_APPROVAL.value, reason="requested",
+                             request_id=request["id"], tool=request["tool"], action=request["action"],
+                             message=f"{request['reason']}; answer with: intern approve <run> [--deny --message ...]")
+        if self.on_notice is not None:
+            self.on_notice("approval_requested", request)
+
+    def _notice_budget(self) -> None:
+        for resource in self.ledger.newly_past(0.8):
+            if self.events is not None:
+                self.events.emit("supervisor", "budget_warning", resource=resource, **self.ledger.snapshot())
+            if self.on_notice is not None:
+                self.on_notice("budget_80", {"resource": resource, **self.ledger.snapshot()})

@@ -1,0 +1,353 @@
+"""The integrity checks of a finished run, as plain functions over files and events.
+
+The supervisor runs them before the report; each check returns JSON-ready data,
+``{"name", "passed", "detail"}``, where ``detail`` says what was found and, when a check
+fails, what is wrong::
+
+    base = fingerprint(resolve_model(cfg.base_model))         # at run start; keep it in the run dir
+    problem = check_init_from(hypothesis["init_from"], base, run_dir)   # when a hypothesis is proposed
+    report = integrity_report([
+        check_lineage(final_checkpoint, base, run_dir),           # every record chains back to the base
+        check_identity(base, state["baseline"]["model_path"]),    # the baseline scored is the base
+        check_test_evaluations(read_events(run_dir / "events.jsonl")),
+        check_training_data(state["branch_results"], bench.items("dev") + bench.items("test")),
+    ])
+    report["passed"], report["failed"]                            # results.json's "integrity" block
+
+"The same model" means the same bytes: `intern.models.model_digest` over ``config.json`` and
+the weight files, re-computed when checked, so a base model directory whose weights were
+swapped after the run started fails even at the same path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from intern.errors import DataError, ModelError
+from intern.models import model_digest, resolve_model
+
+if TYPE_CHECKING:
+    from intern.evals.base import Item
+
+__all__ = ["check_identity", "check_init_from", "check_lineage", "check_test_evaluations",
+           "check_training_data", "fingerprint", "integrity_report"]
+
+RECORD = "intern_train.json"
+
+
+def _check(name: str, problems: list[str], found: str) -> dict[str, Any]:
+    problems = list(dict.fromkeys(problems))  # one problem reached by two routes is said once
+    detail = found if not problems else "; ".join(problems) + (f" (found: {found})" if found else "")
+    return {"name": name, "passed": not problems, "detail": detail}
+
+
+def _model_dir(ref: str | Path) -> Path:
+    """A model directory for a path or a model reference (``tiny:llama``), resolved to an absolute path."""
+    path = Path(ref).expanduser()
+    return path.resolve() if (path / "config.json").is_file() else resolve_model(str(ref)).resolve()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _safetensors_parameters(root: Path) -> int | None:
+    """The parameter count from the safetensors headers (no weights read), or None."""
+    files = sorted(root.glob("*.safetensors"))
+    total = 0
+    try:
+        for f in files:
+            with open(f, "rb") as handle:
+                header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+            total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    except (OSError, ValueError, KeyError, TypeError, MemoryError):
+        return None
+    return total if files else None
+
+
+def fingerprint(model_path: str | Path) -> dict[str, Any]:
+    """What the base model is at run start: its path, weights digest, config hash and architecture.
+
+    Args:
+        model_path: A model directory, or a reference `intern.models.resolve_model` takes.
+
+    Raises:
+        ModelError: When it is no model directory (or the reference cannot be resolved).
+    """
+    root = _model_dir(model_path)
+    config = (root / "config.json").read_bytes()
+    try:
+        architectures = json.loads(config).get("architectures")
+    except ValueError:
+        raise ModelError(f"{root / 'config.json'} is not JSON; pass a saved model directory") from None
+    out = {"path": str(root), "digest": model_digest(root), "config_sha256": hashlib.sha256(config).hexdigest(),
+           "architectures": architectures}
+    if (params := _safetensors_parameters(root)) is not None:
+        out["num_parameters"] = params
+    return out
+
+
+def _run_checkpoints(run_dir: str | Path) -> list[str]:
+    root = Path(run_dir) / "checkpoints"
+    return sorted(str(p.parent) for p in root.glob(f"**/final/{RECORD}"))[:8] if root.is_dir() else []
+
+
+def check_init_from(init_from: str | None, base: dict[str, Any], run_dir: str | Path) -> str | None:
+    """None when a proposed ``init_from`` is acceptable, else the correction for the researcher.
+
+    Acceptable: None (the base model), the base model's directory, or a trained model directory of
+    this run (under ``<run_dir>/checkpoints/``, with its ``intern_train.json``).
+    """
+    if not init_from:
+        return None
+    path = Path(init_from).expanduser().resolve()
+    if str(path) == base["path"]:
+        return None
+    root = (Path(run_dir) / "checkpoints").resolve()
+    if not path.exists():
+        why = "it does not exist"
+    elif not _inside(path, root):
+        why = (f"it is outside this run's checkpoints ({root}): only the declared base model and this "
+               "run's own trained checkpoints may be trained from")
+    elif not (path / RECORD).is_file():
+        why = (f"it has no {RECORD}: it is not a finished training output of this run (a trainer "
+               "checkpoint-N is continued through a branch continuation, not init_from)")
+    else:
+        return None
+    ours = _run_checkpoints(run_dir)
+    return (f"init_from {init_from!r} is refused: {why}. Propose init_from=null to start from the base model "
+            f"({base['path']}), or the 'checkpoint' of one of this run's branches"
+            + (f" ({', '.join(ours)})" if ours else " (none is trained yet)") + ".")
+
+
+class _Lineage:
+    """A walk over ``intern_train.json`` records from a checkpoint back to the base model."""
+
+    def __init__(self, base: dict[str, Any], run_dir: str | Path):
+        self.base = base
+        self.run_dir = Path(run_dir).resolve()
+        self.root = self.run_dir / "checkpoints"
+        self.edges: list[str] = []
+        self.problems: list[str] = []
+        self.done: set[Path] = set()
+        self._base_digest: str | None = None
+
+    def rel(self, path: Path) -> str:
+        return str(path.relative_to(self.run_dir)) if _inside(path, self.run_dir) else str(path)
+
+    def source(self, path: Path) -> Path | None:
+        """The model directory whose record describes ``path``: its own, or for a trainer
+        ``.../trainer/<key>/checkpoint-N`` the ``final/`` next to that ``trainer/``."""
+        if (path / RECORD).is_file():
+            return path
+        for parent in path.parents:
+            if not _inside(parent, self.root):
+                break
+            if parent.name == "trainer":
+                final = parent.parent / "final"
+                return final if (final / RECORD).is_file() else None
+        return None
+
+    def visit(self, model: Path, stack: tuple[Path, ...] = ()) -> None:
+        if model in stack:
+            self.problems.append(f"cycle: {self.rel(model)} descends from itself")
+            return
+        if model in self.done:
+            return
+        try:
+            job = json.loads((model / RECORD).read_text())["job"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.problems.append(f"{self.rel(model / RECORD)} is unreadable ({e})")
+            return
+        if not job.get("model_path"):
+            self.problems.append(f"{self.rel(model / RECORD)} names no job.model_path")
+        else:
+            self.edge(model, Path(job["model_path"]), "model_path", (*stack, model))
+        if job.get("continue_from"):
+            self.edge(model, Path(job["continue_from"]), "continue_from", (*stack, model))
+        self.done.add(model)
+
+    def edge(self, child: Path, parent: Path, field: str, stack: tuple[Path, ...]) -> None:
+        parent = parent.expanduser().resolve()
+        if field == "model_path" and str(parent) == self.base["path"]:
+            if self._base_digest is None:
+                try:
+                    self._base_digest = model_digest(parent)
+                except ModelError as e:
+                    self._base_digest = f"unreadable ({e})"
+            same = self._base_digest == self.base["digest"]
+            self.edges.append(f"{self.rel(child)} <- base {parent}" + ("" if same else " (CHANGED)"))
+            if not same:
+                self.problems.append(f"the base model at {parent} is not the fingerprinted one: its digest is now "
+                                     f"{self._base_digest[:16]}, at run start {self.base['digest'][:16]} (its "
+                                     "weights or config were replaced after the run started)")
+            return
+        if not _inside(parent, self.root):
+            allowed = "the base model nor " if field == "model_path" else ""
+            self.problems.append(f"{self.rel(child)} was trained from {parent} ({field}), which is neither "
+                                 f"{allowed}a checkpoint of this run ({self.root})")
+            return
+        source = self.source(parent)
+        if source is None:
+            self.problems.append(f"{field} {self.rel(parent)} of {self.rel(child)} has no {RECORD} (nor a final/ "
+                                 "next to its trainer/ folder): where it came from is unknown")
+            return
+        via = "" if source == parent else f", written by {self.rel(source)}{self._key_note(parent, source)}"
+        self.edges.append(f"{self.rel(child)} <- {self.rel(parent)} ({field}{via})")
+        self.visit(source, stack)
+
+    @staticmethod
+    def _key_note(checkpoint: Path, source: Path) -> str:
+        """A note when the record next to ``trainer/<key>/`` is of another job than ``<key>`` (a retrained stage)."""
+        from intern.train.grpo import GRPOJob
+        from intern.train.sft import SFTJob, job_key
+
+        key = next((p.name for p in (checkpoint, *checkpoint.parents) if p.parent.name == "trainer"), None)
+        try:
+            record = json.loads((source / RECORD).read_text())
+            kind = GRPOJob if record.get("recipe") == "grpo" else SFTJob
+            recorded = job_key(kind(**record["job"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+        return "" if key in (None, recorded) else f" for job {recorded}; the checkpoint is of job {key}"
+
+
+def check_lineage(checkpoint: str | Path, base: dict[str, Any], run_dir: str | Path, *,
+                  name: str = "lineage") -> dict[str, Any]:
+    """Whether ``checkpoint`` (a trained model directory of this run) descends from the fingerprinted base.
+
+    Each record's ``job.model_path`` must be the base model (same resolved path and, re-computed, the
+    same digest) or another trained checkpoint of this run, recursively; a ``job.continue_from`` must
+    be a checkpoint of this run whose writing job (its branch's ``final/`` record) descends from the
+    base too. The detail lists the chain from ``checkpoint`` back to the base.
+    """
+    walk = _Lineage(base, run_dir)
+    path = Path(checkpoint).expanduser().resolve()
+    if not _inside(path, walk.root) or not (path / RECORD).is_file():
+        walk.problems.append(f"{path} is not a trained checkpoint of this run (a directory under {walk.root} "
+                             f"with {RECORD})")
+    else:
+        walk.visit(path)
+    return _check(name, walk.problems, "; ".join(walk.edges))
+
+
+def check_identity(base: dict[str, Any], scored_path: str | Path) -> dict[str, Any]:
+    """Whether the model scored as the baseline (a directory or a model reference) has the fingerprinted digest now."""
+    try:
+        path = _model_dir(scored_path)
+        digest = model_digest(path)
+    except ModelError as e:
+        return _check("identity", [f"the baseline's model {scored_path} cannot be read ({e})"], "")
+    where = "" if str(path) == base["path"] else f" (at another path than the fingerprinted {base['path']})"
+    if digest != base["digest"]:
+        return _check("identity", [f"the baseline scored {path}, whose digest {digest[:16]} is not the "
+                                   f"{base['digest'][:16]} fingerprinted at run start{where}: the base model was "
+                                   "replaced or another model was scored"], "")
+    return _check("identity", [], f"the baseline scored {path}, digest {digest[:16]} as at run start{where}")
+
+
+def _when(event: dict[str, Any]) -> str:
+    ts = event.get("ts")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if isinstance(ts, int | float) else "?"
+
+
+def check_test_evaluations(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether the test split was scored exactly once for the baseline and once for the final model, both
+    after the last ``decision`` event (so selection saw dev scores only); every other ``test_eval`` is named."""
+    last = max((i for i, e in enumerate(events) if e.get("event") == "decision"), default=None)
+    problems: list[str] = []
+    after: dict[str, list[dict[str, Any]]] = {"baseline": [], "final": []}
+    for i, e in enumerate(events):
+        if e.get("event") != "test_eval":
+            continue
+        what = f"test_eval at {_when(e)} (branch {e.get('branch')}, which={e.get('which')})"
+        if last is None or i < last:
+            problems.append(f"{what} came before the last decision: the test split was scored during selection"
+                            if last is not None else f"{what} with no decision recorded before it")
+        elif e.get("which") not in after:
+            problems.append(f"{what} is neither the baseline nor the final evaluation")
+        else:
+            after[e["which"]].append(e)
+    for which, found in after.items():
+        if not found:
+            problems.append(f"no {which} test evaluation after the last decision")
+        problems += [f"extra {which} test_eval at {_when(e)} (branch {e.get('branch')})" for e in found[1:]]
+    seen = [f"{w} at {_when(f[0])} (branch {f[0].get('branch')}, score {f[0].get('score')}, n {f[0].get('n')})"
+            for w, f in after.items() if f]
+    found = "; ".join(seen) + (f"; last decision at {_when(events[last])}" if last is not None else "")
+    return _check("test_evaluations", problems, found)
+
+
+def _check_dataset(ref: dict[str, Any], kind: str, eval_items: list[Item]) -> tuple[str | None, str]:
+    """``(problem or None, what was found)`` for one training set's manifest, file hash and audit."""
+    manifest_path = Path(ref.get("manifest_path") or "")
+    if not ref.get("manifest_path") or not manifest_path.is_file():
+        return f"its manifest {ref.get('manifest_path')} is missing", ""
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError:
+        return f"its manifest {manifest_path} is not JSON", ""
+    parquet = Path(ref.get("path") or manifest_path.parent / ("grpo.parquet" if kind == "grpo" else "train.parquet"))
+    if not parquet.is_file():
+        return f"its file {parquet} is missing", ""
+    sha = _sha256(parquet)
+    if sha != manifest.get("sha256"):
+        return (f"{parquet} changed after its audit: sha256 {sha[:16]}, the manifest says "
+                f"{str(manifest.get('sha256'))[:16]} (rows added, removed or edited after it was written)"), ""
+    if ref.get("sha256") and ref["sha256"] != sha:
+        return f"{parquet} (sha256 {sha[:16]}) is not the set the branch trained on ({ref['sha256'][:16]})", ""
+    decon = manifest.get("decontamination") or {}
+    from intern.data.build import audit_dataset
+
+    try:
+        found = audit_dataset(parquet, eval_items, ngram=decon.get("ngram", 8),
+                              threshold=decon.get("threshold", 0.5), kind=kind)
+    except DataError as e:
+        return f"its audit could not run ({e})", ""
+    if found:
+        hits = ", ".join(f"row {c.row_id} holds {c.eval_id} ({c.field}, {c.containment:.2f})" for c in found[:3])
+        return f"the audit of {parquet} finds {len({c.eval_id for c in found})} eval item(s): {hits}", ""
+    return None, f"{manifest.get('rows')} rows, sha256 {sha[:12]} as in the manifest, audit clean"
+
+
+def check_training_data(branches: list[dict[str, Any]], eval_items: list[Item]) -> dict[str, Any]:
+    """Whether every training set of ``branches`` (branch results: ``dataset`` and its ``grpo``) has its
+    manifest, is byte for byte the file that manifest describes, and passes a fresh audit against ``eval_items``."""
+    if not eval_items:
+        return _check("training_data", ["no eval items given: the audit needs every split of the benchmark"], "")
+    problems, found, seen = [], [], set()
+    for branch in branches:
+        dataset = branch.get("dataset") or {}
+        for kind, ref in (("sft", dataset), ("grpo", dataset.get("grpo") or {})):
+            if not ref.get("manifest_path") and not ref.get("path"):
+                continue
+            key = (kind, ref.get("path"), ref.get("manifest_path"))
+            if key in seen:
+                continue
+            seen.add(key)
+            problem, note = _check_dataset(ref, kind, eval_items)
+            label = f"{branch.get('id')}/{kind}"
+            if problem:
+                problems.append(f"{label}: {problem}")
+            else:
+                found.append(f"{label}: {note}")
+    return _check("training_data", problems, "; ".join(found) or "no training set to check")
+
+
+def integrity_report(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``integrity`` block of ``results.json``: whether every check passed, each check, and the failed names."""
+    failed = [c["name"] for c in checks if not c["passed"]]
+    return {"passed": not failed, "checks": list(checks), "failed": failed}
