@@ -40,7 +40,7 @@ from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.prompts import render_prompt
 from intern.tracking import EventLog
 
-__all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate"]
+__all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", "ask_supervisor"]
 
 
 class RoleStopped(InternError):
@@ -91,6 +91,14 @@ class RemoteGate:
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision:
         return self._call("after_tool", role, branch, tool, args, result, ok, gpu_hours)
+
+
+def ask_supervisor(supervisor: Any, method: str, *args: Any) -> Any:
+    """Call a supervisor method from a role: through Ray when it is an actor handle, else directly."""
+    gate = as_gate(supervisor)
+    if isinstance(gate, RemoteGate):
+        return gate._call(method, *args)
+    return getattr(supervisor, method)(*args)
 
 
 def as_gate(supervisor: Any) -> Gate | None:

@@ -127,6 +127,7 @@ class Researcher:
             if corrections:  # corrected once already: what is still unverified is dropped below
                 return []
             problems = citation_problems(result["hypotheses"], ledger.seen, branches)
+            problems += [p for h in result["hypotheses"] if (p := self._vet_init_from(h.get("init_from")))]
             if problems:
                 corrections.append(problems)
             return problems
@@ -144,7 +145,12 @@ class Researcher:
             hid = f"i{iteration}-b{k}"
             if lost:
                 dropped[hid] = lost
-            hypotheses.append({"id": hid, "iteration": iteration, "init_from": None, **h, "sources": kept})
+            h = {"id": hid, "iteration": iteration, "init_from": None, **h, "sources": kept}
+            if refused := self._vet_init_from(h["init_from"]):  # still foreign after the correction
+                self.events.emit("researcher", "init_from_refused", branch=hid, init_from=h["init_from"],
+                                 reason=refused)
+                h["init_from"] = None
+            hypotheses.append(h)
         if dropped:
             self.events.emit("researcher", "sources_dropped", iteration=iteration, dropped=dropped,
                              reason="not found by the researcher's tools in this turn, not in the recipe "
@@ -152,6 +158,14 @@ class Researcher:
         cited = {s: describe_source(s, ledger.seen) for h in hypotheses for s in h["sources"]}
         self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses, sources=cited)
         return hypotheses
+
+    def _vet_init_from(self, init_from: str | None) -> str | None:
+        """The supervisor's verdict on a proposed ``init_from`` (None: fine); no supervisor: not checked."""
+        if not init_from or self.supervisor is None:
+            return None
+        from actors.agentic import ask_supervisor
+
+        return ask_supervisor(self.supervisor, "vet_init_from", init_from)
 
     def _playbook(self, iteration: int, findings: list[dict[str, Any]], ledger: CitationLedger,
                   width: int) -> _LedgerMove:

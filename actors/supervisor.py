@@ -43,6 +43,8 @@ __all__ = ["Supervisor"]
 
 #: A stage may run this much past its allotted seconds before its deadline stops it.
 STAGE_SLACK = 1.25
+#: The base model's fingerprint at run start, in the run directory.
+BASE_FINGERPRINT = "base_fingerprint.json"
 
 
 class Supervisor:
@@ -57,6 +59,9 @@ class Supervisor:
         self._plan: Plan | None = None
         self.started_at: float | None = None
         self._gatekeeper: Gatekeeper | None = None
+        self._base: dict[str, Any] | None = None  # the base model's fingerprint at run start (integrity)
+        if (self.run_dir / BASE_FINGERPRINT).is_file():
+            self._base = json.loads((self.run_dir / BASE_FINGERPRINT).read_text())
         saved = self.run_dir / "plan.json"
         if saved.is_file():  # a resumed run follows the plan it made, and its ledger goes on from its events
             data = json.loads(saved.read_text())
@@ -73,16 +78,15 @@ class Supervisor:
         """Measure what work costs here and size the run to its budget; returns the plan as plain data."""
         self.started_at = started_at
         self._gatekeeper = self._new_gatekeeper(resumed=False)
+        self._base = self._fingerprint_base()
         b = self.cfg.budget
         if b.plan == "fixed":
             plan = self._fixed_plan()
         else:
             spec, slot = self._probe_spec(), self._slot()
-            from intern.models import model_digest
             from intern.planning.costs import cache_key
 
-            key = cache_key(model_digest=model_digest(spec.model_path), benchmark=self.cfg.benchmark, spec=spec,
-                            slot=slot)
+            key = cache_key(model_digest=self._base["digest"], benchmark=self.cfg.benchmark, spec=spec, slot=slot)
             cache = _cache_dir() if b.reuse_costs else None
             probing = time.time()
             costs = measure_costs(spec, slot, self._run_probe, max_branches=self.cfg.branches, cache=cache, key=key,
@@ -93,6 +97,26 @@ class Supervisor:
             plan = make_plan(self._inputs(started_at, slot), costs)
         self._save(plan, event="plan")
         return plan.to_dict()
+
+    def _fingerprint_base(self) -> dict[str, Any]:
+        """The base model as the run starts (path, weights digest, config): what lineage and identity are
+        checked against at the end. Kept in the run directory for a resumed run."""
+        from intern.integrity import fingerprint
+        from intern.models import resolve_model
+
+        base = fingerprint(resolve_model(self.cfg.base_model))
+        (self.run_dir / BASE_FINGERPRINT).write_text(json.dumps(base, indent=1))
+        self.events.emit("supervisor", "base_fingerprint", **base)
+        return base
+
+    def vet_init_from(self, init_from: str | None) -> str | None:
+        """None when a hypothesis may start from ``init_from`` (the base model or a checkpoint of this run),
+        else why not and what to propose instead (the researcher's correction)."""
+        from intern.integrity import check_init_from
+
+        if self._base is None:
+            self._base = self._fingerprint_base()
+        return check_init_from(init_from, self._base, self.run_dir)
 
     def _inputs(self, started_at: float, slot: Slot) -> PlanInputs:
         b, t = self.cfg.budget, self.cfg.train
@@ -320,8 +344,37 @@ class Supervisor:
             out["hypotheses"] = self.allocate(continuations(d, results, nxt), iteration + 1)
         return out
 
+    def integrity(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The integrity gate before the report: every trained checkpoint descends from the fingerprinted base
+        model, the base model scored at the end is that one, the test split was scored exactly for the
+        baseline and the final model (never during selection), and every training set is the audited one."""
+        from intern.evals import get_benchmark
+        from intern.integrity import (
+            check_identity,
+            check_lineage,
+            check_test_evaluations,
+            check_training_data,
+            integrity_report,
+        )
+
+        if self._base is None:
+            self._base = self._fingerprint_base()
+        results = state.get("branch_results", [])
+        checks = [check_lineage(r["checkpoint"], self._base, self.run_dir, name=f"lineage:{r['id']}")
+                  for r in results if r.get("checkpoint")]
+        if (baseline := state.get("baseline")) and baseline.get("model_path"):
+            checks.append(check_identity(self._base, baseline["model_path"]))
+        checks.append(check_test_evaluations(read_events(self.run_dir / "events.jsonl")))
+        bench = get_benchmark(self.cfg.benchmark)
+        checks.append(check_training_data(results, bench.items("dev") + bench.items("test")))
+        report = integrity_report(checks)
+        self.events.emit("supervisor", "integrity", passed=report["passed"], failed=report["failed"],
+                         checks=report["checks"])
+        return report
+
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Write results.json and report.md for the finished graph state."""
+        """Write results.json and report.md for the finished graph state, and notify."""
+        from intern.notify import notifier_for
         from intern.report import write_report
         from intern.results import build_results, write_results
 
@@ -331,7 +384,23 @@ class Supervisor:
         write_report(self.run_dir)
         self.events.emit("supervisor", "finished", status=results["status"],
                          final=results["final"], baseline=results["baseline"])
+        notify_outcome(notifier_for(self.cfg, self.run_dir, self.events), results)
         return results
+
+
+def notify_outcome(notifier: Any, results: dict[str, Any]) -> None:
+    """Tell the webhook how the run ended (once per run: keyed by its status)."""
+    status = results.get("status")
+    if status not in ("succeeded", "failed", "stopped"):
+        return
+    final, base = results.get("final") or {}, results.get("baseline") or {}
+    scores = (f"test {base.get('score', float('nan')):.3f} -> {final['score']:.3f}" if final.get("score") is not None
+              else "no final score")
+    kind = "finished" if status == "succeeded" else status
+    notifier.send(kind, f"intern run {results.get('run_id')} {status}: {scores}",
+                  {"error": results.get("error"), "stop": results.get("stop"), "budget": results.get("budget", {})
+                   and {k: results["budget"].get(k) for k in ("used_s", "budget_s", "used_fraction")}},
+                  key=f"outcome:{status}")
 
 
 def _cache_dir() -> Path:

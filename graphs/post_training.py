@@ -1,4 +1,4 @@
-"""The post-training graph: plan -> research -> branches (Send) -> review -> final eval -> report.
+"""The post-training graph: plan -> research -> branches (Send) -> review -> final eval -> integrity -> report.
 
     graph = build_graph(checkpointer)
     graph.invoke({"run_id": rid, "started_at": time.time()}, {"configurable": {"thread_id": rid}},
@@ -11,7 +11,8 @@ the plan's training slots; a failing branch records its error instead of stoppin
 others. After each round the supervisor reviews: finish, research new hypotheses, or
 continue the best branches from their checkpoints (successive halving, ``Send`` again).
 It picks the best branch by dev score; the held-out test split is touched once, in
-``final_eval``.
+``final_eval``. Before the report the supervisor runs the integrity gate; a failed check
+fails the run, saying which and why.
 """
 
 from __future__ import annotations
@@ -200,6 +201,11 @@ def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return scores
 
 
+def integrity(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """The supervisor's integrity gate: lineage, identity, test-split use, training data (see intern/integrity.py)."""
+    return {"integrity": runtime.context.roles.call("supervisor", None, "integrity", dict(state))}
+
+
 def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"results": runtime.context.roles.call("supervisor", None, "finalize", dict(state))}
 
@@ -212,12 +218,14 @@ def build_graph(checkpointer=None):
     g.add_node("branch", build_branch_graph())
     g.add_node("review", review)
     g.add_node("final_eval", final_eval)
+    g.add_node("integrity", integrity)
     g.add_node("report", report)
     g.add_edge(START, "plan")
     g.add_edge("plan", "research")
     g.add_conditional_edges("research", fan_out, ["branch", "review"])
     g.add_edge("branch", "review")
     g.add_conditional_edges("review", route_after_review, ["research", "branch", "final_eval"])
-    g.add_edge("final_eval", "report")
+    g.add_edge("final_eval", "integrity")
+    g.add_edge("integrity", "report")
     g.add_edge("report", END)
     return g.compile(checkpointer=checkpointer)

@@ -27,6 +27,7 @@ class RunState(TypedDict, total=False):
     best_dev: float | None
     baseline: dict[str, Any]
     final: dict[str, Any]
+    integrity: dict[str, Any]  # the integrity gate's checks (intern/integrity.py)
     results: dict[str, Any]
     stop_reason: dict[str, Any] | None  # {"kind": "budget", "resource", "role", "message"} or "role_failed"
 

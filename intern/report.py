@@ -279,7 +279,8 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     body = (["## Config", ""] + (["Resolved config: [config.yaml](config.yaml)", ""]
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
-            + _budget_section(run) + _grpo_section(run) + _decisions_section(run) + _contamination_section(run)
+            + _budget_section(run) + _grpo_section(run) + _decisions_section(run) + _integrity_section(run)
+            + _contamination_section(run)
             + _tracking_section(run)
             + plots)
     gaps = ["## What's missing", ""]  # after the body: its sections add notes to `missing`
@@ -397,6 +398,18 @@ def _budget_section(run: _Run) -> list[str]:
                     [[ph["phase"], "—" if ph["planned_s"] is None else f"{ph['planned_s']:.0f} s",
                       f"{ph['actual_s']:.0f} s"] for ph in summary.get("phases") or []])
     return lines
+
+
+def _integrity_section(run: _Run) -> list[str]:
+    """The supervisor's integrity gate: each check, passed or not, and why."""
+    gate = run.results.get("integrity") or next((e for e in reversed(run.of("integrity"))), None)
+    if not isinstance(gate, dict):
+        run.missing.append("No integrity check was recorded (lineage, identity, test-split use, training data).")
+        return []
+    verdict = "all checks passed" if gate.get("passed") else f"FAILED: {', '.join(gate.get('failed') or [])}"
+    return ["## Integrity", "", f"The supervisor's gate before this report: {verdict}.", ""] + _table(
+        ["Check", "Passed", "What was found"],
+        [[c.get("name"), "yes" if c.get("passed") else "**no**", c.get("detail")] for c in gate.get("checks") or []])
 
 
 def _decisions_section(run: _Run) -> list[str]:

@@ -72,6 +72,11 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
     final = _test_score(state.get("final"))
     if error is None and final is None:
         error = decision.get("reason") if decision.get("status") == "failed" else None
+    gate = state.get("integrity")
+    if gate and not gate.get("passed") and status is None:  # a failed integrity check fails the run
+        status = "failed"
+        error = error or "integrity check failed: " + "; ".join(
+            f"{c['name']}: {c['detail']}" for c in gate.get("checks", []) if not c.get("passed"))
     return {
         "run_id": run_id,
         "status": status or decision.get("status") or ("failed" if error else "succeeded"),
@@ -84,6 +89,7 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
         "contamination": contamination_summary(state.get("branch_results", [])),
         "wall_seconds": round(wall_seconds, 1),
         "budget": budget_summary(events, wall_seconds) if events else None,
+        "integrity": gate,
         "stop": decision.get("stop"),  # why a stopped run stopped, as data ({"kind": "budget", "resource", ...})
         "error": error,
     }

@@ -75,6 +75,9 @@ def _results(run_id: str) -> dict:
             "branches": branches,
             "contamination": {"checked": True, "overlapping_items": 0, "removed_rows": 25,
                               "details": DETAILS, "filters": FILTERS},
+            "integrity": {"passed": True, "failed": [], "checks": [
+                {"name": "lineage:b2", "passed": True, "detail": "checkpoints/b2/final <- base"},
+                {"name": "test_evaluations", "passed": True, "detail": "baseline once, final once"}]},
             "wall_seconds": 812.3, "error": None}
 
 
@@ -119,6 +122,7 @@ def test_full_run_report_has_scores_branches_contamination_and_plots(tmp_path):
     assert "## Budget" in text and "successive halving 2 -> 1" in text
     assert "| 1 | explore | 2 |" in text and "| 2 | continue | 1 |" in text
     assert "| setup | 40 s |" in text and "| round 1 |" in text and "| final evaluation |" in text
+    assert "## Integrity" in text and "all checks passed" in text and "| lineage:b2 | yes |" in text
     for name in ("dev_scores.png", "train_loss.png"):
         assert (run_dir / "plots" / name).read_bytes().startswith(PNG_SIGNATURE)
 
