@@ -72,16 +72,26 @@ class Evaluator:
         path = model if Path(model, "config.json").is_file() else str(resolve_model(model))
         n = n or (self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n)
         self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)
-        result = evaluate_model(path, get_benchmark(self.cfg.benchmark), split, n=n,
-                                batch_size=self.cfg.eval.batch_size,
-                                max_new_tokens=self.cfg.eval.max_new_tokens or None)
-        out = result.to_dict()
+        bench, e = get_benchmark(self.cfg.benchmark), self.cfg.eval
+
+        def compute() -> dict[str, Any]:
+            return evaluate_model(path, bench, split, n=n, batch_size=e.batch_size,
+                                  max_new_tokens=e.max_new_tokens or None).to_dict()
+
+        cached = None
+        if which == "baseline" and e.reuse_baseline:  # the unchanged base model: same weights, same items
+            from intern.evals.cache import evaluate_cached
+
+            out, cached = evaluate_cached(path, bench, split, n=n, batch_size=e.batch_size,
+                                          max_new_tokens=e.max_new_tokens or None, compute=compute)
+        else:
+            out = compute()
         # Every item's score, for paired comparisons of test scores (intern bench outcome); kept
         # out of the returned dict (graph state, the LLM's tool result) and out of dev events.
         per_item = {key: out.pop(key) for key in ("item_scores", "item_ids")}
         event = "dev_eval" if split == "dev" else "test_eval"
         self.events.emit("evaluator", event, branch=branch, which=which, iteration=iteration,
                          score=out["score"], n=out["n"], stderr=out["stderr"],
-                         seconds=out["seconds"], samples=out["samples"][:3],
-                         **(per_item if split == "test" else {}))
+                         seconds=out["seconds"], samples=out["samples"][:3], model_path=out["model_path"],
+                         **({"cached_from": cached} if cached else {}), **(per_item if split == "test" else {}))
         return out

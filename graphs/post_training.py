@@ -96,6 +96,10 @@ def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, 
                       training={k: training.get(k) for k in ("method", "steps", "seconds", "stages", "stopped")},
                       resume_point=training.get("resume_point"), resume_step=training.get("resume_step"),
                       data_next_start=(state.get("dataset") or {}).get("next_start"))
+        if (h.get("allocation") or {}).get("dev_n") == 0:  # the plan's last, lone branch: the outcome itself
+            record["dev_skipped"] = True
+            runtime.context.roles.release(h["id"])
+            return {"branch_results": [record]}
         try:
             workers = (h.get("allocation") or {}).get("resources_per_worker")
             if workers:  # the evaluator gets the CPUs of the slot it takes from training

@@ -126,6 +126,8 @@ class EvalConfig:
     test_n: int = 128
     batch_size: int = 32
     max_new_tokens: int = 0  # 0: the benchmark's own budget (PostTrainBench's for the suite, 32 built-in)
+    # the base model's test score from an earlier run: same weights digest, items and settings (greedy: the same)
+    reuse_baseline: bool = True
 
 
 @dataclass

@@ -51,7 +51,7 @@ class RoundPlan:
         steps: A branch's SFT ``max_steps`` at the end of this round (cumulative along a continued lineage).
         new_steps: Steps each branch trains in this round.
         decay_steps: Its warmup-stable-decay decay at the end; ``steps - decay_steps`` is kept to continue from.
-        dev_n: Dev items each branch is scored on.
+        dev_n: Dev items each branch is scored on (0: the search's last, lone branch, not scored on dev).
         seconds: Planned wall clock of the round.
         ends_at: Seconds after the run's start by which the round's training must have ended.
     """
@@ -182,10 +182,11 @@ def _size(widths: tuple[int, ...], kinds: list[str], inputs: PlanInputs, costs: 
     lineage starts at ``start_step``."""
     rounds, kept, at = [], start_step, start_s
     share = max(0.0, training_s) / len(widths)
-    for width, kind in zip(widths, kinds, strict=True):
+    for k, (width, kind) in enumerate(zip(widths, kinds, strict=True)):
         waves = math.ceil(width / max(1, costs.concurrency))
-        dev_n = _dev_n(inputs, costs, width, share)
-        fixed = costs.stage_overhead_s + DATA_S + costs.eval_overhead_s + dev_n * costs.eval_item_s
+        # The search's last, lone branch is the outcome: no other to choose against, so no dev scoring.
+        dev_n = 0 if width == 1 and k == len(widths) - 1 else _dev_n(inputs, costs, width, share)
+        fixed = costs.stage_overhead_s + DATA_S + (costs.eval_overhead_s + dev_n * costs.eval_item_s if dev_n else 0)
         new = int((share / waves - fixed) / costs.step_s(batch_size=inputs.batch_size))
         steps = kept + max(0, new)
         decay = max(1, math.ceil(inputs.decay_ratio * steps)) if steps else 0

@@ -57,6 +57,12 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
         stop_reason: Set when a budget ran out or a role could not go on: the run ends with the best so far.
     """
     scored = [r for r in results if r.get("dev_score") is not None]
+    survivor = next((r for r in results if r.get("iteration", 1) == iteration and r.get("dev_skipped")
+                     and r.get("checkpoint") and not r.get("error") and not r.get("stopped")), None)
+    if survivor is not None and not stop_reason:  # the plan's last, lone branch: what the search was for
+        return Decision("finish", survivor["id"], f"round {iteration} trained the search's last branch "
+                        f"({survivor['id']}) to {survivor.get('training', {}).get('steps')} steps; it is the outcome "
+                        "(one candidate: not re-scored on dev)")
     if not scored:
         if stop_reason:
             return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped")

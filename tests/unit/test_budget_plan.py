@@ -29,7 +29,7 @@ def test_the_plan_fits_the_budget_and_uses_most_of_it(budget):
     # what the rounds train really fits their share: steps x s/step + fixed costs per wave
     for r in plan.rounds:
         waves = -(-r.branches // plan.concurrency)
-        fixed = COSTS.stage_overhead_s + 3 + COSTS.eval_overhead_s + r.dev_n * COSTS.eval_item_s
+        fixed = COSTS.stage_overhead_s + 3 + (COSTS.eval_overhead_s + r.dev_n * COSTS.eval_item_s if r.dev_n else 0)
         used = waves * (r.new_steps * COSTS.train_step_s + fixed)
         assert used <= r.seconds + 1e-6 and used >= r.seconds - waves * COSTS.train_step_s - 1e-6
 
@@ -56,6 +56,15 @@ def test_a_small_budget_gets_one_branch_and_a_large_one_a_wide_halving_search():
         assert before.keep_step == before.steps - before.decay_steps
 
 
+def test_only_the_searchs_last_lone_branch_skips_dev_scoring():
+    for budget in (300, 3600):
+        plan = make_plan(_inputs(budget), COSTS)
+        assert plan.rounds[-1].branches == 1 and plan.rounds[-1].dev_n == 0
+        assert all(r.dev_n == 64 for r in plan.rounds[:-1])
+    wide = make_plan(_inputs(36_000, max_rounds=1, final_share=0.3), COSTS)  # one round of several: compared on dev
+    assert wide.rounds[0].branches > 1 and wide.rounds[0].dev_n == 64
+
+
 def test_twice_the_budget_trains_the_survivor_longer():
     one, two = make_plan(_inputs(1800), COSTS), make_plan(_inputs(3600), COSTS)
     assert two.rounds[-1].steps > one.rounds[-1].steps
@@ -71,7 +80,8 @@ def test_limits_of_the_config_bound_the_search():
 def test_expensive_evaluation_shrinks_dev_sets_never_the_test_set():
     slow_eval = Costs(**{**COSTS.to_dict(), "eval_item_s": 5.0})
     plan = make_plan(_inputs(3600), slow_eval)
-    assert all(16 <= r.dev_n < 64 for r in plan.rounds)
+    assert all(16 <= r.dev_n < 64 for r in plan.rounds[:-1])
+    assert plan.rounds[-1].branches == 1 and plan.rounds[-1].dev_n == 0  # the lone last branch: not scored
     assert plan.inputs.test_n == 128 and plan.reserve_s == pytest.approx(2 * (3 + 128 * 5.0) + 5)
 
 

@@ -103,3 +103,14 @@ def test_halving_continues_the_best_of_the_round_that_can_be_continued():
     # after the continued round nothing is planned: finish with the best by dev
     done = next_step([*results, _r("i2-b0", 0.95, 2)], iteration=2, plan=HALVING, elapsed_s=3000, previous_best=0.9)
     assert (done.action, done.best_branch, done.status) == ("finish", "i2-b0", "succeeded")
+
+
+def test_the_searchs_last_lone_branch_is_the_outcome_without_dev_scoring():
+    results = [_r("i1-b0", 0.5), _r("i1-b1", 0.6),
+               {"id": "i2-b0", "iteration": 2, "dev_score": None, "dev_skipped": True, "checkpoint": "/c/i2-b0",
+                "training": {"steps": 90}, "error": None}]
+    d = next_step(results, iteration=2, plan=HALVING, elapsed_s=3000, previous_best=0.6)
+    assert (d.action, d.best_branch, d.status) == ("finish", "i2-b0", "succeeded") and "90 steps" in d.reason
+    broken = [*results[:2], {**results[2], "error": "train failed: boom", "checkpoint": None}]
+    d = next_step(broken, iteration=2, plan=HALVING, elapsed_s=3000, previous_best=0.6)
+    assert d.best_branch == "i1-b1"  # the survivor failed: the best scored branch instead
