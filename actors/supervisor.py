@@ -43,6 +43,8 @@ __all__ = ["Supervisor"]
 
 #: A stage may run this much past its allotted seconds before its deadline stops it.
 STAGE_SLACK = 1.25
+#: A fixed plan (nothing measured) keeps this share of the wall clock for the final evaluation.
+FIXED_RESERVE = 0.1
 #: The base model's fingerprint at run start, in the run directory.
 BASE_FINGERPRINT = "base_fingerprint.json"
 
@@ -137,10 +139,12 @@ class Supervisor:
                             test_n=self.cfg.eval.test_n, margin_s=0.0)
         rounds = tuple(RoundPlan(number=k, kind="explore", branches=self.cfg.branches, steps=t.max_steps,
                                  new_steps=t.max_steps, decay_steps=0, dev_n=self.cfg.eval.dev_n, seconds=0.0,
-                                 ends_at=b.max_wall_seconds) for k in range(1, b.max_rounds + 1))
-        return Plan(inputs, None, reserve_s=0.0, margin_s=0.0, training_s=b.max_wall_seconds, rounds=rounds,
-                    why=("budget.plan is fixed: the configured branches and train.max_steps, no cost probes; "
-                         "stages stop at the wall-clock budget",))
+                                 ends_at=(1 - FIXED_RESERVE) * b.max_wall_seconds) for k in range(1, b.max_rounds + 1))
+        reserve = FIXED_RESERVE * b.max_wall_seconds  # nothing measured: a share of the budget for the final evals
+        return Plan(inputs, None, reserve_s=round(reserve, 1), margin_s=0.0, training_s=b.max_wall_seconds - reserve,
+                    rounds=rounds, why=(f"budget.plan is fixed: the configured branches and train.max_steps, no cost "
+                                        f"probes; training stops {1 - FIXED_RESERVE:.0%} into the wall-clock budget, "
+                                        "the rest is kept for the final evaluation",))
 
     def _save(self, plan: Plan, event: str) -> None:
         self._plan = plan
@@ -320,11 +324,6 @@ class Supervisor:
         ``stopped``. Returns the decision as plain data (with ``stop``), plus ``hypotheses`` (the
         continued branches, allotted) when it continues.
         """
-        stop_reason = None
-        if stop:
-            where = f" ({stop.get('role')})" if stop.get("role") else ""
-            stop_reason = (f"budget spent: {stop.get('resource')}{where}" if stop.get("kind") == "budget"
-                           else f"{stop.get('message')}")
         plan = self._require_plan()
         assert self.started_at is not None
         elapsed = time.time() - self.started_at
@@ -334,10 +333,10 @@ class Supervisor:
             costs = update_from_events(plan.costs, read_events(self.run_dir / "events.jsonl"))
             plan = replan(plan, costs, elapsed, iteration + 1)
             self._save(plan, event="replan")
-        d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop_reason)
+        d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop)
         self.events.emit("supervisor", "decision", iteration=iteration, elapsed_s=round(elapsed, 1),
                          **dataclasses.asdict(d))
-        out: dict[str, Any] = {**dataclasses.asdict(d), "stop": stop}
+        out: dict[str, Any] = dataclasses.asdict(d)
         if d.action == "continue":
             nxt = plan.round(iteration + 1)
             assert nxt is not None

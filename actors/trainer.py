@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import TRAIN_METHODS, ClusterProfile, RunConfig
-from intern.errors import InternError, TrainingError
+from intern.errors import BudgetExhausted, InternError, TrainingError
 from intern.llm.playbook import PlaybookBrain
 from intern.models import resolve_model
 from intern.tracking import EventLog
@@ -98,13 +98,23 @@ class Trainer:
             "method": base["method"], "gpu_hours": self.estimate_gpu_hours(_total_steps(base)),
         })], lambda results: {k: results[0][k] for k in ("checkpoint", "train_loss", "steps", "seconds")})
         brief = {k: hypothesis.get(k) for k in ("id", "title", "rationale")} | {"train": base}
-        outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"],
-                            gate=self.supervisor).run(
-            tools, playbook=move, approval=approval, prompt_vars={
-                "hypothesis": json.dumps(brief),
-                "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")}
-                                      | ({"grpo": {k: dataset["grpo"].get(k) for k in ("path", "rows")}}
-                                         if dataset.get("grpo") else {}))})
+        try:
+            outcome = RoleAgent(self.cfg, self.run_dir, self.events, "trainer", hypothesis["id"],
+                                gate=self.supervisor).run(
+                tools, playbook=move, approval=approval, prompt_vars={
+                    "hypothesis": json.dumps(brief),
+                    "dataset": json.dumps({k: dataset.get(k) for k in ("path", "rows", "sha256")}
+                                          | ({"grpo": {k: dataset["grpo"].get(k) for k in ("path", "rows")}}
+                                             if dataset.get("grpo") else {}))})
+        except BudgetExhausted as e:
+            if not runs:
+                raise
+            # The budget ran out after a training run ended (at its deadline, with its checkpoint): that
+            # model is the branch's result; the loop only had its `finish` left.
+            last = next(reversed(runs.values()))
+            self.events.emit("trainer", "result_kept_at_budget", branch=hypothesis["id"], resource=e.resource,
+                             checkpoint=last["checkpoint"])
+            return last
         if outcome.paused:
             return {"awaiting_approval": outcome.approval}
         final = outcome.final

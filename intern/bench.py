@@ -4,6 +4,7 @@
     intern bench eval  [--model bundled:smollm2-135m-instruct] [--n 64] [--batch-size 32]
     intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
     intern bench outcome [--benchmark wordproblems] [--budget 900] [--set k=v ...]
+    intern bench gate  [--calls 500]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -326,10 +327,12 @@ def _format_row(row: dict[str, Any]) -> str:
             f"  ({row['device']})")
 
 
-def _mount_outcome() -> None:
+def _mount_others() -> None:
+    from intern.bench_gate import gate
     from intern.bench_outcome import outcome  # it imports this module's helpers
 
     bench_app.command("outcome")(outcome)
+    bench_app.command("gate")(gate)
 
 
-_mount_outcome()
+_mount_others()

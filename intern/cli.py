@@ -128,24 +128,51 @@ def approve(run: Annotated[str, typer.Argument(help="run directory or run id")],
             request_id: Annotated[str | None, typer.Argument(help="which request (default: the only one)")] = None,
             deny: Annotated[bool, typer.Option("--deny", help="deny instead of approve")] = False,
             message: Annotated[str, typer.Option("--message", "-m", help="feedback for the role")] = "",
+            address: Annotated[str | None, typer.Option(
+                help="a run on a cluster: answer through its supervisor actor (dashboard URL, host:6379, "
+                     "ray://..., auto); no shared storage needed")] = None,
             output_dir: Annotated[str, typer.Option(help="where runs live")] = "runs") -> None:
-    """Approve (or --deny, with feedback) an action a paused run is waiting for; lists them without an id."""
-    from intern.guards.approval import ApprovalError, list_pending, respond
+    """Approve (or --deny, with feedback) an action a paused run is waiting for; lists them without an id.
 
-    run_dir = Path(run) if Path(run).is_dir() else Path(output_dir) / run
-    if not run_dir.is_dir():
-        _fail(f"no run directory {run_dir}; pass runs/<run_id> (on a cluster: the shared output_dir)", code=2)
-    pending = list_pending(run_dir)
-    if request_id is None and len(pending) != 1:
-        if not pending:
-            _fail(f"no approval is pending in {run_dir}", code=2)
-        typer.echo(f"{len(pending)} approvals pending; name one:")
-        for r in pending:
-            typer.echo(f"  {r['id']}  {r.get('role')}/{r.get('branch') or '-'}  {r.get('tool')}: {r.get('reason')}")
-        raise typer.Exit(2)
+    Locally the answer goes to the run directory; with --address to the run's supervisor actor on the
+    cluster, which records it there. Either way the supervisor hands it to the paused role.
+    """
+    from intern.guards.approval import ApprovalError, default_who, list_pending, respond
+
+    if address is not None:
+        from intern.cluster import supervisor_call
+
+        run_id = Path(run).name
+
+        def pending_requests() -> list[dict]:
+            return supervisor_call(address, run_id, "pending")
+
+        def answer_request(rid: str | None) -> dict:
+            return supervisor_call(address, run_id, "answer", rid, not deny, message, default_who())
+        where = f"run {run_id} on {address}"
+    else:
+        run_dir = Path(run) if Path(run).is_dir() else Path(output_dir) / run
+        if not run_dir.is_dir():
+            _fail(f"no run directory {run_dir}; pass runs/<run_id>, or the run id with --address for a run "
+                  "on a cluster", code=2)
+
+        def pending_requests() -> list[dict]:
+            return list_pending(run_dir)
+
+        def answer_request(rid: str | None) -> dict:
+            return respond(run_dir, rid, approve=not deny, message=message)
+        where = str(run_dir)
     try:
-        answer = respond(run_dir, request_id, approve=not deny, message=message)
-    except ApprovalError as e:
+        pending = pending_requests()
+        if request_id is None and len(pending) != 1:
+            if not pending:
+                _fail(f"no approval is pending in {where}", code=2)
+            typer.echo(f"{len(pending)} approvals pending; name one:")
+            for r in pending:
+                typer.echo(f"  {r['id']}  {r.get('role')}/{r.get('branch') or '-'}  {r.get('tool')}: {r.get('reason')}")
+            raise typer.Exit(2)
+        answer = answer_request(request_id or pending[0]["id"])
+    except (ApprovalError, InternError) as e:
         _fail(str(e), code=2)
     verb = "approved" if answer["approve"] else "denied"
     typer.echo(f"{verb} {answer['id']} as {answer['who']} at {answer['at']}"

@@ -43,7 +43,7 @@ from typing import Any
 from intern.errors import ClusterError
 
 __all__ = ["SubmittedRun", "auth_env", "build_entrypoint", "build_runtime_env", "dashboard_url",
-           "is_terminal", "job_status", "submit_run"]
+           "is_terminal", "job_status", "submit_run", "supervisor_call"]
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +237,58 @@ def job_status(address: str, job_id: str, log_lines: int = 20) -> dict:
     return {"job_id": found_id, "status": str(getattr(info.status, "value", info.status)),
             "message": info.message or "", "start_time": _iso(info.start_time),
             "end_time": _iso(info.end_time), "log_tail": tail}
+
+
+def supervisor_call(address: str, run_id: str, method: str, *args: Any, timeout_s: float = 300.0) -> Any:
+    """Call the supervisor actor of a live run on a cluster: what ``intern approve --address`` does.
+
+    A dashboard URL (``http://head:8265``, often the only port a laptop reaches) runs the call
+    as a short Ray Job on the cluster (:mod:`intern.remote_call`) and reads the answer from its
+    log; a GCS address (``head:6379``), ``auto`` or ``ray://head:10001`` joins the cluster as a
+    driver and calls the actor directly. Token authentication as for :func:`submit_run`.
+
+    Raises:
+        ClusterError: the cluster cannot be reached, refuses the token, or has no such live run.
+    """
+    import json
+    import time
+    import uuid
+
+    from intern.remote_call import ERROR, RESULT, call_supervisor
+
+    if not address.startswith(("http://", "https://")):
+        import ray
+
+        with _ray_env(auth_env(), hide_address_env=address != "auto"):
+            try:
+                ray.init(address=address, namespace="intern", log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(e)}. "
+                                   f"{_HOW_TO_START}") from None
+            try:
+                return call_supervisor(run_id, method, list(args))
+            except LookupError as e:
+                raise ClusterError(str(e)) from None
+            finally:
+                ray.shutdown()
+    with tempfile.TemporaryDirectory(prefix="intern-call-") as stage:
+        job_id, _ = _submit(address, f"python -m intern.remote_call {shlex.quote(run_id)} {shlex.quote(method)} "
+                                     f"{shlex.quote(json.dumps(list(args)))}",
+                            submission_id=f"intern-call-{uuid.uuid4().hex[:10]}",
+                            runtime_env=build_runtime_env(stage, None), metadata={"intern_run_id": run_id})
+    deadline = time.monotonic() + timeout_s
+    while not is_terminal((info := job_status(address, job_id, log_lines=50))["status"]):
+        if time.monotonic() > deadline:
+            raise ClusterError(f"the call to run {run_id}'s supervisor (job {job_id}) did not finish in "
+                               f"{timeout_s:.0f} s: {info['status']} {info['message']}")
+        time.sleep(1)
+    for line in reversed(info["log_tail"]):
+        if line.startswith(RESULT + " "):
+            return json.loads(line[len(RESULT) + 1:])
+        if line.startswith(ERROR + " "):
+            raise ClusterError(line[len(ERROR) + 1:])
+    raise ClusterError(f"the call to run {run_id}'s supervisor (job {job_id}) ended {info['status']} without an "
+                       f"answer: {info['message']} {' | '.join(info['log_tail'][-5:])}")
 
 
 def dashboard_url(address: str) -> str:

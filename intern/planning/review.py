@@ -37,6 +37,14 @@ class Decision:
     reason: str
     status: Literal["succeeded", "failed", "stopped"] = "succeeded"
     continue_with: tuple[str, ...] = ()
+    stop: dict[str, Any] | None = None  # why the run stops early, as data: {"kind": "budget", "resource", ...}
+
+
+def _stop_text(stop: dict[str, Any]) -> str:
+    if stop.get("kind") == "budget":
+        where = f" ({stop['role']})" if stop.get("role") else ""
+        return f"budget spent: {stop.get('resource')}{where}"
+    return str(stop.get("message") or stop.get("kind"))
 
 
 def _best(scored: list[dict[str, Any]]) -> dict[str, Any]:
@@ -45,7 +53,7 @@ def _best(scored: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed_s: float,
-              previous_best: float | None, stop_reason: str | None = None) -> Decision:
+              previous_best: float | None, stop: dict[str, Any] | None = None) -> Decision:
     """The review policy over every branch result so far (each with ``dev_score`` or ``error``).
 
     Args:
@@ -54,31 +62,46 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
         plan: The (re-planned) run plan: its round ``iteration + 1``, if any, is what comes next.
         elapsed_s: Seconds since the run started.
         previous_best: The best dev score before this round (stops a refining search that stopped improving).
-        stop_reason: Set when a budget ran out or a role could not go on: the run ends with the best so far.
+        stop: Set when a budget ran out or a role could not go on (``{"kind": "budget", "resource", "role",
+            "message"}`` or ``{"kind": "role_failed", ...}``): the run ends with the best so far.
     """
+    stop_reason = _stop_text(stop) if stop else None
+    cut = [r["id"] for r in results if r.get("iteration", 1) == iteration
+           and (r.get("training") or {}).get("stopped") == "wall_clock"]
+    if cut and not stop and elapsed_s >= plan.training_ends_at:  # the budget, not an allotment, ended training
+        stop = {"kind": "budget", "resource": "wall_seconds", "role": "trainer",
+                "message": f"the budget's training time ran out in round {iteration}: {', '.join(cut)} stopped "
+                           "at the deadline with their last checkpoint"}
+        stop_reason = stop["message"]
     scored = [r for r in results if r.get("dev_score") is not None]
     survivor = next((r for r in results if r.get("iteration", 1) == iteration and r.get("dev_skipped")
                      and r.get("checkpoint") and not r.get("error") and not r.get("stopped")), None)
-    if survivor is not None and not stop_reason:  # the plan's last, lone branch: what the search was for
+    if survivor is not None and stop:
+        return Decision("finish", survivor["id"], f"{stop_reason}; keeping the search's last branch", "stopped",
+                        stop=stop)
+    if survivor is not None:  # the plan's last, lone branch: what the search was for
         return Decision("finish", survivor["id"], f"round {iteration} trained the search's last branch "
                         f"({survivor['id']}) to {survivor.get('training', {}).get('steps')} steps; it is the outcome "
                         "(one candidate: not re-scored on dev)")
     if not scored:
         if stop_reason:
-            return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped")
+            return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped",
+                            stop=stop)
         return Decision("finish", None, "no branch produced a scored checkpoint", "failed")
     best = _best(scored)
     keep = f"best dev score {best['dev_score']:.3f} ({best['id']})"
     if stop_reason:
-        return Decision("finish", best["id"], f"{stop_reason}; keeping the best so far", "stopped")
+        return Decision("finish", best["id"], f"{stop_reason}; keeping the best so far", "stopped", stop=stop)
     nxt = plan.round(iteration + 1)
     if nxt is None:
         planned = max(r.number for r in plan.rounds)
         if planned <= iteration:
             return Decision("finish", best["id"], f"{iteration} of {planned} planned round(s) done; {keep}")
     if nxt is None or elapsed_s >= plan.training_ends_at:
-        return Decision("finish", best["id"], f"the budget's training time is spent ({elapsed_s:.0f} s of "
-                        f"{plan.training_ends_at:.0f} s) before round {iteration + 1}; {keep}", "stopped")
+        why = (f"the budget's training time is spent ({elapsed_s:.0f} s of {plan.training_ends_at:.0f} s) "
+               f"before round {iteration + 1}")
+        return Decision("finish", best["id"], f"{why}; {keep}", "stopped",
+                        stop={"kind": "budget", "resource": "wall_seconds", "role": "supervisor", "message": why})
     if nxt.kind == "continue":
         this_round = [r for r in scored if r.get("iteration", 1) == iteration and r.get("resume_point")
                       and not r.get("stopped")]

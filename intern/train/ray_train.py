@@ -59,6 +59,7 @@ def _worker(config: dict[str, Any]) -> None:
     import socket
     import time
 
+    import ray
     import ray.train
     import torch
     from ray.train.huggingface.transformers import prepare_trainer
@@ -88,7 +89,8 @@ def _worker(config: dict[str, Any]) -> None:
     if events is not None and rank == 0:
         # The pid lets an operator (or a test) find the process doing the work.
         events.emit("trainer", "train_worker", branch=config.get("branch"), recipe=config["recipe"],
-                    pid=os.getpid(), host=socket.gethostname(), run_name=context.get_experiment_name(),
+                    pid=os.getpid(), host=socket.gethostname(), node_id=ray.get_runtime_context().get_node_id(),
+                    run_name=context.get_experiment_name(),
                     resumed=checkpoint is not None)
         if checkpoint is None and getattr(job, "continue_from", None):
             from intern.train.stages import emit_continue

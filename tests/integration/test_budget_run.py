@@ -53,3 +53,24 @@ def test_a_planned_run_halves_and_continues_the_best_branch_from_its_checkpoint(
     assert results["budget"]["used_s"] <= budget * 1.05
     assert [p["phase"] for p in results["budget"]["phases"]][:3] == ["setup", "round 1", "round 2"]
     assert "## Budget" in (tmp_path / "planned" / "report.md").read_text()
+
+
+def test_the_wall_budget_stops_a_training_stage_midway_with_a_usable_checkpoint(tmp_path):
+    """Fixed sizes far beyond the budget: the stage stops at the budget's deadline (with a checkpoint, exported
+    as the branch's model), the run finishes with it, status `stopped`, the reason as data."""
+    from graphs.runner import run
+
+    cfg = load_config(TINY, [f"output_dir={tmp_path}", "branches=1", "train.max_steps=100000",
+                             "train.save_steps=100000", "budget.max_wall_seconds=90"])
+    results = run(cfg, run_id="cut", use_ray=False, live=False)
+    assert results["status"] == "stopped", results.get("error")
+    assert results["stop"] == {**results["stop"], "kind": "budget", "resource": "wall_seconds"}
+    [branch] = results["branches"]
+    assert branch["training"]["stopped"] == "wall_clock" and 1 <= branch["training"]["steps"] < 100000
+    record = json.loads(Path(branch["checkpoint"], "intern_train.json").read_text())
+    assert record["result"]["stopped"] == "wall_clock"
+    assert results["final"]["checkpoint"] == branch["checkpoint"]  # scored: the model is usable
+    events = read_events(tmp_path / "cut" / "events.jsonl")
+    started = next(e for e in events if e["event"] == "plan")["started_at"]
+    last_step = max(e["ts"] for e in events if e["event"] == "train_step")
+    assert last_step <= started + 90 + 1

@@ -235,3 +235,113 @@ def test_submit_a_tiny_intern_run(
     assert info["status"] == "SUCCEEDED", "\n".join([info["status"], info["message"], *info["log_tail"]])
     assert cluster.job_status(head.dashboard, run_id)["job_id"] == run.job_id  # bare run id works
     assert (out / run_id).is_dir(), f"no run directory under {out}: {list(out.glob('*'))}"
+
+
+@pytest.fixture(scope="module")
+def second_node(head: Head) -> Iterator[int]:
+    """A second Ray node on this machine joined to the head (its own --temp-dir: NOTES.md), 1 CPU."""
+    nm, om, env_agent, agent_grpc, agent_http, metrics = _free_ports(6)
+    temp_dir = tempfile.mkdtemp(prefix="irs2-", dir="/tmp")
+    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS and not k.startswith("WANDB_SERVICE")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(head.token_path), RAY_USAGE_STATS_ENABLED="0",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--address", head.gcs, "--num-cpus", "1",
+           "--temp-dir", temp_dir, "--disable-usage-stats", "--node-manager-port", str(nm),
+           "--object-manager-port", str(om), "--runtime-env-agent-port", str(env_agent),
+           "--dashboard-agent-grpc-port", str(agent_grpc), "--dashboard-agent-listen-port", str(agent_http),
+           "--metrics-export-port", str(metrics)]
+    starter = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = starter.communicate(timeout=START_TIMEOUT_S)
+        assert starter.returncode == 0, f"ray start (second node) failed:\n{out[-3000:]}"
+        yield starter.pid
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+        _stop(starter.pid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+class _Receiver:
+    """A loopback webhook receiver that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        bodies = self.bodies = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_intern_approve_answers_a_run_paused_on_a_two_node_cluster(
+    head: Head, second_node: int, client_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run submitted as a Ray Job waits for approval; `intern approve --address` answers through the
+    supervisor actor (no shared storage), the paused roles go on, the webhook hears of the requests."""
+    import json
+
+    from llm_server import LLMServer
+    from scripted_agents import make_responder
+
+    receiver = _Receiver()
+    monkeypatch.setenv("INTERN_NOTIFY_WEBHOOK_URL", receiver.url)  # forwarded to the job (INTERN_*)
+    run_id = f"approve-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "runs"
+    retry = {"learning_rate": 1e-3, "max_steps": 3, "lora": True, "gpu_hours": 0}
+    with LLMServer(make_responder(gpu_hours=2.0, after_denial=retry)) as llm:
+        run = cluster.submit_run(head.dashboard, TINY_CONFIG, [
+            "brain.kind=openai", "brain.model=scripted", f"brain.base_url={llm.base_url}", "approval.mode=ask",
+            "approval.gpu_hours_threshold=0.5", "notify.format=json"], run_id=run_id, output_dir=str(out))
+
+        def approve(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "intern.cli", "approve", run_id, *args,
+                                   "--address", head.gcs], capture_output=True, text=True, timeout=300)
+
+        answered: dict[str, str] = {}
+        deadline = time.monotonic() + TINY_RUN_TIMEOUT_S
+        while len(answered) < 2 and time.monotonic() < deadline:
+            listing = approve()  # no id: lists what is pending (exit 2), or answers the only one
+            if "no live run" in listing.stderr:  # the job is still starting: no supervisor yet
+                time.sleep(2)
+                continue
+            ids = [line.split()[0] for line in listing.stdout.splitlines()[1:] if line.startswith("  ")]
+            if listing.returncode == 0:  # it answered (approved) the only pending request
+                answered[listing.stdout.split()[1]] = "approve"
+            for rid in ids:
+                if rid not in answered:
+                    verdict = "approve" if not answered else "deny"
+                    extra = () if verdict == "approve" else ("--deny", "--message", "too big: use LoRA, 0 GPU hours")
+                    done = approve(rid, *extra)
+                    assert done.returncode == 0, done.stdout + done.stderr
+                    answered[rid] = verdict
+            time.sleep(2)
+        info = _wait(head.dashboard, run.job_id, TINY_RUN_TIMEOUT_S)
+    assert sorted(answered.values()) == ["approve", "deny"], answered
+    assert info["status"] == "SUCCEEDED", "\n".join([info["status"], info["message"], *info["log_tail"]])
+    run_dir = out / run_id
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "succeeded" and results["integrity"]["passed"], results.get("error")
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    decided = [e for e in events if e["event"] == "approval" and e.get("approved") is not None]
+    assert sorted(e["approved"] for e in decided) == [False, True]
+    assert any("use LoRA" in (e.get("feedback") or "") for e in decided)
+    # the durable record in the run directory says what was decided
+    responses = sorted(p.name for p in (run_dir / "approvals").glob("*.response.json"))
+    assert len(responses) == 2
+    kinds = [b["kind"] for b in receiver.bodies]
+    assert kinds.count("approval_requested") == 2 and "finished" in kinds, kinds
+    assert all(e.get("node_id") for e in events if e["event"] == "train_worker")  # which node trained

@@ -62,7 +62,7 @@ def test_review_iterates_while_improving_and_rounds_remain():
 def test_review_stops_when_the_budgets_training_time_is_spent():
     d = next_step([_r("a", 0.3)], iteration=1, plan=_fixed(5), elapsed_s=200, previous_best=None)
     assert (d.action, d.best_branch, d.status) == ("finish", "a", "stopped")
-    assert "training time is spent" in d.reason
+    assert "training time is spent" in d.reason and d.stop["resource"] == "wall_seconds"
 
 
 def test_review_fails_when_nothing_scored():
@@ -77,11 +77,11 @@ def test_no_hypotheses_goes_straight_to_review():
 
 def test_spent_budget_stops_with_best_so_far():
     d = next_step([_r("a", 0.4), _r("b", 0.6)], iteration=1, plan=_fixed(5), elapsed_s=1, previous_best=None,
-                  stop_reason="budget spent in b")
+                  stop={"kind": "budget", "resource": "tool_calls", "role": "trainer", "message": "all used"})
     assert (d.action, d.best_branch, d.status) == ("finish", "b", "stopped")
-    assert "budget" in d.reason
+    assert "budget spent: tool_calls (trainer)" in d.reason and d.stop["resource"] == "tool_calls"
     d = next_step([], iteration=1, plan=_fixed(5), elapsed_s=1, previous_best=None,
-                  stop_reason="research failed: budget")
+                  stop={"kind": "role_failed", "role": "researcher", "message": "research failed: boom"})
     assert (d.action, d.best_branch, d.status) == ("finish", None, "stopped")
 
 
