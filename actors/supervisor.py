@@ -129,7 +129,7 @@ class Supervisor:
         return PlanInputs(budget_s=budget, setup_s=round(time.time() - started_at, 1), max_branches=self.cfg.branches,
                           max_rounds=b.max_rounds, batch_size=t.batch_size, dev_n=self.cfg.eval.dev_n,
                           test_n=self.cfg.eval.test_n, min_branch_steps=b.min_branch_steps,
-                          final_share=b.final_share)
+                          final_share=b.final_share, explore_share=b.explore_share)
 
     def _fixed_plan(self) -> Plan:
         """``budget.plan: fixed``: the configured branches and steps, up to max_rounds rounds."""

@@ -145,7 +145,8 @@ class BudgetConfig:
     plan: str = "auto"  # auto: sized from measured costs; fixed: `branches` x `train.max_steps`, as configured
     reuse_costs: bool = True  # reuse costs measured earlier on this machine for the same model and task
     min_branch_steps: int = 24  # the fewest steps a first-round branch gets (else fewer branches)
-    final_share: float = 0.6  # the least share of one branch's steps the search's survivor must train
+    final_share: float = 0.65  # the least share of one branch's steps the search's survivor must train
+    explore_share: float = 0.3  # the first (widest) round's share of the training time
 
 
 @dataclass
@@ -515,7 +516,8 @@ def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
     need(b.plan in PLAN_MODES, "budget.plan", f"must be one of {PLAN_MODES} (got {b.plan!r}); auto sizes the "
          "run from measured costs, fixed uses branches x train.max_steps")
     need(b.min_branch_steps >= 1, "budget.min_branch_steps", f"must be >= 1 (got {b.min_branch_steps})")
-    need(0 < b.final_share <= 1, "budget.final_share", f"must be in (0, 1] (got {b.final_share}), e.g. 0.6")
+    need(0 < b.final_share <= 1, "budget.final_share", f"must be in (0, 1] (got {b.final_share}), e.g. 0.65")
+    need(0 < b.explore_share < 1, "budget.explore_share", f"must be in (0, 1) (got {b.explore_share}), e.g. 0.3")
     br = cfg.brain
     need(br.kind in BRAIN_KINDS, "brain.kind", f"must be one of {BRAIN_KINDS} (got {br.kind!r})")
     if br.kind == "openai":

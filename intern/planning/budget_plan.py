@@ -4,11 +4,12 @@
     plan.rounds[0]      # RoundPlan(number=1, kind="explore", branches=3, steps=28, ...)
     plan = replan(plan, costs_now, elapsed_s=402, next_round=2)   # at each review, from what it really cost
 
-The shape is successive halving: a wide, short first round explores several hypotheses;
-each later round continues the best ``1/eta`` of the previous one from their last stable
-checkpoint (warmup-stable-decay: optimizer state and step kept, decaying again at the new
-end) with more steps, until one branch is left. Every round gets an equal share of the
-training time, so the branch that survives has trained on most of it. Before the rounds
+The shape is successive halving: a wide, short first round (``explore_share`` of the
+training time, 30%) explores several hypotheses; each later round continues the best
+``1/eta`` of the previous one from their last stable checkpoint (warmup-stable-decay:
+optimizer state and step kept, decaying again at the new end) with more steps, until one
+branch is left; the continuations share the rest of the time equally, so the branch that
+survives has trained on most of it. Before the rounds
 the plan sets aside the final evaluation (the base model and the chosen checkpoint on the
 test split) and a margin, so the run ends within its budget; every branch's stage gets a
 deadline and stops there with a checkpoint if it runs long.
@@ -86,6 +87,7 @@ class PlanInputs:
         test_n: Test items of the final evaluation (never shrunk: that is what is scored).
         min_branch_steps: The fewest steps a first-round branch may get.
         final_share: The least fraction of one-branch steps the surviving branch must get.
+        explore_share: The first round's share of the training time when later rounds continue its best.
         decay_ratio: The warmup-stable-decay schedule's decay, as a fraction of a branch's steps.
         margin_s: Seconds kept free at the end (default: 3% of the budget, at least 10 s).
     """
@@ -98,7 +100,8 @@ class PlanInputs:
     dev_n: int
     test_n: int
     min_branch_steps: int = 24
-    final_share: float = 0.6
+    final_share: float = 0.65
+    explore_share: float = 0.3
     decay_ratio: float = 0.2
     margin_s: float | None = None
 
@@ -181,8 +184,12 @@ def _size(widths: tuple[int, ...], kinds: list[str], inputs: PlanInputs, costs: 
     """Steps of every round given ``training_s`` seconds from ``start_s`` (equal shares); a continued
     lineage starts at ``start_step``."""
     rounds, kept, at = [], start_step, start_s
-    share = max(0.0, training_s) / len(widths)
+    total = max(0.0, training_s)
+    # A wide, short first round; the rest of the time split equally among the continuations.
+    first = total * inputs.explore_share if len(widths) > 1 and kinds[0] == "explore" else total / len(widths)
+    shares = [first] + [(total - first) / (len(widths) - 1)] * (len(widths) - 1) if len(widths) > 1 else [total]
     for k, (width, kind) in enumerate(zip(widths, kinds, strict=True)):
+        share = shares[k]
         waves = math.ceil(width / max(1, costs.concurrency))
         # The search's last, lone branch is the outcome: no other to choose against, so no dev scoring.
         dev_n = 0 if width == 1 and k == len(widths) - 1 else _dev_n(inputs, costs, width, share)

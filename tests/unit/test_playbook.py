@@ -37,9 +37,10 @@ def test_later_round_continues_from_best_checkpoint():
     assert hs[0]["data"] != hs[1]["data"]
 
 
-def test_sft_then_grpo_is_a_first_round_hypothesis():
-    hs = propose_hypotheses(1, 3, [], BASE)
-    grpo = hs[2]
+def test_sft_then_grpo_is_a_first_round_hypothesis_after_the_cheaper_rivals():
+    hs = propose_hypotheses(1, 5, [], BASE)
+    assert [h["train"].get("learning_rate") for h in hs[:3]] == [1e-4, 1e-3, 3e-5]
+    grpo = hs[4]
     assert grpo["train"]["method"] == "sft_grpo"
     assert "recipe:grpo-verifiable-rewards" in grpo["sources"]
 
