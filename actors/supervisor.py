@@ -190,7 +190,8 @@ class Supervisor:
             ref = write_dataset([{"id": i.id, "prompt": bench.prompt(i), "completion": bench.target(i)} for i in items],
                                 out, kind="sft", name="probe", source={"kind": "probe", "split": "dev"},
                                 decontaminate_against=bench.items("test"))
-        dev = bench.items("dev", n=min(16, self.cfg.eval.dev_n))
+        # one evaluation batch as the evaluator runs it: its size sets the per-item cost
+        dev = bench.items("dev", n=min(self.cfg.eval.batch_size, self.cfg.eval.dev_n, len(bench.items("dev"))))
         budget = self.cfg.eval.max_new_tokens or getattr(bench, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
         return ProbeSpec(model_path=str(resolve_model(self.cfg.base_model)), rows_path=ref.path,
                          benchmark=self.cfg.benchmark, eval_prompts=[bench.prompt(i) for i in dev],
@@ -222,7 +223,7 @@ class Supervisor:
         base = vars(self.cfg.train)
         r = plan.round(iteration)
         assert r is not None
-        workers = stage_cpus(plan.to_dict(), self.profile)
+        workers = stage_cpus(plan, r, self.profile)
         out = []
         for h in hypotheses:
             start = int((h.get("continues") or {}).get("step") or 0)
@@ -421,14 +422,12 @@ def _cluster_total(resource: str) -> float:
     return float(ray.cluster_resources().get(resource, 0.0))
 
 
-def stage_cpus(plan: dict[str, Any] | None, profile: ClusterProfile) -> dict[str, float] | None:
-    """The CPUs one training worker (and a dev evaluator) gets under ``plan`` on a CPU cluster: a whole
-    slot split among the branches that train at once; None keeps the profile's resources."""
-    if not plan or plan.get("costs") is None or profile.train.use_gpu:
+def stage_cpus(plan: Plan, r: RoundPlan, profile: ClusterProfile) -> dict[str, float] | None:
+    """The CPUs one training worker (and a dev evaluator) of round ``r`` gets on a CPU cluster: the whole
+    slot, split among the round's branches that train at once; None keeps the profile's resources."""
+    if plan.costs is None or profile.train.use_gpu:
         return None
-    slot = (plan["costs"].get("figures") or {}).get("slot") or {}
-    cpus = float(slot.get("cpus") or 0)
+    cpus = float((plan.costs.figures.get("slot") or {}).get("cpus") or 0)
     if cpus < 1:
         return None
-    return {"CPU": float(max(1, math.floor(cpus / max(1, int(plan.get("concurrency") or 1)))))}
-
+    return {"CPU": float(max(1, math.floor(cpus / max(1, r.parallel))))}

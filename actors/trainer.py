@@ -136,6 +136,7 @@ class Trainer:
                                                                              resources_per_worker=dict(workers)))
         first = stages[0].job
         self.events.emit("trainer", "train_start", branch=branch, method="+".join(s.recipe for s in stages),
+                         cpus_per_worker=float(profile.train.resources_per_worker.get("CPU", 1)),
                          max_steps=sum(s.job.max_steps for s in stages), lora=first.lora,
                          learning_rate=first.learning_rate, init_from=model, stages=jobs_as_dicts(stages),
                          backend=profile.train.backend)  # each stage's ZeRO stage: stages[].deepspeed_stage

@@ -55,6 +55,7 @@ class RoundPlan:
         dev_n: Dev items each branch is scored on (0: the search's last, lone branch, not scored on dev).
         seconds: Planned wall clock of the round.
         ends_at: Seconds after the run's start by which the round's training must have ended.
+        parallel: Branches of the round that train at once (they split a CPU node's slot when > 1 there).
     """
 
     number: int
@@ -66,6 +67,7 @@ class RoundPlan:
     dev_n: int
     seconds: float
     ends_at: float
+    parallel: int = 1
 
     @property
     def keep_step(self) -> int:
@@ -170,9 +172,9 @@ def _shapes(max_branches: int, max_rounds: int) -> list[_Shape]:
     return out
 
 
-def _dev_n(inputs: PlanInputs, costs: Costs, branches: int, round_s: float) -> int:
+def _dev_n(inputs: PlanInputs, costs: Costs, branches: int, round_s: float, parallel: int) -> int:
     """Dev items per branch: the configured number unless scoring them all would take over a fifth of the round."""
-    per_item = costs.eval_item_s * branches / max(1, costs.concurrency)
+    per_item = costs.eval_item_s * costs.shared_ratio(parallel > 1) * branches / parallel
     if per_item <= 0:
         return inputs.dev_n
     fit = int(0.2 * round_s / per_item)
@@ -190,17 +192,20 @@ def _size(widths: tuple[int, ...], kinds: list[str], inputs: PlanInputs, costs: 
     shares = [first] + [(total - first) / (len(widths) - 1)] * (len(widths) - 1) if len(widths) > 1 else [total]
     for k, (width, kind) in enumerate(zip(widths, kinds, strict=True)):
         share = shares[k]
-        waves = math.ceil(width / max(1, costs.concurrency))
+        parallel = max(1, min(width, costs.concurrency))  # a lone branch has the whole slot to itself
+        waves = math.ceil(width / parallel)
+        slower = costs.shared_ratio(parallel > 1)
         # The search's last, lone branch is the outcome: no other to choose against, so no dev scoring.
-        dev_n = 0 if width == 1 and k == len(widths) - 1 else _dev_n(inputs, costs, width, share)
-        fixed = costs.stage_overhead_s + DATA_S + (costs.eval_overhead_s + dev_n * costs.eval_item_s if dev_n else 0)
-        new = int((share / waves - fixed) / costs.step_s(batch_size=inputs.batch_size))
+        dev_n = 0 if width == 1 and k == len(widths) - 1 else _dev_n(inputs, costs, width, share, parallel)
+        evaluation = (costs.eval_overhead_s + dev_n * costs.eval_item_s) * slower if dev_n else 0
+        fixed = costs.stage_overhead_s + DATA_S + evaluation
+        new = int((share / waves - fixed) / costs.step_s(batch_size=inputs.batch_size, shared=parallel > 1))
         steps = kept + max(0, new)
         decay = max(1, math.ceil(inputs.decay_ratio * steps)) if steps else 0
         at += share
         rounds.append(RoundPlan(number=len(rounds) + 1, kind=kind, branches=width, steps=steps,
-                                new_steps=max(0, new), decay_steps=decay,
-                                dev_n=dev_n, seconds=round(share, 1), ends_at=round(at, 1)))
+                                new_steps=max(0, new), decay_steps=decay, dev_n=dev_n, seconds=round(share, 1),
+                                ends_at=round(at, 1), parallel=parallel))
         kept = max(1, steps - decay)
     return rounds
 
@@ -208,8 +213,9 @@ def _size(widths: tuple[int, ...], kinds: list[str], inputs: PlanInputs, costs: 
 def make_plan(inputs: PlanInputs, costs: Costs) -> Plan:
     """The plan for a run with ``inputs`` on machines that cost ``costs``."""
     eval_one = costs.eval_overhead_s + inputs.test_n * costs.eval_item_s
-    # The base model and the chosen checkpoint are scored at the end, two at once when there are two slots.
-    reserve = eval_one * (1 if costs.concurrency >= 2 else 2) + REPORT_S
+    # The base model and the chosen checkpoint are scored at the end, one after the other on one slot
+    # (two at once on two GPU slots; splitting a CPU node makes each slower: the same total).
+    reserve = eval_one * (1 if costs.concurrency >= 2 and not costs.shared_step_s else 2) + REPORT_S
     margin = inputs.margin_s if inputs.margin_s is not None else max(10.0, 0.03 * inputs.budget_s)
     training = inputs.budget_s - inputs.setup_s - reserve - margin
     step = costs.step_s(batch_size=inputs.batch_size)
@@ -289,10 +295,10 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
     r = plan.round(number)
     if r is None or plan.costs is None:
         raise ValueError(f"the plan has no round {number}" if r is None else "a fixed plan allots nothing")
-    costs, batch = plan.costs, int(train["batch_size"])
-    full_step = costs.step_s(batch_size=plan.inputs.batch_size)
+    costs, batch, shared = plan.costs, int(train["batch_size"]), r.parallel > 1
+    full_step = costs.step_s(batch_size=plan.inputs.batch_size, shared=shared)
     seconds = r.new_steps * full_step  # the training time each branch of this round gets
-    step = costs.step_s(lora=bool(train.get("lora")), batch_size=batch)
+    step = costs.step_s(lora=bool(train.get("lora")), batch_size=batch, shared=shared)
     more_rounds = any(x.number > number and x.kind == "continue" for x in plan.rounds)
     method = train.get("method", "sft")
     out: dict[str, Any] = {"seconds": round(seconds, 1), "train": {}, "rows": 0, "grpo_rows": 0}

@@ -42,6 +42,8 @@ __all__ = ["Costs", "ProbeSpec", "Slot", "cache_key", "measure_costs", "probe", 
 RAY_TRAIN_START_S = 8.0
 #: LoRA r=16 on all linear layers takes ~0.65x the time of full SFT per step (docs/benchmarks.md).
 LORA_RATIO = 0.65
+#: Bumped when what the probes measure changes, so older cached figures are measured again.
+PROBE_VERSION = 2
 #: New tokens the evaluation probe generates; a longer budget is scaled from them (as if the model
 #: never stopped: the worst case, which a base model is).
 PROBE_TOKENS = 64
@@ -87,14 +89,16 @@ class Costs:
     """Seconds per unit of work on one slot, and how many branches train at once.
 
     Attributes:
-        train_step_s: one full-SFT optimizer step at ``batch_size`` on one slot.
+        train_step_s: one full-SFT optimizer step at ``batch_size``, one branch alone on its slot.
         batch_size: the batch the step was measured at.
         lora_ratio: LoRA s/step over full s/step.
         stage_overhead_s: a stage's fixed cost (workers, model load, data) besides its steps.
         eval_item_s: evaluation seconds per item at the benchmark's generation budget.
         eval_overhead_s: loading a model for evaluation.
-        concurrency: branches that train at once (slots used together).
+        concurrency: branches that may train at once: slots used together (GPUs), or branches splitting a
+            CPU node when the probe measured that it pays.
         eval_tokens: the generation budget (tokens per item) ``eval_item_s`` holds.
+        shared_step_s: one branch's s/step while ``concurrency`` branches split a CPU node (None: they don't).
         source: ``measured``, ``cache`` (with where/when in ``figures``) or ``run`` (updated from this run).
         figures: the raw measurements behind each number (shown in the plan and the report).
     """
@@ -107,13 +111,19 @@ class Costs:
     eval_overhead_s: float
     concurrency: int = 1
     eval_tokens: int = 32  # the generation budget eval_item_s is for
+    shared_step_s: float | None = None  # one branch's s/step while `concurrency` branches split one CPU slot
     source: str = "measured"
     figures: dict[str, Any] = field(default_factory=dict)
 
-    def step_s(self, lora: bool = False, batch_size: int | None = None) -> float:
-        """Seconds per SFT step (compute grows with the batch)."""
+    def step_s(self, lora: bool = False, batch_size: int | None = None, shared: bool = False) -> float:
+        """Seconds per SFT step (compute grows with the batch); ``shared``: while branches split a CPU slot."""
         scale = (batch_size or self.batch_size) / self.batch_size
-        return self.train_step_s * scale * (self.lora_ratio if lora else 1.0)
+        base = self.shared_step_s if shared and self.shared_step_s else self.train_step_s
+        return base * scale * (self.lora_ratio if lora else 1.0)
+
+    def shared_ratio(self, shared: bool) -> float:
+        """How much slower everything runs while branches split a CPU slot (1 otherwise)."""
+        return self.shared_step_s / self.train_step_s if shared and self.shared_step_s else 1.0
 
     def grpo_step_s(self, completions: int, completion_tokens: int) -> float:
         """A GRPO step's seconds, estimated: sampling ``completions`` of ``completion_tokens`` (at the
@@ -223,16 +233,19 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
     # A CPU node could instead be split between branches: measure whether that pays.
     if can_share and not slot.gpus and slot.count == 1 and slot.cpus >= 2 and max_branches >= 2:
         k = 2
-        shared = run_probe(dataclasses.replace(spec, timed_steps=2), False, slot.cpus / k, 0.0, k)
+        shared = run_probe(dataclasses.replace(spec, warmup_steps=1, timed_steps=2), False, slot.cpus / k, 0.0, k)
         per_branch = statistics.mean(f["step_s"] for f in shared)
         together, alone = k / per_branch, 1 / full["step_s"]
         figures["concurrency_probe"] = {"branches": k, "cpus_each": slot.cpus / k, "step_s_each": round(per_branch, 3),
                                         "steps_per_s_together": round(together, 4),
                                         "steps_per_s_one_at_a_time": round(alone, 4)}
+        shared_step = None
         if together > alone * 1.05:  # a clear gain only: one at a time also gives earlier results
-            concurrency = k
-            full = {**full, "step_s": per_branch}
+            concurrency, shared_step = k, round(per_branch, 4)
+    else:
+        shared_step = None
     costs = Costs(train_step_s=round(full["step_s"], 4), batch_size=spec.batch_size, lora_ratio=LORA_RATIO,
+                  shared_step_s=shared_step,
                   stage_overhead_s=round(full["start_s"] + RAY_TRAIN_START_S, 2),
                   eval_item_s=round(full.get("eval_item_s", 0.0), 5),
                   eval_overhead_s=round(full.get("eval_load_s", 0.0) + 1.0, 2),
@@ -254,7 +267,8 @@ def cache_key(*, model_digest: str, benchmark: str, spec: ProbeSpec, slot: Slot)
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                 "torch": torch.__version__}
     shape = {k: getattr(spec, k) for k in ("batch_size", "max_length", "max_new_tokens", "use_cpu")}
-    blob = json.dumps({"model": model_digest, "benchmark": benchmark, "shape": shape,
+    shape["eval_batch"] = len(spec.eval_prompts)
+    blob = json.dumps({"probe": PROBE_VERSION, "model": model_digest, "benchmark": benchmark, "shape": shape,
                        "slot": dataclasses.asdict(slot), "hw": hardware}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -270,6 +284,8 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
     start: dict[str, float] = {}
     end: dict[str, float] = {}
     scale: dict[str, float] = {}
+    split: dict[str, bool] = {}  # trained on part of a CPU slot (its branches split it)
+    slot_cpus = float(((costs.figures.get("slot") or {}).get("cpus")) or 0)
     eval_rates: list[float] = []
     for e in events:
         kind, branch = e.get("event"), e.get("branch")
@@ -278,29 +294,32 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
             start[branch] = float(e["ts"])
             scale[branch] = (costs.batch_size / max(1, int(first.get("batch_size") or costs.batch_size))
                              / (costs.lora_ratio if e.get("lora") else 1.0))
+            split[branch] = bool(slot_cpus and e.get("cpus_per_worker") and e["cpus_per_worker"] < slot_cpus)
         elif kind == "train_end":
             end[branch] = float(e["ts"])
         elif kind == "train_step" and e.get("stage", "sft") == "sft":
             marks.setdefault(branch, []).append((int(e["step"]), float(e["ts"])))
         elif kind in ("dev_eval", "test_eval") and e.get("seconds") and e.get("n"):
             eval_rates.append(float(e["seconds"]) / int(e["n"]))
-    full, overheads = [], []
+    full, shared, overheads = [], [], []
     for branch, points in marks.items():
         points.sort()
         gaps = [(t2 - t1) / max(1, s2 - s1) for (s1, t1), (s2, t2) in zip(points, points[1:], strict=False)]
         if len(gaps) < 3 or branch not in scale:
             continue
         step = statistics.median(gaps[1:])  # the first gap still warms up
-        full.append(step * scale[branch])
+        (shared if split.get(branch) else full).append(step * scale[branch])
         if branch in start and branch in end:
             overheads.append((points[0][1] - start[branch] - step) + (end[branch] - points[-1][1]))
-    if not (full or eval_rates):
+    if not (full or shared or eval_rates):
         return costs
     figures = {**costs.figures, "from_run": {"sft_step_s": [round(x, 3) for x in full],
+                                            "shared_sft_step_s": [round(x, 3) for x in shared],
                                             "stage_overhead_s": [round(x, 1) for x in overheads],
                                             "eval_item_s": [round(x, 4) for x in eval_rates]}}
     return dataclasses.replace(
         costs, source="run", figures=figures,
         train_step_s=round(statistics.median(full), 4) if full else costs.train_step_s,
+        shared_step_s=round(statistics.median(shared), 4) if shared else costs.shared_step_s,
         stage_overhead_s=round(statistics.median(overheads), 2) if overheads else costs.stage_overhead_s,
         eval_item_s=round(max(eval_rates), 5) if eval_rates else costs.eval_item_s)

@@ -162,3 +162,31 @@ def test_allocation_costs_grpo_by_sampling():
     mixed = allocate(plan, 1, {**TRAIN, "method": "sft_grpo", "max_steps": 8})
     assert mixed["train"]["max_steps"] == 8 and mixed["rows"] == 32
     assert mixed["train"]["grpo_steps"] == int((mixed["seconds"] - 8 * 4.0) / per_step)
+
+
+def test_branches_split_a_cpu_node_only_when_measured_faster_and_a_lone_branch_gets_all_of_it():
+    from intern.planning.budget_plan import allocate
+
+    # two at once on half the CPUs each: 6 s/step each (0.33 steps/s in all) vs 4 s alone (0.25)
+    shared = Costs(**{**COSTS.to_dict(), "concurrency": 2, "shared_step_s": 6.0})
+    plan = make_plan(_inputs(3600), shared)
+    first, last = plan.rounds[0], plan.rounds[-1]
+    assert first.branches >= 2 and first.parallel == 2 and last.branches == 1 and last.parallel == 1
+    waves = -(-first.branches // 2)
+    assert first.new_steps == int((first.seconds / waves - 20 - 3 - (3 + first.dev_n * 0.1) * 1.5) / 6.0)
+    assert last.new_steps == int((last.seconds - 20 - 3) / 4.0)  # alone: the whole slot, at its own speed
+    assert allocate(plan, 1, TRAIN)["seconds"] == pytest.approx(first.new_steps * 6.0)
+    assert allocate(plan, 2, TRAIN, continues_from_step=10)["seconds"] == pytest.approx(last.new_steps * 4.0)
+    assert plan.reserve_s == pytest.approx(2 * (3 + 128 * 0.1) + 5)  # splitting a node does not make evals free
+
+
+def test_actual_shared_and_alone_rates_are_told_apart():
+    costs = Costs(**{**COSTS.to_dict(), "concurrency": 2, "shared_step_s": 6.0, "figures": {"slot": {"cpus": 2.0}}})
+    events = []
+    for branch, cpus, gap in (("b0", 1.0, 7.0), ("b1", 2.0, 3.0)):
+        events.append({"event": "train_start", "branch": branch, "ts": 0.0, "lora": False, "cpus_per_worker": cpus,
+                       "stages": [{"batch_size": 4}]})
+        events += [{"event": "train_step", "branch": branch, "stage": "sft", "step": s, "ts": 10.0 + gap * s}
+                   for s in range(1, 8)]
+    updated = update_from_events(costs, events)
+    assert updated.shared_step_s == pytest.approx(7.0) and updated.train_step_s == pytest.approx(3.0)
