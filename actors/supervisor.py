@@ -43,6 +43,9 @@ __all__ = ["Supervisor"]
 
 #: A stage may run this much past its allotted seconds before its deadline stops it.
 STAGE_SLACK = 1.25
+#: Ray Train's s/step over the plain recipe's on a 2-core node: 1.06-1.19 measured by `intern bench train`
+#: (docs/benchmarks.md), 1.11 in the demo run of 2026-12-04; the run's own steps replace it at each review.
+RAY_TRAIN_CPU_FACTOR = 1.12
 #: A fixed plan (nothing measured) keeps this share of the wall clock for the final evaluation.
 FIXED_RESERVE = 0.1
 #: The base model's fingerprint at run start, in the run directory.
@@ -93,6 +96,8 @@ class Supervisor:
             probing = time.time()
             costs = measure_costs(spec, slot, self._run_probe, max_branches=self.cfg.branches, cache=cache, key=key,
                                   can_share=self.use_ray)
+            if self.use_ray and not slot.gpus:  # the probe runs the recipe plain; stages run it in Ray Train
+                costs = costs.scaled(RAY_TRAIN_CPU_FACTOR, "Ray Train on a small CPU node (docs/benchmarks.md)")
             self.events.emit("supervisor", "costs", source=costs.source, seconds=round(time.time() - probing, 1),
                              **{k: v for k, v in costs.to_dict().items() if k not in ("source", "figures")},
                              figures=costs.figures)

@@ -317,9 +317,14 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
     else:
         new = max(1, int(sft_seconds / step))
     steps = continues_from_step + new
-    decay = max(1, math.ceil(plan.inputs.decay_ratio * steps))
-    out["train"].update(max_steps=steps, lr_scheduler="warmup_stable_decay", decay_steps=decay,
-                        keep_step=max(1, steps - decay) if more_rounds and method == "sft" else 0,
+    if costs.cpu_bf16:
+        out["train"]["cpu_bf16"] = True  # what the steps were timed with
+    out["train"].update(max_steps=steps,
                         save_steps=max(int(train.get("save_steps") or 1), math.ceil(CHECKPOINT_EVERY_S / step)))
+    if more_rounds and method == "sft":
+        # It may be continued: a warmup-stable-decay schedule keeps the checkpoint before its decay, which a
+        # continuation resumes at the peak rate. Otherwise the configured schedule (cosine) anneals all along.
+        decay = max(1, math.ceil(plan.inputs.decay_ratio * steps))
+        out["train"].update(lr_scheduler="warmup_stable_decay", decay_steps=decay, keep_step=max(1, steps - decay))
     out["rows"] = new * batch
     return out

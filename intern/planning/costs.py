@@ -43,7 +43,7 @@ RAY_TRAIN_START_S = 8.0
 #: LoRA r=16 on all linear layers takes ~0.65x the time of full SFT per step (docs/benchmarks.md).
 LORA_RATIO = 0.65
 #: Bumped when what the probes measure changes, so older cached figures are measured again.
-PROBE_VERSION = 2
+PROBE_VERSION = 3
 #: New tokens the evaluation probe generates; a longer budget is scaled from them (as if the model
 #: never stopped: the worst case, which a base model is).
 PROBE_TOKENS = 64
@@ -79,9 +79,10 @@ class ProbeSpec:
     batch_size: int = 4
     max_length: int = 256
     max_new_tokens: int = 32
-    warmup_steps: int = 2
-    timed_steps: int = 3
+    warmup_steps: int = 1
+    timed_steps: int = 2
     use_cpu: bool = True
+    cpu_bf16: bool = False  # time the steps under bf16 autocast (the CPU choice the plan may make)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Costs:
     concurrency: int = 1
     eval_tokens: int = 32  # the generation budget eval_item_s is for
     shared_step_s: float | None = None  # one branch's s/step while `concurrency` branches split one CPU slot
+    cpu_bf16: bool = False  # CPU training under bf16 autocast, measured faster than fp32 here
     source: str = "measured"
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -130,6 +132,13 @@ class Costs:
         measured generation rate) plus training on them (as many SFT rows)."""
         per_token = self.eval_item_s / max(1, self.eval_tokens)
         return completions * completion_tokens * per_token + self.step_s(batch_size=completions)
+
+    def scaled(self, factor: float, why: str) -> Costs:
+        """These costs with training steps ``factor`` times slower (e.g. the recipe run through Ray Train)."""
+        return dataclasses.replace(
+            self, train_step_s=round(self.train_step_s * factor, 4),
+            shared_step_s=round(self.shared_step_s * factor, 4) if self.shared_step_s else None,
+            figures={**self.figures, "step_factor": {"factor": factor, "why": why}})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -172,7 +181,7 @@ def probe(spec: ProbeSpec | dict[str, Any], measure_eval: bool = True) -> dict[s
         steps = spec.warmup_steps + spec.timed_steps
         job = SFTJob(model_path=spec.model_path, dataset_path=spec.rows_path, output_dir=tmp, max_steps=steps,
                      batch_size=spec.batch_size, max_length=spec.max_length, save_steps=10**9, use_cpu=spec.use_cpu,
-                     lr_scheduler="constant", warmup_ratio=0.0)
+                     lr_scheduler="constant", warmup_ratio=0.0, cpu_bf16=spec.cpu_bf16)
         trainer = build_sft_trainer(job, [_Marks()])
         trainer.args.save_strategy = "no"
         ready = time.time()
@@ -229,6 +238,13 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
             pass  # an unreadable entry is measured again
     full = run_probe(spec, True, slot.cpus, slot.gpus, 1)[0]
     figures: dict[str, Any] = {"probe": full, "slot": dataclasses.asdict(slot)}
+    cpu_bf16 = False
+    if spec.use_cpu:  # bf16 autocast: much faster on CPUs with native bf16 (AVX-512 BF16, AMX), slower elsewhere
+        bf16 = run_probe(dataclasses.replace(spec, cpu_bf16=True), False, slot.cpus, 0.0, 1)[0]
+        figures["bf16_probe"] = {"step_s": round(bf16["step_s"], 4), "fp32_step_s": round(full["step_s"], 4)}
+        if bf16["step_s"] * 1.1 < full["step_s"]:  # a clear gain only
+            cpu_bf16, full = True, {**full, "step_s": bf16["step_s"]}
+            spec = dataclasses.replace(spec, cpu_bf16=True)
     concurrency = min(slot.count, max_branches) if can_share else 1
     # A CPU node could instead be split between branches: measure whether that pays.
     if can_share and not slot.gpus and slot.count == 1 and slot.cpus >= 2 and max_branches >= 2:
@@ -245,7 +261,7 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
     else:
         shared_step = None
     costs = Costs(train_step_s=round(full["step_s"], 4), batch_size=spec.batch_size, lora_ratio=LORA_RATIO,
-                  shared_step_s=shared_step,
+                  shared_step_s=shared_step, cpu_bf16=cpu_bf16,
                   stage_overhead_s=round(full["start_s"] + RAY_TRAIN_START_S, 2),
                   eval_item_s=round(full.get("eval_item_s", 0.0), 5),
                   eval_overhead_s=round(full.get("eval_load_s", 0.0) + 1.0, 2),

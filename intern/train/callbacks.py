@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from pathlib import Path
@@ -91,20 +92,28 @@ class RankZeroReportCallback(TrainerCallback):
 
 
 class DeadlineStop(TrainerCallback):
-    """Stops training before the step that would cross ``deadline`` (epoch seconds), saving a checkpoint.
+    """Ends training by ``deadline`` (epoch seconds): a schedule that will not reach ``max_steps`` in time is
+    shortened so it still anneals before the deadline; any schedule is stopped, with a checkpoint, before
+    the step that would cross it.
 
-    The next step is assumed to take as long as the slowest of the last few, so a stage ends
-    at its budget rather than one step past it; the trainer then exports the model as at a
-    normal end, and the result says ``stopped="wall_clock"``. With several ranks the decision
-    is all-reduced, so every rank stops at the same step (one rank stopping alone would hang
-    the others in their next collective).
+    The next step is assumed to take as long as the slowest of the last few. When the steps left
+    will not fit, the schedule's end moves to the last step that fits (``state.max_steps``): a
+    cosine or linear schedule decays over the shorter run (its learning rate steps down once), a
+    warmup-stable-decay one starts its decay earlier, while its stable phase lasts (``keep``, a
+    :class:`KeepCheckpoint`, moves its step to the new start of the decay). So the model it exports
+    is annealed rather than cut mid-way. Past that it stops at the deadline; the trainer then exports
+    the model as at a normal end, and the result says ``stopped="wall_clock"``. With several ranks
+    each decision is all-reduced, so every rank acts at the same step.
     """
 
-    def __init__(self, deadline: float, window: int = 5):
+    def __init__(self, deadline: float, keep: KeepCheckpoint | None = None, window: int = 5, check_after: int = 3):
         self.deadline = deadline
+        self.keep = keep
         self.window = window
+        self.check_after = check_after  # steps timed before the schedule is judged (the first are slow)
         self.durations: list[float] = []
         self.last: float | None = None
+        self.shortened_to: int | None = None
 
     def on_step_begin(self, args, state, control, **kwargs):
         import time
@@ -112,7 +121,7 @@ class DeadlineStop(TrainerCallback):
         if self.last is None:
             self.last = time.time()
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
         import time
 
         now = time.time()
@@ -120,22 +129,58 @@ class DeadlineStop(TrainerCallback):
             self.durations = [*self.durations[-(self.window - 1):], now - self.last]
         self.last = now
         next_step = max(self.durations) if self.durations else 0.0
+        if next_step and len(self.durations) >= self.check_after:
+            fit = _min_over_ranks(state.global_step + int((self.deadline - now) / (next_step * 1.05)), args)
+            if fit < state.max_steps and self._shorten(state, fit, lr_scheduler):
+                return
         if _any_rank(now + next_step >= self.deadline, args) and state.global_step < state.max_steps:
             control.should_training_stop = True
             control.should_save = True
 
+    def _shorten(self, state, fit: int, lr_scheduler) -> bool:
+        """Move the schedule's end to step ``fit``; False when it cannot be (no schedule, or a stable-decay
+        schedule already decaying)."""
+        scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
+        lambdas = getattr(scheduler, "lr_lambdas", None)
+        if not lambdas or not all(hasattr(fn, "keywords") for fn in lambdas):
+            return False
+        end = max(state.global_step + 1, fit)
+        for i, fn in enumerate(lambdas):
+            keywords = dict(fn.keywords)
+            if "num_stable_steps" in keywords:  # warmup-stable-decay
+                decay_start = keywords["num_warmup_steps"] + keywords["num_stable_steps"]
+                if state.global_step >= decay_start:
+                    return False
+                decay = min(keywords["num_decay_steps"], end - state.global_step)
+                warmup = min(keywords["num_warmup_steps"], max(0, end - decay - 1))  # a warm-up longer than fits
+                keywords.update(num_warmup_steps=warmup, num_stable_steps=end - warmup - decay, num_decay_steps=decay)
+                if self.keep is not None and self.keep.step > end - decay:
+                    self.keep.step = max(1, end - decay)
+            elif "num_training_steps" in keywords:  # cosine, linear, polynomial
+                keywords["num_training_steps"] = end
+            else:  # constant: nothing to anneal; the deadline stop is enough
+                return False
+            lambdas[i] = functools.partial(fn.func, **keywords)
+        state.max_steps = self.shortened_to = end
+        return True
+
 
 def _any_rank(flag: bool, args) -> bool:
     """``flag`` of any rank (one all-reduce when training is distributed)."""
+    return _min_over_ranks(0 if flag else 1, args) == 0
+
+
+def _min_over_ranks(value: int, args) -> int:
+    """The smallest ``value`` of all ranks (one all-reduce when training is distributed)."""
     import torch
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return flag
+        return value
     device = args.device if dist.get_backend() == "nccl" else "cpu"
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    tensor = torch.tensor([float(value)], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
 
 
 class KeepCheckpoint(TrainerCallback):

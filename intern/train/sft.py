@@ -63,6 +63,7 @@ class SFTJob:
     keep_step: int = 0  # a step whose checkpoint is kept for a continuation (the last stable step); 0: none
     continue_from: str | None = None  # a checkpoint-N of an earlier job of this lineage, resumed on fresh data
     deadline: float | None = None  # epoch seconds: stop (with a checkpoint) before crossing it; not part of job_key
+    cpu_bf16: bool = False  # bf16 autocast on the CPU (fp32 weights): where the probe measured it faster
 
 
 @dataclass
@@ -222,11 +223,10 @@ def budget_callbacks(job: Any) -> list:
     """The callbacks a budgeted job needs: a deadline stop, and the kept pre-decay checkpoint."""
     from intern.train.callbacks import DeadlineStop, KeepCheckpoint
 
-    out: list = []
+    keep = KeepCheckpoint(job.keep_step) if getattr(job, "keep_step", 0) else None
+    out: list = [keep] if keep else []
     if job.deadline is not None:
-        out.append(DeadlineStop(job.deadline))
-    if getattr(job, "keep_step", 0):
-        out.append(KeepCheckpoint(job.keep_step))
+        out.append(DeadlineStop(job.deadline, keep=keep))
     return out
 
 
@@ -247,11 +247,15 @@ def precision(job: Any) -> tuple[bool, Any]:
     peft keeps in fp32 over a frozen base, DeepSpeed's bf16 optimizer keeps fp32 master
     weights. Full fine-tuning without DeepSpeed loads fp32 and autocasts: AdamW on bf16
     weights rounds most small updates away (at lr 5e-6 ~8% of weights of scale 0.02 move).
+
+    On the CPU a job may ask for bf16 autocast (``cpu_bf16``: the supervisor's probe measured it
+    faster on this CPU, e.g. one with AVX-512 BF16); the weights stay fp32 there too.
     """
     import torch
 
-    bf16 = (not job.use_cpu and torch.cuda.is_available()
-            and torch.cuda.is_bf16_supported(including_emulation=False))
+    if job.use_cpu:
+        return bool(getattr(job, "cpu_bf16", False)), torch.float32
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     keep_bf16 = bf16 and (job.lora or job.deepspeed is not None)
     return bf16, torch.bfloat16 if keep_bf16 else torch.float32
 

@@ -145,8 +145,8 @@ def test_allocation_gives_every_branch_of_a_round_the_same_time():
     # a continuation goes on from its parent's kept step; the last round keeps no checkpoint
     cont = allocate(plan, 2, TRAIN, continues_from_step=30)
     assert cont["train"]["max_steps"] == 30 + second.new_steps and cont["rows"] == second.new_steps * 4
-    if second.number == max(r.number for r in plan.rounds):
-        assert cont["train"]["keep_step"] == 0
+    if second.number == max(r.number for r in plan.rounds):  # nothing continues it: the configured schedule
+        assert "keep_step" not in cont["train"] and "lr_scheduler" not in cont["train"]
     # checkpoints every ~5 minutes of training, never more often than configured
     assert full["train"]["save_steps"] == max(25, -(-300 // 4))
 
@@ -190,3 +190,36 @@ def test_actual_shared_and_alone_rates_are_told_apart():
                    for s in range(1, 8)]
     updated = update_from_events(costs, events)
     assert updated.shared_step_s == pytest.approx(7.0) and updated.train_step_s == pytest.approx(3.0)
+
+
+def _runner(alone: float, bf16: float, shared: float, calls: list):
+    """A scripted probe runner: the step times a slot would measure (the real probe is an integration test)."""
+    def run(spec, measure_eval, cpus, gpus, copies):
+        calls.append((spec.cpu_bf16, measure_eval, cpus, copies))
+        step = shared if copies > 1 else (bf16 if spec.cpu_bf16 else alone)
+        figures = {"step_s": step, "start_s": 5.0}
+        if measure_eval:
+            figures.update(eval_item_s=0.2, eval_load_s=0.5)
+        return [figures] * copies
+    return run
+
+
+def test_costs_keep_what_was_measured_faster_and_are_cached(tmp_path):
+    from intern.planning import ProbeSpec, Slot, measure_costs
+
+    spec = ProbeSpec(model_path="m", rows_path="r.parquet", benchmark="wordproblems", batch_size=8)
+    slot = Slot(cpus=2.0, node_cpus=2.0)
+    calls: list = []
+    costs = measure_costs(spec, slot, _runner(7.0, 4.5, 7.6, calls), max_branches=3, cache=tmp_path, key="k")
+    # bf16 autocast 1.56x faster: kept; two branches on one CPU each run 2 x (1 / 7.6) = 0.26 steps/s in all
+    # against 1 / 4.5 = 0.22 one at a time (bf16): shared
+    assert costs.cpu_bf16 and costs.train_step_s == 4.5 and costs.concurrency == 2 and costs.shared_step_s == 7.6
+    assert [c[0] for c in calls] == [False, True, True]  # the shared probe runs the chosen precision
+    again = measure_costs(spec, slot, _runner(1, 1, 1, calls), max_branches=3, cache=tmp_path, key="k")
+    assert again.source == "cache" and again.train_step_s == 4.5 and len(calls) == 3
+    # bf16 no faster and sharing no faster: fp32, one at a time; and no sharing probe in one process
+    slow = measure_costs(spec, slot, _runner(7.0, 7.2, 20.0, []), max_branches=3)
+    assert not slow.cpu_bf16 and slow.concurrency == 1 and slow.shared_step_s is None
+    inproc: list = []
+    measure_costs(spec, slot, _runner(7.0, 7.2, 1.0, inproc), max_branches=3, can_share=False)
+    assert all(copies == 1 for *_, copies in inproc)

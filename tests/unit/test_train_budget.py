@@ -85,3 +85,15 @@ def test_continuing_from_a_missing_checkpoint_says_so(tmp_path, data):
     job = _job(tmp_path, data[1], max_steps=3, continue_from=str(tmp_path / "nope" / "checkpoint-4"))
     with pytest.raises(TrainingError, match="not a complete trainer checkpoint"):
         run_sft(job)
+
+
+def test_a_deadline_shortens_a_stable_decay_schedule_so_it_still_anneals(tmp_path, data):
+    """The stage cannot reach max_steps in time: its decay moves forward, so the exported model is annealed."""
+    job = _job(tmp_path, data[0], max_steps=2000, lr_scheduler="warmup_stable_decay", decay_steps=400,
+               warmup_ratio=0.0, learning_rate=1e-3, deadline=time.time() + 20)
+    result = run_sft(job)
+    assert result.stopped == "wall_clock" and 5 <= result.steps < 2000
+    state = json.loads((trainer_dir(job) / f"checkpoint-{result.steps}" / "trainer_state.json").read_text())
+    rates = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h]
+    assert max(rates) == pytest.approx(1e-3, rel=0.05)  # it reached the peak...
+    assert rates[-1] < 0.25e-3  # ...and decayed by the end instead of being cut at the peak
