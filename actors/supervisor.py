@@ -34,7 +34,7 @@ from intern.guards.approval import ApprovalGate, ApprovalPolicy, get_response, l
 from intern.guards.budgets import Ledger, Limits
 from intern.guards.decisions import GuardDecision
 from intern.guards.gatekeeper import Gatekeeper
-from intern.planning import Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
+from intern.planning import Costs, Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
 from intern.planning.budget_plan import allocate
 from intern.planning.review import Decision, continuations, next_step
 from intern.tracking import EventLog, read_events
@@ -94,8 +94,15 @@ class Supervisor:
             key = cache_key(model_digest=self._base["digest"], benchmark=self.cfg.benchmark, spec=spec, slot=slot)
             cache = _cache_dir() if b.reuse_costs else None
             probing = time.time()
+
+            def sharing_matters(alone: Costs) -> bool:
+                # Even if two branches on half a node each ran 1.3x the steps of one alone in all, would any
+                # round train more than one branch? If not, a lone branch gets the whole node: no probe needed.
+                hopeful = dataclasses.replace(alone, concurrency=2, shared_step_s=alone.train_step_s * 2 / 1.3)
+                return max(r.branches for r in make_plan(self._inputs(started_at, slot), hopeful).rounds) > 1
+
             costs = measure_costs(spec, slot, self._run_probe, max_branches=self.cfg.branches, cache=cache, key=key,
-                                  can_share=self.use_ray)
+                                  can_share=self.use_ray, sharing_matters=sharing_matters)
             if self.use_ray and not slot.gpus:  # the probe runs the recipe plain; stages run it in Ray Train
                 costs = costs.scaled(RAY_TRAIN_CPU_FACTOR, "Ray Train on a small CPU node (docs/benchmarks.md)")
             self.events.emit("supervisor", "costs", source=costs.source, seconds=round(time.time() - probing, 1),

@@ -214,7 +214,8 @@ ProbeRunner = Callable[[ProbeSpec, bool, float, float, int], list[dict[str, Any]
 
 
 def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_branches: int,
-                  cache: Path | None = None, key: str | None = None, can_share: bool = True) -> Costs:
+                  cache: Path | None = None, key: str | None = None, can_share: bool = True,
+                  sharing_matters: Callable[[Costs], bool] | None = None) -> Costs:
     """Measure (or read from ``cache``) what a step, a stage and an eval item cost on ``slot``.
 
     Args:
@@ -226,6 +227,8 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
         key: The cache key (:func:`cache_key`).
         can_share: Whether ``run_probe`` can run copies at once on a share of the CPUs (Ray can;
             one process cannot, and then branches take turns).
+        sharing_matters: Given the costs of one branch alone, whether branches splitting a node could
+            change the plan at all (else that probe is skipped: a lone branch gets the whole slot).
     """
     path = cache / f"{key}.json" if cache is not None and key else None
     if path is not None and path.is_file():
@@ -247,7 +250,9 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
             spec = dataclasses.replace(spec, cpu_bf16=True)
     concurrency = min(slot.count, max_branches) if can_share else 1
     # A CPU node could instead be split between branches: measure whether that pays.
-    if can_share and not slot.gpus and slot.count == 1 and slot.cpus >= 2 and max_branches >= 2:
+    alone = _costs(full, spec, cpu_bf16, concurrency, None, figures)
+    if (can_share and not slot.gpus and slot.count == 1 and slot.cpus >= 2 and max_branches >= 2
+            and (sharing_matters is None or sharing_matters(alone))):
         k = 2
         shared = run_probe(dataclasses.replace(spec, warmup_steps=1, timed_steps=2), False, slot.cpus / k, 0.0, k)
         per_branch = statistics.mean(f["step_s"] for f in shared)
@@ -260,19 +265,26 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
             concurrency, shared_step = k, round(per_branch, 4)
     else:
         shared_step = None
-    costs = Costs(train_step_s=round(full["step_s"], 4), batch_size=spec.batch_size, lora_ratio=LORA_RATIO,
-                  shared_step_s=shared_step, cpu_bf16=cpu_bf16,
-                  stage_overhead_s=round(full["start_s"] + RAY_TRAIN_START_S, 2),
-                  eval_item_s=round(full.get("eval_item_s", 0.0), 5),
-                  eval_overhead_s=round(full.get("eval_load_s", 0.0) + 1.0, 2),
-                  concurrency=max(1, concurrency), eval_tokens=spec.max_new_tokens, source="measured",
-                  figures=figures)
+        if not (slot.gpus or slot.count > 1):
+            figures["concurrency_probe"] = {"skipped": "one branch per round in any plan: nothing to share"}
+    costs = _costs(full, spec, cpu_bf16, concurrency, shared_step, figures)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "costs": costs.to_dict()}, indent=1))
         os.replace(tmp, path)
     return costs
+
+
+def _costs(full: dict[str, Any], spec: ProbeSpec, cpu_bf16: bool, concurrency: int, shared_step: float | None,
+           figures: dict[str, Any]) -> Costs:
+    return Costs(train_step_s=round(full["step_s"], 4), batch_size=spec.batch_size, lora_ratio=LORA_RATIO,
+                 shared_step_s=shared_step, cpu_bf16=cpu_bf16,
+                 stage_overhead_s=round(full["start_s"] + RAY_TRAIN_START_S, 2),
+                 eval_item_s=round(full.get("eval_item_s", 0.0), 5),
+                 eval_overhead_s=round(full.get("eval_load_s", 0.0) + 1.0, 2),
+                 concurrency=max(1, concurrency), eval_tokens=spec.max_new_tokens, source="measured",
+                 figures=figures)
 
 
 def cache_key(*, model_digest: str, benchmark: str, spec: ProbeSpec, slot: Slot) -> str:

@@ -96,8 +96,10 @@ class DeadlineStop(TrainerCallback):
     shortened so it still anneals before the deadline; any schedule is stopped, with a checkpoint, before
     the step that would cross it.
 
-    The next step is assumed to take as long as the slowest of the last few. When the steps left
-    will not fit, the schedule's end moves to the last step that fits (``state.max_steps``): a
+    The next step is assumed to take as long as the slowest of the last few, the steps left as long
+    as their median (judged from the 7th step of the process on: the first are slow; a slow stretch that
+    passes moves the end back up to the planned one). When the steps left will not fit, the schedule's
+    end moves to the last step that fits (``state.max_steps``): a
     cosine or linear schedule decays over the shorter run (its learning rate steps down once), a
     warmup-stable-decay one starts its decay earlier, while its stable phase lasts (``keep``, a
     :class:`KeepCheckpoint`, moves its step to the new start of the decay). So the model it exports
@@ -106,13 +108,15 @@ class DeadlineStop(TrainerCallback):
     each decision is all-reduced, so every rank acts at the same step.
     """
 
-    def __init__(self, deadline: float, keep: KeepCheckpoint | None = None, window: int = 5, check_after: int = 3):
+    def __init__(self, deadline: float, keep: KeepCheckpoint | None = None, window: int = 5, check_after: int = 6):
         self.deadline = deadline
         self.keep = keep
         self.window = window
         self.check_after = check_after  # steps timed before the schedule is judged (the first are slow)
         self.durations: list[float] = []
         self.last: float | None = None
+        self.started_at_step: int | None = None
+        self.planned: int | None = None  # the schedule's end as the job planned it
         self.shortened_to: int | None = None
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -120,6 +124,7 @@ class DeadlineStop(TrainerCallback):
 
         if self.last is None:
             self.last = time.time()
+            self.started_at_step = state.global_step  # a resumed stage starts past 0
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
         import time
@@ -129,17 +134,21 @@ class DeadlineStop(TrainerCallback):
             self.durations = [*self.durations[-(self.window - 1):], now - self.last]
         self.last = now
         next_step = max(self.durations) if self.durations else 0.0
-        if next_step and len(self.durations) >= self.check_after:
-            fit = _min_over_ranks(state.global_step + int((self.deadline - now) / (next_step * 1.05)), args)
-            if fit < state.max_steps and self._shorten(state, fit, lr_scheduler):
+        steps_done = state.global_step - (self.started_at_step or 0)
+        if next_step and steps_done >= self.check_after:  # the first steps of a process are slow: not judged
+            typical = sorted(self.durations)[len(self.durations) // 2]
+            fit = _min_over_ranks(state.global_step + int((self.deadline - now) / (typical * 1.05)), args)
+            self.planned = self.planned or state.max_steps
+            target = min(self.planned, fit)  # never past the planned steps; back up to them if time allows
+            if target != state.max_steps and self._shorten(state, target, lr_scheduler):
                 return
         if _any_rank(now + next_step >= self.deadline, args) and state.global_step < state.max_steps:
             control.should_training_stop = True
             control.should_save = True
 
     def _shorten(self, state, fit: int, lr_scheduler) -> bool:
-        """Move the schedule's end to step ``fit``; False when it cannot be (no schedule, or a stable-decay
-        schedule already decaying)."""
+        """Move the schedule's end to step ``fit`` (earlier, or back towards the planned end when the steps
+        got faster); False when it cannot be (no schedule, or a stable-decay schedule already decaying)."""
         scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
         lambdas = getattr(scheduler, "lr_lambdas", None)
         if not lambdas or not all(hasattr(fn, "keywords") for fn in lambdas):

@@ -223,3 +223,14 @@ def test_costs_keep_what_was_measured_faster_and_are_cached(tmp_path):
     inproc: list = []
     measure_costs(spec, slot, _runner(7.0, 7.2, 1.0, inproc), max_branches=3, can_share=False)
     assert all(copies == 1 for *_, copies in inproc)
+
+
+def test_the_sharing_probe_is_skipped_when_no_plan_could_use_it():
+    from intern.planning import ProbeSpec, Slot, measure_costs
+
+    spec = ProbeSpec(model_path="m", rows_path="r.parquet", benchmark="wordproblems", batch_size=8)
+    calls: list = []
+    costs = measure_costs(spec, Slot(cpus=2.0, node_cpus=2.0), _runner(7.0, 4.5, 7.6, calls), max_branches=3,
+                          sharing_matters=lambda alone: alone.train_step_s > 100)
+    assert all(copies == 1 for *_, copies in calls) and costs.concurrency == 1
+    assert "skipped" in costs.figures["concurrency_probe"]

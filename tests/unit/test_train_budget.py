@@ -97,3 +97,37 @@ def test_a_deadline_shortens_a_stable_decay_schedule_so_it_still_anneals(tmp_pat
     rates = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h]
     assert max(rates) == pytest.approx(1e-3, rel=0.05)  # it reached the peak...
     assert rates[-1] < 0.25e-3  # ...and decayed by the end instead of being cut at the peak
+
+
+def test_the_deadline_moves_the_schedules_end_by_the_typical_step_and_back_when_steps_speed_up(monkeypatch):
+    import types
+
+    from transformers import TrainerControl, TrainerState, get_cosine_schedule_with_warmup
+
+    from intern.train.callbacks import DeadlineStop
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(time, "time", lambda: clock["now"])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, 0, 100)
+    state, control = TrainerState(max_steps=100, global_step=0), TrainerControl()
+    args = types.SimpleNamespace(device="cpu")
+    stop = DeadlineStop(deadline=1000.0 + 120)  # 120 s for 100 planned steps of 1 s: fits
+
+    def steps(durations):
+        for d in durations:
+            stop.on_step_begin(args, state, control)
+            clock["now"] += d
+            state.global_step += 1
+            stop.on_step_end(args, state, control, lr_scheduler=scheduler)
+
+    steps([1.0] * 10)
+    assert state.max_steps == 100 and stop.shortened_to is None
+    steps([9.0])  # one slow step (a checkpoint save): the median ignores it
+    assert state.max_steps == 100
+    steps([4.0] * 5)  # a slow stretch: the steps left no longer fit, the cosine ends sooner
+    assert state.max_steps < 100 and scheduler.lr_lambdas[0].keywords["num_training_steps"] == state.max_steps
+    shorter = state.max_steps
+    steps([0.5] * 5)  # fast again: back towards the planned end, never past it
+    assert shorter < state.max_steps <= 100
+    assert not control.should_training_stop
