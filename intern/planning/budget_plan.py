@@ -224,8 +224,10 @@ def make_plan(inputs: PlanInputs, costs: Costs) -> Plan:
            f"{costs.concurrency} branch(es) train at once",
            f"budget {inputs.budget_s:.0f} s = setup {inputs.setup_s:.0f} s + training {max(0.0, training):.0f} s "
            f"+ final evaluation and report {reserve:.0f} s + margin {margin:.0f} s"]
-    if "concurrency_probe" in costs.figures:
-        c = costs.figures["concurrency_probe"]
+    c = costs.figures.get("concurrency_probe") or {}
+    if "skipped" in c:
+        why.append(f"no sharing probe: {c['skipped']}")
+    elif c:
         why.append(f"{c['branches']} branches at once on {c['cpus_each']:g} CPUs each would run "
                    f"{c['steps_per_s_together']:.3f} steps/s in all vs {c['steps_per_s_one_at_a_time']:.3f} for one "
                    f"at a time: {'at once' if costs.concurrency > 1 else 'one at a time'}")

@@ -234,3 +234,6 @@ def test_the_sharing_probe_is_skipped_when_no_plan_could_use_it():
                           sharing_matters=lambda alone: alone.train_step_s > 100)
     assert all(copies == 1 for *_, copies in calls) and costs.concurrency == 1
     assert "skipped" in costs.figures["concurrency_probe"]
+    # a plan made from such costs says why there was no probe (this once raised KeyError in the plan node)
+    plan = make_plan(_inputs(900), costs)
+    assert any("no sharing probe" in line for line in plan.why)
