@@ -32,13 +32,13 @@ from typing import Any
 
 from intern.config import RunConfig
 from intern.errors import BudgetExhausted, InternError
+from intern.events import EventLog
 from intern.guards.compaction import Compactor
 from intern.guards.decisions import GuardDecision
 from intern.llm.agent import AgentResult, Gate, ToolSet, run_agent
 from intern.llm.base import Brain
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.prompts import render_prompt
-from intern.tracking import EventLog
 
 __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", "ask_supervisor"]
 

@@ -27,7 +27,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
-from intern.config import DATA_STYLES, RunConfig
+from intern.config import DATA_STYLES, RunConfig, uses_grpo
 from intern.data.build import build_grpo_dataset, build_sft_dataset
 from intern.data.mapping import ColumnMapping, suggest_mapping
 from intern.data.pipeline import FORMATS, build_from_source
@@ -35,11 +35,13 @@ from intern.data.sources import describe, load_source
 from intern.data.synth import build_synthetic_dataset
 from intern.errors import DataError
 from intern.evals import get_benchmark
+from intern.events import EventLog
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.playbook import PlaybookBrain
-from intern.tracking import EventLog
+from intern.records import pause
 
-GRPO_METHODS = ("grpo", "sft_grpo")
+__all__ = ["DataEngineer", "DataTools"]
+
 _MAPPING_KEYS = tuple(f.name for f in fields(ColumnMapping) if f.name != "strip_patterns")
 
 
@@ -60,14 +62,15 @@ class DataEngineer:
         The budget plan's allotment (``hypothesis["allocation"]``) sets the rows to keep: what the
         branch's planned steps consume. A branch continued by a later round (``continues``) draws
         from its lineage's stream where the earlier set stopped, so it trains on fresh rows.
-        With an LLM brain in ``ask`` approval mode this may return ``{"awaiting_approval": ...}``.
+        With an LLM brain in ``ask`` approval mode this may return
+        an ``ApprovalPause`` (``intern.records.pause``).
         """
         data = {**vars(self.cfg.data), **hypothesis.get("data", {})}
         alloc, lineage = hypothesis.get("allocation") or {}, hypothesis.get("continues") or {}
         data.update({k: alloc[k] for k in ("rows", "grpo_rows") if alloc.get(k)},
                     start=int(lineage.get("data_start") or 0))
         method = {**vars(self.cfg.train), **hypothesis.get("train", {})}.get("method", "sft")
-        return self._agent(hypothesis, data, needs_grpo=method in GRPO_METHODS, approval=approval)
+        return self._agent(hypothesis, data, needs_grpo=uses_grpo(method), approval=approval)
 
     def _agent(self, hypothesis: dict[str, Any], data: dict[str, Any], needs_grpo: bool,
                approval: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -87,7 +90,7 @@ class DataEngineer:
         outcome = RoleAgent(self.cfg, self.run_dir, self.events, "data_engineer", hid, gate=self.supervisor).run(
             tools.registry(), playbook=move, prompt_vars={"hypothesis": json.dumps(brief)}, approval=approval)
         if outcome.paused:
-            return {"awaiting_approval": outcome.approval}
+            return pause(outcome.approval)
         claimed = outcome.final["dataset"]
         ref = tools.sft.get(claimed.get("path"))
         if ref is None:  # the system, not the model, vouches for the data

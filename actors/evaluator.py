@@ -8,9 +8,12 @@ from typing import Any
 from intern.config import RunConfig
 from intern.evals import get_benchmark
 from intern.evals.generate import evaluate_model
+from intern.events import EventLog
 from intern.llm.playbook import PlaybookBrain
 from intern.models import resolve_model
-from intern.tracking import EventLog
+from intern.records import pause
+
+__all__ = ["Evaluator"]
 
 
 class Evaluator:
@@ -62,7 +65,7 @@ class Evaluator:
             ToolRegistry("evaluator", [Tool(evaluate)]), playbook=move, prompt_vars={"model": model, "split": split},
             approval=approval)
         if outcome.paused:
-            return {"awaiting_approval": outcome.approval}
+            return pause(outcome.approval)
         if not scored:
             raise RoleStopped("evaluator", "invalid_result", "finished without running the evaluate tool")
         return {**scored[0], "notes": outcome.final.get("notes")}

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
-from intern.tracking import EventLog
+from intern.events import EventLog
+
+__all__ = ["NAMESPACE", "RoleFactory"]
 
 NAMESPACE = "intern"
 

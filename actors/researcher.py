@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import copy
 import json
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intern.config import DATA_STYLES, LR_SCHEDULERS, TRAIN_METHODS, DataConfig, RunConfig, TrainConfig
+from intern.config import DataConfig, RunConfig, TrainConfig, check_overrides, override_schema
 from intern.evals import get_benchmark
+from intern.events import EventLog
 from intern.llm.base import BrainError, Reply
 from intern.llm.playbook import PlaybookBrain, propose_hypotheses
+from intern.records import pause
 from intern.tools.citations import CitationLedger, citation_problems, describe_source, verified_sources
-from intern.tracking import EventLog
 
-_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+__all__ = ["Researcher", "agent_result_schema", "research_queries"]
 
 # What the playbook searches for, by the benchmark's kind: (arXiv keywords, Hub dataset name keyword).
 _TOPICS = {"numeric": ("math word problems", "gsm8k"), "integer": ("mathematical reasoning", "math"),
@@ -46,21 +46,6 @@ _TOPICS = {"numeric": ("math word problems", "gsm8k"), "integer": ("mathematical
            "code": ("code generation", "code"), "function_call": ("function calling", "function-calling")}
 _METHOD_TERMS = {"sft": "fine-tuning", "grpo": "reinforcement learning", "sft_grpo": "reinforcement learning"}
 _NETWORK_CALLS = ("arxiv_search", "hub_search_datasets")
-
-
-def _overrides_schema(cls: type) -> dict[str, Any]:
-    """A JSON Schema accepting only ``cls``'s scalar fields (what a hypothesis may override)."""
-    hints = typing.get_type_hints(cls)
-    props = {name: {"type": _JSON_TYPES[tp]} for name, tp in hints.items() if tp in _JSON_TYPES}
-    for name, prop in props.items():  # the same bounds load_config enforces on a user's config
-        if prop["type"] == "integer":
-            prop["minimum"] = 1
-        elif prop["type"] == "number":
-            prop["exclusiveMinimum" if name == "learning_rate" else "minimum"] = 0
-    for name, allowed in (("method", TRAIN_METHODS), ("style", DATA_STYLES), ("lr_scheduler", LR_SCHEDULERS)):
-        if name in props:
-            props[name]["enum"] = list(allowed)
-    return {"type": "object", "additionalProperties": False, "properties": props}
 
 
 def research_queries(benchmark: str, method: str) -> tuple[str, str]:
@@ -105,7 +90,8 @@ class Researcher:
         """``branches`` hypotheses (default: the config's) for ``iteration``; each has id, title,
         rationale, train/data overrides, sources.
 
-        In ``ask`` approval mode this may instead return ``{"awaiting_approval": {...}}``:
+        In ``ask`` approval mode this may instead return
+        an ``ApprovalPause`` (``intern.records.pause``):
         call again after the approval to continue. (The research tools are never gated, so
         the citations ledger of one call is the whole conversation's.)
         """
@@ -128,6 +114,7 @@ class Researcher:
                 return []
             problems = citation_problems(result["hypotheses"], ledger.seen, branches)
             problems += [p for h in result["hypotheses"] if (p := self._vet_init_from(h.get("init_from")))]
+            problems += [p for h in result["hypotheses"] for p in self._override_problems(h)]
             if problems:
                 corrections.append(problems)
             return problems
@@ -138,7 +125,7 @@ class Researcher:
                             prompt_vars={"iteration": iteration, "branches": width,
                                          "findings": json.dumps(brief, indent=1) if findings else ""})
         if outcome.paused:
-            return {"awaiting_approval": outcome.approval}
+            return pause(outcome.approval)
         hypotheses, dropped = [], {}
         for k, h in enumerate(outcome.final["hypotheses"][:width]):
             kept, lost = verified_sources(h.get("sources") or [], ledger.seen, branches)
@@ -146,6 +133,10 @@ class Researcher:
             if lost:
                 dropped[hid] = lost
             h = {"id": hid, "iteration": iteration, "init_from": None, **h, "sources": kept}
+            if bad := self._override_problems(h):  # still outside what the config accepts after the correction
+                self.events.emit("researcher", "overrides_dropped", branch=hid, problems=bad,
+                                 train=h.get("train"), data=h.get("data"))
+                h = {**h, "train": {}, "data": {k: v for k, v in (h.get("data") or {}).items() if k == "seed_offset"}}
             if refused := self._vet_init_from(h["init_from"]):  # still foreign after the correction
                 self.events.emit("researcher", "init_from_refused", branch=hid, init_from=h["init_from"],
                                  reason=refused)
@@ -158,6 +149,14 @@ class Researcher:
         cited = {s: describe_source(s, ledger.seen) for h in hypotheses for s in h["sources"]}
         self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses, sources=cited)
         return hypotheses
+
+    def _override_problems(self, h: dict[str, Any]) -> list[str]:
+        """What the run's own config checks say of a hypothesis's train and data overrides (merged over the
+        run's settings): the schema an LLM sees bounds single values; these also check across fields."""
+        data = {k: v for k, v in (h.get("data") or {}).items() if k != "seed_offset"}
+        return [f"hypothesis {h.get('title') or h.get('id')!r}: {p}" for p in
+                check_overrides(TrainConfig, {**vars(self.cfg.train), **(h.get("train") or {})}, "train.")
+                + check_overrides(DataConfig, {**vars(self.cfg.data), **data}, "data.")]
 
     def _vet_init_from(self, init_from: str | None) -> str | None:
         """The supervisor's verdict on a proposed ``init_from`` (None: fine); no supervisor: not checked."""
@@ -208,7 +207,7 @@ def agent_result_schema() -> dict[str, Any]:
 
     schema = copy.deepcopy(load_prompt("researcher")["result_schema"])
     item = schema["properties"]["hypotheses"]["items"]["properties"]
-    item["train"] = {**_overrides_schema(TrainConfig), "description": item["train"].get("description", "")}
-    item["data"] = {**_overrides_schema(DataConfig), "description": item["data"].get("description", "")}
+    item["train"] = {**override_schema(TrainConfig), "description": item["train"].get("description", "")}
+    item["data"] = {**override_schema(DataConfig), "description": item["data"].get("description", "")}
     item["data"]["properties"]["seed_offset"] = {"type": "integer"}
     return schema

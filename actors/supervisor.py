@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
+from intern.events import EventLog, read_events
 from intern.guards.approval import ApprovalGate, ApprovalPolicy, get_response, list_pending, respond
 from intern.guards.budgets import Ledger, Limits
 from intern.guards.decisions import GuardDecision
@@ -37,7 +38,6 @@ from intern.guards.gatekeeper import Gatekeeper
 from intern.planning import Costs, Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
 from intern.planning.budget_plan import allocate
 from intern.planning.review import Decision, continuations, next_step
-from intern.tracking import EventLog, read_events
 
 __all__ = ["Supervisor"]
 
@@ -387,13 +387,11 @@ class Supervisor:
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
         """Write results.json and report.md for the finished graph state, and notify."""
         from intern.notify import notifier_for
-        from intern.report import write_report
-        from intern.results import build_results, write_results
+        from intern.results import build_results, write_outcome
 
         results = build_results(self.cfg, self.run_id, state, wall_seconds=time.time() - state["started_at"],
                                 events=read_events(self.run_dir / "events.jsonl"))
-        write_results(self.run_dir, results)
-        write_report(self.run_dir)
+        write_outcome(self.run_dir, results)
         self.events.emit("supervisor", "finished", status=results["status"],
                          final=results["final"], baseline=results["baseline"])
         notify_outcome(notifier_for(self.cfg, self.run_dir, self.events), results)

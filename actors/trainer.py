@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from intern.config import TRAIN_METHODS, ClusterProfile, RunConfig
+from intern.config import METHOD_STAGES, TRAIN_METHODS, ClusterProfile, RunConfig
 from intern.errors import BudgetExhausted, InternError, TrainingError
+from intern.events import EventLog
 from intern.llm.playbook import PlaybookBrain
 from intern.models import resolve_model
-from intern.tracking import EventLog
+from intern.records import pause
 from intern.train.stages import Stage, jobs_as_dicts, plan_stages, run_stage, stage_summary
 from intern.train.tracking import tracking_spec
+
+__all__ = ["Trainer"]
 
 
 class Trainer:
@@ -38,7 +41,7 @@ class Trainer:
         an LLM with the settings it chooses within the plan's allotment
         (``hypothesis["allocation"]``: at most its steps). ``deadline`` (epoch seconds) stops
         every stage there with a checkpoint. In ``ask`` mode this may return
-        ``{"awaiting_approval": ...}``.
+        an ``ApprovalPause`` (``intern.records.pause``).
         """
         self.deadline = deadline
         return self._agent(hypothesis, dataset, approval)
@@ -116,7 +119,7 @@ class Trainer:
                              checkpoint=last["checkpoint"])
             return last
         if outcome.paused:
-            return {"awaiting_approval": outcome.approval}
+            return pause(outcome.approval)
         final = outcome.final
         if final["checkpoint"] not in runs and not Path(final["checkpoint"], "intern_train.json").is_file():
             raise RoleStopped("trainer", "invalid_result",
@@ -186,9 +189,8 @@ def _schedule_for(allotted: dict[str, Any], max_steps: int) -> dict[str, Any]:
 
 def _total_steps(train: dict[str, Any]) -> int:
     """Optimizer steps of all the stages ``train.method`` runs."""
-    method = train.get("method", "sft")
-    return (int(train["max_steps"]) if "sft" in method.split("_") else 0) + \
-        (int(train["grpo_steps"]) if "grpo" in method else 0)
+    steps = {"sft": int(train["max_steps"]), "grpo": int(train["grpo_steps"])}
+    return sum(steps[stage] for stage in METHOD_STAGES[train.get("method", "sft")])
 
 
 def _record(checkpoint: str) -> dict[str, Any]:

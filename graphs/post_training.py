@@ -27,11 +27,15 @@ from langgraph.types import Send, interrupt
 
 from graphs.state import BranchOutput, BranchState, RunContext, RunState
 from intern.errors import BudgetExhausted
+from intern.records import paused
+
+__all__ = ["build_branch_graph", "build_graph", "call_role", "route_after_review", "stop_reason"]
 
 
-def call_role(runtime: Runtime[RunContext], role: str, key: str | None, method: str, *args: Any,
+def call_role(runtime: Runtime[RunContext], role: str, instance: str | None, method: str, *args: Any,
               **kwargs: Any) -> Any:
-    """Call a role; while it is paused for approval, pause the graph (``interrupt``) until it is answered.
+    """Call ``method`` of the ``role`` instance named ``instance`` (a branch id, ``test-final``, or None for
+    the run's one); while it is paused for approval, pause the graph (``interrupt``) until it is answered.
 
     The answer reaches the role only as the value ``interrupt()`` returns (``approval=``). The
     role keeps its paused loop on disk and, called again without an answer (this node re-runs
@@ -39,10 +43,10 @@ def call_role(runtime: Runtime[RunContext], role: str, key: str | None, method: 
     pause is done again.
     """
     roles = runtime.context.roles
-    result = roles.call(role, key, method, *args, **kwargs)
-    while isinstance(result, dict) and "awaiting_approval" in result:
-        answer = interrupt(result["awaiting_approval"])
-        result = roles.call(role, key, method, *args, approval=answer, **kwargs)
+    result = roles.call(role, instance, method, *args, **kwargs)
+    while (waiting := paused(result)) is not None:
+        answer = interrupt(waiting)
+        result = roles.call(role, instance, method, *args, approval=answer, **kwargs)
     return result
 
 
@@ -196,7 +200,7 @@ def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     futures = {w: roles.submit("evaluator", key, "evaluate", *a, **kw) for w, (key, a, kw) in calls.items()}
     done = {w: roles.wait(f) for w, f in futures.items()}  # both at once, one evaluator actor each
     for w, (key, a, kw) in calls.items():
-        if "awaiting_approval" in done[w]:  # pausing needs this node's own interrupt()
+        if paused(done[w]) is not None:  # pausing needs this node's own interrupt()
             done[w] = call_role(runtime, "evaluator", key, "evaluate", *a, **kw)
     base, final = done["baseline"], done["final"]
     scores = {"baseline": base, "final": {**final, "branch": best_id}}

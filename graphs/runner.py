@@ -25,13 +25,15 @@ from langgraph.types import Command
 from actors import RoleFactory
 from graphs.post_training import build_graph
 from graphs.state import RunContext
-from intern.config import ClusterProfile, RunConfig, config_from_dict, save_config
+from intern.config import ClusterProfile, RunConfig, save_config
 from intern.errors import InternError
+from intern.events import EventLog, read_events
 from intern.models import resolve_model
 from intern.progress import Progress
-from intern.report import write_report
-from intern.results import build_results, write_results
-from intern.tracking import EventLog, read_events
+from intern.resolve import config_from_dict
+from intern.results import build_results, write_outcome
+
+__all__ = ["new_run_id", "resume", "run"]
 
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -142,8 +144,7 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         results = build_results(cfg, run_id, state, time.time() - base, status=status,
                                 events=read_events(run_dir / "events.jsonl"),
                                 error=f"{type(e).__name__}: {e}")
-        write_results(run_dir, results)
-        write_report(run_dir)
+        write_outcome(run_dir, results)
         raise
     finally:
         status_file.write_text(json.dumps({"run_id": run_id, "status": results["status"],

@@ -1,4 +1,5 @@
-"""The graph's state: plain, msgpack-serializable references (paths, ids, scores, notes).
+"""The graph's state: plain, msgpack-serializable references (paths, ids, scores, notes), typed by the
+records of :mod:`intern.records`.
 
 Actor handles never go in state (LangGraph's checkpointer cannot serialize them);
 they travel in the run context (:class:`RunContext`).
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from actors import RoleFactory
+from intern.records import BranchResult, DatasetRecord, Hypothesis, StopReason, TrainingResult
+
+__all__ = ["BranchOutput", "BranchState", "RunContext", "RunState"]
 
 
 class RunState(TypedDict, total=False):
@@ -21,32 +25,32 @@ class RunState(TypedDict, total=False):
     run_id: str
     started_at: float  # when the run started (the budget's clock), set by the runner
     iteration: int
-    hypotheses: list[dict[str, Any]]  # the current round's, each with the plan's `allocation`
-    branch_results: Annotated[list[dict[str, Any]], operator.add]  # every branch of every round
+    hypotheses: list[Hypothesis]  # the current round's, each with the plan's `allocation`
+    branch_results: Annotated[list[BranchResult], operator.add]  # every branch of every round
     decision: dict[str, Any]
     best_dev: float | None
     baseline: dict[str, Any]
     final: dict[str, Any]
     integrity: dict[str, Any]  # the integrity gate's checks (intern/integrity.py)
     results: dict[str, Any]
-    stop_reason: dict[str, Any] | None  # {"kind": "budget", "resource", "role", "message"} or "role_failed"
+    stop_reason: StopReason | None  # a spent budget or a role that could not go on, as data
 
 
 class BranchState(TypedDict, total=False):
     """One hypothesis branch: data -> train -> evaluate."""
 
-    hypothesis: dict[str, Any]
-    dataset: dict[str, Any]
-    training: dict[str, Any]
+    hypothesis: Hypothesis
+    dataset: DatasetRecord
+    training: TrainingResult
     error: str
-    stopped: dict[str, Any] | None  # {"kind": "budget", "resource", ...} when the run's budget stopped this branch
-    branch_results: Annotated[list[dict[str, Any]], operator.add]
+    stopped: StopReason | None  # when the run's budget stopped this branch
+    branch_results: Annotated[list[BranchResult], operator.add]
 
 
 class BranchOutput(TypedDict):
     """What a branch hands back to the run: its result record."""
 
-    branch_results: Annotated[list[dict[str, Any]], operator.add]
+    branch_results: Annotated[list[BranchResult], operator.add]
 
 
 @dataclass

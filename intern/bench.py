@@ -26,48 +26,23 @@ Every command prints a table and, with ``--json-output-file``, writes its number
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from intern.bench_common import JsonOpt, WorkOpt, work_dir_or_temp, write_json
+
 __all__ = ["bench_app", "steady_seconds_per_step", "step_seconds"]
 
 bench_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="Measure training and generation speed (benchmarks, not tests).")
-
-JsonOpt = Annotated[Path | None, typer.Option(help="also write the numbers to this JSON file")]
-WorkOpt = Annotated[Path | None, typer.Option(help="where data, models and runs go (default: a temp dir)")]
-
-
-def _emit(result: dict[str, Any], json_output_file: Path | None) -> None:
-    if json_output_file is not None:
-        json_output_file.write_text(json.dumps(result, indent=2))
-
-
-@contextlib.contextmanager
-def _work(work_dir: Path | None, prefix: str) -> Iterator[Path]:
-    """``work_dir``, or a temp dir removed afterwards, also when the bench fails (checkpoints: GBs)."""
-    if work_dir is not None:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        yield work_dir
-        return
-    path = Path(tempfile.mkdtemp(prefix=f"intern-bench-{prefix}-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
 
 def _marks(events: list[dict], branch: str, warmup: int) -> list[tuple[int, float]]:
     marks = sorted((e["step"], e["ts"]) for e in events
@@ -119,15 +94,15 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
     from intern.config import TrainScaling
     from intern.data.build import build_sft_dataset
     from intern.evals import get_benchmark
+    from intern.events import EventLog, read_events
     from intern.models import resolve_model
-    from intern.tracking import EventLog, read_events
     from intern.train.callbacks import EventLogCallback
     from intern.train.ray_train import train_with_ray
     from intern.train.sft import SFTJob, run_sft
 
     if steps - warmup < 2:
         raise typer.BadParameter(f"--steps ({steps}) must exceed --warmup ({warmup}) by at least 2")
-    with _work(work_dir, "train") as work:
+    with work_dir_or_temp(work_dir, "train") as work:
         bench = get_benchmark("wordproblems")
         data = build_sft_dataset(bench, work / "data", n_rows=steps * batch_size, seed=0,
                                  decontaminate_against=bench.items("dev") + bench.items("test"))
@@ -194,7 +169,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
         if plain_after:
             typer.echo(f"plain after / plain before: {1 + result['plain_spread']:.3f} (run-to-run spread of this "
                        "machine; a ratio within it of 1.05 does not decide the target)")
-        _emit(result, json_output_file)
+        write_json(result, json_output_file)
 
 
 @bench_app.command("eval")
@@ -203,7 +178,6 @@ def eval_(model: str = "bundled:smollm2-135m-instruct", benchmark: str = "wordpr
           data_path: Annotated[Path | None, typer.Option(help="local data of a suite benchmark")] = None,
           json_output_file: JsonOpt = None) -> None:
     """Examples/s of batched vs one-by-one generation on the same items; prints the speed-up."""
-    import intern.evals.suite  # noqa: F401  (registers the suite)
     from intern.evals import get_benchmark
     from intern.evals.generate import generate, load_for_generation
     from intern.evals.sources import with_data_path
@@ -237,7 +211,7 @@ def eval_(model: str = "bundled:smollm2-135m-instruct", benchmark: str = "wordpr
         typer.echo(f"{mode:<12}{rates[mode]:>12.2f}{timings[mode]:>10.1f}{scores[mode]:>10.3f}")
     typer.echo(f"batched speed-up: {result['speedup']:.2f}x (target >= 5x); identical completions: "
                f"{agree}/{len(items)}")
-    _emit(result, json_output_file)
+    write_json(result, json_output_file)
 
 
 def _csv(value: str) -> list[str]:
@@ -295,7 +269,7 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
     cuda = torch.cuda.is_available() and not dry_run
     if not cuda and not dry_run:
         raise typer.BadParameter("no CUDA device here; pass --dry-run for the CPU check")
-    with _work(work_dir, "gpu") as work:
+    with work_dir_or_temp(work_dir, "gpu") as work:
         tokenizer_dir = resolve_model("tiny:llama")  # a real tokenizer, no network needed
         data = build_data(work / "data", tokenizer_dir, rows=max(steps * batch_size, 64), seq_len=seq_len)
         rows: list[dict[str, Any]] = []
@@ -314,7 +288,7 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
                            else _run_isolated(spec, model_dir, data, work / "runs"))
                     rows.append(row)
                     typer.echo(_format_row(row))
-        _emit({"dry_run": dry_run, "rows": rows}, json_output_file)
+        write_json({"dry_run": dry_run, "rows": rows}, json_output_file)
 
 
 def _format_row(row: dict[str, Any]) -> str:

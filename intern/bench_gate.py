@@ -3,11 +3,13 @@
     intern bench gate [--calls 500] [--json-output-file gate.json]
 
 Every role asks the supervisor actor before each LLM call and each tool call (and reports
-after each), so one tool call costs two actor round trips. This starts a local Ray cluster,
-creates the supervisor as a run would (``RoleFactory``) and a role-like caller actor, and
-times, from that actor, ``before_tool`` + ``after_tool`` pairs and ``before_llm`` calls, next
-to an empty call on an actor that does nothing (the floor of any actor round trip). It prints
-the median and 95th percentile in milliseconds; a benchmark, not a test.
+after each), so one tool call costs two actor round trips. The supervisor's gate methods hand
+each question to its :class:`~intern.guards.gatekeeper.Gatekeeper`; this starts a local Ray
+cluster, makes a run's gatekeeper (its ledger, approval policy and loop detectors, as the
+supervisor builds them) an actor with the supervisor's resources (no CPU), and times, from a
+role-like caller actor, ``before_tool`` + ``after_tool`` pairs and ``before_llm`` calls, next to
+an empty call on an actor that does nothing (the floor of any actor round trip). It prints the
+median and 95th percentile in milliseconds; a benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ class _Noop:
 class _Caller:
     """Stands in for a role actor: asks the supervisor as a role's agent loop does, and times it."""
 
-    def __init__(self, supervisor: Any, noop: Any):
-        self.supervisor, self.noop = supervisor, noop
+    def __init__(self, gate: Any, noop: Any):
+        self.supervisor, self.noop = gate, noop
 
     def time_calls(self, calls: int) -> dict[str, list[float]]:
         import ray
@@ -67,21 +69,23 @@ def gate(calls: Annotated[int, typer.Option(help="gated tool calls (and LLM call
     """Milliseconds a role spends asking the supervisor actor, per tool call and per LLM call."""
     import ray
 
-    from actors import RoleFactory
-    from intern.config import load_config
+    from intern.events import EventLog
+    from intern.guards.approval import ApprovalGate, ApprovalPolicy
+    from intern.guards.budgets import Ledger, Limits
+    from intern.guards.gatekeeper import Gatekeeper
 
-    cfg = load_config(None, ["approval.mode=auto", f"budget.max_tool_calls={10 * calls + 10}"])
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="intern-bench-gate-") as run_dir:
-            roles = RoleFactory(cfg, run_dir, "bench-gate", use_ray=True)
-            supervisor = roles.get("supervisor")
+            events = EventLog(Path(run_dir) / "events.jsonl", "bench-gate")
+            gate = ray.remote(num_cpus=0, max_concurrency=1)(Gatekeeper).remote(
+                Ledger(Limits(tool_calls=10 * calls + 10)), ApprovalGate(ApprovalPolicy(mode="auto"), run_dir),
+                events=events)
             noop = ray.remote(num_cpus=0)(_Noop).remote()
-            caller = ray.remote(num_cpus=0)(_Caller).remote(supervisor, noop)
+            caller = ray.remote(num_cpus=0)(_Caller).remote(gate, noop)
             ray.get(caller.time_calls.remote(20))  # warm-up: workers, imports
             times = ray.get(caller.time_calls.remote(calls))
-            ledger = ray.get(supervisor.ledger.remote())
-            roles.shutdown()
+            ledger = ray.get(gate.snapshot.remote())
     finally:
         ray.shutdown()
     result = {"calls": calls, "empty_actor_call": _percentiles(times["noop"]),

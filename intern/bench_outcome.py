@@ -60,6 +60,7 @@ from typing import Annotated, Any
 
 import typer
 
+from intern.bench_common import work_dir_or_temp, write_json
 from intern.config import EvalConfig, RunConfig
 from intern.errors import BenchmarkError, TrainingError
 
@@ -348,7 +349,7 @@ def read_intern_run(run_dir: str | Path) -> dict[str, Any]:
 
     Steps are the chosen branch's; ``steps_all_branches`` adds up every branch trained.
     """
-    from intern.tracking import read_events
+    from intern.events import read_events
 
     run_dir = Path(run_dir)
     results_path = run_dir / "results.json"
@@ -498,7 +499,6 @@ def outcome(benchmark: Annotated[str, typer.Option(help="the benchmark both side
     Prints both test scores +- stderr, the wall time and steps each used, and intern - plain
     with its paired stderr.
     """
-    from intern.bench import _emit, _work  # not at the top: intern.bench imports this module to mount it
 
     sets = list(set_ or [])
     owned = [f"{key} (use {flag})" for key, flag in _OWNED.items() if _set_value(sets, key) is not None]
@@ -513,7 +513,7 @@ def outcome(benchmark: Annotated[str, typer.Option(help="the benchmark both side
             raise typer.BadParameter(str(e)) from None
     model = _set_value(sets, "base_model") or RunConfig.base_model
     max_new_tokens = int(_set_value(sets, "eval.max_new_tokens") or 0) or None
-    with _work(work_dir, "outcome") as work:
+    with work_dir_or_temp(work_dir, "outcome") as work:
         work = work.resolve()
         plain = (_read_side(work / "plain" / "plain.json", "plain") if skip_plain
                  else _plain_side(benchmark, budget, work, model, test_n, data_path, max_new_tokens))
@@ -539,7 +539,7 @@ def outcome(benchmark: Annotated[str, typer.Option(help="the benchmark both side
             typer.echo(f"intern - plain: {diff['difference']:+.3f} +- {diff['stderr']:.3f} (paired, n={diff['n']}); "
                        f"they differ on {diff['items_differ']} items (intern better on {diff['first_better']}, "
                        f"plain on {diff['second_better']})")
-        _emit(result, json_output_file)
+        write_json(result, json_output_file)
         if result["difference"] is None and not (skip_plain or skip_intern):
             raise typer.Exit(1)
 

@@ -23,8 +23,8 @@ from typing import Annotated
 
 import typer
 
-from intern.config import load_config
 from intern.errors import ConfigError, InternError
+from intern.resolve import load_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="intern: an autonomous post-training lab on Ray.")
@@ -237,7 +237,6 @@ def eval_(model_path: Annotated[str, typer.Option(help="model directory or refer
     items PostTrainBench scores), so a checkpoint from intern is scored the way that
     benchmark scores it. An `intern run` evaluates on its own dev/test splits instead.
     """
-    import intern.evals.suite  # noqa: F401  (registers the benchmark suite)
     from intern.evals import get_benchmark
     from intern.evals.generate import evaluate_model
     from intern.evals.sources import with_data_path
@@ -264,7 +263,7 @@ def eval_(model_path: Annotated[str, typer.Option(help="model directory or refer
 
 
 def _print_run_status(run_dir: Path) -> None:
-    from intern.tracking import read_events
+    from intern.events import read_events
 
     results = run_dir / "results.json"
     if results.is_file():

@@ -188,7 +188,8 @@ def submit_run(address: str, config_path: str | Path | None, overrides: list[str
         ClusterError: The cluster cannot be reached, refuses the token, or rejects the job
             (e.g. a job for this run id exists already).
     """
-    from intern.config import load_config, save_config
+    from intern.config import save_config
+    from intern.resolve import load_config
 
     cfg = load_config(config_path, list(overrides))
     cfg.output_dir = output_dir

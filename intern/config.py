@@ -27,6 +27,44 @@ from intern.guards.secrets import MASK
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO_ROOT / "clusters"
 
+ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
+#: Which recipes a training method runs, in order: the one source of this rule (sft_grpo: SFT, then GRPO
+#: from its checkpoint).
+METHOD_STAGES: dict[str, tuple[str, ...]] = {"sft": ("sft",), "grpo": ("grpo",), "sft_grpo": ("sft", "grpo")}
+TRAIN_METHODS = tuple(METHOD_STAGES)
+GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
+DEEPSPEED_STAGES = ("auto", "none", "zero2", "zero3")
+DIST_BACKENDS = ("auto", "gloo", "nccl")
+BRAIN_KINDS = ("playbook", "openai")
+APPROVAL_MODES = ("ask", "auto", "never")
+DATA_STYLES = ("worked", "direct")
+LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "warmup_stable_decay")
+PLAN_MODES = ("auto", "fixed")
+TRACKING_BACKENDS = ("wandb", "trackio", "none")
+TRACKING_MODES = ("auto", "offline", "online")
+NOTIFY_FORMATS = ("slack", "json")
+NOTIFY_URL_ENV = "INTERN_NOTIFY_WEBHOOK_URL"
+
+
+def uses_grpo(method: str) -> bool:
+    """Whether a training method has a GRPO stage."""
+    return "grpo" in METHOD_STAGES.get(method, ())
+
+
+def setting(default: Any = dataclasses.MISSING, *, factory: Any = None, ge: float | None = None,
+            gt: float | None = None, le: float | None = None, lt: float | None = None,
+            one_of: tuple[str, ...] | None = None, hint: str = "", per_run: bool = False) -> Any:
+    """A config field with its own check: bounds (``ge``/``gt``/``le``/``lt``) or allowed values (``one_of``),
+    and a ``hint`` added to the message. The one source of what a field accepts: :func:`check_fields`
+    enforces it on a user's config and :func:`override_schema` turns it into the JSON Schema an LLM
+    researcher proposes overrides against. ``per_run``: the run's alone, never a hypothesis's to
+    change (integrity thresholds, the teacher)."""
+    rules = {k: v for k, v in {"ge": ge, "gt": gt, "le": le, "lt": lt, "one_of": one_of}.items() if v is not None}
+    meta = {"rules": rules, "hint": hint, "per_run": per_run}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 @dataclass
 class RoleResources:
@@ -40,15 +78,15 @@ class RoleResources:
 class TrainScaling:
     """Ray Train ScalingConfig of one training run."""
 
-    num_workers: int = 1
+    num_workers: int = setting(1, ge=1)
     use_gpu: bool = False
     resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
     # auto: none (DDP) on CPU workers; ZeRO-2 on GPUs, ZeRO-3 when the model's training state
     # would not fit ZeRO-2. Resolved when the config is loaded, so config.yaml shows the choice.
-    deepspeed: str = "auto"
-    backend: str = "auto"  # torch.distributed backend: auto -> gloo on CPU, nccl on GPU
-    gpu_memory_gb: float = 80.0  # per GPU; the micro-batch is planned from it (H100: 80)
-    max_failures: int = 2  # worker-group restarts, each resuming from the last checkpoint
+    deepspeed: str = setting("auto", one_of=DEEPSPEED_STAGES)
+    backend: str = setting("auto", one_of=DIST_BACKENDS)  # torch.distributed: auto -> gloo on CPU, nccl on GPU
+    gpu_memory_gb: float = setting(80.0, gt=0, hint="GB per GPU, e.g. 80 for an H100")  # plans the micro-batch
+    max_failures: int = setting(2, ge=-1, hint="-1 for unlimited retries")  # restarts, each from the last checkpoint
 
 
 @dataclass
@@ -57,7 +95,7 @@ class ClusterProfile:
 
     name: str = "local"
     address: str | None = None
-    num_cpus: int | None = None
+    num_cpus: int | None = setting(None, ge=1, hint="or null (all CPUs)")
     roles: dict[str, RoleResources] = field(default_factory=dict)
     train: TrainScaling = field(default_factory=TrainScaling)
     storage_path: str | None = None
@@ -67,66 +105,69 @@ class ClusterProfile:
 class TrainConfig:
     """How a branch trains (a hypothesis may override any of these)."""
 
-    method: str = "sft"
-    learning_rate: float = 1e-4
+    method: str = setting("sft", one_of=TRAIN_METHODS)
+    learning_rate: float = setting(1e-4, gt=0, lt=1, hint="e.g. 1e-4")
     # max_steps is what a fixed plan trains; a budget plan (budget.plan=auto) sets the steps itself.
-    max_steps: int = 50
+    max_steps: int = setting(50, ge=1)
     # Measured on wordproblems (docs/benchmarks.md, 2026-12-04): with the same examples seen, batch 8 and
     # a cosine schedule reached 0.83 dev after 70 steps, batch 4 with a stable-then-decay one 0.67 after
     # 151 (each ~540 s of training on 2 CPUs). 8 is also TRL's default.
-    batch_size: int = 8
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.05
+    batch_size: int = setting(8, ge=1)
+    lr_scheduler: str = setting("cosine", one_of=LR_SCHEDULERS)
+    warmup_ratio: float = setting(0.05, ge=0, lt=1)
     lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    max_length: int = 256
-    logging_steps: int = 1
-    save_steps: int = 25  # checkpoint cadence (weights + optimizer): how far back a killed run resumes
+    lora_r: int = setting(16, ge=1)
+    lora_alpha: int = setting(32, ge=1)
+    max_length: int = setting(256, ge=16, hint="tokens")
+    logging_steps: int = setting(1, ge=1)
+    save_steps: int = setting(25, ge=1)  # checkpoint cadence (weights + optimizer): how far back a killed run resumes
     # The GRPO stage (method grpo, or the second stage of sft_grpo): TRL GRPOTrainer with the
     # benchmark's scorer as the reward. batch = completions per step (a multiple of num_generations).
     # Measured on the CPU (docs/benchmarks.md): from an 8-step SFT model, 40 steps of 4 prompts x 4
     # completions at 5e-6 raised the probe's mean reward 0.39 -> 0.56; 1e-5+ drifted or fell.
-    grpo_steps: int = 40
-    grpo_learning_rate: float = 5e-6
-    grpo_batch_size: int = 16
-    num_generations: int = 4
-    max_completion_length: int = 0  # 0: the benchmark's own generation budget (48 for the built-in tasks)
-    temperature: float = 1.0
-    beta: float = 0.0
-    loss_type: str = "dapo"
-    format_weight: float = 0.2
+    grpo_steps: int = setting(40, ge=1)
+    grpo_learning_rate: float = setting(5e-6, gt=0, lt=1, hint="e.g. 2e-6")
+    grpo_batch_size: int = setting(16, ge=1)  # and a multiple of num_generations
+    num_generations: int = setting(4, ge=2, hint="GRPO compares completions of one prompt")
+    # 0: the benchmark's own generation budget (48 for the built-in tasks)
+    max_completion_length: int = setting(0, ge=0, hint="tokens; 0: the benchmark's own generation budget")
+    temperature: float = setting(1.0, gt=0)
+    beta: float = setting(0.0, ge=0, hint="0 disables the KL term")
+    loss_type: str = setting("dapo", one_of=GRPO_LOSS_TYPES)
+    format_weight: float = setting(0.2, ge=0)
     # The GRPO stage's mean reward on fixed held-out prompts, sampled before and after (0: off).
-    reward_probe_prompts: int = 16
-    reward_probe_samples: int = 4
+    reward_probe_prompts: int = setting(16, ge=0, hint="0 turns the probe off")
+    reward_probe_samples: int = setting(4, ge=1)
 
 
 @dataclass
 class DataConfig:
     """How a branch's training set is built."""
 
-    rows: int = 200
-    style: str = "worked"
-    grpo_rows: int = 256  # prompts for the GRPO stage (method grpo / sft_grpo)
-    decontam_ngram: int = 8
-    decontam_threshold: float = 0.5
-    dedup_threshold: float = 0.8  # Jaccard of word 5-gram sets at which rows from a source are near duplicates
+    rows: int = setting(200, ge=1)
+    style: str = setting("worked", one_of=DATA_STYLES)
+    grpo_rows: int = setting(256, ge=1)  # prompts for the GRPO stage (method grpo / sft_grpo)
+    decontam_ngram: int = setting(8, ge=1, hint="e.g. 8", per_run=True)
+    decontam_threshold: float = setting(0.5, gt=0, le=1, hint="e.g. 0.5", per_run=True)
+    # Jaccard of word 5-gram sets at which rows from a source are near duplicates
+    dedup_threshold: float = setting(0.8, gt=0, le=1, hint="e.g. 0.8", per_run=True)
     # The teacher for synthetic data (the data engineer's `synthesize` tool): any OpenAI-compatible
     # model; its key is read from the env var brain.api_key_env. None: no teacher configured.
-    teacher_model: str | None = None
-    teacher_base_url: str | None = None
-    teacher_max_tokens: int = 512
-    teacher_max_chars: int = 2000  # longer replies are dropped (counted in the manifest)
+    teacher_model: str | None = setting(None, per_run=True)
+    teacher_base_url: str | None = setting(None, per_run=True)
+    teacher_max_tokens: int = setting(512, ge=16, per_run=True)
+    teacher_max_chars: int = setting(2000, ge=100, per_run=True)  # longer replies are dropped (counted in the manifest)
 
 
 @dataclass
 class EvalConfig:
     """Evaluation sizes and generation settings."""
 
-    dev_n: int = 64
-    test_n: int = 128
-    batch_size: int = 32
-    max_new_tokens: int = 0  # 0: the benchmark's own budget (PostTrainBench's for the suite, 32 built-in)
+    dev_n: int = setting(64, ge=1)
+    test_n: int = setting(128, ge=1)
+    batch_size: int = setting(32, ge=1)
+    # 0: the benchmark's own budget (PostTrainBench's for the suite, 32 built-in)
+    max_new_tokens: int = setting(0, ge=0, hint="0: the benchmark's own budget")
     # the base model's test score from an earlier run: same weights digest, items and settings (greedy: the same)
     reuse_baseline: bool = True
 
@@ -137,51 +178,58 @@ class BudgetConfig:
 
     # The plan's input: with plan=auto the supervisor measures what a step and an evaluation cost
     # and sizes branches, rounds, steps and data to end within it. 720 s: the offline demo on 2 CPUs.
-    max_wall_seconds: float = 720.0
-    max_rounds: int = 3  # the most rounds (successive halving: explore, then continue the best)
-    max_tool_calls: int = 300  # of all roles and branches together
-    max_gpu_hours: float | None = None
-    max_llm_tokens: int | None = None  # prompt + completion tokens of every LLM call (None: unlimited)
-    max_dollars: float | None = None  # LLM spend, where the server reports a cost (None: unlimited)
-    plan: str = "auto"  # auto: sized from measured costs; fixed: `branches` x `train.max_steps`, as configured
+    max_wall_seconds: float = setting(720.0, gt=0, hint="seconds")
+    max_rounds: int = setting(3, ge=1)  # the most rounds (successive halving: explore, then continue the best)
+    max_tool_calls: int = setting(300, ge=1)  # of all roles and branches together
+    max_gpu_hours: float | None = setting(None, gt=0, hint="or null")
+    # prompt + completion tokens of every LLM call (None: unlimited)
+    max_llm_tokens: int | None = setting(None, ge=1, hint="or null")
+    # LLM spend, where the server reports a cost (None: unlimited)
+    max_dollars: float | None = setting(None, gt=0, hint="or null")
+    plan: str = setting("auto", one_of=PLAN_MODES, hint="auto sizes the run from measured costs, fixed uses "
+                        # auto: sized from measured costs; fixed: `branches` x `train.max_steps`, as configured
+                        "branches x train.max_steps")
     reuse_costs: bool = True  # reuse costs measured earlier on this machine for the same model and task
-    min_branch_steps: int = 24  # the fewest steps a first-round branch gets (else fewer branches)
-    final_share: float = 0.65  # the least share of one branch's steps the search's survivor must train
-    explore_share: float = 0.3  # the first (widest) round's share of the training time
+    min_branch_steps: int = setting(24, ge=1)  # the fewest steps a first-round branch gets (else fewer branches)
+    # the least share of one branch's steps the search's survivor must train
+    final_share: float = setting(0.65, gt=0, le=1, hint="e.g. 0.65")
+    # the first (widest) round's share of the training time
+    explore_share: float = setting(0.3, gt=0, lt=1, hint="e.g. 0.3")
 
 
 @dataclass
 class BrainConfig:
     """What decides the next step: the offline playbook or an LLM."""
 
-    kind: str = "playbook"
+    kind: str = setting("playbook", one_of=BRAIN_KINDS)
     model: str | None = None
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"  # the key itself never goes in a config (config.yaml is saved)
-    timeout: float = 120.0
-    max_attempts: int = 5
-    context_window: int = 32768
-    compaction_threshold: float = 0.9
-    max_steps: int = 40
-    loop_cooldown: int = 2
+    timeout: float = setting(120.0, gt=0, hint="seconds")
+    max_attempts: int = setting(5, ge=1)
+    context_window: int = setting(32768, ge=1024, hint="tokens")
+    compaction_threshold: float = setting(0.9, gt=0, le=1, hint="e.g. 0.9")
+    max_steps: int = setting(40, ge=1)
+    loop_cooldown: int = setting(2, ge=0)
 
 
 @dataclass
 class ApprovalConfig:
     """Which actions need a human's yes (see intern/guards/approval.py)."""
 
-    mode: str = "ask"
-    gpu_hours_threshold: float = 1.0
-    auto_max_gpu_hours: float = 8.0
+    mode: str = setting("ask", one_of=APPROVAL_MODES)
+    gpu_hours_threshold: float = setting(1.0, ge=0)
+    auto_max_gpu_hours: float = setting(8.0, ge=0)
 
 
 @dataclass
 class TrackingConfig:
     """Where each training run's metrics go besides Ray Train and events.jsonl (intern/train/tracking.py)."""
 
-    backend: str = "wandb"  # wandb | trackio (pip install trackio) | none
+    backend: str = setting("wandb", one_of=TRACKING_BACKENDS)  # wandb | trackio (pip install trackio) | none
     project: str = "intern"
-    mode: str = "auto"  # auto: offline unless a W&B key is configured (WANDB_API_KEY / wandb login)
+    # auto: offline unless a W&B key is configured (WANDB_API_KEY / wandb login)
+    mode: str = setting("auto", one_of=TRACKING_MODES, hint="auto is offline unless a W&B key is configured")
 
 
 @dataclass
@@ -195,8 +243,11 @@ class NotifyConfig:
     """
 
     webhook_url: str | None = None  # http(s) URL; null: $INTERN_NOTIFY_WEBHOOK_URL, or off when unset
-    format: str = "slack"  # slack: incoming-webhook JSON (text + blocks) | json: {kind, run_id, title, fields, ts}
-    timeout: float = 5.0  # seconds per attempt; a failed delivery is a warning, never a failed run
+    format: str = setting("slack", one_of=NOTIFY_FORMATS,
+                          # slack: incoming-webhook JSON (text + blocks) | json: {kind, run_id, title, fields, ts}
+                          hint="slack posts Slack incoming-webhook JSON, json a plain object")
+    # per attempt; a failed delivery is a warning, never a failed run
+    timeout: float = setting(5.0, gt=0, hint="seconds, e.g. 5")
 
 
 @dataclass
@@ -205,7 +256,7 @@ class RunConfig:
 
     base_model: str = "bundled:smollm2-135m-instruct"
     benchmark: str = "wordproblems"
-    branches: int = 3  # the most hypotheses a round trains (the plan may choose fewer)
+    branches: int = setting(3, ge=1, le=16, hint="e.g. --set branches=2")  # the most a round trains (a plan: fewer)
     seed: int = 0
     output_dir: str = "runs"
     cluster: ClusterProfile | str = "local"
@@ -226,38 +277,12 @@ class RunConfig:
         return data
 
 
-ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
-TRAIN_METHODS = ("sft", "grpo", "sft_grpo")  # sft_grpo: SFT, then GRPO from its checkpoint
-GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
-DEEPSPEED_STAGES = ("auto", "none", "zero2", "zero3")
-DIST_BACKENDS = ("auto", "gloo", "nccl")
-BRAIN_KINDS = ("playbook", "openai")
-APPROVAL_MODES = ("ask", "auto", "never")
-DATA_STYLES = ("worked", "direct")
-LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "warmup_stable_decay")
-PLAN_MODES = ("auto", "fixed")
-TRACKING_BACKENDS = ("wandb", "trackio", "none")
-TRACKING_MODES = ("auto", "offline", "online")
-NOTIFY_FORMATS = ("slack", "json")
-NOTIFY_URL_ENV = "INTERN_NOTIFY_WEBHOOK_URL"
-TRACKIO_MISSING = ("trackio is not installed: pip install trackio (or pip install -e '.[trackio]'), "
-                   "or set tracking.backend=wandb")
+def read_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """A run config from YAML (or defaults) with ``key.sub=value`` overrides, every field checked.
 
-
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-
-
-def env_flag(name: str, env: typing.Mapping[str, str] | None = None) -> bool:
-    """Whether the environment variable ``name`` is set to a true word (1, true, yes, on; any case).
-
-    ``env`` defaults to ``os.environ``; pass a mapping to read another environment.
-    """
-    value = (os.environ if env is None else env).get(name, "")
-    return value.strip().lower() in _TRUE_WORDS
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Load a run config from YAML (or defaults) and apply ``key.sub=value`` overrides.
+    This reads and checks the config alone; what depends on the world (the benchmark registry,
+    the model's files, the Hub, a W&B key, DeepSpeed sizing) is :func:`intern.resolve.resolve_config`'s
+    job, and :func:`intern.resolve.load_config` does both, as the CLI and the runner need.
 
     Raises:
         ConfigError: naming the first bad key (all problems are listed in the message).
@@ -276,41 +301,171 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = loaded
     for item in overrides or []:
         _apply_override(data, item)
+    return parse_config(data)
+
+
+def parse_config(data: dict[str, Any]) -> RunConfig:
+    """A checked config from plain data (a loaded YAML mapping, or :meth:`RunConfig.to_dict` output).
+
+    Raises:
+        ConfigError: naming the first bad key (all problems are listed in the message).
+    """
     errors: list[ConfigError] = []
     cfg = _build(RunConfig, data, "", errors)
     if not errors:
         _resolve_cluster(cfg, errors)
     if not errors:
-        _validate(cfg, errors)
-    if not errors:
-        _resolve_strategy(cfg)
-    if errors:
-        first = errors[0]
-        if len(errors) > 1:
-            rest = "; ".join(str(e) for e in errors[1:])
-            raise ConfigError(first.key, f"{first.message} (also: {rest})")
-        raise first
+        errors += check_fields(cfg) + _cross_checks(cfg)
+    raise_first(errors)
     return cfg
 
 
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    """Rebuild a validated config from :meth:`RunConfig.to_dict` output (e.g. a saved config.yaml)."""
-    errors: list[ConfigError] = []
-    cfg = _build(RunConfig, data, "", errors)
+def raise_first(errors: list[ConfigError]) -> None:
+    """Raise the first problem, listing the others in its message; nothing when there is none."""
     if not errors:
-        _resolve_cluster(cfg, errors)
-    if not errors:
-        _validate(cfg, errors)
-    if not errors:
-        _resolve_strategy(cfg)
-    if errors:
-        raise errors[0]
-    return cfg
+        return
+    first = errors[0]
+    if len(errors) > 1:
+        rest = "; ".join(str(e) for e in errors[1:])
+        raise ConfigError(first.key, f"{first.message} (also: {rest})")
+    raise first
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
     """Write the resolved config as YAML."""
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+# ------------------------------------------------------------------------------ field checks
+
+
+def _bounds_text(rules: dict[str, Any]) -> str:
+    low = ("[", rules["ge"]) if "ge" in rules else ("(", rules["gt"]) if "gt" in rules else None
+    high = ("]", rules["le"]) if "le" in rules else (")", rules["lt"]) if "lt" in rules else None
+    if low and high:
+        return f"must be in {low[0]}{low[1]:g}, {high[1]:g}{high[0]}"
+    if low:
+        return f"must be {'>=' if low[0] == '[' else '>'} {low[1]:g}"
+    assert high is not None
+    return f"must be {'<=' if high[0] == ']' else '<'} {high[1]:g}"
+
+
+def field_problem(f: dataclasses.Field, value: Any) -> str | None:
+    """What is wrong with ``value`` for field ``f`` under its own rules (None: nothing)."""
+    rules, hint = f.metadata.get("rules") or {}, f.metadata.get("hint") or ""
+    if value is None or not rules:
+        return None
+    if "one_of" in rules:
+        ok = value in rules["one_of"]
+        text = f"must be one of {rules['one_of']} (got {value!r})"
+    else:
+        ok = (value >= rules.get("ge", value) and value <= rules.get("le", value)
+              and ("gt" not in rules or value > rules["gt"]) and ("lt" not in rules or value < rules["lt"]))
+        text = f"{_bounds_text(rules)} (got {value})"
+    return None if ok else text + (f"; {hint}" if hint else "")
+
+
+def check_fields(obj: Any, prefix: str = "") -> list[ConfigError]:
+    """Every field of a config section (and the sections inside it) against its own rules."""
+    errors: list[ConfigError] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            errors += check_fields(value, f"{prefix}{f.name}.")
+        elif isinstance(value, dict) and value and all(dataclasses.is_dataclass(v) for v in value.values()):
+            for key, sub in value.items():
+                errors += check_fields(sub, f"{prefix}{f.name}.{key}.")
+        elif (problem := field_problem(f, value)) is not None:
+            errors.append(ConfigError(f"{prefix}{f.name}", problem))
+    return errors
+
+
+def check_overrides(cls: type, values: dict[str, Any], prefix: str) -> list[str]:
+    """The problems of overrides of section ``cls`` (e.g. a hypothesis's ``train``), merged over its defaults:
+    each field's own rules and the checks across fields, exactly as a user's config is checked."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    section = cls(**{k: v for k, v in values.items() if k in names})
+    errors = check_fields(section, prefix) + _section_cross_checks(section, prefix)
+    return [f"{prefix}{k}: unknown key" for k in unknown] + [str(e) for e in errors]
+
+
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def override_schema(cls: type) -> dict[str, Any]:
+    """A JSON Schema accepting exactly the scalar fields of ``cls`` a hypothesis may change and the values
+    their own rules accept (what an LLM researcher may propose as a hypothesis's overrides)."""
+    hints = typing.get_type_hints(cls)
+    props: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("per_run"):
+            continue
+        tp = hints[f.name]
+        args = typing.get_args(tp) if typing.get_origin(tp) in (types.UnionType, typing.Union) else (tp,)
+        scalar = next((a for a in args if a in _JSON_TYPES), None)
+        if scalar is None:
+            continue
+        prop: dict[str, Any] = {"type": _JSON_TYPES[scalar]}
+        if type(None) in args:
+            prop["type"] = [prop["type"], "null"]
+        rules = f.metadata.get("rules") or {}
+        for rule, key in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"), ("lt", "exclusiveMaximum")):
+            if rule in rules:
+                prop[key] = rules[rule]
+        if "one_of" in rules:
+            prop["enum"] = list(rules["one_of"])
+        props[f.name] = prop
+    return {"type": "object", "additionalProperties": False, "properties": props}
+
+
+def _section_cross_checks(section: Any, prefix: str) -> list[ConfigError]:
+    """Checks across the fields of one section (what single fields cannot say)."""
+    errors: list[ConfigError] = []
+    if isinstance(section, TrainConfig) and section.grpo_batch_size % max(section.num_generations, 1):
+        errors.append(ConfigError(f"{prefix}grpo_batch_size", f"must be a multiple of train.num_generations "
+                                  f"({section.num_generations}), got {section.grpo_batch_size}"))
+    if isinstance(section, DataConfig) and section.teacher_model is not None and not section.teacher_model.strip():
+        errors.append(ConfigError(f"{prefix}teacher_model", "must be a model name or null (no teacher), e.g. "
+                                  "--set data.teacher_model=qwen3-32b"))
+    return errors
+
+
+def _cross_checks(cfg: RunConfig) -> list[ConfigError]:
+    """Checks across fields and sections of a whole config."""
+    errors = _section_cross_checks(cfg.train, "train.") + _section_cross_checks(cfg.data, "data.")
+
+    def need(ok: bool, key: str, msg: str) -> None:
+        if not ok:
+            errors.append(ConfigError(key, msg))
+
+    need(bool(cfg.output_dir), "output_dir", "must be a directory path, e.g. runs")
+    if cfg.brain.kind == "openai":
+        need(bool(cfg.brain.model or os.environ.get("INTERN_LLM_MODEL")), "brain.model",
+             "the openai brain needs a model name: --set brain.model=NAME (or $INTERN_LLM_MODEL)")
+    tr = cfg.tracking
+    need(bool(tr.project.strip()) and not set(tr.project) & set("/\\#?%:"), "tracking.project",
+         f"must be a non-empty name without / \\ # ? % : (got {tr.project!r}), e.g. intern")
+    n = cfg.notify
+    # The URL is never echoed in a message: it carries the webhook's token.
+    url, source = n.webhook_url, "notify.webhook_url"
+    if url in (None, MASK):
+        url, source = os.environ.get(NOTIFY_URL_ENV, "").strip() or None, f"${NOTIFY_URL_ENV}"
+    need(url is None or url.startswith(("http://", "https://")), "notify.webhook_url",
+         f"{source} must be an http:// or https:// URL (e.g. a Slack incoming webhook "
+         f"https://hooks.slack.com/services/...), or null to turn notifications off; prefer ${NOTIFY_URL_ENV}")
+    c = cfg.cluster
+    assert isinstance(c, ClusterProfile)  # resolved above; not user input
+    for role, res in c.roles.items():
+        need(role in ROLES, f"cluster.roles.{role}", f"unknown role; roles are {ROLES}")
+        need(res.num_cpus >= 0 and res.num_gpus >= 0, f"cluster.roles.{role}", "resources must be >= 0")
+    need(c.train.use_gpu or c.train.deepspeed in ("auto", "none"), "cluster.train.deepspeed",
+         "DeepSpeed ZeRO needs GPU workers; set cluster.train.use_gpu=true or deepspeed=auto")
+    need(c.train.use_gpu or c.train.backend != "nccl", "cluster.train.backend", "nccl needs GPU workers; use gloo")
+    need(not (cfg.train.lora and c.train.deepspeed == "zero3"), "cluster.train.deepspeed",
+         "LoRA adapters cannot be merged from ZeRO-3 shards on export; with train.lora=true use "
+         "deepspeed=zero2 or auto (which picks ZeRO-2 for LoRA), or train.lora=false")
+    return errors
 
 
 def _apply_override(data: dict[str, Any], item: str) -> None:
@@ -435,155 +590,3 @@ def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
     cfg.cluster = _build(ClusterProfile, data, "cluster.", errors)
 
 
-def _resolve_strategy(cfg: RunConfig) -> None:
-    """Turn ``auto`` parallelism settings into the concrete choice for this cluster and model."""
-    from intern.train.deepspeed import ModelDims, resolve_stage, stage_for_lora
-
-    t = cfg.cluster.train  # type: ignore[union-attr]  (resolved to a profile above)
-    gpus = t.num_workers * float(t.resources_per_worker.get("GPU", 1)) if t.use_gpu else 0
-    if t.deepspeed == "auto":  # (an explicit zero3 with LoRA was refused in _validate)
-        # Only auto on several GPUs depends on the model's size (a Hub id's config.json may be fetched).
-        dims = ModelDims.from_model(cfg.base_model) if t.use_gpu and gpus > 1 else None
-        t.deepspeed = stage_for_lora(resolve_stage("auto", t.use_gpu, num_gpus=int(max(gpus, 1)),
-                                                   gpu_memory_gb=t.gpu_memory_gb,
-                                                   model_params=dims.params if dims else None), cfg.train.lora)
-    else:
-        t.deepspeed = resolve_stage(t.deepspeed, t.use_gpu)
-    if t.backend == "auto":
-        t.backend = "nccl" if t.use_gpu else "gloo"
-
-
-def _validate(cfg: RunConfig, errors: list[ConfigError]) -> None:
-    def need(ok: bool, key: str, msg: str) -> None:
-        if not ok:
-            errors.append(ConfigError(key, msg))
-
-    from intern.evals import list_benchmarks
-    from intern.models import validate_model_ref
-
-    known = list_benchmarks()
-    need(cfg.benchmark in known, "benchmark", f"unknown benchmark {cfg.benchmark!r}; choose one of {known}")
-    problem = validate_model_ref(cfg.base_model)
-    need(problem is None, "base_model", problem or "")
-    need(cfg.branches >= 1, "branches", f"must be at least 1 (got {cfg.branches}); e.g. --set branches=2")
-    need(cfg.branches <= 16, "branches", f"at most 16 parallel branches (got {cfg.branches})")
-    need(bool(cfg.output_dir), "output_dir", "must be a directory path, e.g. runs")
-    t = cfg.train
-    need(t.method in TRAIN_METHODS, "train.method", f"must be one of {TRAIN_METHODS} (got {t.method!r})")
-    need(t.learning_rate > 0, "train.learning_rate", f"must be > 0 (got {t.learning_rate}); e.g. 1e-4")
-    need(t.learning_rate < 1, "train.learning_rate", f"must be < 1 (got {t.learning_rate}); e.g. 1e-4")
-    need(t.max_steps >= 1, "train.max_steps", f"must be >= 1 (got {t.max_steps})")
-    need(t.batch_size >= 1, "train.batch_size", f"must be >= 1 (got {t.batch_size})")
-    need(t.lr_scheduler in LR_SCHEDULERS, "train.lr_scheduler", f"must be one of {LR_SCHEDULERS}")
-    need(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)")
-    need(t.lora_r >= 1, "train.lora_r", f"must be >= 1 (got {t.lora_r})")
-    need(t.lora_alpha >= 1, "train.lora_alpha", f"must be >= 1 (got {t.lora_alpha})")
-    need(t.max_length >= 16, "train.max_length", f"must be >= 16 tokens (got {t.max_length})")
-    need(t.logging_steps >= 1, "train.logging_steps", "must be >= 1")
-    need(t.save_steps >= 1, "train.save_steps", "must be >= 1")
-    need(t.grpo_steps >= 1, "train.grpo_steps", f"must be >= 1 (got {t.grpo_steps})")
-    need(0 < t.grpo_learning_rate < 1, "train.grpo_learning_rate", "must be in (0, 1), e.g. 2e-6")
-    need(t.num_generations >= 2, "train.num_generations",
-         f"must be >= 2 (got {t.num_generations}): GRPO compares completions of one prompt")
-    need(t.grpo_batch_size >= 1 and t.grpo_batch_size % max(t.num_generations, 1) == 0, "train.grpo_batch_size",
-         f"must be a multiple of train.num_generations ({t.num_generations}), got {t.grpo_batch_size}")
-    need(t.max_completion_length >= 0, "train.max_completion_length",
-         "must be >= 0 tokens (0: the benchmark's own generation budget)")
-    need(t.temperature > 0, "train.temperature", f"must be > 0 (got {t.temperature})")
-    need(t.beta >= 0, "train.beta", f"must be >= 0 (got {t.beta}); 0 disables the KL term")
-    need(t.loss_type in GRPO_LOSS_TYPES, "train.loss_type", f"must be one of {GRPO_LOSS_TYPES}")
-    need(t.format_weight >= 0, "train.format_weight", "must be >= 0")
-    need(t.reward_probe_prompts >= 0, "train.reward_probe_prompts", "must be >= 0 (0 turns the probe off)")
-    need(t.reward_probe_samples >= 1, "train.reward_probe_samples", "must be >= 1")
-    d = cfg.data
-    need(d.rows >= 1, "data.rows", f"must be >= 1 (got {d.rows})")
-    need(d.style in DATA_STYLES, "data.style", f"must be one of {DATA_STYLES} (got {d.style!r})")
-    need(d.grpo_rows >= 1, "data.grpo_rows", f"must be >= 1 (got {d.grpo_rows})")
-    need(d.decontam_ngram >= 1, "data.decontam_ngram", "must be >= 1 (e.g. 8)")
-    need(0 < d.decontam_threshold <= 1, "data.decontam_threshold", "must be in (0, 1] (e.g. 0.5)")
-    need(0 < d.dedup_threshold <= 1, "data.dedup_threshold", "must be in (0, 1] (e.g. 0.8)")
-    need(d.teacher_model is None or bool(d.teacher_model.strip()), "data.teacher_model",
-         "must be a model name or null (no teacher), e.g. --set data.teacher_model=qwen3-32b")
-    need(d.teacher_max_tokens >= 16, "data.teacher_max_tokens", f"must be >= 16 (got {d.teacher_max_tokens})")
-    need(d.teacher_max_chars >= 100, "data.teacher_max_chars", f"must be >= 100 (got {d.teacher_max_chars})")
-    e = cfg.eval
-    need(e.dev_n >= 1, "eval.dev_n", f"must be >= 1 (got {e.dev_n})")
-    need(e.test_n >= 1, "eval.test_n", f"must be >= 1 (got {e.test_n})")
-    need(e.batch_size >= 1, "eval.batch_size", "must be >= 1")
-    need(e.max_new_tokens >= 0, "eval.max_new_tokens", "must be >= 0 (0: the benchmark's own budget)")
-    b = cfg.budget
-    need(b.max_rounds >= 1, "budget.max_rounds", f"must be >= 1 (got {b.max_rounds})")
-    need(b.max_wall_seconds > 0, "budget.max_wall_seconds", "must be > 0 seconds")
-    need(b.plan in PLAN_MODES, "budget.plan", f"must be one of {PLAN_MODES} (got {b.plan!r}); auto sizes the "
-         "run from measured costs, fixed uses branches x train.max_steps")
-    need(b.min_branch_steps >= 1, "budget.min_branch_steps", f"must be >= 1 (got {b.min_branch_steps})")
-    need(0 < b.final_share <= 1, "budget.final_share", f"must be in (0, 1] (got {b.final_share}), e.g. 0.65")
-    need(0 < b.explore_share < 1, "budget.explore_share", f"must be in (0, 1) (got {b.explore_share}), e.g. 0.3")
-    br = cfg.brain
-    need(br.kind in BRAIN_KINDS, "brain.kind", f"must be one of {BRAIN_KINDS} (got {br.kind!r})")
-    if br.kind == "openai":
-        need(bool(br.model or os.environ.get("INTERN_LLM_MODEL")), "brain.model",
-             "the openai brain needs a model name: --set brain.model=NAME (or $INTERN_LLM_MODEL)")
-    need(br.timeout > 0, "brain.timeout", "must be > 0 seconds")
-    need(br.max_attempts >= 1, "brain.max_attempts", "must be >= 1")
-    need(br.context_window >= 1024, "brain.context_window", "must be >= 1024 tokens")
-    need(0 < br.compaction_threshold <= 1, "brain.compaction_threshold", "must be in (0, 1], e.g. 0.9")
-    need(br.max_steps >= 1, "brain.max_steps", "must be >= 1")
-    need(br.loop_cooldown >= 0, "brain.loop_cooldown", "must be >= 0")
-    need(cfg.approval.mode in APPROVAL_MODES, "approval.mode", f"must be one of {APPROVAL_MODES}")
-    need(cfg.approval.gpu_hours_threshold >= 0, "approval.gpu_hours_threshold", "must be >= 0")
-    _validate_tracking(cfg.tracking, need)
-    _validate_notify(cfg.notify, need)
-    need(b.max_tool_calls >= 1, "budget.max_tool_calls", "must be >= 1 (default 300)")
-    need(b.max_gpu_hours is None or b.max_gpu_hours > 0, "budget.max_gpu_hours", "must be > 0 or null")
-    need(b.max_llm_tokens is None or b.max_llm_tokens >= 1, "budget.max_llm_tokens", "must be >= 1 or null")
-    need(b.max_dollars is None or b.max_dollars > 0, "budget.max_dollars", "must be > 0 or null")
-    c = cfg.cluster
-    assert isinstance(c, ClusterProfile)  # resolved above; not user input
-    for role in c.roles:
-        need(role in ROLES, f"cluster.roles.{role}", f"unknown role; roles are {ROLES}")
-    for role, res in c.roles.items():
-        need(res.num_cpus >= 0 and res.num_gpus >= 0, f"cluster.roles.{role}", "resources must be >= 0")
-    need(c.train.num_workers >= 1, "cluster.train.num_workers", "must be >= 1")
-    need(c.train.deepspeed in DEEPSPEED_STAGES, "cluster.train.deepspeed", f"must be one of {DEEPSPEED_STAGES}")
-    need(c.train.backend in DIST_BACKENDS, "cluster.train.backend", f"must be one of {DIST_BACKENDS}")
-    need(c.train.use_gpu or c.train.deepspeed in ("auto", "none"), "cluster.train.deepspeed",
-         "DeepSpeed ZeRO needs GPU workers; set cluster.train.use_gpu=true or deepspeed=auto")
-    need(c.train.use_gpu or c.train.backend != "nccl", "cluster.train.backend", "nccl needs GPU workers; use gloo")
-    need(not (cfg.train.lora and c.train.deepspeed == "zero3"), "cluster.train.deepspeed",
-         "LoRA adapters cannot be merged from ZeRO-3 shards on export; with train.lora=true use "
-         "deepspeed=zero2 or auto (which picks ZeRO-2 for LoRA), or train.lora=false")
-    need(c.train.gpu_memory_gb > 0, "cluster.train.gpu_memory_gb", "must be > 0 (GB per GPU, e.g. 80 for an H100)")
-    need(c.train.max_failures >= -1, "cluster.train.max_failures", "must be >= 0, or -1 for unlimited retries")
-    need(c.num_cpus is None or c.num_cpus >= 1, "cluster.num_cpus", "must be >= 1 or null (all CPUs)")
-
-
-def _validate_tracking(tr: TrackingConfig, need: Any) -> None:
-    need(tr.backend in TRACKING_BACKENDS, "tracking.backend",
-         f"must be one of {TRACKING_BACKENDS} (got {tr.backend!r})")
-    need(tr.mode in TRACKING_MODES, "tracking.mode", f"must be one of {TRACKING_MODES} (got {tr.mode!r}); "
-         "auto is offline unless a W&B key is configured")
-    need(bool(tr.project.strip()) and not set(tr.project) & set("/\\#?%:"), "tracking.project",
-         f"must be a non-empty name without / \\ # ? % : (got {tr.project!r}), e.g. intern")
-    if tr.backend == "trackio":
-        import importlib.util
-
-        need(importlib.util.find_spec("trackio") is not None, "tracking.backend", TRACKIO_MISSING)
-    if tr.backend == "wandb" and tr.mode == "online":
-        from intern.train.tracking import wandb_key_configured
-
-        need(wandb_key_configured(), "tracking.mode", "online needs a W&B API key here: set WANDB_API_KEY or "
-             "run `wandb login`, or use tracking.mode=auto (offline unless a key is configured)")
-
-
-def _validate_notify(n: NotifyConfig, need: Any) -> None:
-    # The URL is never echoed in a message: it carries the webhook's token.
-    url, source = n.webhook_url, "notify.webhook_url"
-    if url in (None, MASK):
-        url, source = os.environ.get(NOTIFY_URL_ENV, "").strip() or None, f"${NOTIFY_URL_ENV}"
-    need(url is None or url.startswith(("http://", "https://")), "notify.webhook_url",
-         f"{source} must be an http:// or https:// URL (e.g. a Slack incoming webhook "
-         f"https://hooks.slack.com/services/...), or null to turn notifications off; prefer ${NOTIFY_URL_ENV}")
-    need(n.format in NOTIFY_FORMATS, "notify.format", f"must be one of {NOTIFY_FORMATS} (got {n.format!r}); "
-         "slack posts Slack incoming-webhook JSON, json a plain object")
-    need(n.timeout > 0, "notify.timeout", f"must be > 0 seconds (got {n.timeout}), e.g. 5")

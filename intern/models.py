@@ -99,7 +99,7 @@ def model_config(ref: str) -> dict | None:
         from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
         from huggingface_hub.errors import HfHubHTTPError
 
-        from intern.config import env_flag
+        from intern.env import env_flag
 
         cached = try_to_load_from_cache(ref, "config.json")
         if isinstance(cached, str):

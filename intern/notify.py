@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 import requests
 
 from intern.config import NOTIFY_FORMATS, NOTIFY_URL_ENV, RunConfig
+from intern.events import EventLog
 from intern.guards.secrets import MASK, redact, redact_obj
 from intern.tools.http_client import parse_retry_after
-from intern.tracking import EventLog
 
 __all__ = ["KINDS", "LEDGER_NAME", "Notifier", "notifier_for", "resolve_webhook_url"]
 

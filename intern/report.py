@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from intern.errors import InternError
-from intern.tracking import read_events
+from intern.events import read_events
 
 __all__ = ["write_report"]
 

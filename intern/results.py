@@ -102,3 +102,11 @@ def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(results, indent=2, default=str))
     os.replace(tmp, path)
     return path
+
+
+def write_outcome(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    """The one writer of a run's outcome: ``results.json``, then ``report.md`` (and its plots) from it."""
+    from intern.report import write_report
+
+    write_results(run_dir, results)
+    return write_report(run_dir)

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from intern.config import env_flag
+from intern.env import env_flag
 from intern.errors import DataError
 
 __all__ = ["Source", "describe", "infer_columns", "load_source", "value_type"]

@@ -9,19 +9,14 @@ Usable without Ray or an LLM::
         completion = generate(bench.prompt(item))
         total += bench.score(completion, item)
 
-Importing this package registers the built-ins ``wordproblems`` (numeric, GSM8K
-format) and ``mcq`` (multiple choice, GPQA format).
+The registry (`intern.evals.registry`) knows the built-ins ``wordproblems`` (numeric, GSM8K
+format) and ``mcq`` (multiple choice, GPQA format), and the suite (GSM8K, GPQA, AIME, MATH-500,
+HumanEval, BFCL).
 """
 
-from intern.evals.base import (
-    SPLITS,
-    Benchmark,
-    Item,
-    get_benchmark,
-    list_benchmarks,
-    register,
-)
+from intern.evals.base import SPLITS, Benchmark, Item
 from intern.evals.builtin import MultipleChoice, WordProblems
+from intern.evals.registry import get_benchmark, list_benchmarks, register
 from intern.evals.scoring import (
     answer_segment,
     extract_letter,

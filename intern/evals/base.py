@@ -1,4 +1,4 @@
-"""The benchmark interface: an evaluation item, the `Benchmark` protocol, and the registry.
+"""The benchmark interface: an evaluation item and the `Benchmark` protocol (the registry: `intern.evals.registry`).
 
 A benchmark is anything with a name, a kind, splits, and five methods: list items,
 render an item as a chat prompt, render the target response, extract the model's
@@ -21,16 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from intern.errors import BenchmarkError
-
-__all__ = [
-    "SPLITS",
-    "Benchmark",
-    "Item",
-    "get_benchmark",
-    "list_benchmarks",
-    "register",
-]
+__all__ = ["SPLITS", "Benchmark", "Item"]
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 """The splits every benchmark offers: a training stream, a dev set to choose on, a test set."""
@@ -99,57 +90,3 @@ class Benchmark(Protocol):
     def score(self, completion: str, item: Item) -> float:
         """Returns 1.0 when the completion's answer equals the gold answer, else 0.0."""
         ...
-
-
-_REGISTRY: dict[str, Benchmark] = {}
-
-
-def register(benchmark: Benchmark) -> None:
-    """Adds a benchmark to the registry under its ``name``.
-
-    Registering the same object twice is a no-op; registering a different object
-    under a taken name is an error, so two benchmarks never silently shadow each other.
-
-    Raises:
-        BenchmarkError: If the object lacks the Benchmark interface or the name is taken.
-    """
-    if not isinstance(benchmark, Benchmark):
-        raise BenchmarkError(
-            f"cannot register {benchmark!r}: it does not implement the Benchmark protocol "
-            "(needs name, kind, splits, items, prompt, target, extract, score)"
-        )
-    name = benchmark.name
-    if not isinstance(name, str) or not name:
-        raise BenchmarkError(f"cannot register {benchmark!r}: its name must be a non-empty str")
-    existing = _REGISTRY.get(name)
-    if existing is not None and existing is not benchmark:
-        raise BenchmarkError(
-            f"a benchmark named {name!r} is already registered; choose another name"
-        )
-    _REGISTRY[name] = benchmark
-
-
-def _load_builtins() -> None:
-    # Imported here, not at module top, because these modules import this one.
-    import intern.evals.builtin  # noqa: F401
-    import intern.evals.suite  # noqa: F401  (GSM8K, GPQA, AIME, MATH-500, HumanEval, BFCL)
-
-
-def get_benchmark(name: str) -> Benchmark:
-    """Returns the registered benchmark called ``name``.
-
-    Raises:
-        BenchmarkError: If no benchmark has that name; the message lists the known ones.
-    """
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "(none)"
-        raise BenchmarkError(f"unknown benchmark {name!r}; known benchmarks: {known}") from None
-
-
-def list_benchmarks() -> list[str]:
-    """Returns the registered benchmark names, sorted."""
-    _load_builtins()
-    return sorted(_REGISTRY)

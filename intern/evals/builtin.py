@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import cache
 
 from intern.errors import BenchmarkError
-from intern.evals.base import SPLITS, Item, register
+from intern.evals.base import SPLITS, Item
 from intern.evals.scoring import extract_letter, extract_numeric, numeric_equal
 
 __all__ = [
@@ -379,5 +379,5 @@ class MultipleChoice:
         return 1.0 if self.extract(completion) == item.answer.strip().upper() else 0.0
 
 
-register(WordProblems())
-register(MultipleChoice())
+#: The offline benchmarks that ship with intern (registered by `intern.evals.registry`).
+BUILTINS = (WordProblems(), MultipleChoice())

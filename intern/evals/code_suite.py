@@ -1,6 +1,6 @@
 """The code benchmarks of the suite: HumanEval (tests run in the sandbox) and BFCL simple.
 
-Registered on import (``import intern.evals.suite`` imports this module too)::
+Registered by the registry (`intern.evals.registry`)::
 
     from intern.evals.sources import with_data_path
 
@@ -20,7 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from intern.evals.base import Item, register
+from intern.evals.base import Item
 from intern.evals.builtin import _check_style
 from intern.evals.code_scoring import (
     VERIFY_TIMEOUT_S,
@@ -216,5 +216,5 @@ class BFCLSimple:
                                    extra["functions"]) else 0.0
 
 
-register(HumanEval())
-register(BFCLSimple())
+#: HumanEval and BFCL simple (registered by `intern.evals.registry`).
+CODE_SUITE = (HumanEval(), BFCLSimple())

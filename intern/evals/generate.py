@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import ModelError
-from intern.imports import LIBRARY_LOCK, ml_stack
+from intern.threadsafe import LIBRARY_LOCK, ml_stack
 
 logger = logging.getLogger(__name__)
 

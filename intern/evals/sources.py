@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intern.config import env_flag
+from intern.env import env_flag
 from intern.errors import BenchmarkError
 from intern.evals.base import Item
 
@@ -139,7 +139,7 @@ def _read_file(path: Path, raw_json: bool) -> list[dict]:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     import datasets
 
-    from intern.imports import LIBRARY_LOCK
+    from intern.threadsafe import LIBRARY_LOCK
 
     with LIBRARY_LOCK:  # datasets' progress bars are not thread-safe
         was_enabled = datasets.is_progress_bar_enabled()
@@ -182,7 +182,7 @@ class SplitData:
             f"--data-path FILE_OR_DIR to `intern eval` (or with_data_path(bench, path)) with "
             f"{hub_split}.jsonl or {hub_split}.parquet in that dataset's schema, put it under "
             f"{_default_dir(self.name)}, or fetch it once with "
-            f"intern.evals.sources.download_benchmark({self.name!r}, DIR) on a machine with "
+            f"intern.evals.sources.download_benchmark(get_benchmark({self.name!r}), DIR) on a machine with "
             "network (INTERN_BENCH_DOWNLOAD=1 reads the Hub directly)"
         )
 
@@ -286,8 +286,9 @@ def with_data_path(benchmark: Any, data_path: str | Path) -> Any:
     return clone
 
 
-def download_benchmark(name: str, dest: str | Path) -> list[Path]:
-    """Fetches a suite benchmark's Hub data into ``dest`` as parquet (needs network).
+def download_benchmark(bench: Any, dest: str | Path) -> list[Path]:
+    """Fetches a suite benchmark's Hub data (``bench``: from ``get_benchmark``) into ``dest`` as parquet (needs
+    network).
 
     BFCL's questions and answers live in two JSON files of its repo; they are merged
     into one ``<split>.jsonl`` with ``question``, ``function`` and ``ground_truth``.
@@ -295,9 +296,6 @@ def download_benchmark(name: str, dest: str | Path) -> list[Path]:
     Returns:
         The files written.
     """
-    from intern.evals.base import get_benchmark
-
-    bench = get_benchmark(name)
     src: DatasetSource = bench.data.source
     out = Path(dest)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,8 @@
 Each benchmark declares its Hub dataset (:class:`~intern.evals.sources.DatasetSource`),
 reads it from local files (see :mod:`intern.evals.sources`), asks in PostTrainBench's
 prompt conventions (``ANSWER: $ANSWER``, ``ANSWER: $LETTER``) and scores exactly.
-Importing this module registers them::
+The registry knows them (`intern.evals.registry`)::
 
-    import intern.evals.suite  # noqa: F401  (registers the suite)
     from intern.evals import get_benchmark
     from intern.evals.sources import with_data_path
 
@@ -40,7 +39,7 @@ from __future__ import annotations
 import re
 
 from intern.errors import BenchmarkError
-from intern.evals.base import Item, register
+from intern.evals.base import Item
 from intern.evals.builtin import LETTERS, MultipleChoice, _check_style, shuffle_choices
 from intern.evals.math_scoring import extract_aime, extract_math, math_equal
 from intern.evals.scoring import extract_numeric, format_number, numeric_equal, parse_number
@@ -333,11 +332,7 @@ class Math500:
         return 1.0 if math_equal(self.extract(completion), item.answer) else 0.0
 
 
-register(GSM8K())
-register(GSM8K("gsm8k_10shot", fewshot=10))
-register(GPQA("gpqa_main", "gpqa_main"))
-register(GPQA("gpqa_diamond", "gpqa_diamond"))
-register(AIME())
-register(Math500())
+#: The suite's benchmarks (registered by `intern.evals.registry`; HumanEval and BFCL: `code_suite`).
+SUITE = (GSM8K(), GSM8K("gsm8k_10shot", fewshot=10), GPQA("gpqa_main", "gpqa_main"),
+         GPQA("gpqa_diamond", "gpqa_diamond"), AIME(), Math500())
 
-import intern.evals.code_suite  # noqa: E402, F401  (registers humaneval and bfcl_simple)

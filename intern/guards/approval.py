@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intern.config import APPROVAL_MODES
 from intern.errors import InternError
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.guards.loops import canonical_args
 from intern.guards.secrets import redact_obj
-
-MODES = ("ask", "auto", "never")
 
 
 class ApprovalError(InternError):
@@ -73,8 +72,8 @@ class ApprovalPolicy:
     sandbox_tools: tuple[str, ...] = ("run_python", "run_code", "sandbox")
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ApprovalError(f"approval mode must be one of {MODES} (got {self.mode!r})")
+        if self.mode not in APPROVAL_MODES:
+            raise ApprovalError(f"approval mode must be one of {APPROVAL_MODES} (got {self.mode!r})")
 
     def action(self, tool: str, args: dict[str, Any], spent_usd: float = 0.0) -> dict[str, Any] | None:
         """The sensitive action this call is (``{"kind", "reason", ...}``), or None if none."""

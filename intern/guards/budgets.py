@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from intern.events import iter_events
 from intern.guards.decisions import GuardDecision, Verdict, go_on
-from intern.tracking import iter_events
 
 __all__ = ["DEFAULT_MAX_TOOL_CALLS", "RESOURCES", "Ledger", "Limits", "Spent"]
 

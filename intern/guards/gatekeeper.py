@@ -27,12 +27,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from intern.events import EventLog
 from intern.guards.approval import ApprovalGate
 from intern.guards.budgets import Ledger
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.guards.loops import LoopDetector
 from intern.guards.secrets import redact_obj
-from intern.tracking import EventLog
 
 __all__ = ["Gatekeeper"]
 

@@ -33,11 +33,11 @@ from typing import Any, Protocol
 import jsonschema
 
 from intern.errors import InternError
+from intern.events import EventLog
 from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
 from intern.guards.decisions import GuardDecision, Verdict
 from intern.guards.secrets import redact, redact_obj
 from intern.llm.base import Brain, BrainError, ToolCall
-from intern.tracking import EventLog
 
 FINISH = "finish"
 STOP_REASONS = ("finished", "max_steps", "escalated", "budget", "awaiting_approval", "brain_error")

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from intern.events import EventLog
 from intern.guards.secrets import redact, register_secret
 from intern.llm.base import BrainError, Reply, ToolCall, Usage, parse_tool_call, reply_problem, tool_names
-from intern.tracking import EventLog
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"

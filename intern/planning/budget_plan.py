@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from intern.config import METHOD_STAGES, uses_grpo
 from intern.planning.costs import Costs
 
 __all__ = ["Plan", "PlanInputs", "RoundPlan", "allocate", "make_plan", "replan"]
@@ -305,15 +306,16 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
     method = train.get("method", "sft")
     out: dict[str, Any] = {"seconds": round(seconds, 1), "train": {}, "rows": 0, "grpo_rows": 0}
     sft_seconds = seconds
-    if method in ("grpo", "sft_grpo"):
+    if uses_grpo(method):
         completions, tokens = int(train["grpo_batch_size"]), int(train["max_completion_length"] or 48)
         grpo_step = costs.grpo_step_s(completions, tokens)
-        sft_steps = min(int(train.get("max_steps") or 0), int(seconds / 2 / step)) if method == "sft_grpo" else 0
+        sft_steps = (min(int(train.get("max_steps") or 0), int(seconds / 2 / step))
+                     if "sft" in METHOD_STAGES[method] else 0)
         sft_seconds = sft_steps * step
         grpo_steps = max(1, int((seconds - sft_seconds) / grpo_step))
         out["train"]["grpo_steps"] = grpo_steps
         out["grpo_rows"] = grpo_steps * max(1, completions // int(train["num_generations"]))
-        if method == "grpo":
+        if "sft" not in METHOD_STAGES[method]:
             return out
         new = max(1, sft_steps)
     else:
@@ -323,7 +325,7 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
         out["train"]["cpu_bf16"] = True  # what the steps were timed with
     out["train"].update(max_steps=steps,
                         save_steps=max(int(train.get("save_steps") or 1), math.ceil(CHECKPOINT_EVERY_S / step)))
-    if more_rounds and method == "sft":
+    if more_rounds and METHOD_STAGES[method] == ("sft",):
         # It may be continued: a warmup-stable-decay schedule keeps the checkpoint before its decay, which a
         # continuation resumes at the peak rate. Otherwise the configured schedule (cosine) anneals all along.
         decay = max(1, math.ceil(plan.inputs.decay_ratio * steps))

@@ -159,7 +159,7 @@ def probe(spec: ProbeSpec | dict[str, Any], measure_eval: bool = True) -> dict[s
     """
     started = time.time()
     spec = spec if isinstance(spec, ProbeSpec) else ProbeSpec(**spec)
-    from intern.imports import ml_stack
+    from intern.threadsafe import ml_stack
 
     ml_stack()
     import tempfile

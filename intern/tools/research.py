@@ -36,7 +36,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from intern.config import env_flag
+from intern.env import env_flag
 from intern.errors import ConfigError
 from intern.models import cache_dir as intern_cache_dir
 from intern.tools.arxiv import DEFAULT_ARXIV_URL, ArxivClient

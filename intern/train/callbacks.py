@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from intern.tracking import EventLog
+from intern.events import EventLog
 
 # GRPO's per-step reward figures (TRL's log keys -> event fields).
 _REWARD_KEYS = {"reward": "reward", "rewards/correctness/mean": "correctness",
@@ -216,3 +216,12 @@ class KeepCheckpoint(TrainerCallback):
         for n, path in found:
             if n not in (newest, self.step):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def emit_continue(events: EventLog, branch: str | None, recipe: str, checkpoint: str) -> None:
+    """Record that a stage goes on from an earlier branch's kept checkpoint (successive halving)."""
+    import json
+
+    state_file = Path(checkpoint) / "trainer_state.json"
+    step = json.loads(state_file.read_text())["global_step"] if state_file.is_file() else None
+    events.emit("trainer", "train_continue", branch=branch, recipe=recipe, from_step=step, checkpoint=checkpoint)

@@ -28,7 +28,7 @@ from typing import Any
 
 from intern.config import GRPO_LOSS_TYPES
 from intern.errors import DataError, TrainingError
-from intern.imports import LIBRARY_LOCK, ml_stack
+from intern.threadsafe import LIBRARY_LOCK, ml_stack
 from intern.train.sft import (
     budget_callbacks,
     checkpoint_args,
@@ -172,7 +172,6 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    import intern.evals.suite  # noqa: F401  (registers the suite, whose scorers may be the reward)
     from intern.evals import get_benchmark
 
     torch.manual_seed(job.seed)
@@ -228,7 +227,7 @@ def _probe_items(benchmark, job: GRPOJob, training_set) -> list:
     ``item`` column, read only when the probe is on), so the probe measures prompts the policy
     did not train on. None when the probe is off, the benchmark has no train split (suite
     benchmarks get GRPO data from a source instead), or under ZeRO-3 (rank-0-only generation would hang)."""
-    from intern.evals.base import BenchmarkError
+    from intern.errors import BenchmarkError
     from intern.evals.sources import item_from_json
 
     stage = ((job.deepspeed or {}).get("zero_optimization") or {}).get("stage")

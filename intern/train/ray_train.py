@@ -28,7 +28,7 @@ from typing import Any
 
 from intern.config import TrainScaling
 from intern.errors import TrainingError
-from intern.tracking import EventLog
+from intern.events import EventLog
 from intern.train.grpo import GRPOJob, GRPOResult
 from intern.train.sft import SFTJob, SFTResult, finished_result, job_key
 
@@ -93,7 +93,7 @@ def _worker(config: dict[str, Any]) -> None:
                     run_name=context.get_experiment_name(),
                     resumed=checkpoint is not None)
         if checkpoint is None and getattr(job, "continue_from", None):
-            from intern.train.stages import emit_continue
+            from intern.train.callbacks import emit_continue
 
             emit_continue(events, config.get("branch"), config["recipe"], job.continue_from)
     try:

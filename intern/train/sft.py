@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.errors import DataError, TrainingError
-from intern.imports import LIBRARY_LOCK, ml_stack
+from intern.threadsafe import LIBRARY_LOCK, ml_stack
 
 
 @dataclass

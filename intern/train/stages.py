@@ -22,14 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intern.config import ClusterProfile, RunConfig
+from intern.config import METHOD_STAGES, ClusterProfile, RunConfig
 from intern.errors import DataError
-from intern.tracking import EventLog
+from intern.events import EventLog
 from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch, stage_for_lora
 from intern.train.grpo import GRPOJob, GRPOResult
 from intern.train.sft import SFTJob, SFTResult, job_key
-
-METHOD_STAGES = {"sft": ("sft",), "grpo": ("grpo",), "sft_grpo": ("sft", "grpo")}
 
 
 @dataclass
@@ -184,6 +182,8 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
         events.emit("trainer", "train_resume", branch=branch, recipe=stage.recipe,
                     from_step=int(state["global_step"]), checkpoint=resume)
     elif getattr(stage.job, "continue_from", None):
+        from intern.train.callbacks import emit_continue
+
         emit_continue(events, branch, stage.recipe, stage.job.continue_from)
     run = run_sft if stage.recipe == "sft" else run_grpo
     try:
@@ -192,13 +192,6 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
         if tracker is not None:
             tracker.finish("failed")
         raise
-
-
-def emit_continue(events: EventLog, branch: str | None, recipe: str, checkpoint: str) -> None:
-    """Record that a stage goes on from an earlier branch's kept checkpoint (successive halving)."""
-    state_file = Path(checkpoint) / "trainer_state.json"
-    step = json.loads(state_file.read_text())["global_step"] if state_file.is_file() else None
-    events.emit("trainer", "train_continue", branch=branch, recipe=recipe, from_step=step, checkpoint=checkpoint)
 
 
 def jobs_as_dicts(stages: list[Stage]) -> list[dict[str, Any]]:

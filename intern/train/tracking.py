@@ -48,9 +48,8 @@ from transformers import TrainerCallback
 
 from intern.config import TRACKING_BACKENDS as BACKENDS
 from intern.config import TRACKING_MODES as MODES
-from intern.config import TRACKIO_MISSING
 from intern.errors import ConfigError
-from intern.tracking import EventLog
+from intern.events import EventLog
 
 __all__ = ["BACKENDS", "MODES", "TrackingCallback", "TrackingSpec", "read_offline_wandb_run",
            "read_tracking_record", "resolve_mode", "tracking_callback", "tracking_spec",
@@ -60,9 +59,12 @@ __all__ = ["BACKENDS", "MODES", "TrackingCallback", "TrackingSpec", "read_offlin
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss",
                 "total_flos")
 
-log = logging.getLogger("intern.tracking")
+log = logging.getLogger("intern.events")
 _INIT_LOCK = threading.Lock()  # first imports and run start-up are not thread-safe in either library
 
+
+TRACKIO_MISSING = ("trackio is not installed: pip install trackio (or pip install -e '.[trackio]'), "
+                   "or set tracking.backend=wandb")
 
 @dataclass
 class TrackingSpec:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from intern.config import load_config
-from intern.tracking import read_events
+from intern.events import read_events
+from intern.resolve import load_config
 
 TINY = Path(__file__).parent / "tiny.yaml"
 

@@ -20,8 +20,8 @@ import pytest
 from llm_server import LLMServer
 from scripted_agents import make_responder
 
-from intern.config import load_config
-from intern.tracking import read_events
+from intern.events import read_events
+from intern.resolve import load_config
 
 TINY = Path(__file__).parent / "tiny.yaml"
 

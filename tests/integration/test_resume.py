@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from intern.tracking import read_events
+from intern.events import read_events
 
 TINY = Path(__file__).parent / "tiny.yaml"
 

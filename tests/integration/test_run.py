@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from intern.config import load_config
+from intern.resolve import load_config
 
 TINY = Path(__file__).parent / "tiny.yaml"
 

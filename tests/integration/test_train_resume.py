@@ -20,8 +20,8 @@ from pathlib import Path
 from intern.config import TrainScaling
 from intern.data.build import build_sft_dataset
 from intern.evals import get_benchmark
+from intern.events import EventLog, read_events
 from intern.models import resolve_model
-from intern.tracking import EventLog, read_events
 from intern.train.ray_train import run_name, train_with_ray
 from intern.train.sft import SFTJob
 

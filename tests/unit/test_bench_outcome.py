@@ -18,8 +18,8 @@ from intern.bench_outcome import SFT_SETTINGS, check_same_items, paired_differen
 from intern.errors import BenchmarkError
 from intern.evals import get_benchmark
 from intern.evals.generate import evaluate_model
+from intern.events import EventLog
 from intern.models import resolve_model
-from intern.tracking import EventLog
 
 
 def test_paired_difference_on_hand_made_vectors() -> None:
@@ -81,7 +81,7 @@ def test_evaluate_model_returns_item_scores_in_item_order() -> None:
 
 def test_evaluator_test_event_carries_item_scores_and_dev_event_does_not(tmp_path: Path) -> None:
     from actors.evaluator import Evaluator
-    from intern.config import load_config
+    from intern.resolve import load_config
 
     cfg = load_config(None, ["base_model=tiny:llama", "eval.dev_n=2", "eval.test_n=2", "eval.max_new_tokens=4"])
     evaluator = Evaluator(cfg, str(tmp_path), "r")

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from intern import cluster
-from intern.config import CLUSTERS_DIR, load_config
+from intern.config import CLUSTERS_DIR
 from intern.errors import ClusterError
+from intern.resolve import load_config
 
 TOKEN = "0123456789abcdef" * 4
 

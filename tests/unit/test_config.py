@@ -8,8 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from intern.cli import app
-from intern.config import CLUSTERS_DIR, ClusterProfile, RunConfig, env_flag, load_config
+from intern.config import CLUSTERS_DIR, ClusterProfile, RunConfig
+from intern.env import env_flag
 from intern.errors import ConfigError
+from intern.resolve import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +57,8 @@ def test_shipped_run_configs_load():
 def test_resolved_config_round_trips(tmp_path):
     import yaml
 
-    from intern.config import config_from_dict, save_config
+    from intern.config import save_config
+    from intern.resolve import config_from_dict
 
     cfg = load_config(None, ["branches=3"])
     save_config(cfg, tmp_path / "config.yaml")

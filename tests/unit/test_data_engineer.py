@@ -17,10 +17,11 @@ from llm_server import LLMServer, call, finish, reply
 
 from actors.agentic import RoleStopped
 from actors.data_engineer import DataEngineer
-from intern.config import load_config, save_config
+from intern.config import save_config
 from intern.data.build import COLUMNS, GRPO_COLUMNS, read_grpo_rows, read_sft_rows
 from intern.evals import get_benchmark
 from intern.report import write_report
+from intern.resolve import load_config
 from intern.results import build_results, write_results
 
 HYPOTHESIS = {"id": "i1-b0", "title": "SFT on a found dataset, then GRPO", "rationale": "More varied problems.",

@@ -9,6 +9,7 @@ import sys
 import pytest
 from llm_server import LLMServer, Toolbox, call, finish, reply
 
+from intern.events import EventLog, read_events
 from intern.guards.approval import (
     ApprovalError,
     ApprovalGate,
@@ -24,7 +25,6 @@ from intern.guards.decisions import Verdict
 from intern.guards.gatekeeper import Gatekeeper
 from intern.llm.agent import AgentResult, run_agent
 from intern.llm.openai_brain import OpenAIBrain
-from intern.tracking import EventLog, read_events
 
 SCHEMA = {"type": "object", "required": ["checkpoint"], "properties": {"checkpoint": {"type": "string"}}}
 TRAIN = {"recipe": "sft", "gpu_hours": 4}

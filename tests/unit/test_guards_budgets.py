@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from llm_server import LLMServer, Toolbox, ToolResult, call, finish, reply
 
+from intern.events import EventLog, read_events
 from intern.guards.budgets import DEFAULT_MAX_TOOL_CALLS, Ledger, Limits
 from intern.guards.decisions import Verdict
 from intern.guards.gatekeeper import Gatekeeper
 from intern.llm.agent import run_agent
 from intern.llm.openai_brain import OpenAIBrain
-from intern.tracking import EventLog, read_events
 
 SCHEMA = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "integer"}}}
 

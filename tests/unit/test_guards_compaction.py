@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from llm_server import LLMServer, Toolbox, call, finish, reply
 
+from intern.events import EventLog, read_events
 from intern.guards.budgets import Ledger, Limits
 from intern.guards.compaction import SUMMARY_MARKER, CompactionError, Compactor, estimate_tokens
 from intern.guards.decisions import Verdict
 from intern.guards.gatekeeper import Gatekeeper
 from intern.llm.agent import run_agent
 from intern.llm.openai_brain import OpenAIBrain
-from intern.tracking import EventLog, read_events
 
 SCHEMA = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "integer"}}}
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from llm_server import LLMServer, Toolbox, ToolResult, call, finish, reply, status
 
+from intern.events import EventLog, read_events
 from intern.llm.agent import NUDGE, AgentError, run_agent
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
-from intern.tracking import EventLog, read_events
 
 KEY = "sk-agent-0123456789abcdefghij"
 SCHEMA = {"type": "object", "required": ["answer"], "additionalProperties": False,

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from intern.config import RunConfig, config_from_dict, load_config, save_config
+from intern.config import RunConfig, save_config
 from intern.errors import ConfigError
+from intern.events import EventLog, read_events
 from intern.notify import KINDS, LEDGER_NAME, Notifier, notifier_for
-from intern.tracking import EventLog, read_events
+from intern.resolve import config_from_dict, load_config
 
 OPENAI_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0"
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx"

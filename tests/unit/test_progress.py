@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
+from intern.events import EventLog
 from intern.progress import Progress
-from intern.tracking import EventLog
 
 
 def test_follows_events_file(tmp_path):

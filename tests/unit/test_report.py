@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from intern.errors import InternError
+from intern.events import EventLog
 from intern.report import write_report
-from intern.tracking import EventLog
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -19,9 +19,9 @@ from test_tools_loopback import Loopback
 from test_tools_services import ARXIV_FEED, HUB_DATASETS
 
 from actors.researcher import Researcher, research_queries
-from intern.config import load_config
+from intern.events import read_events
 from intern.report import write_report
-from intern.tracking import read_events
+from intern.resolve import load_config
 
 TINY = Path(__file__).parents[1] / "integration" / "tiny.yaml"
 FOUND = ["arxiv:2402.03300", "hf-dataset:openai/gsm8k"]

@@ -23,9 +23,9 @@ import pytest
 from intern.config import RunConfig, TrackingConfig
 from intern.data.build import build_sft_dataset
 from intern.evals import get_benchmark
+from intern.events import EventLog, read_events
 from intern.models import resolve_model
 from intern.report import write_report
-from intern.tracking import EventLog, read_events
 from intern.train.sft import SFTJob, build_sft_trainer
 from intern.train.tracking import (
     TrackingSpec,
@@ -166,7 +166,7 @@ def test_a_broken_tracker_does_not_stop_training(dataset, tiny_model, tmp_path, 
                         record_path=str(tmp_path / "record.json"))
     events = EventLog(tmp_path / "events.jsonl", "r-broken")
     trainer = build_sft_trainer(job, callbacks=[tracking_callback(spec, events=events)])
-    with caplog.at_level(logging.WARNING, logger="intern.tracking"):
+    with caplog.at_level(logging.WARNING, logger="intern.events"):
         trainer.train()
     assert trainer.state.global_step == 1
     record = read_tracking_record(spec)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from intern.config import ConfigError, load_config
+from intern.config import ConfigError
 from intern.errors import DataError
+from intern.resolve import load_config
 from intern.train.deepspeed import ModelDims, deepspeed_config, micro_batch, resolve_stage
 from intern.train.grpo import GRPOJob, GRPOResult
 from intern.train.ray_train import run_name
@@ -255,8 +256,8 @@ def test_a_finished_but_unexported_stage_is_exported_not_trained_further(tmp_pat
 
     from intern.data.build import build_sft_dataset
     from intern.evals import get_benchmark
+    from intern.events import EventLog
     from intern.models import resolve_model
-    from intern.tracking import EventLog
     from intern.train.stages import Stage, run_stage
 
     bench = get_benchmark("wordproblems")

@@ -1,4 +1,4 @@
-"""Run tracking: the append-only ``events.jsonl`` of a run directory.
+"""The run's event log: the append-only ``events.jsonl`` of a run directory.
 
 Every role (in whatever process or Ray actor it runs) appends one JSON line per
 event; the driver tails the file to show progress, and ``intern report`` reads it
