@@ -176,10 +176,16 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
 def eval_(model: str = "bundled:smollm2-135m-instruct", benchmark: str = "wordproblems",
           split: str = "dev", n: int = 32, batch_size: int = 32, max_new_tokens: int = 40,
           data_path: Annotated[Path | None, typer.Option(help="local data of a suite benchmark")] = None,
+          one_by_one: Annotated[bool, typer.Option(help="also time one item at a time")] = True,
           json_output_file: JsonOpt = None) -> None:
-    """Examples/s of batched vs one-by-one generation on the same items; prints the speed-up."""
+    """Examples/s of padded batches, continuous batching and one-by-one generation on the same items.
+
+    Also says where a padded batch's time goes: the tokens each item generates before it stops, and
+    the share of the batch's token slots spent after a row stopped (waiting for the batch's longest
+    row: the waste continuous batching removes), and whether the engines' completions are identical.
+    """
     from intern.evals import get_benchmark
-    from intern.evals.generate import generate, load_for_generation
+    from intern.evals.generate import generate, generate_continuous, load_for_generation, stop_token_ids
     from intern.evals.sources import with_data_path
     from intern.models import resolve_model
 
@@ -190,27 +196,52 @@ def eval_(model: str = "bundled:smollm2-135m-instruct", benchmark: str = "wordpr
     conversations = [bench.prompt(it) for it in items]
     loaded, tokenizer = load_for_generation(resolve_model(model))
     generate(loaded, tokenizer, conversations[:1], max_new_tokens=max_new_tokens, batch_size=1)  # warm-up
+    engines = {"batched": lambda: generate(loaded, tokenizer, conversations, max_new_tokens=max_new_tokens,
+                                           batch_size=batch_size),
+               "continuous": lambda: generate_continuous(loaded, tokenizer, conversations, max_new_tokens)}
+    if one_by_one:
+        engines["one_by_one"] = lambda: generate(loaded, tokenizer, conversations, max_new_tokens=max_new_tokens,
+                                                 batch_size=1)
     timings: dict[str, float] = {}
     outputs: dict[str, list[str]] = {}
-    for mode, size in (("batched", batch_size), ("one_by_one", 1)):
+    for mode, run in engines.items():
         start = time.perf_counter()
-        outputs[mode] = generate(loaded, tokenizer, conversations, max_new_tokens=max_new_tokens,
-                                 batch_size=size)
+        out = run()
         timings[mode] = time.perf_counter() - start
-    rates = {mode: len(items) / seconds for mode, seconds in timings.items()}
+        if out is not None:
+            outputs[mode] = out
+    rates = {mode: len(items) / timings[mode] for mode in outputs}
     scores = {mode: sum(bench.score(c, it) for c, it in zip(outs, items, strict=True)) / len(items)
               for mode, outs in outputs.items()}
-    agree = sum(a == b for a, b in zip(outputs["batched"], outputs["one_by_one"], strict=True))
+    agree = {mode: sum(a == b for a, b in zip(outputs["batched"], outs, strict=True)) / len(items)
+             for mode, outs in outputs.items() if mode != "batched"}
+    # where a padded batch's time goes: new tokens per item (to its stop) vs the slots its batch ran
+    stops = set(stop_token_ids(tokenizer, loaded.generation_config))
+    lengths = []
+    for text in outputs["batched"]:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        lengths.append(min(max_new_tokens, len(ids) + 1))  # +1: the stop token itself
+    order = sorted(range(len(items)), key=lambda i: len(tokenizer.apply_chat_template(
+        conversations[i], tokenize=False, add_generation_prompt=True)))
+    slots = sum(max(lengths[i] for i in order[k:k + batch_size]) * len(order[k:k + batch_size])
+                for k in range(0, len(order), batch_size))
+    waste = 1 - sum(lengths) / slots if slots else 0.0
     result = {"model": model, "benchmark": benchmark, "split": split, "n": len(items),
               "batch_size": batch_size, "max_new_tokens": max_new_tokens,
               "examples_per_s": rates, "seconds": timings, "accuracy": scores,
-              "identical_completions": agree / len(items),
-              "speedup": rates["batched"] / rates["one_by_one"]}
-    typer.echo(f"{'mode':<12}{'examples/s':>12}{'seconds':>10}{'accuracy':>10}")
-    for mode in ("batched", "one_by_one"):
-        typer.echo(f"{mode:<12}{rates[mode]:>12.2f}{timings[mode]:>10.1f}{scores[mode]:>10.3f}")
-    typer.echo(f"batched speed-up: {result['speedup']:.2f}x (target >= 5x); identical completions: "
-               f"{agree}/{len(items)}")
+              "identical_to_batched": agree,
+              "tokens_per_item": {"mean": sum(lengths) / len(lengths),
+                                  "at_budget": sum(x >= max_new_tokens for x in lengths)},
+              "padded_slots_after_stop": round(waste, 4), "stop_ids": sorted(stops)}
+    if "one_by_one" in rates:
+        result["speedup"] = rates["batched"] / rates["one_by_one"]
+    typer.echo(f"{'engine':<12}{'examples/s':>12}{'seconds':>10}{'accuracy':>10}{'same as batched':>17}")
+    for mode in rates:
+        typer.echo(f"{mode:<12}{rates[mode]:>12.2f}{timings[mode]:>10.1f}{scores[mode]:>10.3f}"
+                   f"{agree.get(mode, 1.0):>17.0%}")
+    typer.echo(f"tokens per item: {result['tokens_per_item']['mean']:.1f} on average, "
+               f"{result['tokens_per_item']['at_budget']}/{len(items)} ran to the budget of {max_new_tokens}; "
+               f"padded batches spent {waste:.0%} of their token slots after a row had stopped")
     write_json(result, json_output_file)
 
 

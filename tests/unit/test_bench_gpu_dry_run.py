@@ -96,7 +96,7 @@ def test_ray_processes_are_recognised_by_their_command_line() -> None:
     assert not is_ray_process("/venv/bin/python /venv/bin/intern bench train")
 
 
-def test_bench_eval_compares_batched_and_one_by_one(tmp_path: Path) -> None:
+def test_bench_eval_compares_padded_continuous_and_one_by_one(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(bench_app, ["eval", "--model", "tiny:llama", "--n", "4",
                                             "--batch-size", "4", "--max-new-tokens", "4",
@@ -104,17 +104,19 @@ def test_bench_eval_compares_batched_and_one_by_one(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     numbers = json.loads(out.read_text())
     assert numbers["n"] == 4 and numbers["speedup"] > 0
-    assert set(numbers["examples_per_s"]) == {"batched", "one_by_one"}
-    assert "batched speed-up" in result.output
+    assert {"batched", "one_by_one"} <= set(numbers["examples_per_s"])
+    assert numbers["identical_to_batched"]["one_by_one"] == 1.0
+    assert 0 <= numbers["padded_slots_after_stop"] < 1 and numbers["tokens_per_item"]["mean"] <= 4
+    assert "token slots after a row had stopped" in result.output
 
 
 def test_a_bench_removes_its_temp_dir_even_when_it_fails(tmp_path: Path) -> None:
-    from intern.bench import _work
+    from intern.bench_common import work_dir_or_temp
 
-    with pytest.raises(RuntimeError), _work(None, "train") as work:
+    with pytest.raises(RuntimeError), work_dir_or_temp(None, "train") as work:
         (work / "checkpoint").mkdir()
         raise RuntimeError("the run failed")
     assert not work.exists()  # GBs of checkpoints would otherwise stay behind
-    with _work(tmp_path / "mine", "train") as given:
+    with work_dir_or_temp(tmp_path / "mine", "train") as given:
         (given / "kept").touch()
     assert (tmp_path / "mine" / "kept").exists()  # a --work-dir is the user's: kept
