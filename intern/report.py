@@ -60,6 +60,7 @@ class _Branch:
     rows: int | None = None
     removed: int | None = None
     sources: list[str] = field(default_factory=list)
+    dev_skipped: bool = False  # the plan's last, lone branch: nothing to choose between on dev
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -149,6 +150,7 @@ def _branches(run: _Run) -> list[_Branch]:
         row.sources = [str(x) for x in hyp.get("sources") or []]
         row.dev_score, row.train_loss = _num(b.get("dev_score")), _num(b.get("train_loss"))
         row.rows, row.removed = _int(data.get("rows")), _int(data.get("removed"))
+        row.dev_skipped = bool(b.get("dev_skipped")) or (hyp.get("allocation") or {}).get("dev_n") == 0
     latest_dev = {(e.get("iteration"), e.get("branch")): e for e in run.of("dev_eval")
                   if _num(e.get("score")) is not None}  # a re-evaluation supersedes
     for (it, bid), e in latest_dev.items():
@@ -247,6 +249,8 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     run_id = res.get("run_id") or next(
         (e["run_id"] for e in run.events if e.get("run_id")), run.path.name)
     status, error = res.get("status") or "unknown", res.get("error")
+    stop = res.get("stop") if isinstance(res.get("stop"), dict) else {}
+    error = error or stop.get("message")  # a budget stop is data (kind, resource), not an error
     head = [f"# Run {run_id} — {status}", ""]
     if status in ("failed", "stopped"):
         head += [(f"**The run {'failed' if status == 'failed' else 'was stopped'}:** "
@@ -299,7 +303,8 @@ def _hypotheses_section(run: _Run, branches: list[_Branch]) -> list[str]:
         lines += [f"### Iteration {_cell(it)}", ""] + _table(
             ["Branch", "Hypothesis", "Dev score", "Train rows (removed)", "Train loss"],
             [[b.id or "not run", b.title,
-              _fmt_score({"score": b.dev_score, "n": b.dev_n}, "not evaluated"),
+              _fmt_score({"score": b.dev_score, "n": b.dev_n},
+                       "skipped (the plan's last, lone branch)" if b.dev_skipped else "not evaluated"),
               None if b.rows is None else f"{b.rows} ({_cell(b.removed)})",
               None if b.train_loss is None else f"{b.train_loss:.4f}"] for b in rows])
         for b in rows:
@@ -496,7 +501,9 @@ def _plots(run: _Run, branches: list[_Branch], chosen: _Branch | None) -> list[s
     scored, curves = [b for b in branches if b.dev_score is not None], _loss_curves(run)
     rewards = _reward_curves(run)
     for name, caption, absent, draw in (
-            ("dev_scores", "Dev score per branch", "no dev_eval was recorded",
+            ("dev_scores", "Dev score per branch", (
+                "the plan's only branch was not scored on dev (nothing to choose between)"
+                if branches and all(b.dev_skipped for b in branches if b.id) else "no dev_eval was recorded"),
              (lambda fig, ax: _draw_dev_scores(run, scored, chosen, fig, ax)) if scored else None),
             ("train_loss", "Training loss", "no train_step with a loss was recorded",
              (lambda fig, ax: _draw_train_loss(curves, ax)) if curves else None),

@@ -64,7 +64,8 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
 
     decision = state.get("decision") or {}
     branches = [{"id": b["id"], "iteration": b.get("iteration"), "hypothesis": b.get("hypothesis"),
-                 "dev_score": b.get("dev_score"), "checkpoint": b.get("checkpoint"),
+                 "dev_score": b.get("dev_score"), "dev_skipped": bool(b.get("dev_skipped")),
+                 "checkpoint": b.get("checkpoint"),
                  "train_loss": b.get("train_loss"), "training": b.get("training"), "error": b.get("error"),
                  "dataset": {k: (b.get("dataset") or {}).get(k) for k in
                              ("rows", "removed", "overlapping_items", "manifest_path")}}
