@@ -29,7 +29,7 @@ def _count(run_dir: Path, kind: str) -> int:
 def test_killed_run_resumes_where_it_stopped(tmp_path):
     from graphs.runner import resume
 
-    script = ("from intern.config import load_config; from graphs.runner import run; "
+    script = ("from intern.resolve import load_config; from graphs.runner import run; "
               f"run(load_config({str(TINY)!r}, ['output_dir={tmp_path}', 'branches=1', 'train.max_steps=60', "
               "'train.save_steps=5']), run_id='k', use_ray=False, live=False)")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,7 +60,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
 def test_ctrl_c_stops_the_run_cleanly_and_it_resumes(tmp_path):
     from graphs.runner import resume
 
-    script = ("from intern.config import load_config; from graphs.runner import run; "
+    script = ("from intern.resolve import load_config; from graphs.runner import run; "
               f"run(load_config({str(TINY)!r}, ['output_dir={tmp_path}', 'branches=1', 'train.max_steps=20', "
               "'train.save_steps=5']), run_id='c', use_ray=True, live=False)")
     # SIGINT as a terminal delivers it: default handling, even if this pytest ignores it

@@ -314,17 +314,19 @@ def test_intern_approve_answers_a_run_paused_on_a_two_node_cluster(
         answered: dict[str, str] = {}
         deadline = time.monotonic() + TINY_RUN_TIMEOUT_S
         while len(answered) < 2 and time.monotonic() < deadline:
-            listing = approve()  # no id: lists what is pending (exit 2), or answers the only one
+            # the first request is approved, the second denied, whether they are pending together or not
+            deny = ("--deny", "--message", "too big: use LoRA, 0 GPU hours")
+            listing = approve(*(deny if answered else ()))  # no id: answers the only one, or lists (exit 2)
             if "no live run" in listing.stderr:  # the job is still starting: no supervisor yet
                 time.sleep(2)
                 continue
             ids = [line.split()[0] for line in listing.stdout.splitlines()[1:] if line.startswith("  ")]
-            if listing.returncode == 0:  # it answered (approved) the only pending request
-                answered[listing.stdout.split()[1]] = "approve"
+            if listing.returncode == 0:  # it answered the only pending request
+                answered[listing.stdout.split()[1]] = "deny" if answered else "approve"
             for rid in ids:
                 if rid not in answered:
                     verdict = "approve" if not answered else "deny"
-                    extra = () if verdict == "approve" else ("--deny", "--message", "too big: use LoRA, 0 GPU hours")
+                    extra = () if verdict == "approve" else deny
                     done = approve(rid, *extra)
                     assert done.returncode == 0, done.stdout + done.stderr
                     answered[rid] = verdict
