@@ -161,7 +161,9 @@ class Trainer:
         sft = next((s for s in summaries if s["recipe"] == "sft"), last)
         point = last.get("resume_point")  # a continuation resumes the last stage's kept checkpoint
         out = {"checkpoint": last["checkpoint"], "train_loss": sft["train_loss"],
-               "steps": sum(s["steps"] for s in summaries), "seconds": round(sum(s["seconds"] for s in summaries), 2),
+               "steps": sum(s["steps"] for s in summaries),
+               "planned_steps": sum(s.get("planned_steps") or s["steps"] for s in summaries),
+               "seconds": round(sum(s["seconds"] for s in summaries), 2),
                "method": "+".join(s["recipe"] for s in summaries), "stages": summaries,
                "stopped": next((s["stopped"] for s in summaries if s.get("stopped")), None),
                "resume_point": point, "resume_step": int(Path(point).name.split("-")[-1]) if point else None}

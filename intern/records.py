@@ -82,6 +82,7 @@ class TrainingResult(TypedDict, total=False):
     checkpoint: str
     train_loss: float | None
     steps: int
+    planned_steps: int  # what the stages were sized to; more than ``steps`` when a deadline ended one
     seconds: float
     method: str  # the stages run, "sft+grpo" for two
     stages: list[dict[str, Any]]  # one summary per stage (GRPO: reward_start, reward_end, rewards, probe)

@@ -47,6 +47,22 @@ def _stop_text(stop: dict[str, Any]) -> str:
     return str(stop.get("message") or stop.get("kind"))
 
 
+def _short_of_plan(result: dict[str, Any], plan: Plan) -> bool:
+    """Whether a deadline cut a branch's training short of its plan by more than the plan's timing error.
+
+    A measured plan sizes steps from estimated costs and keeps ``margin_s`` free for their error: a stage
+    whose schedule the deadline shortened by what that margin absorbs (and that still annealed) trained
+    what was planned. A fixed plan (configured sizes) has no such allowance: any cut is a budget stop.
+    """
+    training = result.get("training") or {}
+    if training.get("stopped") != "wall_clock":
+        return False
+    if plan.costs is None or not training.get("planned_steps"):
+        return True
+    missing = training["planned_steps"] - training.get("steps", 0)
+    return missing * plan.costs.step_s(batch_size=plan.inputs.batch_size) > plan.margin_s
+
+
 def _best(scored: list[dict[str, Any]]) -> dict[str, Any]:
     # Ties go to the branch trained longest (a later round continues an earlier one).
     return max(scored, key=lambda r: (r["dev_score"], r.get("iteration", 0)))
@@ -66,8 +82,7 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
             "message"}`` or ``{"kind": "role_failed", ...}``): the run ends with the best so far.
     """
     stop_reason = _stop_text(stop) if stop else None
-    cut = [r["id"] for r in results if r.get("iteration", 1) == iteration
-           and (r.get("training") or {}).get("stopped") == "wall_clock"]
+    cut = [r["id"] for r in results if r.get("iteration", 1) == iteration and _short_of_plan(r, plan)]
     if cut and not stop and elapsed_s >= plan.training_ends_at:  # the budget, not an allotment, ended training
         stop = {"kind": "budget", "resource": "wall_seconds", "role": "trainer",
                 "message": f"the budget's training time ran out in round {iteration}: {', '.join(cut)} stopped "
@@ -80,8 +95,12 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
         return Decision("finish", survivor["id"], f"{stop_reason}; keeping the search's last branch", "stopped",
                         stop=stop)
     if survivor is not None:  # the plan's last, lone branch: what the search was for
+        training = survivor.get("training") or {}
+        steps, planned = training.get("steps"), training.get("planned_steps")
+        shortened = (f" of {planned} planned (the deadline shortened its schedule; it still annealed)"
+                     if training.get("stopped") == "wall_clock" and planned else "")
         return Decision("finish", survivor["id"], f"round {iteration} trained the search's last branch "
-                        f"({survivor['id']}) to {survivor.get('training', {}).get('steps')} steps; it is the outcome "
+                        f"({survivor['id']}) to {steps} steps{shortened}; it is the outcome "
                         "(one candidate: not re-scored on dev)")
     if not scored:
         if stop_reason:

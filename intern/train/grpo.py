@@ -99,6 +99,7 @@ class GRPOResult:
     seconds: float
     probe: dict[str, Any] | None = None  # RewardProbe.result(): mean reward before/after on fixed prompts
     stopped: str | None = None  # "wall_clock": the deadline ended it before max_steps
+    planned_steps: int = 0  # the job's max_steps
 
     @property
     def mean_reward(self) -> float:
@@ -255,6 +256,7 @@ def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
         losses=[float(h["loss"]) for h in history if "loss" in h],
         seconds=round(seconds, 2),
         stopped="wall_clock" if trainer.state.global_step < job.max_steps else None,
+        planned_steps=job.max_steps,
         probe=next((cb.result(history) for cb in trainer.callback_handler.callbacks
                     if type(cb).__name__ == "RewardProbe"), None),
     )

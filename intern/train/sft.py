@@ -76,6 +76,7 @@ class SFTResult:
     losses: list[float]
     seconds: float
     stopped: str | None = None  # "wall_clock": the deadline ended it before max_steps
+    planned_steps: int = 0  # the job's max_steps (``steps`` falls short of it when a deadline stopped it)
     resume_point: str | None = None  # the kept pre-decay checkpoint a continuation resumes from
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,6 +307,7 @@ def save_final_model(trainer, job: SFTJob, seconds: float) -> SFTResult:
                        steps=steps,
                        train_loss=losses[-1] if losses else float("nan"), losses=losses,
                        seconds=round(seconds, 2), stopped="wall_clock" if steps < job.max_steps else None,
+                       planned_steps=job.max_steps,
                        resume_point=resume_point(job))
     export_model(trainer, job.output_dir, job.lora,
                  {"recipe": "sft", "job": dataclasses.asdict(job), "result": result.to_dict()})

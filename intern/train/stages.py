@@ -125,7 +125,8 @@ def _manifest(ref: dict[str, Any]) -> dict[str, Any]:
 def stage_summary(recipe: str, result: SFTResult | GRPOResult) -> dict[str, Any]:
     """What a finished stage reports: loss for SFT; the reward trajectory for GRPO."""
     out: dict[str, Any] = {"recipe": recipe, "checkpoint": result.final_path, "steps": result.steps,
-                           "seconds": result.seconds, "stopped": result.stopped}
+                           "seconds": result.seconds, "stopped": result.stopped,
+                           "planned_steps": result.planned_steps}
     if isinstance(result, GRPOResult):
         out.update(reward_start=_window_mean(result.rewards, first=True),
                    reward_end=_window_mean(result.rewards, first=False),

@@ -114,3 +114,26 @@ def test_the_searchs_last_lone_branch_is_the_outcome_without_dev_scoring():
     broken = [*results[:2], {**results[2], "error": "train failed: boom", "checkpoint": None}]
     d = next_step(broken, iteration=2, plan=HALVING, elapsed_s=3000, previous_best=0.6)
     assert d.best_branch == "i1-b1"  # the survivor failed: the best scored branch instead
+
+
+def test_a_deadline_that_shortens_a_measured_plan_within_its_margin_is_not_a_budget_stop():
+    """The plan sized steps from estimated costs and kept a margin for their error: a few steps short is the
+    plan working; far short (the costs were badly off, or the sizes were fixed) is a budget stop."""
+    margin_steps = int(HALVING.margin_s / HALVING.costs.step_s(batch_size=HALVING.inputs.batch_size))
+    last = HALVING.rounds[-1]
+
+    def lone(steps: int) -> list[dict]:
+        return [_r("i1-b0", 0.5), _r("i1-b1", 0.6),
+                {"id": "i2-b0", "iteration": 2, "dev_score": None, "dev_skipped": True, "checkpoint": "/c/i2-b0",
+                 "error": None, "training": {"steps": steps, "planned_steps": last.steps, "stopped": "wall_clock"}}]
+
+    late = HALVING.training_ends_at + 1
+    d = next_step(lone(last.steps - margin_steps), iteration=2, plan=HALVING, elapsed_s=late, previous_best=0.6)
+    assert (d.best_branch, d.status, d.stop) == ("i2-b0", "succeeded", None)
+    assert f"of {last.steps} planned" in d.reason
+    d = next_step(lone(last.steps // 2), iteration=2, plan=HALVING, elapsed_s=late, previous_best=0.6)
+    assert (d.best_branch, d.status, d.stop["resource"]) == ("i2-b0", "stopped", "wall_seconds")
+    # a fixed plan has no margin for estimates: any cut past the training time is a budget stop
+    cut = {**_r("a", 0.3), "training": {"steps": 4, "planned_steps": 5, "stopped": "wall_clock"}}
+    d = next_step([cut], iteration=1, plan=_fixed(1), elapsed_s=200, previous_best=None)
+    assert d.status == "stopped" and d.stop["role"] == "trainer"
