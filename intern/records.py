@@ -59,20 +59,15 @@ class Hypothesis(TypedDict):
 
 
 class DatasetRecord(TypedDict, total=False):
-    """A written training set (``intern.data.build.DatasetRef.to_dict()``), with its GRPO set under ``grpo``."""
+    """A written training set as the graph and the roles read it: ``DatasetRef.to_dict()`` of
+    ``intern.data.build`` (which defines every key and the draw's counts; those pass through
+    untouched to results.json), with its GRPO set under ``grpo``."""
 
     path: str
     manifest_path: str
     rows: int
     sha256: str
-    overlapping_items: int
-    removed: int
-    target: int | None
-    available: int | None
-    drawn: int | None
-    next_start: int | None
-    wrapped: int
-    exhausted: bool
+    next_start: int | None  # where a continuation of this lineage starts drawing
     grpo: DatasetRecord
 
 
