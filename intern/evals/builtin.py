@@ -346,6 +346,9 @@ class MultipleChoice:
     kind = "mcq"
     splits = SPLITS
     letters = LETTERS
+    # Its worked answers run to 44 tokens (SmolLM2's tokenizer): the default 32 cut a quarter of them
+    # before their ANSWER line, so a model that answered as taught scored 0 on those items.
+    max_new_tokens = 48
 
     def items(self, split: str, n: int | None = None, seed: int = 0) -> list[Item]:
         """See `intern.evals.base.Benchmark.items`."""

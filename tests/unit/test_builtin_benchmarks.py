@@ -218,7 +218,29 @@ def test_mcq_scoring() -> None:
 
 
 def test_builtin_tasks_keep_small_generation_budgets() -> None:
-    # CPU demo tasks: no benchmark budget of their own, so generation (40 new tokens) and GRPO
-    # (48) stay short; the suite's PostTrainBench budgets (up to 16000) are not theirs.
+    # CPU demo tasks: generation and GRPO completions stay short (the default 32 new tokens, or 48
+    # where the task's worked answers need it); the suite's PostTrainBench budgets (up to 16000) are
+    # not theirs.
+    from intern.evals.generate import DEFAULT_MAX_NEW_TOKENS
+    from intern.train.stages import completion_length
+
     for name in ("wordproblems", "mcq"):
-        assert getattr(get_benchmark(name), "max_new_tokens", None) is None
+        assert getattr(get_benchmark(name), "max_new_tokens", DEFAULT_MAX_NEW_TOKENS) <= 48
+        assert completion_length(name, 0) == 48
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_evaluation_budget_fits_the_benchmarks_own_worked_answers(name: str) -> None:
+    """A model that answers as the benchmark's targets teach must reach its ANSWER line within the
+    tokens the evaluation generates (mcq's worked answers once ran past the default 32)."""
+    from transformers import AutoTokenizer
+
+    from intern.evals.generate import DEFAULT_MAX_NEW_TOKENS
+    from intern.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("bundled:smollm2-135m-instruct"))
+    bench = get_benchmark(name)
+    budget = getattr(bench, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+    items = bench.items("train", n=400, seed=1) + bench.items("test")
+    longest = max(len(tokenizer(item.solution)["input_ids"]) for item in items)
+    assert longest + 1 <= budget, f"{name}: a worked answer of {longest} tokens (+ end of turn) > {budget}"
