@@ -220,7 +220,8 @@ def make_plan(inputs: PlanInputs, costs: Costs) -> Plan:
     margin = inputs.margin_s if inputs.margin_s is not None else max(10.0, 0.03 * inputs.budget_s)
     training = inputs.budget_s - inputs.setup_s - reserve - margin
     step = costs.step_s(batch_size=inputs.batch_size)
-    why = [f"measured ({costs.source}): {step:.2f} s per SFT step at batch {inputs.batch_size}, "
+    source = "measured now" if costs.source == "measured" else costs.source
+    why = [f"costs ({source}): {step:.2f} s per SFT step at batch {inputs.batch_size}, "
            f"{costs.stage_overhead_s:.0f} s to start a stage, {costs.eval_item_s:.3f} s per evaluated item; "
            f"{costs.concurrency} branch(es) train at once",
            f"budget {inputs.budget_s:.0f} s = setup {inputs.setup_s:.0f} s + training {max(0.0, training):.0f} s "

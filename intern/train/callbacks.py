@@ -163,8 +163,9 @@ class DeadlineStop(TrainerCallback):
                 decay = min(keywords["num_decay_steps"], end - state.global_step)
                 warmup = min(keywords["num_warmup_steps"], max(0, end - decay - 1))  # a warm-up longer than fits
                 keywords.update(num_warmup_steps=warmup, num_stable_steps=end - warmup - decay, num_decay_steps=decay)
-                if self.keep is not None and self.keep.step > end - decay:
-                    self.keep.step = max(1, end - decay)
+                if self.keep is not None and not self.keep.saved and self.keep.step > end - decay:
+                    # the keep callback has already acted on this step: the earliest it can still save
+                    self.keep.step = max(state.global_step + 1, end - decay)
             elif "num_training_steps" in keywords:  # cosine, linear, polynomial
                 keywords["num_training_steps"] = end
             else:  # constant: nothing to anneal; the deadline stop is enough
@@ -192,13 +193,21 @@ def _min_over_ranks(value: int, args) -> int:
     return int(tensor.item())
 
 
+KEPT_FILE = "kept.json"  # in the trainer's output directory: {"step": N} of the kept checkpoint-N
+
+
 class KeepCheckpoint(TrainerCallback):
     """Saves at ``step`` (the last step before a warmup-stable-decay schedule decays) and keeps that
     checkpoint beside the newest one, deleting any other: a continuation resumes from it at the
-    peak learning rate, with the optimizer state, instead of from the decayed end."""
+    peak learning rate, with the optimizer state, instead of from the decayed end.
+
+    A deadline may move ``step`` earlier (:class:`DeadlineStop` starts the decay sooner) until it is
+    saved; then it stays. The step saved is written to ``KEPT_FILE`` so a continuation finds it.
+    """
 
     def __init__(self, step: int):
         self.step = step
+        self.saved = False
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.step:
@@ -207,6 +216,11 @@ class KeepCheckpoint(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
+        if state.global_step == self.step:
+            import json
+
+            self.saved = True
+            (Path(args.output_dir) / KEPT_FILE).write_text(json.dumps({"step": self.step}))
         found = []
         for path in Path(args.output_dir).glob("checkpoint-*"):
             suffix = path.name.removeprefix("checkpoint-")

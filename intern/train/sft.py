@@ -232,11 +232,25 @@ def budget_callbacks(job: Any) -> list:
 
 
 def resume_point(job: Any) -> str | None:
-    """The kept pre-decay checkpoint of ``job`` (what a continuation resumes from), if it was written."""
+    """The kept pre-decay checkpoint of ``job`` (what a continuation resumes from), if there is one.
+
+    That is the checkpoint the keep callback saved (a deadline may have moved it earlier); when the
+    stage stopped before reaching it, its newest checkpoint before ``keep_step``, still in the
+    stable phase (a deadline stop saves one), so a cut branch can still be continued.
+    """
     if not getattr(job, "keep_step", 0):
         return None
-    path = trainer_dir(job) / f"checkpoint-{job.keep_step}"
-    return str(path) if (path / "trainer_state.json").is_file() else None
+    from intern.train.callbacks import KEPT_FILE
+
+    folder = trainer_dir(job)
+    kept = folder / KEPT_FILE
+    if kept.is_file():
+        path = folder / f"checkpoint-{json.loads(kept.read_text())['step']}"
+        return str(path) if (path / "trainer_state.json").is_file() else None
+    steps = [int(p.name.removeprefix("checkpoint-")) for p in folder.glob("checkpoint-*")
+             if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()]
+    stable = [n for n in steps if n <= job.keep_step]
+    return str(folder / f"checkpoint-{max(stable)}") if stable else None
 
 
 def precision(job: Any) -> tuple[bool, Any]:

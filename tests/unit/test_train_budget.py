@@ -131,3 +131,65 @@ def test_the_deadline_moves_the_schedules_end_by_the_typical_step_and_back_when_
     steps([0.5] * 5)  # fast again: back towards the planned end, never past it
     assert shorter < state.max_steps <= 100
     assert not control.should_training_stop
+
+
+def test_a_deadline_moves_the_kept_checkpoint_only_until_it_is_saved(monkeypatch, tmp_path):
+    """Shortening a stable-decay schedule moves the pre-decay save earlier; once that checkpoint is saved
+    it stays (a later, second shortening once deleted it, and the branch could not be continued)."""
+    import types
+
+    from transformers import TrainerControl, TrainerState
+    from transformers.optimization import get_wsd_schedule
+
+    from intern.train.callbacks import KEPT_FILE, DeadlineStop, KeepCheckpoint
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(time, "time", lambda: clock["now"])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = get_wsd_schedule(optimizer, num_warmup_steps=0, num_stable_steps=80, num_decay_steps=20)
+    state, control = TrainerState(max_steps=100, global_step=0), TrainerControl()
+    args = types.SimpleNamespace(device="cpu", output_dir=str(tmp_path))
+    keep = KeepCheckpoint(80)
+    stop = DeadlineStop(deadline=1000.0 + 100, keep=keep)
+
+    def step(d):
+        stop.on_step_begin(args, state, control)
+        clock["now"] += d
+        state.global_step += 1
+        control.should_save = False
+        for cb in (keep, stop):  # the order sft.py registers them in
+            cb.on_step_end(args, state, control, lr_scheduler=scheduler)
+        if control.should_save:
+            keep.on_save(args, state, control)
+
+    for _ in range(30):
+        step(1.5)  # 1.5 s steps: 100 planned steps will not fit in 100 s
+    moved = keep.step
+    assert moved < 80 and state.max_steps < 100
+    while not keep.saved:
+        step(1.5)
+    assert state.global_step == moved == keep.step
+    assert json.loads((tmp_path / KEPT_FILE).read_text()) == {"step": moved}
+    for _ in range(3):
+        step(3.0)  # slower still: the schedule's end moves again, the saved checkpoint does not
+    assert keep.step == moved
+
+
+def test_resume_point_is_the_kept_checkpoint_or_the_newest_stable_one(tmp_path):
+    from intern.train.callbacks import KEPT_FILE
+    from intern.train.sft import resume_point, trainer_dir
+
+    job = _job(tmp_path, "/d.parquet", max_steps=55, keep_step=44)
+    folder = trainer_dir(job)
+
+    def checkpoint(n):
+        (folder / f"checkpoint-{n}").mkdir(parents=True)
+        (folder / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
+
+    assert resume_point(job) is None
+    checkpoint(20)  # a deadline stopped it at step 20, before the keep step: still in the stable phase
+    assert resume_point(job) == str(folder / "checkpoint-20")
+    checkpoint(31)
+    checkpoint(46)  # the keep moved to 31 (the deadline started the decay sooner), the stage ended at 46
+    (folder / KEPT_FILE).write_text(json.dumps({"step": 31}))
+    assert resume_point(job) == str(folder / "checkpoint-31")
