@@ -306,12 +306,14 @@ def cache_key(*, model_digest: str, benchmark: str, spec: ProbeSpec, slot: Slot)
 
 def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
     """``costs`` with what this run really measured: full-SFT s/step (the median step of each SFT stage,
-    scaled to the measured batch and from LoRA to full), a stage's fixed overhead (its start to the first
-    step plus its last step to its end) and evaluation seconds per item."""
+    scaled to the measured batch), LoRA's s/step relative to it when both ran (else a LoRA stage is
+    scaled to full by the ratio assumed so far), a stage's fixed overhead (its start to the first step
+    plus its last step to its end) and evaluation seconds per item."""
     marks: dict[str, list[tuple[int, float]]] = {}
     start: dict[str, float] = {}
     end: dict[str, float] = {}
     scale: dict[str, float] = {}
+    lora: dict[str, bool] = {}
     split: dict[str, bool] = {}  # trained on part of a CPU slot (its branches split it)
     slot_cpus = float(((costs.figures.get("slot") or {}).get("cpus")) or 0)
     eval_rates: list[float] = []
@@ -320,8 +322,8 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
         if kind == "train_start":
             first = (e.get("stages") or [{}])[0]
             start[branch] = float(e["ts"])
-            scale[branch] = (costs.batch_size / max(1, int(first.get("batch_size") or costs.batch_size))
-                             / (costs.lora_ratio if e.get("lora") else 1.0))
+            scale[branch] = costs.batch_size / max(1, int(first.get("batch_size") or costs.batch_size))
+            lora[branch] = bool(e.get("lora"))
             split[branch] = bool(slot_cpus and e.get("cpus_per_worker") and e["cpus_per_worker"] < slot_cpus)
         elif kind == "train_end":
             end[branch] = float(e["ts"])
@@ -329,24 +331,32 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
             marks.setdefault(branch, []).append((int(e["step"]), float(e["ts"])))
         elif kind in ("dev_eval", "test_eval") and e.get("seconds") and e.get("n"):
             eval_rates.append(float(e["seconds"]) / int(e["n"]))
-    full, shared, overheads = [], [], []
+    full, lora_steps, shared, overheads = [], [], [], []
     for branch, points in marks.items():
         points.sort()
         gaps = [(t2 - t1) / max(1, s2 - s1) for (s1, t1), (s2, t2) in zip(points, points[1:], strict=False)]
         if len(gaps) < 3 or branch not in scale:
             continue
         step = statistics.median(gaps[1:])  # the first gap still warms up
-        (shared if split.get(branch) else full).append(step * scale[branch])
+        if split.get(branch):
+            shared.append(step * scale[branch] / (costs.lora_ratio if lora.get(branch) else 1.0))
+        else:
+            (lora_steps if lora.get(branch) else full).append(step * scale[branch])
         if branch in start and branch in end:
             overheads.append((points[0][1] - start[branch] - step) + (end[branch] - points[-1][1]))
-    if not (full or shared or eval_rates):
+    if not (full or lora_steps or shared or eval_rates):
         return costs
+    lora_ratio = costs.lora_ratio
+    if full and lora_steps:  # both measured here: the ratio of this machine, not the assumed one
+        lora_ratio = round(statistics.median(lora_steps) / statistics.median(full), 4)
+    full = full or [s / lora_ratio for s in lora_steps]
     figures = {**costs.figures, "from_run": {"sft_step_s": [round(x, 3) for x in full],
+                                            "lora_sft_step_s": [round(x, 3) for x in lora_steps],
                                             "shared_sft_step_s": [round(x, 3) for x in shared],
                                             "stage_overhead_s": [round(x, 1) for x in overheads],
                                             "eval_item_s": [round(x, 4) for x in eval_rates]}}
     return dataclasses.replace(
-        costs, source="run", figures=figures,
+        costs, source="run", figures=figures, lora_ratio=lora_ratio,
         train_step_s=round(statistics.median(full), 4) if full else costs.train_step_s,
         shared_step_s=round(statistics.median(shared), 4) if shared else costs.shared_step_s,
         stage_overhead_s=round(statistics.median(overheads), 2) if overheads else costs.stage_overhead_s,

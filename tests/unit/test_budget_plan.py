@@ -118,11 +118,15 @@ def test_actual_costs_come_from_the_runs_events():
     events += [{"event": "train_step", "branch": "b1", "stage": "sft", "step": s, "ts": 130.0 + 2.6 * s}
                for s in range(1, 11)]
     updated = update_from_events(COSTS, events)
-    # b0: 6 s/step at batch 8 is 3 s at batch 4; b1: LoRA 2.6 s at batch 4 is 4 s of full SFT
-    assert updated.train_step_s == pytest.approx(3.5) and updated.source == "run"
+    # b0: 6 s/step at batch 8 is 3 s at batch 4; b1: LoRA 2.6 s at batch 4: LoRA takes 2.6 / 3 of a full step
+    assert updated.train_step_s == pytest.approx(3.0) and updated.source == "run"
+    assert updated.lora_ratio == pytest.approx(2.6 / 3, abs=1e-3)
     assert updated.eval_item_s == pytest.approx(0.2)
     assert updated.stage_overhead_s == pytest.approx((136 - 100 - 6) + (200 - 190))
     assert update_from_events(COSTS, []) == COSTS
+    # LoRA alone: full SFT's step is inferred with the ratio assumed so far
+    only_lora = update_from_events(COSTS, events[-11:])
+    assert only_lora.lora_ratio == COSTS.lora_ratio and only_lora.train_step_s == pytest.approx(2.6 / 0.65)
 
 
 TRAIN = {"method": "sft", "lora": False, "batch_size": 4, "max_steps": 50, "grpo_batch_size": 8,
