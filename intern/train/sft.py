@@ -247,10 +247,8 @@ def resume_point(job: Any) -> str | None:
     if kept.is_file():
         path = folder / f"checkpoint-{json.loads(kept.read_text())['step']}"
         return str(path) if (path / "trainer_state.json").is_file() else None
-    steps = [int(p.name.removeprefix("checkpoint-")) for p in folder.glob("checkpoint-*")
-             if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()]
-    stable = [n for n in steps if n <= job.keep_step]
-    return str(folder / f"checkpoint-{max(stable)}") if stable else None
+    newest, _ = last_complete_checkpoint(folder)  # the keep callback deletes all but it and the kept one
+    return str(newest) if newest is not None and int(newest.name.split("-")[-1]) <= job.keep_step else None
 
 
 def precision(job: Any) -> tuple[bool, Any]:

@@ -184,7 +184,7 @@ def test_resume_point_is_the_kept_checkpoint_or_the_newest_stable_one(tmp_path):
 
     def checkpoint(n):
         (folder / f"checkpoint-{n}").mkdir(parents=True)
-        (folder / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
+        (folder / f"checkpoint-{n}" / "trainer_state.json").write_text(json.dumps({"global_step": n}))
 
     assert resume_point(job) is None
     checkpoint(20)  # a deadline stopped it at step 20, before the keep step: still in the stable phase
