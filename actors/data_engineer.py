@@ -157,7 +157,8 @@ class DataTools:
 
         Args:
             n: How many examples (1-5).
-            style: "worked" (steps then the answer line) or "direct" (the answer line only).
+            style: "worked" (steps then the answer line), "direct" (the answer line only) or, for multiple
+                choice, "checked" (the reasoning, then each option checked in order, then the answer line).
         """
         items = self.bench.items("train", n=max(1, min(n, 5)), seed=7)
         return [{"prompt": self.bench.prompt(i), "completion": self.bench.target(i, style)} for i in items]
@@ -171,7 +172,7 @@ class DataTools:
         Args:
             rows: Training rows to keep: rows removed by decontamination are replaced by further rows, until
                 the target is kept or the task's data runs out ("exhausted", fewer rows kept).
-            style: "worked" or "direct" targets.
+            style: "worked", "direct" or (multiple choice only) "checked" targets.
             seed_offset: Varies the sample; use a new value for a different set.
             start: Where in the task's stream to start: pass a previous set's next_start to continue a branch
                 on fresh rows it has not trained on (past the end of finite data it wraps around: repeated rows).

@@ -170,7 +170,8 @@ class Researcher:
                   width: int) -> _LedgerMove:
         """The offline move: search the library, arXiv and the Hub, then propose the playbook's hypotheses."""
         moves = [{k: v for k, v in h.items() if k not in ("id", "iteration")}
-                 for h in propose_hypotheses(iteration, width, findings, vars(self.cfg.train))]
+                 for h in propose_hypotheses(iteration, width, findings, vars(self.cfg.train),
+                                            get_benchmark(self.cfg.benchmark).kind)]
         papers, datasets = research_queries(self.cfg.benchmark, self.cfg.train.method)
         calls = [("search_recipes", {"query": "supervised fine-tuning on task-format data, LoRA versus full "
                                               "fine-tuning", "limit": 3}),

@@ -186,6 +186,7 @@ class Supervisor:
         from intern.errors import BenchmarkError
         from intern.evals import get_benchmark
         from intern.evals.generate import DEFAULT_MAX_NEW_TOKENS
+        from intern.llm.playbook import propose_hypotheses
         from intern.models import resolve_model
 
         bench = get_benchmark(self.cfg.benchmark)
@@ -193,8 +194,11 @@ class Supervisor:
         evals = bench.items("dev") + bench.items("test")
         out = self.run_dir / "plan" / "probe-data"
         rows = t.batch_size * 6
+        # timed on the targets the first hypothesis trains on: mcq's checked ones are ~1.5x worked ones
+        style = propose_hypotheses(1, 1, [], vars(t), bench.kind)[0]["data"].get("style", self.cfg.data.style)
         try:
-            ref = build_sft_dataset(bench, out, n_rows=rows, seed=self.cfg.seed + 99, decontaminate_against=evals)
+            ref = build_sft_dataset(bench, out, n_rows=rows, seed=self.cfg.seed + 99, style=style,
+                                    decontaminate_against=evals)
         except BenchmarkError:  # no training split: time the recipe on dev rows (the weights are thrown away)
             from intern.data.build import write_dataset
 
@@ -206,7 +210,7 @@ class Supervisor:
         dev = bench.items("dev", n=min(self.cfg.eval.batch_size, self.cfg.eval.dev_n, len(bench.items("dev"))))
         budget = self.cfg.eval.max_new_tokens or getattr(bench, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
         return ProbeSpec(model_path=str(resolve_model(self.cfg.base_model)), rows_path=ref.path,
-                         benchmark=self.cfg.benchmark, eval_prompts=[bench.prompt(i) for i in dev],
+                         benchmark=self.cfg.benchmark, target_style=style, eval_prompts=[bench.prompt(i) for i in dev],
                          batch_size=t.batch_size, max_length=t.max_length, max_new_tokens=int(budget),
                          use_cpu=not self.profile.train.use_gpu)
 

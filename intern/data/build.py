@@ -348,7 +348,7 @@ def build_sft_dataset(
             replaced by further rows of the stream until the target is kept or a finite
             source runs out (see the module docstring).
         seed: The train stream's seed.
-        style: The target style, ``"worked"`` or ``"direct"``.
+        style: The target style, ``"worked"``, ``"direct"`` or (multiple choice) ``"checked"``.
         decontaminate_against: Eval items (all splits of the target benchmark) whose
             questions must not appear in the data.
         ngram: The n-gram length for containment.

@@ -401,7 +401,8 @@ def to_sft_rows(rows: Sequence[dict[str, Any]], mapping: ColumnMapping, *, bench
         rows: Source rows.
         mapping: The column mapping.
         benchmark: Render prompts and targets in this benchmark's format (recommended).
-        style: ``worked`` (solution then ANSWER line) or ``direct`` (ANSWER line only).
+        style: ``worked`` (solution then ANSWER line), ``direct`` (ANSWER line only) or, for multiple
+            choice, ``checked`` (reasoning, the options checked in order, ANSWER line).
         id_prefix: Prefix of the row ids (e.g. the source's name).
 
     Raises:

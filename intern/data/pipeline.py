@@ -133,7 +133,8 @@ def build_from_source(
         split: The split to load.
         revision: The Hub revision to pin.
         limit: Rows to keep per set (the target); None: the whole source.
-        style: SFT targets: ``worked`` (the solution, then the ANSWER line) or ``direct``.
+        style: SFT targets: ``worked`` (the solution, then the ANSWER line), ``direct`` or (multiple
+            choice) ``checked``.
         ngram: The n-gram length for decontamination.
         threshold: The containment threshold for decontamination.
         dedup_threshold: The Jaccard similarity at which rows are near duplicates.

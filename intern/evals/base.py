@@ -76,7 +76,8 @@ class Benchmark(Protocol):
         ...
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
-        """Returns the assistant response to train on: ``"worked"`` or ``"direct"``.
+        """Returns the assistant response to train on: ``"worked"``, ``"direct"`` or, for a
+        multiple-choice benchmark, ``"checked"`` (`intern.evals.builtin.checked_solution`).
 
         Raises:
             BenchmarkError: On an unknown style.

@@ -9,6 +9,11 @@ formats of the benchmarks intern targets on a cluster:
   shuffled per item with a seeded RNG; the target is one reasoning line and
   ``ANSWER: B``.
 
+Targets come in styles (`STYLES`): ``worked`` (the solution, then the ANSWER line),
+``direct`` (the ANSWER line only) and, for multiple choice, ``checked`` (the solution's
+reasoning, then each option copied and checked in order up to the right one: see
+`checked_solution`).
+
 dev and test are fixed sets drawn from fixed seeds and disjoint by normalized
 question; train draws from a separate seed space and is deliberately NOT filtered
 against them: removing train/eval overlap is decontamination's job
@@ -35,12 +40,13 @@ __all__ = [
     "MCQ_TEMPLATE",
     "STYLES",
     "MultipleChoice",
+    "checked_solution",
     "WordProblems",
     "fixed_split_sizes",
     "shuffle_choices",
 ]
 
-STYLES: tuple[str, ...] = ("worked", "direct")
+STYLES: tuple[str, ...] = ("worked", "direct", "checked")
 _FIXED_SIZES = {"dev": 64, "test": 128}
 # Generated eval sets: test is drawn first, then dev skipping anything already in test.
 _EVAL_ORDER = ("test", "dev")
@@ -111,9 +117,19 @@ def _split_items(
     return items
 
 
-def _check_style(style: str) -> None:
+def _check_style(style: str, kind: str = "mcq") -> None:
     if style not in STYLES:
         raise BenchmarkError(f"unknown target style {style!r}; valid styles: {', '.join(STYLES)}")
+    if style == "checked" and kind != "mcq":
+        raise BenchmarkError("the 'checked' style checks the options of a multiple-choice benchmark; this "
+                             f"benchmark is {kind}: use 'worked' or 'direct'")
+
+
+def numeric_target(item: Item, style: str) -> list[dict]:
+    """A numeric benchmark's assistant response: the worked solution, or only its ANSWER line."""
+    _check_style(style, "numeric")
+    content = item.solution if style == "worked" else f"ANSWER: {item.answer}"
+    return [{"role": "assistant", "content": content}]
 
 
 # --------------------------------------------------------------------------- wordproblems
@@ -239,9 +255,7 @@ class WordProblems:
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The assistant response: the arithmetic steps and ANSWER line, or only the latter."""
-        _check_style(style)
-        content = item.solution if style == "worked" else f"ANSWER: {item.answer}"
-        return [{"role": "assistant", "content": content}]
+        return numeric_target(item, style)
 
     def extract(self, completion: str) -> str | None:
         """The number on the completion's last ANSWER line, canonical, or None."""
@@ -330,6 +344,41 @@ def shuffle_choices(question: str, options: list[str]) -> list[str]:
     return shuffled
 
 
+_OPTION_SENTENCE = re.compile(r"\s*That is option [A-Z]\.\s*$")
+
+
+def checked_solution(item: Item, letters: str = LETTERS) -> str:
+    """The ``checked`` target of a multiple-choice item: its reasoning, each option copied from the
+    prompt and marked ``no`` up to the right one (``yes``), then the ANSWER line.
+
+    A small model that computes the right value often names the wrong letter: finding which
+    letter holds a value is a lookup across the prompt. Copying the options one by one and
+    comparing each with the value turns it into local steps (measured in docs/benchmarks.md).
+    """
+    if not item.choices or len(item.choices) != len(letters):
+        raise BenchmarkError(f"item {item.id!r} needs {len(letters)} choices for a checked target, "
+                             f"has {item.choices!r}")
+    lines = item.solution.strip().splitlines()
+    if lines and lines[-1].lstrip().upper().startswith("ANSWER"):
+        lines = lines[:-1]
+    reasoning = _OPTION_SENTENCE.sub("", "\n".join(lines)).strip()
+    checks = []
+    for letter, choice in zip(letters, item.choices, strict=True):
+        right = letter == item.answer.strip().upper()
+        checks.append(f"{letter}) {choice}: {'yes' if right else 'no'}")
+        if right:
+            break
+    return "\n".join([*([reasoning] if reasoning else []), *checks, f"ANSWER: {item.answer}"])
+
+
+def mcq_target(item: Item, style: str, letters: str = LETTERS) -> list[dict]:
+    """A multiple-choice benchmark's assistant response in ``style`` (see `STYLES`)."""
+    _check_style(style, "mcq")
+    content = {"worked": lambda: item.solution, "direct": lambda: f"ANSWER: {item.answer}",
+               "checked": lambda: checked_solution(item, letters)}[style]()
+    return [{"role": "assistant", "content": content}]
+
+
 def _generate_mcq(rng: random.Random) -> _Draw:
     question, right, why, distractors = rng.choice(_MCQ_TEMPLATES)(rng)
     options = [str(v) for v in _distinct_options(right, distractors)]
@@ -346,9 +395,10 @@ class MultipleChoice:
     kind = "mcq"
     splits = SPLITS
     letters = LETTERS
-    # Its worked answers run to 44 tokens (SmolLM2's tokenizer): the default 32 cut a quarter of them
-    # before their ANSWER line, so a model that answered as taught scored 0 on those items.
-    max_new_tokens = 48
+    # Its worked answers run to 44 tokens (SmolLM2's tokenizer), its checked ones to 73: the default 32
+    # cut a quarter of the worked ones before their ANSWER line, so a model that answered as taught
+    # scored 0 on those items.
+    max_new_tokens = 80
 
     def items(self, split: str, n: int | None = None, seed: int = 0) -> list[Item]:
         """See `intern.evals.base.Benchmark.items`."""
@@ -368,10 +418,9 @@ class MultipleChoice:
         return [{"role": "user", "content": content}]
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
-        """The assistant response: one reasoning line and the ANSWER line, or only the latter."""
-        _check_style(style)
-        content = item.solution if style == "worked" else f"ANSWER: {item.answer}"
-        return [{"role": "assistant", "content": content}]
+        """The assistant response: one reasoning line and the ANSWER line, only the latter, or the
+        reasoning and the options checked (`checked_solution`)."""
+        return mcq_target(item, style, self.letters)
 
     def extract(self, completion: str) -> str | None:
         """The option letter on the completion's last ANSWER line, or None."""

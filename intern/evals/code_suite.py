@@ -97,7 +97,7 @@ class HumanEval:
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The canonical solution in a python block (both styles)."""
-        _check_style(style)
+        _check_style(style, self.kind)
         return [{"role": "assistant", "content": item.solution}]
 
     def extract(self, completion: str) -> str | None:
@@ -199,7 +199,7 @@ class BFCLSimple:
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The target call on an ANSWER line (both styles)."""
-        _check_style(style)
+        _check_style(style, self.kind)
         return [{"role": "assistant", "content": item.solution}]
 
     def extract(self, completion: str) -> str | None:

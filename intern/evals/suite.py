@@ -40,7 +40,7 @@ import re
 
 from intern.errors import BenchmarkError
 from intern.evals.base import Item
-from intern.evals.builtin import LETTERS, MultipleChoice, _check_style, shuffle_choices
+from intern.evals.builtin import LETTERS, MultipleChoice, mcq_target, numeric_target, shuffle_choices
 from intern.evals.math_scoring import extract_aime, extract_math, math_equal
 from intern.evals.scoring import extract_numeric, format_number, numeric_equal, parse_number
 from intern.evals.sources import EVAL_SPLITS, DatasetSource, SplitData
@@ -69,12 +69,6 @@ AIME_TEMPLATE = (
     '\\boxed command.'
 )
 _CALCULATOR_RE = re.compile(r"<<[^>]*>>")
-
-
-def _target(item: Item, style: str) -> list[dict]:
-    _check_style(style)
-    content = item.solution if style == "worked" else f"ANSWER: {item.answer}"
-    return [{"role": "assistant", "content": content}]
 
 
 def _worked(reasoning: str | None, answer: str) -> str:
@@ -177,7 +171,7 @@ class GSM8K:
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The reference solution (calculator annotations removed) and ANSWER line, or only the latter."""
-        return _target(item, style)
+        return numeric_target(item, style)
 
     def extract(self, completion: str) -> str | None:
         """The number on the last ANSWER line, canonical (``"1,234"`` -> ``"1234"``), or None."""
@@ -234,8 +228,8 @@ class GPQA:
         return self._format.prompt(item)
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
-        """The dataset's explanation and the ANSWER line, or only the latter."""
-        return _target(item, style)
+        """The dataset's explanation and the ANSWER line, only the latter, or the options checked."""
+        return mcq_target(item, style, self.letters)
 
     def extract(self, completion: str) -> str | None:
         """The letter on the last ANSWER line, or None (``"The answer is (B)"`` alone is none)."""
@@ -280,7 +274,7 @@ class AIME:
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The dataset's solution (when it has one) and the ANSWER line."""
-        return _target(item, style)
+        return numeric_target(item, style)
 
     def extract(self, completion: str) -> str | None:
         """The integer 0-999 on the last ANSWER line (else in the last box), or None."""
@@ -321,7 +315,7 @@ class Math500:
 
     def target(self, item: Item, style: str = "worked") -> list[dict]:
         """The dataset's solution and the ANSWER line, or only the latter."""
-        return _target(item, style)
+        return numeric_target(item, style)
 
     def extract(self, completion: str) -> str | None:
         """The normalized answer of the last ANSWER line (else of the last ``\\boxed{}``), or None."""

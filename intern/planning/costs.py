@@ -75,6 +75,7 @@ class ProbeSpec:
     model_path: str
     rows_path: str  # a prompt-completion parquet (a handful of the task's rows)
     benchmark: str
+    target_style: str = "worked"  # the rows' target style: it sets their length, so the step's cost
     eval_prompts: list[list[dict]] = field(default_factory=list)  # chat prompts of one evaluation batch
     batch_size: int = 4
     max_length: int = 256
@@ -294,7 +295,7 @@ def cache_key(*, model_digest: str, benchmark: str, spec: ProbeSpec, slot: Slot)
     hardware = {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                 "torch": torch.__version__}
-    shape = {k: getattr(spec, k) for k in ("batch_size", "max_length", "max_new_tokens", "use_cpu")}
+    shape = {k: getattr(spec, k) for k in ("batch_size", "max_length", "max_new_tokens", "use_cpu", "target_style")}
     shape["eval_batch"] = len(spec.eval_prompts)
     blob = json.dumps({"probe": PROBE_VERSION, "model": model_digest, "benchmark": benchmark, "shape": shape,
                        "slot": dataclasses.asdict(slot), "hw": hardware}, sort_keys=True)

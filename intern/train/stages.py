@@ -109,7 +109,7 @@ GRPO_COMPLETION_CAP = 1024
 
 def completion_length(benchmark: str, configured: int) -> int:
     """GRPO's completion budget: the configured one, else the benchmark's own generation budget
-    (its ``max_new_tokens``; 48 for the built-in tasks) capped at ``GRPO_COMPLETION_CAP``, so
+    (its ``max_new_tokens``: 80 for mcq; 48 where it has none) capped at ``GRPO_COMPLETION_CAP``, so
     completions are not cut off before their answer line and a step's rollouts stay affordable."""
     if configured > 0:
         return configured

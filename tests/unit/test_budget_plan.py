@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from intern.planning import Costs, PlanInputs, make_plan, replan, update_from_events
@@ -241,3 +243,26 @@ def test_the_sharing_probe_is_skipped_when_no_plan_could_use_it():
     # a plan made from such costs says why there was no probe (this once raised KeyError in the plan node)
     plan = make_plan(_inputs(900), costs)
     assert any("no sharing probe" in line for line in plan.why)
+
+
+def test_the_probe_times_the_targets_the_first_hypothesis_trains_on(tmp_path):
+    """mcq's branches train on checked targets (~1.5x the tokens of worked ones): a probe timed on worked
+    rows under-priced each step, and a 900 s mcq run was cut at 56 of 64 planned steps."""
+    import pandas as pd
+
+    from actors.supervisor import Supervisor
+    from intern.planning import Slot
+    from intern.planning.costs import cache_key
+    from intern.resolve import load_config
+
+    specs = {}
+    for bench in ("mcq", "wordproblems"):
+        cfg = load_config(None, [f"benchmark={bench}", f"output_dir={tmp_path}"])
+        specs[bench] = Supervisor(cfg, str(tmp_path / bench), "r", use_ray=False)._probe_spec()
+    assert (specs["mcq"].target_style, specs["wordproblems"].target_style) == ("checked", "worked")
+    completions = pd.read_parquet(specs["mcq"].rows_path)["completion"]
+    assert all(c[0]["content"].splitlines()[-2].endswith(": yes") for c in completions)
+    slot = Slot(cpus=2.0, node_cpus=2.0)
+    keys = {s: cache_key(model_digest="d", benchmark="mcq", spec=dataclasses.replace(specs["mcq"], target_style=s),
+                         slot=slot) for s in ("worked", "checked")}
+    assert keys["worked"] != keys["checked"]  # costs cached for one style are not reused for the other

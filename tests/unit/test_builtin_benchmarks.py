@@ -16,7 +16,7 @@ from intern.evals import (
     list_benchmarks,
     register,
 )
-from intern.evals.builtin import shuffle_choices
+from intern.evals.builtin import STYLES, checked_solution, shuffle_choices
 
 NAMES = ("wordproblems", "mcq")
 
@@ -218,21 +218,22 @@ def test_mcq_scoring() -> None:
 
 
 def test_builtin_tasks_keep_small_generation_budgets() -> None:
-    # CPU demo tasks: generation and GRPO completions stay short (the default 32 new tokens, or 48
-    # where the task's worked answers need it); the suite's PostTrainBench budgets (up to 16000) are
-    # not theirs.
+    # CPU demo tasks: generation and GRPO completions stay short (the default 32 new tokens, or up to
+    # 80 where the task's targets need it); the suite's PostTrainBench budgets (up to 16000) are not theirs.
     from intern.evals.generate import DEFAULT_MAX_NEW_TOKENS
     from intern.train.stages import completion_length
 
     for name in ("wordproblems", "mcq"):
-        assert getattr(get_benchmark(name), "max_new_tokens", DEFAULT_MAX_NEW_TOKENS) <= 48
-        assert completion_length(name, 0) == 48
+        budget = getattr(get_benchmark(name), "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+        assert budget <= 80
+        assert completion_length(name, 0) == getattr(get_benchmark(name), "max_new_tokens", 48)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_evaluation_budget_fits_the_benchmarks_own_worked_answers(name: str) -> None:
-    """A model that answers as the benchmark's targets teach must reach its ANSWER line within the
-    tokens the evaluation generates (mcq's worked answers once ran past the default 32)."""
+    """A model that answers as the benchmark's targets teach (in every style it has) must reach its
+    ANSWER line within the tokens the evaluation generates (mcq's worked answers once ran past the
+    default 32)."""
     from transformers import AutoTokenizer
 
     from intern.evals.generate import DEFAULT_MAX_NEW_TOKENS
@@ -242,5 +243,33 @@ def test_the_evaluation_budget_fits_the_benchmarks_own_worked_answers(name: str)
     bench = get_benchmark(name)
     budget = getattr(bench, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     items = bench.items("train", n=400, seed=1) + bench.items("test")
-    longest = max(len(tokenizer(item.solution)["input_ids"]) for item in items)
-    assert longest + 1 <= budget, f"{name}: a worked answer of {longest} tokens (+ end of turn) > {budget}"
+    styles = [s for s in STYLES if s != "checked" or bench.kind == "mcq"]
+    for style in styles:
+        longest = max(len(tokenizer(bench.target(item, style)[0]["content"])["input_ids"]) for item in items)
+        assert longest + 1 <= budget, f"{name}: a {style} answer of {longest} tokens (+ end of turn) > {budget}"
+
+
+def test_checked_targets_copy_each_option_up_to_the_right_one() -> None:
+    bench = get_benchmark("mcq")
+    item = Item("m/0", "What is 4 + 5 * 2?", "C",
+                "Multiplication comes first: 5 * 2 = 10, and 4 + 10 = 14. That is option C.\nANSWER: C",
+                ("18", "11", "14", "24"))
+    assert bench.target(item, "checked")[0]["content"] == (
+        "Multiplication comes first: 5 * 2 = 10, and 4 + 10 = 14.\nA) 18: no\nB) 11: no\nC) 14: yes\nANSWER: C")
+    # every generated item: the "yes" line carries the letter and the value of the gold option
+    for it in bench.items("train", n=200, seed=2):
+        text = checked_solution(it)
+        yes = [line for line in text.splitlines() if line.endswith(": yes")]
+        assert yes == [f"{it.answer}) {it.choices['ABCD'.index(it.answer)]}: yes"]
+        assert "That is option" not in text and bench.score(text, it) == 1.0
+    # a GPQA-style explanation without an option sentence keeps all of it
+    gpqa = Item("g/0", "q", "A", "Because of X.\nANSWER: A", ("x", "y", "z", "w"))
+    assert checked_solution(gpqa) == "Because of X.\nA) x: yes\nANSWER: A"
+
+
+def test_checked_targets_need_a_multiple_choice_benchmark() -> None:
+    item = get_benchmark("wordproblems").items("train", n=1, seed=0)[0]
+    with pytest.raises(BenchmarkError, match="multiple-choice benchmark.*use 'worked' or 'direct'"):
+        get_benchmark("wordproblems").target(item, "checked")
+    with pytest.raises(BenchmarkError, match="needs 4 choices"):
+        checked_solution(Item("m/1", "q", "A", "ANSWER: A"))

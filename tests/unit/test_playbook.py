@@ -55,3 +55,19 @@ def test_third_branch_of_a_later_round_tries_grpo_from_the_best_sft_checkpoint()
 def test_titles_say_when_the_run_config_adds_grpo():
     hs = propose_hypotheses(1, 2, [], {**BASE, "method": "sft_grpo"})
     assert all("then GRPO" in h["title"] and "recipe:grpo-verifiable-rewards" in h["sources"] for h in hs)
+
+
+def test_multiple_choice_trains_on_checked_targets_and_cites_why():
+    from intern.tools.knowledge import read_recipe
+
+    numeric, mcq = propose_hypotheses(1, 5, [], BASE), propose_hypotheses(1, 5, [], BASE, kind="mcq")
+    for n, m in zip(numeric, mcq, strict=True):
+        assert m["train"] == n["train"]
+        if n["data"]["style"] == "worked":
+            assert m["data"]["style"] == "checked" and "recipe:mcq-checked-targets" in m["sources"]
+            assert "option-checking" in m["title"] and "checked" in m["rationale"]
+        else:
+            assert m["data"] == n["data"] and m["sources"] == n["sources"]
+    assert "targets that check each option" in read_recipe("recipe:mcq-checked-targets")
+    wide = propose_hypotheses(1, 7, [], BASE, kind="mcq")  # seed variants of the first idea keep its style
+    assert wide[-1]["data"] == {"style": "checked", "seed_offset": 6}
