@@ -6,8 +6,10 @@
     hyps = continuations(decision, results, plan.round(2))
 
 Branches are compared on their *dev* score only (the test split is touched once, at the
-end). A branch that stopped for lack of budget, a failed one, or one without a kept
-checkpoint is never continued.
+end). A branch that stopped for lack of budget or a failed one is never continued. A
+branch without a kept pre-decay checkpoint (e.g. a GRPO stage) is continued only when no
+branch of its round has one: the best is then fine-tuned further from its final checkpoint
+at half its learning rate, so the budget the plan kept for that round is still spent.
 """
 
 from __future__ import annotations
@@ -125,9 +127,17 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
         this_round = [r for r in scored if r.get("iteration", 1) == iteration and r.get("resume_point")
                       and not r.get("stopped")]
         survivors = sorted(this_round, key=lambda r: -r["dev_score"])[: nxt.branches]
-        if not survivors:
-            return Decision("finish", best["id"], f"no branch of round {iteration} can be continued "
-                            f"(none finished with a kept checkpoint); {keep}")
+        if not survivors:  # none kept a pre-decay checkpoint: the best goes on from its final one
+            finished = [r for r in scored if r.get("iteration", 1) == iteration and r.get("checkpoint")
+                        and not r.get("stopped") and not r.get("error")]
+            if not finished:
+                return Decision("finish", best["id"], f"no branch of round {iteration} can be continued "
+                                f"(none finished with a checkpoint); {keep}")
+            top = _best(finished)
+            return Decision("continue", best["id"], f"no branch of round {iteration} kept a pre-decay checkpoint; "
+                            f"round {iteration + 1} fine-tunes the best, {top['id']} ({top['dev_score']:.3f}), "
+                            "further from its final checkpoint at half its learning rate",
+                            continue_with=(top["id"],))
         names = ", ".join(f"{r['id']} ({r['dev_score']:.3f})" for r in survivors)
         return Decision("continue", best["id"], f"round {iteration + 1} continues the best {len(survivors)} of "
                         f"{len(this_round)} to {nxt.steps} steps: {names}",
@@ -140,12 +150,16 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
 
 
 def continuations(decision: Decision, results: list[dict[str, Any]], nxt: RoundPlan) -> list[dict[str, Any]]:
-    """The next round's hypotheses: each survivor's own hypothesis, continued from its kept checkpoint."""
+    """The next round's hypotheses: each survivor's own hypothesis, continued from its kept checkpoint
+    (or, for a branch without one, fine-tuned further from its final checkpoint at half the rate)."""
     by_id = {r["id"]: r for r in results}
     out = []
     for k, bid in enumerate(decision.continue_with):
         parent = by_id[bid]
         h = parent["hypothesis"]
+        if not parent.get("resume_point"):
+            out.append(_warm_restart(parent, nxt, k))
+            continue
         out.append({
             **{key: h.get(key) for key in ("train", "data", "init_from", "sources")},
             "id": f"i{nxt.number}-b{k}", "iteration": nxt.number,
@@ -159,3 +173,24 @@ def continuations(decision: Decision, results: list[dict[str, Any]], nxt: RoundP
                           "lineage": (h.get("continues") or {}).get("lineage") or bid},
         })
     return out
+
+
+def _warm_restart(parent: dict[str, Any], nxt: RoundPlan, k: int) -> dict[str, Any]:
+    """A branch without a kept pre-decay checkpoint, trained further from its final (annealed) one: a new
+    schedule at half its learning rate, on the rows after those it trained on."""
+    h, bid = parent["hypothesis"], parent["id"]
+    train = dict(h.get("train") or {})
+    if train.get("learning_rate"):
+        train["learning_rate"] = train["learning_rate"] / 2
+    return {
+        "train": train, "data": h.get("data"), "init_from": parent["checkpoint"],
+        "id": f"i{nxt.number}-b{k}", "iteration": nxt.number,
+        "title": f"Fine-tune {bid} further from its final checkpoint: {h.get('title', '')}".rstrip(": "),
+        "rationale": (f"{bid} was the best of round {nxt.number - 1} (dev {parent['dev_score']:.3f}) but kept no "
+                      "pre-decay checkpoint to resume; a new schedule at half its learning rate from its final "
+                      "checkpoint, on fresh rows, spends the round the plan kept for it."),
+        "sources": list(dict.fromkeys([f"branch:{bid}", "recipe:curriculum", *(h.get("sources") or [])])),
+        "continues": {"branch": bid, "checkpoint": None, "step": None,
+                      "data_start": parent.get("data_next_start") or 0,
+                      "lineage": (h.get("continues") or {}).get("lineage") or bid},
+    }

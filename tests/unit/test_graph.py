@@ -137,3 +137,26 @@ def test_a_deadline_that_shortens_a_measured_plan_within_its_margin_is_not_a_bud
     cut = {**_r("a", 0.3), "training": {"steps": 4, "planned_steps": 5, "stopped": "wall_clock"}}
     d = next_step([cut], iteration=1, plan=_fixed(1), elapsed_s=200, previous_best=None)
     assert d.status == "stopped" and d.stop["role"] == "trainer"
+
+
+def test_a_round_without_kept_checkpoints_still_spends_the_next_round_on_its_best():
+    """No branch kept a pre-decay checkpoint (e.g. GRPO stages): the best is fine-tuned further from its final
+    checkpoint at half its rate, not the run ended with the planned round unspent."""
+    results = [_r("i1-b0", 0.5, checkpoint="/c/0", data_next_start=80,
+                  hypothesis={"title": "grpo", "train": {"method": "sft_grpo", "learning_rate": 1e-4},
+                              "data": {"style": "worked"}, "sources": ["recipe:x"]}),
+               _r("i1-b1", 0.7, checkpoint="/c/1", stopped="wall_clock"),  # cut short: not continued
+               _r("i1-b2", 0.6, checkpoint="/c/2", data_next_start=90,
+                  hypothesis={"title": "lora", "train": {"lora": True, "learning_rate": 1e-3}, "data": {},
+                              "sources": []})]
+    d = next_step(results, iteration=1, plan=HALVING, elapsed_s=100, previous_best=None)
+    assert d.action == "continue" and d.continue_with == ("i1-b2",) and "final checkpoint" in d.reason
+    [h] = continuations(d, results, HALVING.rounds[1])
+    assert h["init_from"] == "/c/2" and h["train"] == {"lora": True, "learning_rate": 5e-4}
+    assert h["continues"] == {"branch": "i1-b2", "checkpoint": None, "step": None, "data_start": 90,
+                              "lineage": "i1-b2"}
+    assert h["id"] == "i2-b0" and h["sources"][0] == "branch:i1-b2"
+    # nothing finished with a checkpoint at all: the run ends with the best so far
+    none = [_r("i1-b0", 0.5, checkpoint=None)]
+    d = next_step(none, iteration=1, plan=HALVING, elapsed_s=100, previous_best=None)
+    assert d.action == "finish" and "can be continued" in d.reason
