@@ -6,7 +6,9 @@
 Inside a Ray Job (``RAY_ADDRESS`` set) or with a profile ``address`` it joins that
 cluster; otherwise it starts an embedded local Ray cluster sized by the profile. The run
 directory is created first and always ends with ``results.json`` and ``report.md``,
-also when the run fails.
+also when the run fails. SIGTERM (``timeout``, ``ray job stop``, a pod's eviction) stops a
+run as Ctrl-C does: status ``stopped`` with the reason, the report written, the actors and
+an embedded cluster shut down, and ``intern resume`` continues it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from intern.progress import Progress
 from intern.resolve import config_from_dict
 from intern.results import build_results, write_outcome
 
-__all__ = ["new_run_id", "resume", "run"]
+__all__ = ["RunStopped", "new_run_id", "resume", "run"]
 
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -41,6 +45,46 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABL
 
 
 APPROVAL_POLL_S = 1.0  # how often the driver asks the supervisor for an answer
+
+
+class RunStopped(KeyboardInterrupt):
+    """A signal stopped the run (SIGTERM: ``timeout``, ``ray job stop``, a pod's eviction); like Ctrl-C,
+    a stop, not a failure: the run is recorded as ``stopped`` and can be resumed."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"{signal.Signals(signum).name} received (timeout, `ray job stop` or an eviction); "
+                         "`intern resume <run dir>` continues the run")
+
+
+_SIGNALLED: dict[str, int] = {}  # {"signum": n} once the SIGTERM handler ran
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM raise `RunStopped` in the driver; returns the handler it replaced (None: not installed).
+
+    Installed after ``ray.init``: Ray's own handlers (the driver's ``sys.exit``, an embedded node's
+    kill-everything-and-exit) would otherwise end the process before the run records anything.
+    The signal is also noted in ``_SIGNALLED``: inside a blocking ``ray.get`` Ray turns whatever the
+    handler raised into a bare ``KeyboardInterrupt``.
+    """
+    _SIGNALLED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        _SIGNALLED["signum"] = signum
+        raise RunStopped(signum)
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _as_stop(e: BaseException) -> BaseException:
+    """``e``, or the `RunStopped` it stands for when SIGTERM's exception reached us as Ray's KeyboardInterrupt."""
+    if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunStopped) and "signum" in _SIGNALLED:
+        return RunStopped(_SIGNALLED["signum"])
+    return e
 
 
 def new_run_id() -> str:
@@ -120,6 +164,7 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
     os.environ.update(OFFLINE_ENV)
     assert isinstance(cfg.cluster, ClusterProfile)
     started_ray = _init_ray(cfg.cluster) if use_ray else False
+    previous_handler = _stop_on_sigterm()
     roles = RoleFactory(cfg, run_dir, run_id, use_ray=use_ray)
     conn = sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False)
     state: dict[str, Any] = {}
@@ -133,7 +178,8 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         state = graph.get_state(thread).values
         results = state.get("results") or build_results(cfg, run_id, state, time.time() - started,
                                                         events=read_events(run_dir / "events.jsonl"))
-    except BaseException as e:  # record what happened, then re-raise (Ctrl-C included)
+    except BaseException as raised:  # record what happened, then re-raise (Ctrl-C and SIGTERM included)
+        e = _as_stop(raised)
         try:
             state = build_graph(SqliteSaver(conn)).get_state(
                 {"configurable": {"thread_id": run_id}}).values
@@ -145,7 +191,9 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
                                 events=read_events(run_dir / "events.jsonl"),
                                 error=f"{type(e).__name__}: {e}")
         write_outcome(run_dir, results)
-        raise
+        if e is raised:
+            raise
+        raise e from raised
     finally:
         status_file.write_text(json.dumps({"run_id": run_id, "status": results["status"],
                                            "pid": os.getpid(), "started_at": started,
@@ -156,4 +204,6 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
             import ray
 
             ray.shutdown()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     return results

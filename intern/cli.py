@@ -9,7 +9,8 @@
     intern eval --model-path DIR --benchmark aime2025 [--split full] [--limit N] [--json-output-file F]
     intern bench train | intern bench eval | intern bench gpu [--dry-run]
 
-Config problems exit with code 2 and one line naming the key, before any work starts.
+Config problems exit with code 2 and one line naming the key, before any work starts. A run
+stopped by Ctrl-C or SIGTERM prints its summary (status ``stopped``) and exits 130 or 143.
 This module is the composition root: the only place in ``intern/`` that reaches the
 graph (``graphs.runner``), and only inside the commands that run one.
 """
@@ -38,6 +39,17 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _stopped(e: KeyboardInterrupt, run_dir: Path) -> None:
+    """A run that Ctrl-C (SIGINT) or SIGTERM stopped: what it recorded, and the shell's exit code for the signal."""
+    import signal
+
+    results = run_dir / "results.json"
+    if results.is_file():
+        _print_summary(json.loads(results.read_text()), run_dir)
+    typer.echo(f"stopped; continue with: intern resume {run_dir}", err=True)
+    raise typer.Exit(128 + int(getattr(e, "signum", signal.SIGINT)))
+
+
 def _load(config: Path | None, overrides: list[str] | None):
     try:
         return load_config(config, overrides or [])
@@ -52,12 +64,16 @@ def run(config: ConfigOpt = None, set_: SetOpt = None,
     """Run a post-training job (the offline demo with no arguments)."""
     overrides = list(set_ or []) + ([f"output_dir={output_dir}"] if output_dir else [])
     cfg = _load(config, overrides)
+    from graphs.runner import new_run_id
     from graphs.runner import run as run_graph
 
+    run_id = run_id or new_run_id()
     try:
         results = run_graph(cfg, run_id=run_id)
     except InternError as e:
         _fail(str(e))
+    except KeyboardInterrupt as e:
+        _stopped(e, Path(cfg.output_dir).expanduser().resolve() / run_id)
     _print_summary(results, Path(cfg.output_dir) / results["run_id"])
     if results["status"] == "failed":
         raise typer.Exit(1)
@@ -72,6 +88,8 @@ def resume(run_dir: Path) -> None:
         results = resume_graph(run_dir)
     except (InternError, ConfigError) as e:
         _fail(str(e), code=2 if isinstance(e, ConfigError) else 1)
+    except KeyboardInterrupt as e:
+        _stopped(e, run_dir.expanduser().resolve())
     _print_summary(results, run_dir)
 
 

@@ -11,6 +11,7 @@ other Ray cluster on this machine. The client side finds the token only through
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -30,6 +31,7 @@ import pytest
 
 from intern import cluster
 from intern.errors import ClusterError
+from intern.events import read_events
 
 pytestmark = pytest.mark.integration
 
@@ -111,6 +113,39 @@ def _wait_for_dashboard(address: str, deadline: float) -> None:
             last = str(e)
             time.sleep(1)
     raise TimeoutError(f"the test head's dashboard at {address} did not come up: {last}")
+
+
+def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
+    head: Head, client_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ray job stop` sends the entrypoint SIGTERM and SIGKILLs it RAY_JOB_STOP_WAIT_TIME_S (3 s) later: the
+    run records itself as stopped (not failed) in that time, and `intern resume` finishes it."""
+    from graphs.runner import resume
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_id = f"stop-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "runs"
+    run = cluster.submit_run(head.dashboard, TINY_CONFIG, ["branches=1", "train.max_steps=200", "train.save_steps=5"],
+                             run_id=run_id, output_dir=str(out))
+    events = out / run_id / "events.jsonl"
+    deadline = time.monotonic() + TINY_RUN_TIMEOUT_S
+    while sum(e["event"] == "train_step" for e in (read_events(events) if events.is_file() else [])) < 7:
+        info = cluster.job_status(head.dashboard, run.job_id, log_lines=40)
+        assert not cluster.is_terminal(info["status"]) and time.monotonic() < deadline, info
+        time.sleep(1)
+    stop = subprocess.run([str(Path(sys.executable).parent / "ray"), "job", "stop", "--address", head.dashboard,
+                           run.job_id], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **cluster.auth_env()})  # as a user's shell with the token set up
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    info = _wait(head.dashboard, run.job_id, 120)
+    assert info["status"] == "STOPPED", info
+    results = json.loads((out / run_id / "results.json").read_text())
+    assert results["status"] == "stopped" and results["error"].startswith("RunStopped: SIGTERM"), results
+    assert json.loads((out / run_id / "run.json").read_text())["status"] == "stopped"
+
+    finished = resume(out / run_id, use_ray=False, live=False)
+    assert finished["status"] == "succeeded", finished
+    assert sum(e["event"] == "train_resume" for e in read_events(events)) == 1  # continued, not restarted
 
 
 @pytest.fixture(scope="module")
