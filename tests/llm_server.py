@@ -44,9 +44,11 @@ def finish(arguments: dict[str, Any] | str) -> Step:
     return reply(tool_calls=[call("finish", arguments)])
 
 
-def status(code: int, message: str = "scripted error", headers: dict[str, str] | None = None) -> Step:
-    """An HTTP error with an OpenAI-style error body (429, 500, 400, ...)."""
-    return {"kind": "status", "code": code, "message": message, "headers": headers or {}}
+def status(code: int, message: str = "scripted error", headers: dict[str, str] | None = None,
+           body: dict[str, Any] | str | None = None) -> Step:
+    """An HTTP error (429, 500, 400, ...) with an OpenAI-style error body, or ``body`` as another server
+    sends it: a dict as JSON (FastAPI's ``{"detail": ...}``, Ollama's ``{"error": "..."}``), a str as text."""
+    return {"kind": "status", "code": code, "message": message, "headers": headers or {}, "body": body}
 
 
 def slow(seconds: float, then: Step) -> Step:
@@ -142,11 +144,12 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             pass
 
-        def _send(self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
+        def _send(self, code: int, payload: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
+            text = isinstance(payload, str)
+            data = payload.encode() if text else json.dumps(payload).encode()
             try:
                 self.send_response(code)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", "text/plain" if text else "application/json")
                 self.send_header("content-length", str(len(data)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -167,7 +170,9 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             while step["kind"] == "slow":
                 time.sleep(step["seconds"])
                 step = step["then"]
-            if step["kind"] == "status":
+            if step["kind"] == "status" and step.get("body") is not None:
+                self._send(step["code"], step["body"], step["headers"])
+            elif step["kind"] == "status":
                 error = {"message": step["message"], "type": "scripted", "param": None, "code": str(step["code"])}
                 self._send(step["code"], {"error": error}, step["headers"])
             elif step["kind"] == "no_choices":

@@ -186,11 +186,29 @@ class OpenAIBrain:
 
 
 def _detail(error: Any) -> str:
-    """The server's own error message (the SDK prefixes ``Error code: N - {...}``)."""
-    body = getattr(error, "body", None)
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return str(getattr(error, "message", error))
+    """The server's own error message (the SDK's text is only ``Error code: N`` for most servers)."""
+    return _body_text(getattr(error, "body", None)) or str(getattr(error, "message", error))
+
+
+def _body_text(body: Any) -> str | None:
+    """What an error body says, in the shapes OpenAI-compatible servers send (the SDK has already
+    unwrapped a top-level ``"error"`` key): OpenAI, llama.cpp and vLLM ``{"error": {"message"}}`` or
+    ``{"object": "error", "message"}``; FastAPI (``transformers serve``) ``{"detail": "..."}`` or its
+    validation list ``{"detail": [{"loc", "msg"}]}``; Ollama ``{"error": "..."}``; or plain text."""
+    if isinstance(body, str):
+        return body.strip()[:500] or None
+    if not isinstance(body, dict):
+        return None
+    for key in ("message", "error", "detail"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, dict) and (inner := _body_text(value)):
+            return inner
+        if isinstance(value, list) and value:  # FastAPI's validation errors
+            return "; ".join(".".join(str(p) for p in v.get("loc", [])) + f": {v.get('msg')}" if isinstance(v, dict)
+                             else str(v) for v in value)
+    return None
 
 
 def to_reply(response: Any, known_tools: list[str]) -> Reply:

@@ -145,3 +145,23 @@ def test_brain_pickles_before_and_after_use():
         assert copy.decide(MESSAGES, []).content == "one"
         again = pickle.loads(pickle.dumps(copy))
         assert again.decide(MESSAGES, []).content == "two"
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"detail": "Model 'gpt-x' not found. Available: SmolLM2-135M-Instruct"},  # FastAPI (transformers serve)
+     "Model 'gpt-x' not found. Available: SmolLM2-135M-Instruct"),
+    ({"detail": [{"loc": ["body", "messages", 0, "role"], "msg": "field required", "type": "missing"}]},
+     "body.messages.0.role: field required"),  # FastAPI's request validation
+    ({"object": "error", "message": "This model's maximum context length is 2048 tokens.", "type": "BadRequestError",
+      "code": 400}, "This model's maximum context length is 2048 tokens."),  # vLLM
+    ({"error": {"code": 400, "message": "the request exceeds the available context size", "type":
+                "exceed_context_size_error"}}, "the request exceeds the available context size"),  # llama.cpp server
+    ({"error": 'model "qwen9" not found, try pulling it first'}, 'model "qwen9" not found'),  # Ollama
+    ("upstream connect error", "upstream connect error"),  # a proxy's plain text
+])
+def test_each_servers_error_body_is_read_and_shown(body, said):
+    with LLMServer([status(400, body=body)]) as server:
+        brain, _, _ = make_brain(server)
+        with pytest.raises(BrainError, match="refused the request \\(400\\)") as err:
+            brain.decide(MESSAGES, [])
+    assert said in str(err.value)
