@@ -136,7 +136,8 @@ class RoleAgent:
                 raise InternError(f"the {self.role} has no playbook move for this task")
             return playbook
         return OpenAIBrain(b.model, b.base_url, os.environ.get(b.api_key_env), timeout=b.timeout,
-                           max_attempts=b.max_attempts,
+                           max_attempts=b.max_attempts, max_tokens=b.max_output_tokens,
+                           context_window=b.context_window,
                            on_usage=usage_logger(self.events, self.role, self.key))
 
     def _pause(self, result: AgentResult) -> AgentOutcome:

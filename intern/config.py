@@ -208,6 +208,9 @@ class BrainConfig:
     timeout: float = setting(120.0, gt=0, hint="seconds")
     max_attempts: int = setting(5, ge=1)
     context_window: int = setting(32768, ge=1024, hint="tokens")
+    # sent as max_tokens, capped so the prompt and the answer fit the context window (a server's own
+    # default, e.g. 1024, cut every reply of a model that writes long)
+    max_output_tokens: int = setting(2048, ge=16, hint="tokens")
     compaction_threshold: float = setting(0.9, gt=0, le=1, hint="e.g. 0.9")
     max_steps: int = setting(40, ge=1)
     loop_cooldown: int = setting(2, ge=0)

@@ -62,6 +62,9 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+CUT_OFF_KEEP_CHARS = 400  # what of a cut-off reply's text goes back into the history
+
+
 @dataclass(frozen=True)
 class Reply:
     """The model's decision for one step.
@@ -82,8 +85,12 @@ class Reply:
     error: str | None = None
 
     def to_message(self) -> dict[str, Any]:
-        """The assistant message to append to the history."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content or ""}
+        """The assistant message to append to the history; a reply cut by the length limit goes back
+        clipped (its whole text would grow every later prompt by the output budget, for nothing)."""
+        content = self.content or ""
+        if self.finish_reason == "length" and len(content) > CUT_OFF_KEEP_CHARS:
+            content = content[:CUT_OFF_KEEP_CHARS] + " [... cut off by the length limit]"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
         if self.tool_calls:
             message["tool_calls"] = [c.to_message_part() for c in self.tool_calls]
         return message

@@ -13,6 +13,7 @@ connection errors and timeouts. Bad replies never raise; see :mod:`intern.llm.ba
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -29,6 +30,9 @@ ENV_API_KEY = "OPENAI_API_KEY"
 ENV_MODEL = "INTERN_LLM_MODEL"
 # Local servers (vLLM, Ollama, llama.cpp) ignore the key, but the SDK insists on one.
 LOCAL_PLACEHOLDER_KEY = "not-needed"
+# The least a call may answer with when the prompt nearly fills the context (the compaction guard
+# should have shrunk it before then): enough for one tool call.
+MIN_OUTPUT_TOKENS = 256
 
 UsageCallback = Callable[[dict[str, Any]], None]
 
@@ -50,6 +54,8 @@ class OpenAIBrain:
         max_retry_after: the longest server-requested ``Retry-After`` wait honoured.
         jitter: fractional random extra on backoff delays (0 for deterministic tests).
         max_tokens: the completion token limit per call, or None for the server default.
+        context_window: the model's context in tokens: ``max_tokens`` is capped so the prompt (as
+            estimated) and the answer fit it, never below ``MIN_OUTPUT_TOKENS``.
         temperature: sampling temperature, or None for the server default.
         on_usage: called after every successful call with the token usage (see
             :func:`usage_logger`).
@@ -59,7 +65,8 @@ class OpenAIBrain:
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float = 120.0, max_attempts: int = 5, backoff_base: float = 1.0,
                  backoff_max: float = 30.0, max_retry_after: float = 60.0, jitter: float = 0.1,
-                 max_tokens: int | None = None, temperature: float | None = None,
+                 max_tokens: int | None = None, context_window: int | None = None,
+                 temperature: float | None = None,
                  on_usage: UsageCallback | None = None, sleep: Callable[[float], None] = time.sleep):
         self.model = model or os.environ.get(ENV_MODEL)
         if not self.model:
@@ -82,6 +89,7 @@ class OpenAIBrain:
         self.max_retry_after = max_retry_after
         self.jitter = jitter
         self.max_tokens = max_tokens
+        self.context_window = context_window
         self.temperature = temperature
         self.on_usage = on_usage
         self.sleep = sleep
@@ -113,8 +121,8 @@ class OpenAIBrain:
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
         if tools:
             kwargs["tools"] = tools
-        if self.max_tokens is not None:
-            kwargs["max_tokens"] = self.max_tokens
+        if (limit := self.output_limit(messages, tools)) is not None:
+            kwargs["max_tokens"] = limit
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
         started = time.monotonic()
@@ -126,6 +134,17 @@ class OpenAIBrain:
                            "total_tokens": reply.usage.total_tokens, "finish_reason": reply.finish_reason,
                            "attempts": attempts, "seconds": round(time.monotonic() - started, 3)})
         return reply
+
+    def output_limit(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int | None:
+        """``max_tokens`` for this call: the configured limit, within what the context window leaves."""
+        if self.max_tokens is None:
+            return None
+        if self.context_window is None:
+            return self.max_tokens
+        from intern.guards.compaction import estimate_tokens
+
+        prompt = estimate_tokens(messages) + estimate_tokens([{"content": json.dumps(tools)}] if tools else [])
+        return max(MIN_OUTPUT_TOKENS, min(self.max_tokens, self.context_window - prompt))
 
     def _create_with_retries(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
         import openai

@@ -127,3 +127,20 @@ def test_setup_errors_are_loud():
         run_agent(None, "sys", "task", toolbox(), result_schema={"type": "object", "required": "answer"})
     with pytest.raises(AgentError, match="type 'object'"):
         run_agent(None, "sys", "task", toolbox(), result_schema={"type": "array"})
+
+
+def test_a_reply_cut_by_the_length_limit_goes_back_clipped_with_a_correction(tmp_path):
+    """A server's output limit cut every reply of a chatty model; fed back whole, each grew the next
+    prompt by the whole output budget (397 -> 5,712 tokens in six steps against transformers serve)."""
+    from intern.llm.base import CUT_OFF_KEEP_CHARS
+
+    rambling = "I will now think about the task at length. " * 100  # ~4,400 characters
+    script = [reply(rambling, finish_reason="length"), finish({"answer": 5})]
+    with LLMServer(script) as server:
+        result = run_agent(brain_for(server), "You are a calculator.", "Add 2 and 3.", toolbox(),
+                           result_schema=SCHEMA, role="researcher", branch="b0")
+    assert result.final == {"answer": 5}
+    cut, correction = sent_messages(server, 1)[-2:]
+    assert cut["role"] == "assistant" and cut["content"].endswith("[... cut off by the length limit]")
+    assert len(cut["content"]) < CUT_OFF_KEEP_CHARS + 50 < len(rambling)
+    assert correction["role"] == "user" and "cut off by the length limit" in correction["content"]

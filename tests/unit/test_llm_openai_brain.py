@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -165,3 +166,19 @@ def test_each_servers_error_body_is_read_and_shown(body, said):
         with pytest.raises(BrainError, match="refused the request \\(400\\)") as err:
             brain.decide(MESSAGES, [])
     assert said in str(err.value)
+
+
+def test_the_output_budget_is_sent_and_fits_the_context_window():
+    """No max_tokens meant the server's default (1024 for transformers serve) cut every reply."""
+    from intern.guards.compaction import estimate_tokens
+    from intern.llm.openai_brain import MIN_OUTPUT_TOKENS
+
+    long = [*MESSAGES, {"role": "user", "content": "x" * 3500}]  # ~1,000 tokens
+    with LLMServer([reply("a"), reply("b"), reply("c"), reply("d")]) as server:
+        make_brain(server)[0].decide(MESSAGES, TOOLS)  # no limit configured: none sent
+        make_brain(server, max_tokens=300)[0].decide(MESSAGES, TOOLS)
+        make_brain(server, max_tokens=2048, context_window=2048)[0].decide(long, TOOLS)
+        make_brain(server, max_tokens=2048, context_window=1024)[0].decide(long, TOOLS)
+    sent = [r["body"].get("max_tokens") for r in server.requests]
+    prompt = estimate_tokens(long) + estimate_tokens([{"content": json.dumps(TOOLS)}])
+    assert sent == [None, 300, 2048 - prompt, MIN_OUTPUT_TOKENS]
