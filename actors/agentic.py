@@ -92,6 +92,9 @@ class RemoteGate:
                    gpu_hours: float = 0.0) -> GuardDecision:
         return self._call("after_tool", role, branch, tool, args, result, ok, gpu_hours)
 
+    def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision:
+        return self._call("after_reply", role, branch, text)
+
 
 def ask_supervisor(supervisor: Any, method: str, *args: Any) -> Any:
     """Call a supervisor method from a role: through Ray when it is an actor handle, else directly."""

@@ -298,6 +298,10 @@ class Supervisor:
         """Before a role's tool call: stop, cool down, pause for approval, correct (denied) or continue."""
         return self.gatekeeper.before_tool(role, branch, call_id, tool, args)
 
+    def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision:
+        """After a role's reply without a tool call: correct or escalate a model repeating the same text."""
+        return self.gatekeeper.after_reply(role, branch, text)
+
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision:
         """After a role's tool call: charge it; correct or escalate a loop."""

@@ -99,6 +99,10 @@ class Gatekeeper:
         self.ledger.charge(tool_calls=1, gpu_hours=gpu_hours)
         return self._record(role, branch, self._detector(role, branch).observe(tool, args, result))
 
+    def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision:
+        """After a reply that called no tool: loop detection over the text (a model repeating itself)."""
+        return self._record(role, branch, self._detector(role, branch).observe_reply(text))
+
     # --------------------------------------------------------------------------- helpers
     def snapshot(self) -> dict[str, Any]:
         """The ledger and how many decisions of each kind were made."""

@@ -1,6 +1,9 @@
 """Loop detection: notice a role repeating itself, correct it once, escalate if it persists.
 
-Each tool call is reduced to a signature ``(tool, hash of canonical args, hash of result)``.
+Each tool call is reduced to a signature ``(tool, hash of canonical args, hash of result)``;
+a reply without a tool call is one too (`REPLY`, its text with case, spacing, punctuation
+and digits ignored), so a model that writes the same text again and again is caught like one
+that repeats a call.
 The detector fires when the last ``repeats`` (default 3) signatures are identical, or when
 the tail is a cycle of 2–5 signatures repeated ``cycle_repeats`` (default 2) times. The
 first firing injects a corrective message; a cooldown then keeps it quiet for a few
@@ -16,11 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 
 Signature = tuple[str, str, str]
+REPLY = "(reply without a tool call)"  # the "tool" of a text-only reply in a signature
+
+
+def normalized_reply(text: str) -> str:
+    """A reply's text for loop detection: "nearly the same" replies (case, spacing, punctuation, numbers) match."""
+    return " ".join(re.sub(r"[\W\d_]+", " ", text.lower()).split())
 
 
 def _digest(text: str) -> str:
@@ -97,6 +107,10 @@ class LoopDetector:
         return GuardDecision(Verdict.CORRECT, "loops", kind, message=_correction(kind, tools, self.repeats),
                              details={**details, "cooldown": self.cooldown})
 
+    def observe_reply(self, text: str) -> GuardDecision:
+        """Record a reply that called no tool (its text, nearly-same replies alike) and decide."""
+        return self.observe(REPLY, normalized_reply(text), "")
+
     def precheck(self, tool: str, args: Any) -> GuardDecision:
         """Before a call runs: ``cool_down`` when, within the cooldown after a correction, the role makes
         a call of the loop it was corrected for again (same tool, same arguments). The call is not run:
@@ -127,12 +141,18 @@ class LoopDetector:
 
 
 def _describe(kind: str, tools: list[str]) -> str:
+    if kind == "identical" and tools == [REPLY]:
+        return "the same reply without a tool call, again and again"
     if kind == "identical":
         return f"the same call to `{tools[0]}` with the same arguments and the same result, again and again"
     return f"the same cycle of {len(tools)} calls ({' -> '.join(tools)}) with identical results, repeated"
 
 
 def _correction(kind: str, tools: list[str], repeats: int) -> str:
+    if kind == "identical" and tools == [REPLY]:
+        return (f"[Supervisor] You wrote the same reply {repeats} times in a row without calling a tool. Text "
+                "alone does nothing here: call one of the tools, or `finish` with your best result. If you keep "
+                "repeating, this role will be stopped.")
     what = (f"You called `{tools[0]}` {repeats} times in a row with the same arguments and got the same result."
             if kind == "identical" else
             f"You are repeating the same cycle of {len(tools)} tool calls ({' -> '.join(tools)}) with identical "

@@ -82,6 +82,8 @@ class Gate(Protocol):
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision: ...
 
+    def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision: ...
+
 
 @dataclass
 class AgentResult:
@@ -244,7 +246,14 @@ class _Loop:
                   tool_calls=[c.name for c in reply.tool_calls],
                   prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens)
         if not reply.tool_calls:
-            self.messages.append({"role": "user", "content": f"Error: {reply.error}" if reply.error else NUDGE})
+            note = f"Error: {reply.error}" if reply.error else NUDGE
+            if self.gate is not None:  # the same text again and again is a loop too
+                d = self.gate.after_reply(self.role, self.branch, reply.content or "")
+                if d.verdict is Verdict.ESCALATE:
+                    return self.end("escalated", detail=d.message)
+                if d.verdict is Verdict.CORRECT:
+                    note = d.message or note
+            self.messages.append({"role": "user", "content": note})
             return None
         return self.run_calls(reply.tool_calls, reply.error)
 

@@ -102,3 +102,27 @@ def test_a_corrected_model_that_changes_course_finishes():
         result = run_agent(OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x"), "sys", "task", tools,
                            result_schema=SCHEMA, gate=_gate(0))
     assert result.stopped_reason == "finished" and result.final == {"answer": "ok"}
+
+
+def test_the_same_text_without_tool_calls_is_a_loop_corrected_then_escalated(tmp_path):
+    """A model that cannot call tools on a server repeated the same text six times; only tool calls were
+    watched, so the role spent all its steps. Nearly the same text (numbers, spacing, case) counts."""
+    from intern.guards.loops import REPLY
+
+    events = EventLog(tmp_path / "events.jsonl", run_id="r1")
+    texts = ["I will search for GSM8K datasets now.", "I will search for gsm8k datasets  now!",
+             "I will search for GSM8K datasets now: 3.", "I will search for GSM8K datasets now.",
+             "I will search for GSM8K datasets now.", "I will search for GSM8K datasets now."]
+    with LLMServer([reply(t) for t in texts] + [finish({"answer": "never reached"})]) as server:
+        result = run_agent(OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x"), "sys", "task",
+                           Toolbox(search=lambda a: "none"), result_schema=SCHEMA, gate=_gate(1, events),
+                           events=events, role="researcher", max_steps=20)
+    assert result.stopped_reason == "escalated" and "same reply without a tool call" in result.detail
+    fourth = server.requests[3]["body"]["messages"]
+    assert fourth[-1]["content"].startswith("[Supervisor] You wrote the same reply 3 times")
+    loops = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "loop"]
+    assert [e["verdict"] for e in loops] == ["correct", "escalate"] and loops[0]["tools"] == [REPLY]
+    assert len(server.requests) == 5  # corrected after 3, one quiet reply (cool-down), escalated at the 5th
+    # different replies are not a loop
+    detector = LoopDetector()
+    assert {detector.observe_reply(t).verdict for t in ("plan A", "plan B", "plan C")} == {Verdict.CONTINUE}
