@@ -17,7 +17,7 @@ fails the run, saying which and why.
 
 from __future__ import annotations
 
-import traceback
+import re
 from typing import Any, Literal
 
 from langgraph.errors import GraphBubbleUp
@@ -121,9 +121,15 @@ def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, 
     return {"branch_results": [record]}
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours Ray puts in a remote traceback
+
+
 def _describe(stage: str, error: Exception) -> str:
-    last = traceback.format_exception_only(type(error), error)[-1].strip()
-    return f"{stage} failed: {last}"
+    """``"<stage> failed: <Error>: <message>"`` of the original error: a role's error reaches the graph
+    wrapped by Ray (``RayTaskError``, whose text is the remote traceback, coloured); the record keeps
+    the cause's own words only."""
+    cause = getattr(error, "cause", None) or error
+    return f"{stage} failed: {type(cause).__name__}: {_ANSI.sub('', str(cause)).strip()}"
 
 
 def build_branch_graph():

@@ -313,8 +313,11 @@ def _print_summary(r: dict, run_dir: Path) -> None:
         typer.echo(f"budget:    {budget['used_s']:.0f} of {budget['budget_s']:.0f} s used "
                    f"({budget['used_fraction']:.0%}); branches per round {shape}")
     c = r.get("contamination") or {}
-    typer.echo(f"contamination: {c.get('overlapping_items')} overlapping items after removing "
-               f"{c.get('removed_rows')} rows")
+    if c.get("checked"):
+        typer.echo(f"contamination: {c.get('overlapping_items')} overlapping items after removing "
+                   f"{c.get('removed_rows')} rows")
+    else:
+        typer.echo("contamination: the audit did not run (no training set was built)")
     typer.echo(f"report:    {run_dir / 'report.md'}")
 
 

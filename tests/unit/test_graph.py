@@ -160,3 +160,18 @@ def test_a_round_without_kept_checkpoints_still_spends_the_next_round_on_its_bes
     none = [_r("i1-b0", 0.5, checkpoint=None)]
     d = next_step(none, iteration=1, plan=HALVING, elapsed_s=100, previous_best=None)
     assert d.action == "finish" and "can be continued" in d.reason
+
+
+def test_a_roles_failure_is_recorded_in_its_own_words_not_as_a_coloured_ray_traceback():
+    from ray.exceptions import RayTaskError
+
+    from graphs.post_training import _describe
+    from intern.llm.base import BrainError
+
+    cause = BrainError("the LLM server refused the request (400): Model 'x' not found")
+    wrapped = RayTaskError("Researcher.propose", "Traceback (most recent call last):\n  File \"\x1b[36ma.py\x1b[0m\"\n"
+                           "intern.errors.BrainError: the LLM server refused ...", cause).as_instanceof_cause()
+    assert "\x1b[" in str(wrapped) and "pid=" in str(wrapped)  # what the record once held
+    text = _describe("research", wrapped)
+    assert text == "research failed: BrainError: the LLM server refused the request (400): Model 'x' not found"
+    assert _describe("data", ValueError("\x1b[31mbad\x1b[0m rows")) == "data failed: ValueError: bad rows"
