@@ -117,7 +117,7 @@ def _split_items(
     return items
 
 
-def _check_style(style: str, kind: str = "mcq") -> None:
+def _check_style(style: str, kind: str) -> None:
     if style not in STYLES:
         raise BenchmarkError(f"unknown target style {style!r}; valid styles: {', '.join(STYLES)}")
     if style == "checked" and kind != "mcq":
@@ -125,11 +125,18 @@ def _check_style(style: str, kind: str = "mcq") -> None:
                              f"benchmark is {kind}: use 'worked' or 'direct'")
 
 
+def _target(item: Item, style: str, kind: str, letters: str = "") -> list[dict]:
+    _check_style(style, kind)
+    if style == "checked":
+        content = checked_solution(item, letters)
+    else:
+        content = item.solution if style == "worked" else f"ANSWER: {item.answer}"
+    return [{"role": "assistant", "content": content}]
+
+
 def numeric_target(item: Item, style: str) -> list[dict]:
     """A numeric benchmark's assistant response: the worked solution, or only its ANSWER line."""
-    _check_style(style, "numeric")
-    content = item.solution if style == "worked" else f"ANSWER: {item.answer}"
-    return [{"role": "assistant", "content": content}]
+    return _target(item, style, "numeric")
 
 
 # --------------------------------------------------------------------------- wordproblems
@@ -373,10 +380,7 @@ def checked_solution(item: Item, letters: str = LETTERS) -> str:
 
 def mcq_target(item: Item, style: str, letters: str = LETTERS) -> list[dict]:
     """A multiple-choice benchmark's assistant response in ``style`` (see `STYLES`)."""
-    _check_style(style, "mcq")
-    content = {"worked": lambda: item.solution, "direct": lambda: f"ANSWER: {item.answer}",
-               "checked": lambda: checked_solution(item, letters)}[style]()
-    return [{"role": "assistant", "content": content}]
+    return _target(item, style, "mcq", letters)
 
 
 def _generate_mcq(rng: random.Random) -> _Draw:
