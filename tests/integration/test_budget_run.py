@@ -24,7 +24,11 @@ def test_a_planned_run_halves_and_continues_the_best_branch_from_its_checkpoint(
                              f"budget.max_wall_seconds={budget}", "branches=2", "budget.min_branch_steps=3",
                              "budget.final_share=0.3", "budget.reuse_costs=false"])
     results = run(cfg, run_id="planned", use_ray=False, live=False)
-    assert results["status"] == "succeeded", results.get("error")
+    # `stopped` only when the deadline cut the last round short by more than the plan's margin (a machine
+    # slower than its probe said, e.g. a busy CI runner): then the reason is the wall budget, as data
+    assert results["status"] in ("succeeded", "stopped"), results.get("error")
+    if results["status"] == "stopped":
+        assert results["stop"] == {**results["stop"], "kind": "budget", "resource": "wall_seconds"}
     events = read_events(tmp_path / "planned" / "events.jsonl")
     [plan] = [e["plan"] for e in events if e["event"] == "plan"]
     assert plan["costs"]["source"] == "measured" and plan["costs"]["train_step_s"] > 0
@@ -46,6 +50,8 @@ def test_a_planned_run_halves_and_continues_the_best_branch_from_its_checkpoint(
     planned = second["hypothesis"]["allocation"]["train"]["max_steps"]
     assert kept < record["result"]["steps"] <= planned  # (fewer if its deadline stopped it: a slow machine)
     assert (record["result"]["steps"] == planned) == (record["result"]["stopped"] is None)
+    if results["status"] == "stopped":
+        assert record["result"]["stopped"] == "wall_clock"
     # on fresh rows of the same stream: the continuation's data starts where the parent's stopped
     manifests = {b["id"]: json.loads(Path(b["dataset"]["manifest_path"]).read_text()) for b in (parent, second)}
     assert manifests[second["id"]]["counts"]["start"] == manifests[parent["id"]]["counts"]["next_start"] > 0
