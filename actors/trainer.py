@@ -153,6 +153,9 @@ class Trainer:
                                    tracking=self._tracking(branch, stage))
                 summaries.append(stage_summary(stage.recipe, result))
                 if stage.recipe == "grpo":
+                    if summaries[-1].get("skipped"):  # the signal gate: nothing trained, the start model kept
+                        self.events.emit("trainer", "grpo_skipped", branch=branch, reason=summaries[-1]["skipped"],
+                                         **(summaries[-1].get("signal") or {}))
                     self.events.emit("trainer", "grpo_rewards", branch=branch, **summaries[-1])
         except InternError as e:
             self.events.emit("trainer", "train_failed", branch=branch, error=str(e))

@@ -5,6 +5,7 @@
     intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
     intern bench outcome [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gate  [--calls 500]
+    intern bench grpo  [--benchmark wordproblems] [--budget 900] [--set k=v ...]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -19,6 +20,8 @@
   on the CPU, in this process.
 - ``outcome``: intern vs a plain hand-written TRL SFT script with the same wall budget, scored
   on the same test items; the difference and its paired stderr (:mod:`intern.bench_outcome`).
+- ``grpo``: two intern runs with the same budget, ``train.method=sft`` and ``sft_grpo``, scored on
+  the same test items, with the GRPO stage's signal, s/step and probe reward (:mod:`intern.bench_grpo`).
 
 Every command prints a table and, with ``--json-output-file``, writes its numbers.
 ``bench_app`` is the typer sub-app that ``intern.cli`` mounts as ``intern bench``.
@@ -334,10 +337,12 @@ def _format_row(row: dict[str, Any]) -> str:
 
 def _mount_others() -> None:
     from intern.bench_gate import gate
+    from intern.bench_grpo import grpo
     from intern.bench_outcome import outcome  # it imports this module's helpers
 
     bench_app.command("outcome")(outcome)
     bench_app.command("gate")(gate)
+    bench_app.command("grpo")(grpo)
 
 
 _mount_others()

@@ -440,21 +440,23 @@ def _plain_side(benchmark: str, budget: float, work: Path, model: str, test_n: i
     return json.loads((out / "plain.json").read_text())
 
 
-def _intern_side(benchmark: str, budget: float, work: Path, test_n: int, sets: list[str],
-                 data_path: Path | None) -> dict[str, Any]:
+def intern_side(benchmark: str, budget: float, work: Path, test_n: int, sets: list[str],
+                data_path: Path | None, name: str = "intern", run_id: str = RUN_ID) -> dict[str, Any]:
+    """``intern run`` for ``budget`` seconds in its own process; its record (``read_intern_run``) plus the
+    wall time it took, also written to ``work/<name>.json`` (its log: ``work/<name>.log``)."""
     runs = work / "intern-runs"
-    shutil.rmtree(runs / RUN_ID, ignore_errors=True)  # `intern run` refuses an existing run id
-    argv = [sys.executable, "-m", "intern.cli", "run", "--run-id", RUN_ID]
+    shutil.rmtree(runs / run_id, ignore_errors=True)  # `intern run` refuses an existing run id
+    argv = [sys.executable, "-m", "intern.cli", "run", "--run-id", run_id]
     for item in (f"benchmark={benchmark}", f"budget.max_wall_seconds={budget}", f"eval.test_n={test_n}",
                  f"output_dir={runs}", *sets):
         argv += ["--set", item]
     env = {"INTERN_BENCH_DATA": str(_bench_data_root(benchmark, data_path, work))} if data_path else {}
-    typer.echo(f"intern: intern run for {budget:g} s (log: {work / 'intern.log'})")
-    code, wall, tail = _run_logged(argv, work / "intern.log", _offline_env(env))
-    record = {**read_intern_run(runs / RUN_ID), "wall_seconds": round(wall, 2), "exit_code": code}
+    typer.echo(f"{name}: intern run for {budget:g} s (log: {work / f'{name}.log'})")
+    code, wall, tail = _run_logged(argv, work / f"{name}.log", _offline_env(env))
+    record = {**read_intern_run(runs / run_id), "wall_seconds": round(wall, 2), "exit_code": code}
     if code != 0 and not record.get("error"):
         record["error"] = f"exit {code}: {tail}"
-    (work / "intern.json").write_text(json.dumps(record, indent=1))
+    (work / f"{name}.json").write_text(json.dumps(record, indent=1))
     return record
 
 
@@ -468,7 +470,8 @@ def _read_side(path: Path, side: str) -> dict[str, Any] | None:
     return None
 
 
-def _row(name: str, side: dict[str, Any] | None, budget: float) -> str:
+def side_row(name: str, side: dict[str, Any] | None, budget: float) -> str:
+    """One side's line of the bench's table: score +- stderr, n, wall seconds and share of the budget, steps."""
     if side is None:
         return f"{name:<8}skipped"
     if side.get("score") is None:
@@ -518,13 +521,13 @@ def outcome(benchmark: Annotated[str, typer.Option(help="the benchmark both side
         plain = (_read_side(work / "plain" / "plain.json", "plain") if skip_plain
                  else _plain_side(benchmark, budget, work, model, test_n, data_path, max_new_tokens))
         intern = (_read_side(work / "intern.json", "intern") if skip_intern
-                  else _intern_side(benchmark, budget, work, test_n, sets, data_path))
+                  else intern_side(benchmark, budget, work, test_n, sets, data_path))
         result: dict[str, Any] = {"benchmark": benchmark, "budget_s": budget, "test_n": test_n, "model": model,
                                   "sets": sets, "work_dir": str(work), "plain": plain, "intern": intern,
                                   "difference": None}
         typer.echo(f"{'side':<8}{'test score':>16}{'n':>6}{'wall s':>8}{'budget':>8}   steps")
-        typer.echo(_row("plain", plain, budget))
-        typer.echo(_row("intern", intern, budget))
+        typer.echo(side_row("plain", plain, budget))
+        typer.echo(side_row("intern", intern, budget))
         baseline = (intern or {}).get("baseline")
         if baseline:
             typer.echo(f"(the base model, intern's baseline: {baseline['score']:.3f} "

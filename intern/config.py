@@ -138,6 +138,9 @@ class TrainConfig:
     # The GRPO stage's mean reward on fixed held-out prompts, sampled before and after (0: off).
     reward_probe_prompts: int = setting(16, ge=0, hint="0 turns the probe off")
     reward_probe_samples: int = setting(4, ge=1)
+    # The signal gate: a GRPO stage trains only when at least this fraction of the probe's prompts has
+    # samples that disagree on correctness (a start policy that never succeeds gives GRPO nothing to learn).
+    grpo_min_signal: float = setting(0.1, ge=0, le=1, hint="a fraction; 0 turns the gate off")
 
 
 @dataclass
@@ -205,7 +208,9 @@ class BrainConfig:
     model: str | None = None
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"  # the key itself never goes in a config (config.yaml is saved)
-    timeout: float = setting(120.0, gt=0, hint="seconds")
+    # seconds for one request; null: 600 for a local server (never re-sent after a timeout: it is likely
+    # still generating), 120 for a remote API (retried)
+    timeout: float | None = setting(None, gt=0, hint="seconds, or null: 600 for a local server, 120 for a remote one")
     max_attempts: int = setting(5, ge=1)
     context_window: int = setting(32768, ge=1024, hint="tokens")
     # sent as max_tokens, capped so the prompt and the answer fit the context window (a server's own

@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 _PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed", "train_resume", "grpo_rewards",
+          "grpo_skipped",
           "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget"}
 
 

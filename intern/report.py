@@ -368,19 +368,36 @@ def _grpo_section(run: _Run) -> list[str]:
     lines = ["## GRPO", "", "Reward = correctness (1/0, the benchmark's scorer) + format weight x a readable "
              "answer. *Steps*: the mean reward of the training batches, first vs last quarter of the steps "
              "(each step sees different prompts). *Probe*: the policy's mean reward on the same held-out "
-             "prompts, sampled before and after the stage (a paired comparison).", ""]
+             "prompts, sampled before and after the stage (a paired comparison). *Signal*: the fraction of "
+             "probe prompts whose samples disagree on correctness before the stage; without it the stage "
+             "does not train. A step whose every group earned equal rewards makes no update.", ""]
 
     def probe(e: dict[str, Any], key: str) -> str:
         p = e.get("probe") if isinstance(e.get("probe"), dict) else {}
         before, after = (p.get("before") or {}).get(key), (p.get("after") or {}).get(key)
         return "not measured" if before is None and after is None else f"{_cell(before)} -> {_cell(after)}"
 
-    lines += _table(["Branch", "Steps", "Reward (steps)", "Correctness (steps)", "Reward (probe)",
+    def signal(e: dict[str, Any]) -> str:
+        gate = e.get("signal") if isinstance(e.get("signal"), dict) else None
+        if gate is None:
+            return "no gate"
+        verdict = "trained" if gate.get("train") else "**skipped: no signal**"
+        return f"{_cell(gate.get('signal'))} ({verdict})"
+
+    def steps(e: dict[str, Any]) -> str:
+        notes = [f"{skipped} without signal: no update"] if (skipped := e.get("steps_skipped")) else []
+        if e.get("steps") and isinstance(e.get("seconds"), int | float):
+            notes.append(f"{e['seconds'] / e['steps']:.1f} s/step")
+        return f"{e.get('steps')}" + (f" ({'; '.join(notes)})" if notes else "")
+
+    lines += _table(["Branch", "Signal (probe)", "Steps", "Reward (steps)", "Correctness (steps)", "Reward (probe)",
                      "Correctness (probe)", "Checkpoint"], [
-        [e.get("branch"), e.get("steps"),
+        [e.get("branch"), signal(e), steps(e),
          f"{_cell(e.get('reward_start'))} -> {_cell(e.get('reward_end'))}",
          f"{_cell(e.get('correctness_start'))} -> {_cell(e.get('correctness_end'))}",
          probe(e, "reward"), probe(e, "correctness"), e.get("checkpoint")] for e in stages])
+    lines += [f"- {e.get('branch')}: {e['signal']['why']}." for e in stages
+              if isinstance(e.get("signal"), dict) and e["signal"].get("why")]
     return lines + [""]
 
 

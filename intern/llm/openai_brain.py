@@ -6,6 +6,11 @@ come from arguments or the usual environment variables (``OPENAI_BASE_URL``,
 attempts with exponential backoff on 429 (honouring ``Retry-After``), 5xx,
 connection errors and timeouts. Bad replies never raise; see :mod:`intern.llm.base`.
 
+A timed-out request to a *local* server (loopback, a private address, a cluster-internal or
+single-label host name) is not sent again: the server is most likely still generating the first
+answer, and a second request would run the same generation beside it on the same accelerator.
+Local servers get a longer default timeout (600 s) than remote APIs (120 s), which are retried.
+
     brain = OpenAIBrain(model="qwen3-8b", base_url="http://127.0.0.1:8000/v1",
                         on_usage=usage_logger(events, role="researcher"))
     reply = brain.decide(messages, tools)
@@ -36,6 +41,28 @@ MIN_OUTPUT_TOKENS = 256
 
 UsageCallback = Callable[[dict[str, Any]], None]
 
+#: Default seconds for one request: a local server may generate long answers on a small accelerator.
+LOCAL_TIMEOUT_S = 600.0
+REMOTE_TIMEOUT_S = 120.0
+
+
+def is_local_server(base_url: str | None) -> bool:
+    """Whether ``base_url`` names a server of one's own (whose work a retry would duplicate): loopback,
+    a private or link-local address, ``localhost``, a ``.local``/``.internal``/``.svc``/cluster-internal
+    name, or a host name without dots (a container or Kubernetes service). None (OpenAI) is remote."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not base_url:
+        return False
+    host = (urlsplit(base_url).hostname or "").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return (host == "localhost" or "." not in host or host.endswith((".local", ".internal", ".localhost"))
+                or ".svc" in host)
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
 
 class OpenAIBrain:
     """Decides with an OpenAI-compatible chat-completions endpoint.
@@ -47,8 +74,10 @@ class OpenAIBrain:
         model: the model name; default ``$INTERN_LLM_MODEL``.
         base_url: e.g. ``http://127.0.0.1:8000/v1``; default ``$OPENAI_BASE_URL``, else OpenAI.
         api_key: default ``$OPENAI_API_KEY``; may be omitted for a custom ``base_url``.
-        timeout: seconds for one HTTP request.
+        timeout: seconds for one HTTP request; default 600 for a local server, 120 for a remote one.
         max_attempts: attempts per call, including the first (>= 1).
+        retry_timeouts: whether a timed-out request is sent again; default: only to a remote server
+            (a local one is likely still generating the first answer: see :func:`is_local_server`).
         backoff_base: the first retry delay in seconds; doubles each retry.
         backoff_max: the largest backoff delay in seconds.
         max_retry_after: the longest server-requested ``Retry-After`` wait honoured.
@@ -63,7 +92,8 @@ class OpenAIBrain:
     """
 
     def __init__(self, model: str | None = None, base_url: str | None = None, api_key: str | None = None, *,
-                 timeout: float = 120.0, max_attempts: int = 5, backoff_base: float = 1.0,
+                 timeout: float | None = None, max_attempts: int = 5, retry_timeouts: bool | None = None,
+                 backoff_base: float = 1.0,
                  backoff_max: float = 30.0, max_retry_after: float = 60.0, jitter: float = 0.1,
                  max_tokens: int | None = None, context_window: int | None = None,
                  temperature: float | None = None,
@@ -82,7 +112,9 @@ class OpenAIBrain:
         self._api_key = key
         if max_attempts < 1:
             raise BrainError(f"max_attempts must be >= 1 (got {max_attempts})")
-        self.timeout = timeout
+        local = is_local_server(self.base_url)
+        self.timeout = timeout if timeout is not None else (LOCAL_TIMEOUT_S if local else REMOTE_TIMEOUT_S)
+        self.retry_timeouts = (not local) if retry_timeouts is None else retry_timeouts
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -164,7 +196,13 @@ class OpenAIBrain:
                 last = f"{e.status_code} server error: {_detail(e)}"
                 delay = self._backoff(attempt)
             except openai.APITimeoutError:
-                last = f"timed out after {self.timeout}s"
+                last = f"timed out after {self.timeout:g} s"
+                if not self.retry_timeouts:
+                    raise BrainError(self._safe(
+                        f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s (brain.timeout); "
+                        "it is not asked again, since a local server is most likely still generating that answer "
+                        "and a second request would run the same generation beside it: raise brain.timeout, or "
+                        "lower brain.max_output_tokens")) from None
                 delay = self._backoff(attempt)
             except openai.APIConnectionError as e:
                 last = f"connection failed: {e.message}"

@@ -40,6 +40,9 @@ REPORT_S = 5.0
 #: Seconds of training between two crash-safety checkpoints of a planned stage (a checkpoint with
 #: optimizer state is ~12 bytes per parameter, written and then copied to Ray Train's storage).
 CHECKPOINT_EVERY_S = 300.0
+#: The fewest GRPO steps a stage is sized for before its batch shrinks (docs/benchmarks.md: the reward
+#: rose over 40 steps of 4 groups on the CPU; a handful of steps moves nothing).
+MIN_GRPO_STEPS = 16
 
 
 @dataclass(frozen=True)
@@ -283,7 +286,8 @@ def replan(plan: Plan, costs: Costs, elapsed_s: float, next_round: int) -> Plan:
 
 def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_step: int = 0) -> dict[str, Any]:
     """What a hypothesis of round ``number`` may train, as overrides of its ``train`` settings, plus the
-    rows its data needs: ``{"train": {...}, "rows": n, "grpo_rows": m, "seconds": s}``.
+    rows its data needs: ``{"train": {...}, "rows": n, "grpo_rows": m, "seconds": s}`` (and ``grpo_step_s``,
+    the estimated seconds of one GRPO step, for a GRPO method).
 
     Every branch of a round gets the same wall clock, so a LoRA branch (cheaper steps) trains more
     steps than a full one, and GRPO steps are costed by sampling. ``train`` holds the hypothesis's
@@ -308,14 +312,23 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
     out: dict[str, Any] = {"seconds": round(seconds, 1), "train": {}, "rows": 0, "grpo_rows": 0}
     sft_seconds = seconds
     if uses_grpo(method):
+        group = int(train["num_generations"])
         completions, tokens = int(train["grpo_batch_size"]), int(train["max_completion_length"] or 48)
-        grpo_step = costs.grpo_step_s(completions, tokens)
         sft_steps = (min(int(train.get("max_steps") or 0), int(seconds / 2 / step))
                      if "sft" in METHOD_STAGES[method] else 0)
         sft_seconds = sft_steps * step
-        grpo_steps = max(1, int((seconds - sft_seconds) / grpo_step))
-        out["train"]["grpo_steps"] = grpo_steps
-        out["grpo_rows"] = grpo_steps * max(1, completions // int(train["num_generations"]))
+        # the reward probe samples its prompts before (the signal gate) and after the stage
+        probe = 2 * int(train.get("reward_probe_prompts") or 0) * int(train.get("reward_probe_samples") or 0)
+        grpo_seconds = max(0.0, seconds - sft_seconds - costs.generation_s(probe, tokens))
+        # Sized for the machine: where the configured batch leaves fewer than MIN_GRPO_STEPS steps (a CPU
+        # samples slowly), fewer prompts per step, down to two groups; Adam needs steps, not big batches.
+        while completions > 2 * group and grpo_seconds / costs.grpo_step_s(completions, tokens) < MIN_GRPO_STEPS:
+            completions -= group
+        grpo_step = costs.grpo_step_s(completions, tokens)
+        grpo_steps = max(1, int(grpo_seconds / grpo_step))
+        out["train"].update(grpo_steps=grpo_steps, grpo_batch_size=completions)
+        out["grpo_step_s"] = round(grpo_step, 2)
+        out["grpo_rows"] = grpo_steps * max(1, completions // group)
         if "sft" not in METHOD_STAGES[method]:
             return out
         new = max(1, sft_steps)

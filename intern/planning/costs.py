@@ -128,11 +128,14 @@ class Costs:
         """How much slower everything runs while branches split a CPU slot (1 otherwise)."""
         return self.shared_step_s / self.train_step_s if shared and self.shared_step_s else 1.0
 
+    def generation_s(self, completions: int, completion_tokens: int) -> float:
+        """Seconds to sample ``completions`` of ``completion_tokens`` each, at the measured generation rate."""
+        return completions * completion_tokens * self.eval_item_s / max(1, self.eval_tokens)
+
     def grpo_step_s(self, completions: int, completion_tokens: int) -> float:
-        """A GRPO step's seconds, estimated: sampling ``completions`` of ``completion_tokens`` (at the
-        measured generation rate) plus training on them (as many SFT rows)."""
-        per_token = self.eval_item_s / max(1, self.eval_tokens)
-        return completions * completion_tokens * per_token + self.step_s(batch_size=completions)
+        """A GRPO step's seconds, estimated: sampling ``completions`` of ``completion_tokens`` plus
+        training on them (as many SFT rows)."""
+        return self.generation_s(completions, completion_tokens) + self.step_s(batch_size=completions)
 
     def scaled(self, factor: float, why: str) -> Costs:
         """These costs with training steps ``factor`` times slower (e.g. the recipe run through Ray Train)."""

@@ -29,6 +29,7 @@ from typing import Any
 from intern.config import GRPO_LOSS_TYPES
 from intern.errors import DataError, TrainingError
 from intern.threadsafe import LIBRARY_LOCK, ml_stack
+from intern.train.grpo_signal import signal_gate, signal_trainer_class, skipped_steps
 from intern.train.sft import (
     budget_callbacks,
     checkpoint_args,
@@ -41,7 +42,7 @@ from intern.train.sft import (
 )
 
 __all__ = ["LOSS_TYPES", "GRPOJob", "GRPOResult", "build_grpo_trainer", "reward_functions",
-           "run_grpo", "save_final_grpo"]
+           "run_grpo", "save_final_grpo", "train_grpo"]
 
 LOSS_TYPES = GRPO_LOSS_TYPES
 PROBE_SEED = 7_777_777
@@ -70,6 +71,9 @@ class GRPOJob:
     format_weight: float = 0.2
     probe_prompts: int = 16  # held-out prompts whose mean reward is measured before and after (0: off)
     probe_samples: int = 4
+    # the signal gate (intern.train.grpo_signal): train only when at least this fraction of the probe's
+    # prompts has samples that disagree on correctness (0: always train)
+    min_signal: float = 0.1
     lr_scheduler: str = "constant"
     warmup_ratio: float = 0.0
     lora: bool = False
@@ -100,6 +104,9 @@ class GRPOResult:
     probe: dict[str, Any] | None = None  # RewardProbe.result(): mean reward before/after on fixed prompts
     stopped: str | None = None  # "wall_clock": the deadline ended it before max_steps
     planned_steps: int = 0  # the job's max_steps
+    signal: dict[str, Any] | None = None  # the signal gate's verdict (grpo_signal.signal_gate), None: no gate
+    skipped: str | None = None  # "no_signal": the gate found none; the model is the start model, untrained
+    steps_skipped: int = 0  # optimizer steps whose every group had identical rewards (no update made)
 
     @property
     def mean_reward(self) -> float:
@@ -161,6 +168,8 @@ def _check(job: GRPOJob) -> None:
     if job.batch_size % job.num_generations:
         raise TrainingError(f"batch_size ({job.batch_size}) must be a multiple of num_generations "
                             f"({job.num_generations}); e.g. batch_size={2 * job.num_generations}")
+    if not 0 <= job.min_signal <= 1:
+        raise TrainingError(f"min_signal must be a fraction in [0, 1] (got {job.min_signal}); 0 turns the gate off")
     if job.loss_type not in LOSS_TYPES:
         raise TrainingError(f"unknown loss_type {job.loss_type!r}; choose one of {LOSS_TYPES}")
 
@@ -171,7 +180,7 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
     ml_stack()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     from intern.evals import get_benchmark
 
@@ -217,9 +226,9 @@ def build_grpo_trainer(job: GRPOJob, callbacks: list | None = None):
         callbacks.append(RewardProbe(benchmark, probe_items, job.probe_samples, job.temperature,
                                      job.max_completion_length, job.format_weight, seed=job.seed))
     with LIBRARY_LOCK:  # wrapping with peft touches shared state too
-        return GRPOTrainer(model=model, reward_funcs=reward_functions(benchmark), args=args,
-                           train_dataset=dataset, processing_class=tokenizer,
-                           peft_config=peft_config, callbacks=callbacks)
+        return signal_trainer_class()(model=model, reward_funcs=reward_functions(benchmark), args=args,
+                                      train_dataset=dataset, processing_class=tokenizer,
+                                      peft_config=peft_config, callbacks=callbacks)
 
 
 def _probe_items(benchmark, job: GRPOJob, training_set) -> list:
@@ -244,9 +253,26 @@ def _probe_items(benchmark, job: GRPOJob, training_set) -> list:
     return []
 
 
+def train_grpo(trainer, checkpoint: str | Path | None, job: GRPOJob) -> None:
+    """Train (or resume, or restore) ``job``'s trainer, unless a fresh stage's signal gate finds nothing to learn.
+
+    A stage resumed from a checkpoint passed its gate when it started: it is not asked again.
+    """
+    if checkpoint is None:
+        verdict = signal_gate(trainer, job)
+        if verdict is not None and not verdict["train"]:
+            return
+    train_or_restore(trainer, checkpoint, job)
+
+
 def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
-    """Save the trained model as a plain directory (LoRA merged) with its rewards and provenance."""
+    """Save the trained model as a plain directory (LoRA merged) with its rewards and provenance.
+
+    After a gate that found no signal the model saved is the start model, untrained (``skipped``).
+    """
     history = trainer.state.log_history
+    verdict = getattr(trainer, "signal_verdict", None)
+    skipped = "no_signal" if verdict is not None and not verdict["train"] else None
     result = GRPOResult(
         final_path=str(Path(job.output_dir) / "final"),
         steps=trainer.state.global_step,
@@ -255,8 +281,9 @@ def save_final_grpo(trainer, job: GRPOJob, seconds: float) -> GRPOResult:
                      if "rewards/correctness/mean" in h],
         losses=[float(h["loss"]) for h in history if "loss" in h],
         seconds=round(seconds, 2),
-        stopped="wall_clock" if trainer.state.global_step < job.max_steps else None,
-        planned_steps=job.max_steps,
+        stopped="wall_clock" if trainer.state.global_step < job.max_steps and not skipped else None,
+        planned_steps=job.max_steps, signal=verdict, skipped=skipped,
+        steps_skipped=skipped_steps(history, job.logging_steps),
         probe=next((cb.result(history) for cb in trainer.callback_handler.callbacks
                     if type(cb).__name__ == "RewardProbe"), None),
     )
@@ -271,7 +298,7 @@ def run_grpo(job: GRPOJob, callbacks: list | None = None,
     start = time.time()
     trainer = build_grpo_trainer(job, callbacks)
     try:
-        train_or_restore(trainer, resume_from_checkpoint, job)
+        train_grpo(trainer, resume_from_checkpoint, job)
     except (RuntimeError, ValueError) as e:
         raise TrainingError(f"GRPO of {job.model_path} on {job.dataset_path} failed: {e}") from e
     return save_final_grpo(trainer, job, time.time() - start)  # every rank: see export_model

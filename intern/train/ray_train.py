@@ -41,15 +41,15 @@ def run_name(prefix: str, job: SFTJob | GRPOJob) -> str:
 
 
 def _recipe(recipe: str):
-    """(job class, trainer builder, final-model saver) for a recipe name."""
+    """(job class, trainer builder, trainer runner, final-model saver) for a recipe name."""
     if recipe == "sft":
-        from intern.train.sft import build_sft_trainer, save_final_model
+        from intern.train.sft import build_sft_trainer, save_final_model, train_or_restore
 
-        return SFTJob, build_sft_trainer, save_final_model
+        return SFTJob, build_sft_trainer, train_or_restore, save_final_model
     if recipe == "grpo":
-        from intern.train.grpo import build_grpo_trainer, save_final_grpo
+        from intern.train.grpo import build_grpo_trainer, save_final_grpo, train_grpo  # train_grpo: signal gate
 
-        return GRPOJob, build_grpo_trainer, save_final_grpo
+        return GRPOJob, build_grpo_trainer, train_grpo, save_final_grpo
     raise TrainingError(f"unknown recipe {recipe!r}; choose one of {RECIPES}")
 
 
@@ -65,11 +65,10 @@ def _worker(config: dict[str, Any]) -> None:
     from ray.train.huggingface.transformers import prepare_trainer
 
     from intern.train.callbacks import RankZeroReportCallback, progress_callbacks
-    from intern.train.sft import train_or_restore
 
     # Ray sets OMP_NUM_THREADS from the worker's CPUs; make torch honour it.
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    job_cls, build, save = _recipe(config["recipe"])
+    job_cls, build, train, save = _recipe(config["recipe"])
     job = job_cls(**config["job"])
     context = ray.train.get_context()
     rank = context.get_world_rank()
@@ -98,7 +97,7 @@ def _worker(config: dict[str, Any]) -> None:
             emit_continue(events, config.get("branch"), config["recipe"], job.continue_from)
     try:
         if checkpoint is None:
-            train_or_restore(trainer, None, job)  # from scratch, or on from an earlier job (continue_from)
+            train(trainer, None, job)  # from scratch, or on from an earlier job (continue_from)
         else:
             with checkpoint.as_directory() as folder:
                 hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME
@@ -106,7 +105,7 @@ def _worker(config: dict[str, Any]) -> None:
                 if events is not None and rank == 0:
                     events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
                                 from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
-                train_or_restore(trainer, hf_checkpoint, job)
+                train(trainer, hf_checkpoint, job)
     except BaseException:
         if tracker is not None:
             tracker.finish("failed")

@@ -23,7 +23,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 #: log_history keys of the "before" figures (flat numbers: Ray Train reports log_history as metrics).
-BEFORE_KEYS = {"reward": "probe_before/reward", "correctness": "probe_before/correctness"}
+BEFORE_KEYS = {"reward": "probe_before/reward", "correctness": "probe_before/correctness",
+               "signal": "probe_before/signal"}
 
 
 class RewardProbe(TrainerCallback):
@@ -42,7 +43,8 @@ class RewardProbe(TrainerCallback):
         self.after: dict[str, float] | None = None
 
     def measure(self, model, tokenizer) -> dict[str, float]:
-        """Mean reward and correctness of ``model``'s samples on the probe prompts."""
+        """Mean reward and correctness of ``model``'s samples on the probe prompts, and their *signal*:
+        the fraction of prompts whose samples disagree on correctness (what GRPO can learn from)."""
         import torch
 
         from intern.evals.generate import generate
@@ -64,15 +66,18 @@ class RewardProbe(TrainerCallback):
         correct = [float(self.benchmark.score(t, self.items[i // self.samples])) for i, t in enumerate(texts)]
         readable = [0.0 if self.benchmark.extract(t) is None else 1.0 for t in texts]
         n = len(texts)
+        groups = [correct[i:i + self.samples] for i in range(0, n, self.samples)]
+        mixed = sum(1 for g in groups if min(g) != max(g))
         return {"reward": round(sum(c + self.format_weight * f for c, f in zip(correct, readable, strict=True)) / n,
                                 4),
-                "correctness": round(sum(correct) / n, 4)}
+                "correctness": round(sum(correct) / n, 4), "signal": round(mixed / max(1, len(groups)), 4)}
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
         if not state.is_world_process_zero or model is None:
             return
         if state.global_step == 0:
-            self.before = self.measure(model, processing_class)
+            if self.before is None:  # the signal gate (intern.train.grpo_signal) may have measured it already
+                self.before = self.measure(model, processing_class)
             state.log_history.append({**{key: self.before[name] for name, key in BEFORE_KEYS.items()}, "step": 0})
         else:  # resumed from a checkpoint: its trainer state holds what the first attempt measured
             self.before = before_from_history(state.log_history)
@@ -97,4 +102,4 @@ class RewardProbe(TrainerCallback):
 def before_from_history(log_history: list[dict[str, Any]]) -> dict[str, float] | None:
     """The probe's "before" figures kept in a trainer's ``log_history``, or None if absent."""
     entry = next((h for h in log_history if BEFORE_KEYS["reward"] in h), None)
-    return None if entry is None else {name: entry[key] for name, key in BEFORE_KEYS.items()}
+    return None if entry is None else {name: entry[key] for name, key in BEFORE_KEYS.items() if key in entry}

@@ -95,6 +95,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 temperature=train["temperature"],
                 beta=train["beta"], loss_type=train["loss_type"], format_weight=train["format_weight"],
                 probe_prompts=train["reward_probe_prompts"], probe_samples=train["reward_probe_samples"],
+                min_signal=train["grpo_min_signal"],
                 manifest=_manifest(grpo), init_key=trained_by, **common)
         stages.append(Stage(recipe, job))
         current, trained_by = str(out / "final"), job_key(job)
@@ -133,7 +134,8 @@ def stage_summary(recipe: str, result: SFTResult | GRPOResult) -> dict[str, Any]
                    correctness_start=_window_mean(result.correctness, first=True),
                    correctness_end=_window_mean(result.correctness, first=False),
                    rewards=[round(r, 4) for r in result.rewards], probe=result.probe,
-                   train_loss=result.losses[-1] if result.losses else None)
+                   train_loss=result.losses[-1] if result.losses else None,
+                   signal=result.signal, skipped=result.skipped, steps_skipped=result.steps_skipped)
     else:
         out.update(train_loss=result.train_loss, resume_point=result.resume_point)
     return out

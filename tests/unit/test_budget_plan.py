@@ -163,11 +163,35 @@ def test_allocation_costs_grpo_by_sampling():
     plan = make_plan(_inputs(3600), COSTS)
     grpo = allocate(plan, 1, {**TRAIN, "method": "grpo"})
     per_step = COSTS.grpo_step_s(8, 48)
-    assert grpo["train"] == {"grpo_steps": int(grpo["seconds"] / per_step)} and grpo["rows"] == 0
+    assert grpo["train"] == {"grpo_steps": int(grpo["seconds"] / per_step), "grpo_batch_size": 8}
+    assert grpo["rows"] == 0
     assert grpo["grpo_rows"] == grpo["train"]["grpo_steps"] * 2  # 8 completions of 4 per prompt
     mixed = allocate(plan, 1, {**TRAIN, "method": "sft_grpo", "max_steps": 8})
     assert mixed["train"]["max_steps"] == 8 and mixed["rows"] == 32
     assert mixed["train"]["grpo_steps"] == int((mixed["seconds"] - 8 * 4.0) / per_step)
+    # the reward probe's samples (before: the signal gate, and after) come out of the GRPO stage's time
+    probed = allocate(plan, 1, {**TRAIN, "method": "grpo", "reward_probe_prompts": 16, "reward_probe_samples": 4})
+    probe_s = COSTS.generation_s(2 * 16 * 4, 48)
+    assert probed["train"]["grpo_steps"] == int((probed["seconds"] - probe_s) / per_step) < grpo["train"]["grpo_steps"]
+    assert probed["grpo_step_s"] == round(per_step, 2)
+
+
+def test_a_grpo_stage_too_short_for_its_batch_takes_fewer_prompts_per_step():
+    """Sized for the machine: where 16 completions a step leave under MIN_GRPO_STEPS steps, the plan takes
+    fewer prompts per step (whole groups, at least two), so the stage still makes steps."""
+    from intern.planning.budget_plan import MIN_GRPO_STEPS, allocate
+
+    plan = make_plan(_inputs(250), COSTS)
+    wide = {**TRAIN, "method": "grpo", "grpo_batch_size": 16}
+    seconds = allocate(plan, 1, wide)["seconds"]
+    assert seconds / COSTS.grpo_step_s(16, 48) < MIN_GRPO_STEPS  # the premise: too slow for 16 a step
+    alloc = allocate(plan, 1, wide)
+    batch = alloc["train"]["grpo_batch_size"]
+    assert batch < 16 and batch % 4 == 0 and batch >= 8
+    assert alloc["train"]["grpo_steps"] == int(seconds / COSTS.grpo_step_s(batch, 48))
+    assert batch == 8 or alloc["train"]["grpo_steps"] >= MIN_GRPO_STEPS
+    roomy = allocate(make_plan(_inputs(36000), COSTS), 1, wide)  # enough time: the configured batch stays
+    assert roomy["train"]["grpo_batch_size"] == 16 and roomy["train"]["grpo_steps"] >= MIN_GRPO_STEPS
 
 
 def test_branches_split_a_cpu_node_only_when_measured_faster_and_a_lone_branch_gets_all_of_it():

@@ -71,7 +71,7 @@ def test_grpo_runs_logs_rewards_and_exports_a_plain_model(grpo_data, tmp_path: P
     job = GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=grpo_data.path,
                   output_dir=str(tmp_path / "run"), benchmark="wordproblems", max_steps=2,
                   batch_size=2, num_generations=2, max_completion_length=8, beta=0.01,
-                  loss_type="grpo", lora=True, lora_r=4, lora_alpha=8)
+                  loss_type="grpo", lora=True, lora_r=4, lora_alpha=8, min_signal=0.0)  # gate off: see below
     result = run_grpo(job)
     final = Path(result.final_path)
     assert result.steps == 2 and len(result.rewards) == 2 and len(result.correctness) == 2
@@ -94,12 +94,14 @@ def test_probe_before_survives_a_resume_from_a_checkpoint(grpo_data, tmp_path: P
 
     job = GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=grpo_data.path,
                   output_dir=str(tmp_path / "run"), benchmark="wordproblems", max_steps=2, save_steps=2,
-                  batch_size=2, num_generations=2, max_completion_length=8, probe_prompts=4, probe_samples=2)
+                  batch_size=2, num_generations=2, max_completion_length=8, probe_prompts=4, probe_samples=2,
+                  min_signal=0.0)
     first = run_grpo(job)
     checkpoint = trainer_dir(job) / "checkpoint-2"
     kept = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
     assert kept[0] == {"probe_before/reward": first.probe["before"]["reward"],
-                       "probe_before/correctness": first.probe["before"]["correctness"], "step": 0}
+                       "probe_before/correctness": first.probe["before"]["correctness"],
+                       "probe_before/signal": first.probe["before"]["signal"], "step": 0}
     # a longer run was cut after step 2 and resumes: "before" is the untrained policy's, read back
     longer = dataclasses.replace(job, max_steps=3, output_dir=str(tmp_path / "longer"))
     resumed = run_grpo(longer, resume_from_checkpoint=str(checkpoint))
@@ -171,3 +173,88 @@ def test_probe_leaves_out_prompts_the_grpo_set_trains_on(tmp_path: Path) -> None
     probe = _probe_items(bench, words, {"item": trained})
     assert len(probe) == 16  # replaced from the spare draws
     assert not {it.question for it in probe} & {it.question for it in free[:5]}
+
+
+# ------------------------------------------------------------------ GRPO only where there is a signal
+
+
+class _Parity(type(get_benchmark("wordproblems"))):
+    """wordproblems whose scorer rewards an even-length completion: a random model's samples disagree."""
+
+    name = "test-parity"
+
+    def score(self, completion, item) -> float:
+        return float(len(completion) % 2 == 0)
+
+
+@pytest.fixture(scope="module")
+def parity():
+    from intern.evals.registry import _REGISTRY, register
+
+    bench = _REGISTRY.get(_Parity.name) or _Parity()
+    register(bench)
+    return bench
+
+
+def _weights(path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / "model.safetensors"))
+
+
+def _same_weights(a, b) -> bool:
+    wa, wb = _weights(a), _weights(b)
+    return wa.keys() == wb.keys() and all(bool((wa[k] == wb[k]).all()) for k in wa)
+
+
+def _tiny_job(data, out: Path, benchmark: str, **kw) -> GRPOJob:
+    base = {"max_steps": 3, "batch_size": 8, "num_generations": 4, "max_completion_length": 8,
+            "probe_prompts": 4, "probe_samples": 4, "learning_rate": 1e-3, "save_steps": 100}
+    return GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=data.path, output_dir=str(out),
+                   benchmark=benchmark, **{**base, **kw})
+
+
+def test_a_start_policy_that_never_succeeds_is_not_trained(grpo_data, tmp_path: Path) -> None:
+    """tiny:llama never answers a word problem: the gate measures it on the probe and trains nothing."""
+    from intern.train.sft import trainer_dir
+
+    job = _tiny_job(grpo_data, tmp_path / "gated", "wordproblems")
+    result = run_grpo(job)
+    assert result.skipped == "no_signal" and result.steps == 0 and result.stopped is None
+    assert result.signal == {**result.signal, "train": False, "signal": 0.0, "pass_rate": 0.0, "prompts": 4,
+                             "samples": 4, "min_signal": 0.1}
+    assert "train.grpo_min_signal" in result.signal["why"]
+    assert result.probe["before"]["signal"] == 0.0 and result.rewards == []
+    assert not list(trainer_dir(job).glob("checkpoint-*"))  # no step ran
+    # the branch keeps its start model, as a plain model directory with the verdict in its record
+    assert _same_weights(result.final_path, job.model_path)
+    record = json.loads((Path(result.final_path) / "intern_train.json").read_text())
+    assert record["result"]["skipped"] == "no_signal" and record["result"]["signal"] == result.signal
+
+
+def test_no_step_trains_on_groups_with_identical_rewards(grpo_data, tmp_path: Path) -> None:
+    """Gate off, a random model on word problems: every group earns the same reward, so every completion
+    is masked out and every optimizer step is skipped: after 3 steps the weights are the start model's."""
+    job = _tiny_job(grpo_data, tmp_path / "flat", "wordproblems", min_signal=0.0)
+    result = run_grpo(job)
+    assert result.steps == 3 and result.steps_skipped == 3 and result.skipped is None
+    assert result.signal is None  # no gate
+    log = json.loads((Path(job.output_dir) / "final" / "intern_train.json").read_text())["result"]
+    assert log["steps_skipped"] == 3
+    assert _same_weights(result.final_path, job.model_path)
+
+
+def test_groups_with_a_signal_train_and_the_gate_lets_them(parity, grpo_data, tmp_path: Path) -> None:
+    """Rewards that differ inside groups (even-length completions): the gate passes, the steps update."""
+    job = _tiny_job(grpo_data, tmp_path / "parity", parity.name)
+    trainer = build_grpo_trainer(job)
+    from intern.train.grpo import save_final_grpo, train_grpo
+
+    train_grpo(trainer, None, job)
+    result = save_final_grpo(trainer, job, 0.0)
+    assert result.signal["train"] is True and result.signal["signal"] >= 0.1 and result.skipped is None
+    assert result.steps == 3 and result.steps_skipped < 3
+    masked = [h["signal/frac_completions_masked"] for h in trainer.state.log_history
+              if "signal/frac_completions_masked" in h]
+    assert len(masked) == 3 and min(masked) < 1.0
+    assert not _same_weights(result.final_path, job.model_path)

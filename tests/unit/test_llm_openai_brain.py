@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 
 import pytest
 from llm_server import LLMServer, call, no_choices, reply, slow, status
@@ -62,11 +63,34 @@ def test_5xx_backs_off_exponentially():
     assert sleeps == [pytest.approx(0.01), pytest.approx(0.02)]
 
 
-def test_timeout_is_retried():
+def test_a_remote_servers_timeout_is_retried():
     with LLMServer([slow(1.0, reply("late")), reply("in time")]) as server:
-        brain, sleeps, usage = make_brain(server, timeout=0.2)
+        brain, sleeps, usage = make_brain(server, timeout=0.2, retry_timeouts=True)  # as for a remote API
         assert brain.decide(MESSAGES, []).content == "in time"
     assert len(sleeps) == 1 and usage[0]["attempts"] == 2
+
+
+def test_a_local_server_that_times_out_is_not_asked_the_same_again():
+    """A slow loopback server: the first generation may still run; a retry would start a second one."""
+    with LLMServer([slow(1.5, reply("late")), reply("a second generation")]) as server:
+        brain, sleeps, _ = make_brain(server, timeout=0.3)
+        with pytest.raises(BrainError, match=r"did not answer within 0.3 s \(brain.timeout\).*not asked again"):
+            brain.decide(MESSAGES, [])
+        time.sleep(1.5)  # the server finishes the first answer; nothing else was sent
+        assert len(server.requests) == 1 and sleeps == [] and server.remaining == 1
+
+
+@pytest.mark.parametrize(("base_url", "local"), [
+    ("http://127.0.0.1:8000/v1", True), ("http://localhost:11434/v1", True), ("http://10.0.3.7:8000/v1", True),
+    ("http://vllm:8000/v1", True), ("http://vllm.default.svc.cluster.local/v1", True),
+    ("http://[::1]:8080/v1", True), ("https://api.openai.com/v1", False),
+    ("https://router.huggingface.co/v1", False), (None, False)])
+def test_which_servers_count_as_local(base_url, local):
+    from intern.llm.openai_brain import LOCAL_TIMEOUT_S, REMOTE_TIMEOUT_S, is_local_server
+
+    assert is_local_server(base_url) is local
+    brain = OpenAIBrain(model="m", base_url=base_url, api_key=KEY)
+    assert brain.timeout == (LOCAL_TIMEOUT_S if local else REMOTE_TIMEOUT_S) and brain.retry_timeouts is not local
 
 
 def test_gives_up_after_bounded_attempts_without_leaking_the_key():

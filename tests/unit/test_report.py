@@ -198,13 +198,19 @@ def test_grpo_stage_gets_its_reward_table_and_plot_apart_from_the_sft_loss(tmp_p
     log.emit("trainer", "grpo_rewards", branch="b2", recipe="grpo", steps=8, checkpoint="ck/b2/final",
              reward_start=0.6, reward_end=0.9, correctness_start=0.4, correctness_end=0.7,
              probe={"before": {"reward": 0.5, "correctness": 0.3}, "after": {"reward": 0.8, "correctness": 0.6},
-                    "prompts": 16, "samples": 4})
+                    "prompts": 16, "samples": 4}, steps_skipped=2,
+             signal={"train": True, "signal": 0.625, "why": "the start policy's samples disagree on 62% of them"})
     log.emit("trainer", "grpo_rewards", branch="b3", recipe="grpo", steps=2, checkpoint="ck/b3/final",
-             reward_start=0.1, reward_end=0.1, correctness_start=0.0, correctness_end=0.0)
+             reward_start=0.1, reward_end=0.1, correctness_start=0.0, correctness_end=0.0, seconds=61.0)
+    log.emit("trainer", "grpo_rewards", branch="b4", recipe="grpo", steps=0, checkpoint="ck/b4/final",
+             skipped="no_signal", signal={"train": False, "signal": 0.0, "why": "no sample was right"})
     text = write_report(run_dir).read_text()
     assert "## GRPO" in text
-    assert "| b2 | 8 | 0.6 -> 0.9 | 0.4 -> 0.7 | 0.5 -> 0.8 | 0.3 -> 0.6 | ck/b2/final |" in text
-    assert "| b3 | 2 | 0.1 -> 0.1 | 0.0 -> 0.0 | not measured | not measured | ck/b3/final |" in text
+    assert ("| b2 | 0.625 (trained) | 8 (2 without signal: no update) | 0.6 -> 0.9 | 0.4 -> 0.7 | 0.5 -> 0.8 "
+            "| 0.3 -> 0.6 | ck/b2/final |") in text
+    assert ("| b3 | no gate | 2 (30.5 s/step) | 0.1 -> 0.1 | 0.0 -> 0.0 | not measured | not measured "
+            "| ck/b3/final |") in text
+    assert "| b4 | 0.0 (**skipped: no signal**) | 0 |" in text and "- b4: no sample was right." in text
     assert (run_dir / "plots" / "grpo_reward.png").read_bytes().startswith(PNG_SIGNATURE)
     assert "GRPO mean reward" in text
 
