@@ -37,7 +37,7 @@ from intern.events import EventLog
 from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
 from intern.guards.decisions import GuardDecision, Verdict
 from intern.guards.secrets import redact, redact_obj
-from intern.llm.base import Brain, BrainError, ToolCall
+from intern.llm.base import Brain, BrainError, ContextLimitError, ToolCall
 
 FINISH = "finish"
 STOP_REASONS = ("finished", "max_steps", "escalated", "budget", "awaiting_approval", "brain_error")
@@ -201,6 +201,7 @@ class _Loop:
         self.messages: list[dict[str, Any]] = []
         self.steps = 0
         self.reported: tuple[int, int] | None = None  # (messages counted, prompt tokens) from the server
+        self.context_refusals = 0  # refusals for want of context since the last answer
         self.compactor = compactor
         if compactor is not None and not compactor.overhead_tokens:
             # this loop's tool schemas count against the window too (a copy: the caller's stays as given)
@@ -234,8 +235,11 @@ class _Loop:
                     self.compact(d)
             sent = len(self.messages)
             reply = self.brain.decide(self.messages, self.schemas)
+        except ContextLimitError as e:
+            return self.over_context(e)
         except BrainError as e:
             return self.end("brain_error", detail=redact(str(e)))
+        self.context_refusals = 0
         self.steps += 1
         if self.gate is not None:
             self.gate.after_llm(self.role, self.branch, reply.usage.prompt_tokens, reply.usage.completion_tokens,
@@ -268,6 +272,33 @@ class _Loop:
         self.messages = result.messages
         self.reported = None
         self.emit("compaction", step=self.steps, **decision.event_fields(), **result.event_fields())
+
+    def over_context(self, error: ContextLimitError) -> AgentResult | None:
+        """The server refused the prompt as longer than its context: compact to fit what it said (a
+        quarter below what was sent when it gave no size) and ask again; the role fails only when
+        compaction cannot make room or the server refuses the compacted prompt too."""
+        self.context_refusals += 1
+        detail = redact(str(error))
+        if self.context_refusals > 1:
+            return self.end("brain_error", detail=f"{detail} (again after compacting the conversation)")
+        sent = self.tokens()
+        window = error.limit or max(1024, int(sent * 0.75))
+        # the server's window from now on: the compactor's threshold and the brain's max_tokens follow it
+        base = self.compactor or Compactor(window)
+        self.compactor = copy.copy(base)
+        self.compactor.context_window = min(base.context_window, window)
+        self.compactor.summary_tokens = min(base.summary_tokens, max(64, self.compactor.context_window // 8))
+        if hasattr(self.brain, "context_window"):
+            current = self.brain.context_window
+            self.brain.context_window = min(current, window) if current else window
+        decision = GuardDecision(Verdict.COMPACT, "compaction", "server_context_limit",
+                                 details={"tokens": sent, "context_window": self.compactor.context_window,
+                                          "server_said": detail})
+        try:
+            self.compact(decision)
+        except (CompactionError, BrainError) as e:
+            return self.end("brain_error", detail=f"{detail}; compacting could not make room: {redact(str(e))}")
+        return None
 
     def run_calls(self, calls: list[ToolCall], reply_error: str | None) -> AgentResult | None:
         """Answer every call of one reply, then add any guard corrections for the model."""

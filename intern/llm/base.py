@@ -24,6 +24,18 @@ class BrainError(InternError):
     """The model could not be reached or refused the request (after retries). Secrets redacted."""
 
 
+class ContextLimitError(BrainError):
+    """The server refused the request because the prompt (plus the answer asked for) exceeds its context.
+
+    ``limit`` is the context size in tokens when the server said it (None otherwise): the agent loop
+    compacts the conversation to fit it and asks again, instead of failing the role.
+    """
+
+    def __init__(self, message: str, limit: int | None = None):
+        super().__init__(message)
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One tool call the model asked for.

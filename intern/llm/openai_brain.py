@@ -28,7 +28,16 @@ from typing import Any
 
 from intern.events import EventLog
 from intern.guards.secrets import redact, register_secret
-from intern.llm.base import BrainError, Reply, ToolCall, Usage, parse_tool_call, reply_problem, tool_names
+from intern.llm.base import (
+    BrainError,
+    ContextLimitError,
+    Reply,
+    ToolCall,
+    Usage,
+    parse_tool_call,
+    reply_problem,
+    tool_names,
+)
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
@@ -191,8 +200,12 @@ class OpenAIBrain:
                 delay = self._retry_after(e.response.headers) or self._backoff(attempt)
             except openai.APIStatusError as e:
                 if e.status_code < 500:
+                    detail = _detail(e)
+                    if (limit := context_limit(detail)) is not False:
+                        raise ContextLimitError(self._safe(f"the LLM server's context is too small for the request "
+                                                           f"({e.status_code}): {detail}"), limit) from None
                     raise BrainError(self._safe(f"the LLM server refused the request ({e.status_code}): "
-                                                f"{_detail(e)}")) from None
+                                                f"{detail}")) from None
                 last = f"{e.status_code} server error: {_detail(e)}"
                 delay = self._backoff(attempt)
             except openai.APITimeoutError:
@@ -240,6 +253,34 @@ class OpenAIBrain:
 
     def _safe(self, text: str) -> str:
         return redact(text, [self._api_key])
+
+
+#: How servers say that a prompt exceeds the context: OpenAI and vLLM ("maximum context length is N
+#: tokens"), llama.cpp ("exceeds the available context size"; n_ctx), Ollama/TGI/transformers
+#: ("prompt is too long", "input length ... exceeds", "max_model_len"; vLLM's "maximum model length", TGI's
+#: "inputs tokens + max_new_tokens must be <= N").
+_CONTEXT_PATTERNS = (r"maximum context length", r"context (?:length|size|window)", r"exceeds? the available context",
+                     r"context_length_exceeded", r"prompt is too long", r"too many tokens", r"max_model_len",
+                     r"input (?:length|tokens?) .*exceed", r"n_ctx", r"maximum model length",
+                     r"tokens \+ max_new_tokens must be")
+_CONTEXT_SIZE = (r"maximum context length is (\d+)", r"context (?:length|size|window) (?:is |of )?\(?(\d+)",
+                 r"n_ctx(?:_slot)?\s*[=:]\s*(\d+)", r"max_model_len\D{0,20}(\d+)",
+                 r"maximum model length of (\d+)", r"max_new_tokens must be <= (\d+)",
+                 r"(?:maximum|max)\D{0,30}(\d{3,7}) tokens")
+
+
+def context_limit(detail: str) -> int | None | bool:
+    """The server's context size in tokens if ``detail`` says the prompt exceeds it (None: exceeded, size
+    not given); False when ``detail`` is about something else."""
+    import re
+
+    text = detail.lower()
+    if not any(re.search(p, text) for p in _CONTEXT_PATTERNS):
+        return False
+    for pattern in _CONTEXT_SIZE:
+        if found := re.search(pattern, text):
+            return int(found.group(1))
+    return None
 
 
 def _detail(error: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from llm_server import LLMServer, Toolbox, call, finish, reply
+from llm_server import LLMServer, Toolbox, call, finish, reply, status
 
 from intern.events import EventLog, read_events
 from intern.guards.budgets import Ledger, Limits
@@ -135,3 +135,43 @@ def test_an_agent_run_that_cannot_fit_raises_instead_of_looping(tmp_path):
     assert len(server.requests) == 1  # failed at the first check after the huge result, no retry loop
     (event,) = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "compaction"]
     assert event["verdict"] == "compact" and "Make tool results shorter" in event["failed"]
+
+
+@pytest.mark.parametrize("said", [
+    ("This model's maximum context length is 3000 tokens. However, your messages resulted in 3900 tokens.", 3000),
+    ("the request exceeds the available context size, try increasing it", None)])  # llama.cpp: no size
+def test_a_server_that_reports_its_context_exceeded_gets_a_compacted_prompt_not_a_failed_role(tmp_path, said):
+    """brain.context_window says 32768, the server holds less: its 400 names the limit (OpenAI / vLLM /
+    llama.cpp wording); the loop compacts to fit it and asks again, and the brain's window follows."""
+    message, size = said
+    events = EventLog(tmp_path / "events.jsonl", run_id="r1")
+    script = [reply(tool_calls=[call("read", {"page": k})]) for k in range(6)]
+    script += [status(400, body={"error": {"message": message, "type": "invalid_request_error"}}),
+               finish({"answer": 3})]
+    tools = Toolbox(read=lambda a: f"page {a['page']}: " + "lorem ipsum " * 100)
+    llm = brain(server := LLMServer(summarizer_or(script)))
+    llm.context_window, llm.max_tokens = 32768, 2048
+    with server:
+        result = run_agent(llm, "You are a researcher.", "Find the answer in the pages.", tools,
+                           result_schema=SCHEMA, gate=Gatekeeper(Ledger(Limits()), context_window=32768),
+                           compactor=Compactor(context_window=32768), events=events, role="researcher")
+    assert result.stopped_reason == "finished" and result.final == {"answer": 3}
+    [compaction] = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "compaction"]
+    assert compaction["reason"] == "server_context_limit" and message in compaction["server_said"]
+    window = compaction["context_window"]
+    assert window == (size or window) and compaction["tokens_after"] < min(0.9 * window, compaction["tokens_before"])
+    assert llm.context_window == window  # max_tokens is sized for the server's real window from now on
+    last = server.requests[-1]["body"]
+    assert last["messages"][2]["content"].startswith(SUMMARY_MARKER) and last["max_tokens"] <= window
+
+
+def test_a_server_that_refuses_even_the_compacted_prompt_fails_the_role_with_its_words(tmp_path):
+    events = EventLog(tmp_path / "events.jsonl", run_id="r1")
+    too_long = status(400, body={"detail": "prompt is too long"})  # FastAPI's shape
+    script = [reply(tool_calls=[call("read", {"page": k})]) for k in range(6)] + [too_long, too_long]
+    tools = Toolbox(read=lambda a: f"page {a['page']}: " + "lorem ipsum " * 100)
+    with LLMServer(summarizer_or(script)) as server:
+        result = run_agent(brain(server), "sys", "task", tools, result_schema=SCHEMA, events=events,
+                           compactor=Compactor(context_window=32768), role="researcher")
+    assert result.stopped_reason == "brain_error"
+    assert "prompt is too long" in result.detail and "again after compacting" in result.detail
