@@ -43,6 +43,11 @@ from intern.llm.prompts import render_prompt
 __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", "ask_supervisor"]
 
 
+#: Why an LLM loop ended without a result that ``brain.fallback: playbook`` hands to the playbook (a spent
+#: budget or a pause for approval is not the model's failure: those stand).
+FALLBACK_REASONS = ("escalated", "max_steps", "brain_error")
+
+
 class RoleStopped(InternError):
     """A role's agent loop ended without a result (escalated, out of steps, brain error, invalid result)."""
 
@@ -94,6 +99,9 @@ class RemoteGate:
 
     def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision:
         return self._call("after_reply", role, branch, text)
+
+    def fresh_loop_record(self, role: str, branch: str | None) -> None:
+        self._call("fresh_loop_record", role, branch)
 
 
 def ask_supervisor(supervisor: Any, method: str, *args: Any) -> Any:
@@ -170,11 +178,24 @@ class RoleAgent:
         prompt = render_prompt(self.role, base_model=self.cfg.base_model, benchmark=self.cfg.benchmark,
                                budget=budget_text(self.cfg), **prompt_vars)
         b = self.cfg.brain
-        result = run_agent(self.brain(playbook), prompt.system, prompt.task, tools,
-                           result_schema=result_schema or prompt.result_schema, gate=self.gate,
-                           compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
-                           events=self.events, role=self.role, branch=self.key, max_steps=b.max_steps,
-                           resume=resume, approval=approval, result_check=result_check)
+
+        def loop(brain: Brain, resume: AgentResult | None, approval: dict[str, Any] | None) -> AgentResult:
+            return run_agent(brain, prompt.system, prompt.task, tools,
+                             result_schema=result_schema or prompt.result_schema, gate=self.gate,
+                             compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
+                             events=self.events, role=self.role, branch=self.key, max_steps=b.max_steps,
+                             resume=resume, approval=approval, result_check=result_check)
+
+        result = loop(self.brain(playbook), resume, approval)
+        if (result.stopped_reason in FALLBACK_REASONS and b.kind != "playbook" and b.fallback == "playbook"
+                and playbook is not None):
+            # The LLM could not give this role its result: the offline playbook plays the step, through the
+            # same gate and tools, so the run still trains and evaluates; the record says who and why.
+            self.events.emit(self.role, "brain_fallback", branch=self.key, to="playbook",
+                             reason=result.stopped_reason, detail=result.detail, llm_steps=result.steps)
+            if self.gate is not None and hasattr(self.gate, "fresh_loop_record"):
+                self.gate.fresh_loop_record(self.role, self.key)
+            result = loop(playbook, None, None)
         if result.stopped_reason == "awaiting_approval":
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")

@@ -302,6 +302,10 @@ class Supervisor:
         """After a role's reply without a tool call: correct or escalate a model repeating the same text."""
         return self.gatekeeper.after_reply(role, branch, text)
 
+    def fresh_loop_record(self, role: str, branch: str | None) -> None:
+        """A role's step passes to another brain (``brain.fallback``): its loop record starts afresh."""
+        self.gatekeeper.fresh_loop_record(role, branch)
+
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision:
         """After a role's tool call: charge it; correct or escalate a loop."""

@@ -36,6 +36,7 @@ GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
 DEEPSPEED_STAGES = ("auto", "none", "zero2", "zero3")
 DIST_BACKENDS = ("auto", "gloo", "nccl")
 BRAIN_KINDS = ("playbook", "openai")
+BRAIN_FALLBACKS = ("playbook", "none")
 APPROVAL_MODES = ("ask", "auto", "never")
 DATA_STYLES = ("worked", "direct", "checked")  # checked: multiple choice only
 LR_SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "warmup_stable_decay")
@@ -219,6 +220,9 @@ class BrainConfig:
     compaction_threshold: float = setting(0.9, gt=0, le=1, hint="e.g. 0.9")
     max_steps: int = setting(40, ge=1)
     loop_cooldown: int = setting(2, ge=0)
+    # when the LLM cannot give a role its result (escalated loop, out of steps, server gone or refusing),
+    # the offline playbook plays that role's step, so the run still trains and evaluates (none: the role fails)
+    fallback: str = setting("playbook", one_of=BRAIN_FALLBACKS)
 
 
 @dataclass

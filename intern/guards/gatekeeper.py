@@ -103,6 +103,11 @@ class Gatekeeper:
         """After a reply that called no tool: loop detection over the text (a model repeating itself)."""
         return self._record(role, branch, self._detector(role, branch).observe_reply(text))
 
+    def fresh_loop_record(self, role: str, branch: str | None) -> None:
+        """Forget what the loop detector saw of ``role``/``branch``: another brain takes over its step
+        (the playbook after an LLM loop), whose calls are not a continuation of that loop."""
+        self.loops.pop(f"{role}/{branch or '-'}", None)
+
     # --------------------------------------------------------------------------- helpers
     def snapshot(self) -> dict[str, Any]:
         """The ledger and how many decisions of each kind were made."""
