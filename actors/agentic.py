@@ -37,7 +37,7 @@ from intern.guards.compaction import Compactor
 from intern.guards.decisions import GuardDecision
 from intern.llm.agent import AgentResult, Gate, ToolSet, run_agent
 from intern.llm.base import Brain
-from intern.llm.openai_brain import OpenAIBrain, usage_logger
+from intern.llm.openai_brain import brain_from_config, usage_logger
 from intern.llm.prompts import render_prompt
 
 __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", "ask_supervisor"]
@@ -146,10 +146,7 @@ class RoleAgent:
             if playbook is None:
                 raise InternError(f"the {self.role} has no playbook move for this task")
             return playbook
-        return OpenAIBrain(b.model, b.base_url, os.environ.get(b.api_key_env), timeout=b.timeout,
-                           max_attempts=b.max_attempts, max_tokens=b.max_output_tokens,
-                           context_window=b.context_window,
-                           on_usage=usage_logger(self.events, self.role, self.key))
+        return brain_from_config(b, on_usage=usage_logger(self.events, self.role, self.key))
 
     def _pause(self, result: AgentResult) -> AgentOutcome:
         return AgentOutcome(approval={"request_id": result.request_id, "role": self.role, "branch": self.key,

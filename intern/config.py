@@ -223,6 +223,9 @@ class BrainConfig:
     # when the LLM cannot give a role its result (escalated loop, out of steps, server gone or refusing),
     # the offline playbook plays that role's step, so the run still trains and evaluates (none: the role fails)
     fallback: str = setting("playbook", one_of=BRAIN_FALLBACKS)
+    # how tool calls travel: auto probes the server when the run starts (native if it answers one small
+    # request with a tool call, else text: tools offered in the prompt, calls read from a JSON block)
+    tool_protocol: str = setting("auto", one_of=("auto", "native", "text"))
 
 
 @dataclass

@@ -277,7 +277,7 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
         ["Baseline (test)", _fmt_score(base)], ["Final (test)", _fmt_score(final)],
         ["Delta (final − baseline)", _fmt_delta(base, final)],
         ["Chosen branch", chosen_text], ["Checkpoint", (final or {}).get("checkpoint")],
-        ["Wall time", wall_text], *_fallback_rows(run)])
+        ["Wall time", wall_text], *_brain_rows(run)])
     shown = [f"- {k}: `{json.dumps(config[k], default=str)}`"
              for k in ("base_model", "benchmark", "branches") if k in config]
     body = (["## Config", ""] + (["Resolved config: [config.yaml](config.yaml)", ""]
@@ -292,14 +292,17 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     return "\n".join(head + summary + gaps + [""] + body).rstrip() + "\n"
 
 
-def _fallback_rows(run: _Run) -> list[list[Any]]:
-    """Which roles the offline playbook played because the LLM could not (``brain.fallback``), and why."""
+def _brain_rows(run: _Run) -> list[list[Any]]:
+    """The LLM brain's tool-calling protocol as the run's probe found it, and which roles the offline
+    playbook played because the LLM could not (``brain.fallback``), and why."""
+    rows = [["LLM tool calling", f"{e.get('protocol')}: {e.get('why')} (probe {e.get('seconds')} s)"]
+            for e in run.of("brain_probe")[-1:]]
     falls = run.of("brain_fallback")
-    if not falls:
-        return []
-    text = "; ".join(f"{e.get('role')}" + (f"/{e['branch']}" if e.get("branch") else "")
-                     + f": {e.get('reason')} ({str(e.get('detail') or 'no detail')[:160]})" for e in falls)
-    return [["Played by the playbook (LLM fallback)", text]]
+    if falls:
+        rows.append(["Played by the playbook (LLM fallback)", "; ".join(
+            f"{e.get('role')}" + (f"/{e['branch']}" if e.get("branch") else "")
+            + f": {e.get('reason')} ({str(e.get('detail') or 'no detail')[:160]})" for e in falls)])
+    return rows
 
 
 def _hypotheses_section(run: _Run, branches: list[_Branch]) -> list[str]:

@@ -67,13 +67,19 @@ class LLMServer:
     Args:
         script: steps answered in order, each a step dict or a responder (body -> step);
             or one responder answering every request.
+        native_tools: how the server answers a run's tool-calling probe (a request offering
+            ``intern.llm.text_tools.PROBE_TOOL``), outside the script: with a native tool call (True),
+            in prose as a server that drops tool definitions does (False), or as the script says (None).
 
     Attributes:
-        requests: every request received: ``{"path", "headers" (lower-cased names), "body"}``.
+        requests: every request received: ``{"path", "headers" (lower-cased names), "body"}``
+            (the probe's go to ``probes`` when answered outside the script).
     """
 
-    def __init__(self, script: list[Step | Responder] | Responder):
+    def __init__(self, script: list[Step | Responder] | Responder, native_tools: bool | None = True):
         self._script = script
+        self.native_tools = native_tools
+        self.probes: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self._counter = 0
@@ -103,6 +109,16 @@ class LLMServer:
         """Stop serving and free the port."""
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def is_probe(self, body: dict[str, Any]) -> bool:
+        """Whether ``body`` is a run's tool-calling probe that this server answers outside its script."""
+        names = [t.get("function", {}).get("name") for t in body.get("tools") or []]
+        return self.native_tools is not None and names == ["record_number"]
+
+    def probe_step(self) -> Step:
+        if self.native_tools:
+            return reply(None, [call("record_number", {"value": 7})])
+        return reply("I have recorded the number 7.")
 
     def next_step(self, body: dict[str, Any]) -> Step:
         """The step answering ``body`` (an error step when the script is exhausted)."""
@@ -161,12 +177,13 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("content-length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
-            server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                    "body": body})
+            probe = server.is_probe(body)
+            (server.probes if probe else server.requests).append(
+                {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
             if not self.path.endswith("/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 return
-            step = server.next_step(body)
+            step = server.probe_step() if probe else server.next_step(body)
             while step["kind"] == "slow":
                 time.sleep(step["seconds"])
                 step = step["then"]

@@ -38,6 +38,7 @@ from intern.llm.base import (
     reply_problem,
     tool_names,
 )
+from intern.llm.text_tools import parse_text_reply, to_text_messages
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
@@ -49,6 +50,8 @@ LOCAL_PLACEHOLDER_KEY = "not-needed"
 MIN_OUTPUT_TOKENS = 256
 
 UsageCallback = Callable[[dict[str, Any]], None]
+
+TOOL_PROTOCOLS = ("native", "text")
 
 #: Default seconds for one request: a local server may generate long answers on a small accelerator.
 LOCAL_TIMEOUT_S = 600.0
@@ -95,6 +98,8 @@ class OpenAIBrain:
         context_window: the model's context in tokens: ``max_tokens`` is capped so the prompt (as
             estimated) and the answer fit it, never below ``MIN_OUTPUT_TOKENS``.
         temperature: sampling temperature, or None for the server default.
+        tool_protocol: ``native`` (the server's tool calling) or ``text`` (tools offered in the prompt,
+            calls read from a JSON block: :mod:`intern.llm.text_tools`); the run's capability probe picks.
         on_usage: called after every successful call with the token usage (see
             :func:`usage_logger`).
         sleep: how to wait between attempts (``time.sleep``).
@@ -105,7 +110,7 @@ class OpenAIBrain:
                  backoff_base: float = 1.0,
                  backoff_max: float = 30.0, max_retry_after: float = 60.0, jitter: float = 0.1,
                  max_tokens: int | None = None, context_window: int | None = None,
-                 temperature: float | None = None,
+                 temperature: float | None = None, tool_protocol: str = "native",
                  on_usage: UsageCallback | None = None, sleep: Callable[[float], None] = time.sleep):
         self.model = model or os.environ.get(ENV_MODEL)
         if not self.model:
@@ -132,6 +137,9 @@ class OpenAIBrain:
         self.max_tokens = max_tokens
         self.context_window = context_window
         self.temperature = temperature
+        if tool_protocol not in TOOL_PROTOCOLS:
+            raise BrainError(f"tool_protocol must be one of {TOOL_PROTOCOLS} (got {tool_protocol!r})")
+        self.tool_protocol = tool_protocol
         self.on_usage = on_usage
         self.sleep = sleep
         self._client: Any = None
@@ -152,15 +160,22 @@ class OpenAIBrain:
                                          max_retries=0)
         return self._client
 
-    def decide(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
+    def decide(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+               protocol: str | None = None) -> Reply:
         """One chat-completions call (with retries), parsed into a :class:`Reply`.
+
+        ``protocol`` (default: the brain's ``tool_protocol``): ``native`` sends ``tools`` for the server's
+        tool calling; ``text`` offers them in the prompt and reads the calls from the reply's JSON block
+        (:mod:`intern.llm.text_tools`), for a server that drops tool definitions.
 
         Raises:
             BrainError: the server stayed unavailable for every attempt, or refused the
                 request (4xx other than 429). The message is redacted.
         """
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
-        if tools:
+        as_text = bool(tools) and (protocol or self.tool_protocol) == "text"
+        sent = to_text_messages(messages, tools) if as_text else messages
+        kwargs: dict[str, Any] = {"model": self.model, "messages": sent}
+        if tools and not as_text:
             kwargs["tools"] = tools
         if (limit := self.output_limit(messages, tools)) is not None:
             kwargs["max_tokens"] = limit
@@ -169,6 +184,11 @@ class OpenAIBrain:
         started = time.monotonic()
         response, attempts = self._create_with_retries(kwargs)
         reply = to_reply(response, tool_names(tools) if tools else [])
+        if as_text:
+            content, calls, problem = parse_text_reply(reply.content, tool_names(tools),
+                                                       cut_off=reply.finish_reason == "length")
+            reply = Reply(content=content, tool_calls=calls, finish_reason=reply.finish_reason, usage=reply.usage,
+                          error=problem or reply_problem(content, calls, reply.finish_reason))
         if self.on_usage is not None:
             self.on_usage({"model": self.model, "prompt_tokens": reply.usage.prompt_tokens,
                            "completion_tokens": reply.usage.completion_tokens, "cost_usd": reply.usage.cost_usd,
@@ -336,6 +356,15 @@ def to_reply(response: Any, known_tools: list[str]) -> Reply:
         calls.append(parse_tool_call(call_id, function.name or "", function.arguments, known_tools or None, cut))
     return Reply(content=message.content, tool_calls=calls, finish_reason=finish, usage=usage,
                  error=reply_problem(message.content, calls, finish))
+
+
+def brain_from_config(b: Any, on_usage: UsageCallback | None = None) -> OpenAIBrain:
+    """The OpenAI-compatible brain a run's ``brain`` section describes (its key from ``brain.api_key_env``);
+    ``tool_protocol: auto`` not yet settled by the run's probe means native."""
+    return OpenAIBrain(b.model, b.base_url, os.environ.get(b.api_key_env), timeout=b.timeout,
+                       max_attempts=b.max_attempts, max_tokens=b.max_output_tokens, context_window=b.context_window,
+                       tool_protocol=b.tool_protocol if b.tool_protocol in TOOL_PROTOCOLS else "native",
+                       on_usage=on_usage)
 
 
 def usage_logger(events: EventLog, role: str, branch: str | None = None) -> UsageCallback:

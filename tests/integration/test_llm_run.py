@@ -39,7 +39,7 @@ def test_intern_run_with_openai_brain_on_ray(tmp_path):
              "--set", "brain.model=scripted", "--set", "approval.mode=auto"],
             capture_output=True, text=True, timeout=900, check=False,
             env={**__import__("os").environ, "OPENAI_API_KEY": "sk-test-secret-123456"})
-        requests = server.requests
+        requests, probes = server.requests, server.probes
     run_dir = tmp_path / "llm"
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
@@ -51,7 +51,12 @@ def test_intern_run_with_openai_brain_on_ray(tmp_path):
     ends = _events(run_dir, "agent_end")
     assert {e["role"] for e in ends} == {"researcher", "data_engineer", "trainer", "evaluator"}
     assert all(e["stopped_reason"] == "finished" for e in ends)
-    assert len(_events(run_dir, "llm_usage")) == len(requests)
+    assert len(_events(run_dir, "llm_usage")) == len(requests) + len(probes)
+    # before any work, one probe found that the server calls tools natively; the report says so
+    [probe] = _events(run_dir, "brain_probe")
+    assert len(probes) == 1 and probe["protocol"] == "native" and probe["ts"] < ends[0]["ts"]
+    assert "| LLM tool calling | native: the server answered with a native tool call" in (
+        run_dir / "report.md").read_text()
     assert requests[0]["headers"]["authorization"] == "Bearer sk-test-secret-123456"
     everything = (run_dir / "events.jsonl").read_text() + (run_dir / "report.md").read_text()
     assert "sk-test-secret-123456" not in everything, "secrets never reach events or the report"
