@@ -101,3 +101,24 @@ def test_history_in_text_form_merges_consecutive_turns_of_one_role():
     assert out[3]["content"] == "Result of `add` (call c1):\n1\n\nResult of `add` (call c2):\n2"
     assert json.loads(out[2]["content"].split("```json\n")[1].split("\n```")[0]) == {
         "tool_calls": [{"name": "add", "arguments": {"a": 1}}, {"name": "add", "arguments": {"a": 2}}]}
+
+
+def test_a_run_whose_llm_server_cannot_answer_fails_before_any_work(tmp_path):
+    """The probe is the run's first LLM call: a wrong model name fails the run at once, in the server's
+    words (FastAPI's `detail`, as `transformers serve` sends it), with no role started."""
+    from pathlib import Path
+
+    from graphs.runner import run
+    from intern.events import read_events
+    from intern.resolve import load_config
+
+    tiny = Path(__file__).parents[1] / "integration" / "tiny.yaml"
+    with LLMServer([status(404, body={"detail": "The model `nope` does not exist."})], native_tools=None) as server:
+        cfg = load_config(tiny, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=nope",
+                                 f"brain.base_url={server.base_url}", "brain.max_attempts=1"])
+        with pytest.raises(BrainError, match="does not exist"):
+            run(cfg, run_id="noserver", use_ray=False, live=False)
+    results = json.loads((tmp_path / "noserver" / "results.json").read_text())
+    assert results["status"] == "failed" and "The model `nope` does not exist." in results["error"]
+    events = read_events(tmp_path / "noserver" / "events.jsonl")
+    assert not [e for e in events if e["event"] in ("agent_start", "hypotheses", "train_start")]
