@@ -317,9 +317,11 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
         sft_steps = (min(int(train.get("max_steps") or 0), int(seconds / 2 / step))
                      if "sft" in METHOD_STAGES[method] else 0)
         sft_seconds = sft_steps * step
-        # the reward probe samples its prompts before (the signal gate) and after the stage
+        # the reward probe samples its prompts before (the signal gate) and after the stage; a GRPO stage
+        # after an SFT one starts its own workers and loads the model again
         probe = 2 * int(train.get("reward_probe_prompts") or 0) * int(train.get("reward_probe_samples") or 0)
-        grpo_seconds = max(0.0, seconds - sft_seconds - costs.generation_s(probe, tokens))
+        overhead = costs.stage_overhead_s if sft_steps else 0.0
+        grpo_seconds = max(0.0, seconds - sft_seconds - overhead - costs.generation_s(probe, tokens))
         # Sized for the machine: where the configured batch leaves fewer than MIN_GRPO_STEPS steps (a CPU
         # samples slowly), fewer prompts per step, down to two groups; Adam needs steps, not big batches.
         while completions > 2 * group and grpo_seconds / costs.grpo_step_s(completions, tokens) < MIN_GRPO_STEPS:

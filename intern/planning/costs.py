@@ -47,6 +47,9 @@ PROBE_VERSION = 3
 #: New tokens the evaluation probe generates; a longer budget is scaled from them (as if the model
 #: never stopped: the worst case, which a base model is).
 PROBE_TOKENS = 64
+#: GRPO samples a few completions per step at temperature 1: measured 12.9 s/step on the 2-core VM where
+#: greedy evaluation's per-token rate predicted 10.2 (batch 8 x 48 tokens, docs/benchmarks.md).
+GRPO_SAMPLING_FACTOR = 1.3
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,11 @@ class Costs:
         return completions * completion_tokens * self.eval_item_s / max(1, self.eval_tokens)
 
     def grpo_step_s(self, completions: int, completion_tokens: int) -> float:
-        """A GRPO step's seconds, estimated: sampling ``completions`` of ``completion_tokens`` plus
-        training on them (as many SFT rows)."""
-        return self.generation_s(completions, completion_tokens) + self.step_s(batch_size=completions)
+        """A GRPO step's seconds, estimated: sampling ``completions`` of ``completion_tokens`` (a small
+        sampled batch runs slower per token than the timed greedy evaluation batch: ``GRPO_SAMPLING_FACTOR``)
+        plus training on them (as many SFT rows)."""
+        return (GRPO_SAMPLING_FACTOR * self.generation_s(completions, completion_tokens)
+                + self.step_s(batch_size=completions))
 
     def scaled(self, factor: float, why: str) -> Costs:
         """These costs with training steps ``factor`` times slower (e.g. the recipe run through Ray Train)."""
