@@ -17,6 +17,7 @@ from typing import Any
 
 from intern.config import ClusterProfile, RunConfig
 from intern.events import EventLog
+from intern.metrics import DASHBOARD_ENV
 
 __all__ = ["NAMESPACE", "RoleFactory"]
 
@@ -81,6 +82,8 @@ class RoleFactory:
         res = profile.roles.get(role)
         options: dict[str, Any] = {"num_cpus": res.num_cpus if res else 0, "num_gpus": res.num_gpus if res else 0,
                                    **self._resources.get(name, {})}
+        # the dashboard's Train view (intern.metrics.DASHBOARD_ENV), also on a cluster the run did not start
+        options["runtime_env"] = {"env_vars": dict(DASHBOARD_ENV)}
         if role == "supervisor":
             # On the driver's node: the run directory it writes (plan, approvals, results) is the driver's.
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

@@ -171,7 +171,8 @@ class Researcher:
         """The offline move: search the library, arXiv and the Hub, then propose the playbook's hypotheses."""
         moves = [{k: v for k, v in h.items() if k not in ("id", "iteration")}
                  for h in propose_hypotheses(iteration, width, findings, vars(self.cfg.train),
-                                            get_benchmark(self.cfg.benchmark).kind)]
+                                            get_benchmark(self.cfg.benchmark).kind,
+                                            gpu=self.cfg.cluster.train.use_gpu)]
         papers, datasets = research_queries(self.cfg.benchmark, self.cfg.train.method)
         calls = [("search_recipes", {"query": "supervised fine-tuning on task-format data, LoRA versus full "
                                               "fine-tuning", "limit": 3}),

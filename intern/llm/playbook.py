@@ -76,8 +76,12 @@ def _for_kind(h: dict[str, Any], kind: str) -> dict[str, Any]:
             "sources": [*h["sources"], "recipe:mcq-checked-targets"]}
 
 
+def _uses_grpo(h: dict[str, Any]) -> bool:
+    return "grpo" in str(h["train"].get("method", ""))
+
+
 def propose_hypotheses(iteration: int, branches: int, findings: list[dict[str, Any]],
-                       base_train: dict[str, Any], kind: str = "numeric") -> list[dict[str, Any]]:
+                       base_train: dict[str, Any], kind: str = "numeric", gpu: bool = True) -> list[dict[str, Any]]:
     """Hypotheses for one iteration, ``branches`` of them, ids ``i<iteration>-b<k>``.
 
     Args:
@@ -87,9 +91,14 @@ def propose_hypotheses(iteration: int, branches: int, findings: list[dict[str, A
         base_train: the run's training config, for scaling schedules.
         kind: the benchmark's kind (``numeric``, ``mcq``, ...): multiple choice trains on
             ``checked`` targets where the others train on ``worked`` ones.
+        gpu: whether branches train on GPUs. On CPUs the playbook proposes no GRPO of its own: measured
+            on wordproblems at 900 s (``intern bench grpo``, docs/benchmarks.md) SFT -> GRPO scored
+            0.758 against SFT alone's 0.922 with the same time (GRPO's reward rose, but the SFT it
+            displaced was worth more). A run whose ``train.method`` asks for GRPO still gets it.
     """
+    cpu_skips_grpo = not gpu and base_train.get("method", "sft") == "sft"
     if iteration == 1 or not any(f.get("dev_score") is not None for f in findings):
-        pool = [_for_kind(dict(h), kind) for h in FIRST_ROUND]
+        pool = [_for_kind(dict(h), kind) for h in FIRST_ROUND if not (cpu_skips_grpo and _uses_grpo(h))]
         while len(pool) < branches:  # more branches than ideas: vary the seed of the best idea
             k = len(pool)
             pool.append({**pool[0], "title": f"{pool[0]['title']}, data seed {k}",
@@ -114,7 +123,8 @@ def propose_hypotheses(iteration: int, branches: int, findings: list[dict[str, A
              "data": {**best["hypothesis"]["data"], "seed_offset": 100 * iteration + 1},
              "init_from": best["checkpoint"], "sources": ["recipe:curriculum", f"branch:{best['id']}"]},
         ]
-        if "grpo" not in str(best["hypothesis"]["train"].get("method", base_train.get("method", "sft"))):
+        if not cpu_skips_grpo and "grpo" not in str(best["hypothesis"]["train"].get("method",
+                                                                                   base_train.get("method", "sft"))):
             refine.append(
                 {"title": f"GRPO from {best['id']} with the task's verifier as reward",
                  "rationale": f"{best['id']} learned the format by imitation ({best['dev_score']:.2f} dev); "

@@ -36,7 +36,8 @@ class EventLogCallback(TrainerCallback):
         self.events.emit("trainer", "train_step", branch=self.branch, iteration=self.iteration,
                          stage=self.stage, step=state.global_step, max_steps=state.max_steps,
                          loss=round(float(logs["loss"]), 5),
-                         learning_rate=float(logs.get("learning_rate", 0.0)), **rewards)
+                         learning_rate=float(logs.get("learning_rate", 0.0)), **rewards,
+                         **({"num_tokens": float(logs["num_tokens"])} if "num_tokens" in logs else {}))
 
 
 def progress_callbacks(events: EventLog | None, branch: str | None, iteration: int, stage: str,

@@ -52,6 +52,19 @@ def test_third_branch_of_a_later_round_tries_grpo_from_the_best_sft_checkpoint()
     assert hs[2]["train"]["method"] == "grpo" and hs[2]["init_from"] == "/ck/b0"
 
 
+def test_on_cpus_the_playbook_proposes_no_grpo_of_its_own_but_honours_the_run_config():
+    """intern bench grpo (docs/benchmarks.md): on the CPU, SFT -> GRPO lost to SFT alone with the same time."""
+    first = propose_hypotheses(1, 5, [], BASE, gpu=False)
+    assert not [h for h in first if "grpo" in str(h["train"].get("method", ""))]
+    assert len({h["title"] for h in first}) == 5  # the slot goes to another SFT variant
+    findings = [{"id": "i1-b0", "dev_score": 0.5, "checkpoint": "/ck/b0",
+                 "hypothesis": {"train": {"learning_rate": 1e-4, "lora": False}, "data": {"style": "worked"}}}]
+    later = propose_hypotheses(2, 3, findings, BASE, gpu=False)
+    assert not [h for h in later if "grpo" in str(h["train"].get("method", ""))]
+    asked = propose_hypotheses(1, 2, [], {**BASE, "method": "sft_grpo"}, gpu=False)
+    assert all("then GRPO" in h["title"] for h in asked)
+
+
 def test_titles_say_when_the_run_config_adds_grpo():
     hs = propose_hypotheses(1, 2, [], {**BASE, "method": "sft_grpo"})
     assert all("then GRPO" in h["title"] and "recipe:grpo-verifiable-rewards" in h["sources"] for h in hs)
