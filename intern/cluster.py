@@ -396,9 +396,17 @@ def _set_env(values: dict[str, str | None]) -> None:
 
 
 def _refresh_ray_config() -> None:
-    """Make Ray re-read RAY_* settings (auth mode, token) from the environment."""
+    """Make Ray re-read RAY_* settings (auth mode, token) from the environment.
+
+    Not under a Ray driver live in this process (a notebook, a test session): re-initialising the C++
+    config and token cache beneath it gave its connections another token (``InvalidAuthToken`` in its
+    error-listener thread) and, later, segfaults of the process. That driver keeps what it connected with.
+    """
+    import ray
     from ray._raylet import AuthenticationTokenLoader, Config
 
+    if ray.is_initialized():
+        return
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()
 

@@ -24,7 +24,7 @@ Prometheus finds the agents through Ray's service-discovery file (``clusters/pro
 | ``intern_budget_spent_fraction``   | gauge   | run, resource                       | the gatekeeper       |
 | ``intern_approvals_pending``       | gauge   | run                                 | the gatekeeper       |
 
-Outside Ray (``ray.is_initialized()`` false: unit tests, ``use_ray=False``) nothing is recorded; the events
+Outside Ray's worker processes (unit tests, ``use_ray=False``, the driver) nothing is recorded; the events
 remain the record. A metric that cannot be recorded never breaks the run.
 """
 
@@ -73,11 +73,15 @@ _broken: list[str] = []
 
 
 def _on() -> bool:
+    """In a Ray worker process (a role actor, a training worker): where intern's figures come from. Not in
+    a driver: the run's driver emits no figures of its own, and a test session's driver would start
+    Ray's metric export threads for nothing."""
     try:
         import ray
+        from ray._private.worker import WORKER_MODE, global_worker
     except ImportError:
         return False
-    return ray.is_initialized()
+    return ray.is_initialized() and global_worker.mode == WORKER_MODE
 
 
 def _metric(name: str):
