@@ -1,4 +1,4 @@
-"""Shared fixtures: one real local Ray cluster per test session, offline hub and research-tool settings."""
+"""Shared fixtures: one real local Ray cluster per test module, offline hub and research-tool settings."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("INTERN_OFFLINE", "1")  # the research tools never reach the internet; loopback tests unset it
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """A real embedded Ray cluster (2 CPUs) of this test session; yields its GCS address."""
+    """A real embedded Ray cluster (2 CPUs) for one test module; yields its GCS address.
+
+    Per module, not per session: a Ray driver's C++ threads read the environment (``getenv``) while
+    tests change it (``monkeypatch.setenv``), and glibc's environment is not thread-safe: with the
+    driver alive through the unit tests the process crashed in ``getenv`` (SIGSEGV) now and then."""
     import ray
 
     if not ray.is_initialized():
