@@ -9,7 +9,7 @@ import time
 import pytest
 from llm_server import LLMServer, call, no_choices, reply, slow, status
 
-from intern.llm.base import BrainError
+from intern.llm.base import BrainError, ContextLimitError
 from intern.llm.openai_brain import LOCAL_PLACEHOLDER_KEY, OpenAIBrain
 
 KEY = "sk-test-0123456789abcdefghij"
@@ -104,9 +104,9 @@ def test_gives_up_after_bounded_attempts_without_leaking_the_key():
 
 
 def test_client_errors_are_not_retried():
-    with LLMServer([status(400, "context length exceeded"), reply("never")]) as server:
+    with LLMServer([status(400, "temperature must be between 0 and 2"), reply("never")]) as server:
         brain, sleeps, _ = make_brain(server)
-        with pytest.raises(BrainError, match="refused the request \\(400\\): context length exceeded"):
+        with pytest.raises(BrainError, match="refused the request \\(400\\): temperature must be between 0 and 2"):
             brain.decide(MESSAGES, [])
     assert len(server.requests) == 1 and sleeps == []
 
@@ -187,9 +187,13 @@ def test_brain_pickles_before_and_after_use():
 def test_each_servers_error_body_is_read_and_shown(body, said):
     with LLMServer([status(400, body=body)]) as server:
         brain, _, _ = make_brain(server)
-        with pytest.raises(BrainError, match="refused the request \\(400\\)") as err:
+        with pytest.raises(BrainError, match="\\(400\\)") as err:
             brain.decide(MESSAGES, [])
     assert said in str(err.value)
+    # a context limit is its own error (the agent loop compacts and asks again); the rest are refusals
+    over = "context" in said
+    assert isinstance(err.value, ContextLimitError) is over
+    assert ("context is too small" if over else "refused the request (400)") in str(err.value)
 
 
 def test_the_output_budget_is_sent_and_fits_the_context_window():
