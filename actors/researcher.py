@@ -30,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from intern.config import DataConfig, RunConfig, TrainConfig, check_overrides, override_schema
+from intern.config import DataConfig, RunConfig, TrainConfig, check_overrides
+from intern.config_fields import override_schema
 from intern.evals import get_benchmark
 from intern.events import EventLog
 from intern.llm.base import BrainError, Reply

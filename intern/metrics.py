@@ -34,7 +34,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["DASHBOARD_ENV", "METRICS", "observe", "set_budget"]
+__all__ = ["DASHBOARD_ENV", "METRICS", "enabled", "observe", "set_budget"]
 
 #: What every intern process on Ray gets so the dashboard shows its runs: each training stage's Ray Train
 #: run in the Train view (Ray Train's state tracking, off by default). A value set by the user is kept.
@@ -72,7 +72,7 @@ _last_tokens: dict[tuple, tuple[float, float]] = {}  # (run, branch, stage) -> (
 _broken: list[str] = []
 
 
-def _on() -> bool:
+def enabled() -> bool:
     """In a Ray worker process (a role actor, a training worker): where intern's figures come from. Not in
     a driver: the run's driver emits no figures of its own, and a test session's driver would start
     Ray's metric export threads for nothing."""
@@ -107,7 +107,7 @@ def _record(name: str, value: float, **tags: Any) -> None:
 
 def observe(record: dict[str, Any]) -> None:
     """Record the figures of one event (an :class:`~intern.events.EventLog` record) as metrics."""
-    if not _on():
+    if not enabled():
         return
     try:
         _observe(record)
@@ -157,7 +157,7 @@ def _observe(e: dict[str, Any]) -> None:
 
 def set_budget(run_id: str | None, fractions: dict[str, float], pending_approvals: int) -> None:
     """The supervisor's view: each budget's spent fraction and the approvals waiting for an answer."""
-    if not _on():
+    if not enabled():
         return
     try:
         for resource, fraction in fractions.items():

@@ -134,8 +134,10 @@ class Gatekeeper:
     def _export_gauges(self) -> None:
         """The budgets' spent fractions and the approvals waiting, as Ray metrics (intern.metrics)."""
         from intern.guards.approval import list_pending
-        from intern.metrics import set_budget
+        from intern.metrics import enabled, set_budget
 
+        if not enabled():  # outside a Ray worker: no metrics, so no listing of the approvals folder per decision
+            return
         pending = len(list_pending(self.approval.run_dir)) if self.approval is not None else 0
         set_budget(self.events.run_id if self.events is not None else None, self.ledger.fractions(), pending)
 

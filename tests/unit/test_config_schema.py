@@ -8,7 +8,8 @@ import dataclasses
 import jsonschema
 import pytest
 
-from intern.config import DataConfig, TrainConfig, check_fields, check_overrides, override_schema
+from intern.config import DataConfig, TrainConfig, check_overrides
+from intern.config_fields import check_fields, override_schema
 
 
 def _probes(prop: dict) -> list:

@@ -84,8 +84,10 @@ def test_parsing_a_text_reply():
     assert "no tool named 'multiply'" in unknown.error
     _, [], problem = parse_text_reply('```json\n{"calls": 3}\n```', known)
     assert "must be" in problem
-    _, [], problem = parse_text_reply('```json\n{"tool_calls": [{"name": "add", "arg', known, cut_off=True)
-    assert problem is None or "cut off" in problem  # an unterminated fence: no block, or a cut-off problem
+    _, [], problem = parse_text_reply('```json\n{"tool_calls": [{"name": "add"', known, cut_off=True)
+    assert problem is None  # an unterminated fence is no block: no call (the reply's cut-off error says why)
+    _, [], problem = parse_text_reply('```json\n{"tool_calls": [{"name": "add"\n```', known, cut_off=True)
+    assert "cut off by the length limit" in problem
 
 
 def test_history_in_text_form_merges_consecutive_turns_of_one_role():
