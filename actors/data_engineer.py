@@ -7,7 +7,10 @@ Its agent's tools (:class:`DataTools`) wrap the capability code in ``intern.data
 - ``build_grpo_dataset``: GRPO prompts with verifiable answers from the task's generator;
 - ``inspect_source``: a local file or Hub dataset's columns, samples and a suggested mapping;
 - ``build_from_source``: that source mapped to SFT and/or GRPO rows, deduplicated;
-- ``synthesize``: worked solutions from a teacher model (``data.teacher_model``), each verified.
+- ``synthesize``: worked solutions from a teacher model (``data.teacher_model``), each verified;
+- ``reshape_with_python``: a source reshaped by the model's own code, run over the rows in the
+  sandbox (``intern.data.reshape``), validated against the training schema, then built like a source;
+- ``run_python``: quick checks in the role's sandbox (network only with the supervisor's approval).
 
 Every one of them writes through ``intern.data.build.write_dataset``, so every set is
 decontaminated against every split of the benchmark (question and answer) and audited,
@@ -31,6 +34,7 @@ from intern.config import DATA_STYLES, RunConfig, uses_grpo
 from intern.data.build import build_grpo_dataset, build_sft_dataset
 from intern.data.mapping import ColumnMapping, suggest_mapping
 from intern.data.pipeline import FORMATS, build_from_source
+from intern.data.reshape import reshape_rows
 from intern.data.sources import describe, load_source
 from intern.data.synth import build_synthetic_dataset
 from intern.errors import DataError
@@ -39,6 +43,7 @@ from intern.events import EventLog
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.playbook import PlaybookBrain
 from intern.records import pause
+from intern.tools.code_tools import CodeTools
 
 __all__ = ["DataEngineer", "DataTools"]
 
@@ -128,6 +133,8 @@ class DataTools:
         self.bench = get_benchmark(self.cfg.benchmark)
         self.sft: dict[str, dict[str, Any]] = {}
         self.grpo: dict[str, dict[str, Any]] = {}
+        self.code = CodeTools(role.cfg, role.run_dir, role.events, "data_engineer", hid,
+                              gated=role.supervisor is not None)
 
     def registry(self):
         """The tools as the agent sees them."""
@@ -135,7 +142,7 @@ class DataTools:
 
         return ToolRegistry("data_engineer", [Tool(f) for f in (
             self.show_training_examples, self.build_dataset, self.build_grpo_dataset, self.inspect_source,
-            self.build_from_source, self.synthesize)])
+            self.build_from_source, self.reshape_with_python, self.synthesize)] + self.code.tools())
 
     def _evals(self) -> dict[str, Any]:
         # Thresholds come from the run config, never from a hypothesis: integrity is not a knob to tune.
@@ -270,12 +277,51 @@ class DataTools:
         refs = build_from_source(ref, self.out, benchmark=self.bench, mapping=column_mapping, formats=wanted,
                                  config=config, split=split, revision=revision, limit=limit, style=style,
                                  dedup_threshold=self.cfg.data.dedup_threshold, **self._evals())
+        return self._record_refs(refs, f"source:{ref}")
+
+    def _record_refs(self, refs: dict[str, Any], origin: str) -> dict[str, Any]:
+        """The SFT set's reference with the GRPO set's under "grpo", each recorded."""
         out: dict[str, Any] = {}
         if "sft" in refs:
-            out.update(self._record("sft", refs["sft"].to_dict(), f"source:{ref}"))
+            out.update(self._record("sft", refs["sft"].to_dict(), origin))
         if "grpo" in refs:
-            out["grpo"] = self._record("grpo", refs["grpo"].to_dict(), f"source:{ref}")
+            out["grpo"] = self._record("grpo", refs["grpo"].to_dict(), origin)
         return out
+
+    def reshape_with_python(self, ref: str, code: str, formats: list[Literal["sft", "grpo"]] | None = None,
+                            split: str = "train", config: str | None = None, revision: str | None = None,
+                            limit: int | None = None, style: str = "worked") -> dict[str, Any]:
+        """Reshapes a dataset with your Python code when a column mapping cannot express it, then dedups,
+        decontaminates and writes it like build_from_source. The code runs in the sandbox over every row.
+
+        The code must define reshape(row) -> dict | list[dict] | None. Each returned dict has "prompt" (the
+        problem as text), "completion" (a worked solution; needed for SFT), "answer" (the gold answer; needed
+        for GRPO) and optionally "choices" (list of option texts); return None to drop a row. For instance
+        `def reshape(row): return {"prompt": row["q"]["text"], "completion": " ".join(row["steps"]),
+        "answer": str(row["final"])}`.
+
+        Args:
+            ref: A file path or a Hub dataset id.
+            code: Python source defining reshape(row).
+            formats: "sft" and/or "grpo"; default: both for a GRPO hypothesis, else "sft".
+            split: The split to read.
+            config: The Hub config (subset).
+            revision: The Hub revision to pin.
+            limit: Training rows to keep per set (rows removed by dedup or decontamination are replaced).
+            style: SFT targets: "worked" (the completion, then the answer line) or "direct".
+        """
+        if style not in DATA_STYLES:
+            raise DataError(f"style must be one of {DATA_STYLES}, not {style!r}")
+        wanted = list(formats or (FORMATS if self.needs_grpo else ("sft",)))
+        source = load_source(ref, config=config, split=split, revision=revision,
+                             limit=None if limit is None else limit * 4)  # room for what the stages remove
+        reshaped = reshape_rows(source, code, self.code.sandbox, wanted, timeout_s=self.cfg.sandbox.timeout_s,
+                                on_run=lambda result: self.code.record("reshape_with_python", code, result,
+                                                                       source=ref, rows_in=len(source.rows)))
+        refs = build_from_source(reshaped.source, self.out, benchmark=self.bench, mapping=reshaped.mapping,
+                                 formats=wanted, limit=limit, style=style,
+                                 dedup_threshold=self.cfg.data.dedup_threshold, **self._evals())
+        return self._record_refs(refs, f"python:{ref}")
 
     def synthesize(self, n: int, seed_offset: int = 0) -> dict[str, Any]:
         """Asks the teacher model (data.teacher_model) for worked solutions to n task problems with known

@@ -38,6 +38,7 @@ from intern.llm.base import BrainError, Reply
 from intern.llm.playbook import PlaybookBrain, propose_hypotheses
 from intern.records import pause
 from intern.tools.citations import CitationLedger, citation_problems, describe_source, verified_sources
+from intern.tools.code_tools import CodeTools
 
 __all__ = ["Researcher", "agent_result_schema", "research_queries"]
 
@@ -106,7 +107,9 @@ class Researcher:
         items["minItems"] = items["maxItems"] = width
         brief = [{k: f.get(k) for k in ("id", "dev_score", "checkpoint", "error")}
                  | {k: (f.get("hypothesis") or {}).get(k) for k in ("title", "train", "data")} for f in findings]
-        ledger = CitationLedger(researcher_registry())
+        code = CodeTools(self.cfg, self.run_dir, self.events, "researcher", f"i{iteration}",
+                         gated=self.supervisor is not None)
+        ledger = CitationLedger(researcher_registry(extra=code.tools()))
         branches = [str(f["id"]) for f in findings if f.get("id")]
         corrections: list[list[str]] = []
 

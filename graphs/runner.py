@@ -178,6 +178,8 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
     status_file.write_text(json.dumps({"run_id": run_id, "status": "running", "pid": os.getpid(),
                                        "started_at": started, "job_id": os.environ.get("RAY_JOB_ID")}))
     os.environ.update(OFFLINE_ENV)
+    # code scored outside a role (HumanEval) builds its sandbox from this; Ray workers get INTERN_* too
+    os.environ["INTERN_SANDBOX_ISOLATION"] = cfg.sandbox.isolation
     assert isinstance(cfg.cluster, ClusterProfile)
     started_ray = _init_ray(cfg.cluster) if use_ray else False
     previous_handler = _stop_on_sigterm()

@@ -45,6 +45,7 @@ PLAN_MODES = ("auto", "fixed")
 TRACKING_BACKENDS = ("wandb", "trackio", "none")
 TRACKING_MODES = ("auto", "offline", "online")
 NOTIFY_FORMATS = ("slack", "json")
+SANDBOX_ISOLATIONS = ("bwrap", "process")  # process: the weaker mode, only when named (intern/tools/isolation.py)
 NOTIFY_URL_ENV = "INTERN_NOTIFY_WEBHOOK_URL"
 
 
@@ -252,6 +253,19 @@ class NotifyConfig:
 
 
 @dataclass
+class SandboxConfig:
+    """Where the roles' generated code runs (``run_python``, ``reshape_with_python``, HumanEval scoring):
+    intern/tools/sandbox.py. Limits are per run of the code."""
+
+    isolation: str = setting("bwrap", one_of=SANDBOX_ISOLATIONS,
+                             hint="bwrap (namespaces; needs bubblewrap) or, accepting weaker isolation, process")
+    memory_mb: int = setting(4096, ge=256, hint="address space per run, e.g. 4096")
+    cpu_seconds: int = setting(300, ge=1, hint="CPU time per run, e.g. 300")
+    max_processes: int = setting(64, ge=4, hint="processes and threads at once, e.g. 64")
+    timeout_s: float = setting(300.0, gt=0, hint="the longest wall time a run may ask for, e.g. 300")
+
+
+@dataclass
 class RunConfig:
     """A whole run."""
 
@@ -269,6 +283,7 @@ class RunConfig:
     approval: ApprovalConfig = field(default_factory=ApprovalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what ``config.yaml`` holds), the webhook URL masked."""

@@ -26,6 +26,7 @@ import yaml
 
 from intern.errors import InternError
 from intern.events import read_events
+from intern.report_actions import approvals_section, sandbox_section
 
 __all__ = ["write_report"]
 
@@ -283,7 +284,8 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     body = (["## Config", ""] + (["Resolved config: [config.yaml](config.yaml)", ""]
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
-            + _budget_section(run) + _grpo_section(run) + _decisions_section(run) + _integrity_section(run)
+            + _budget_section(run) + _grpo_section(run) + _decisions_section(run)
+            + approvals_section(run) + sandbox_section(run) + _integrity_section(run)
             + _contamination_section(run)
             + _tracking_section(run)
             + plots)

@@ -6,7 +6,8 @@
 :mod:`intern.config` holds the typed sections and each field's own checks and imports nothing of
 intern's above it; this module adds what depends on the rest of the system: the benchmark is
 registered, the base model can be found, a W&B key exists for ``tracking.mode=online``, trackio is
-installed for ``tracking.backend=trackio``, and ``cluster.train.deepspeed`` / ``backend: auto`` are
+installed for ``tracking.backend=trackio``, bubblewrap can isolate code for a run that runs code
+(``sandbox.isolation: bwrap``), and ``cluster.train.deepspeed`` / ``backend: auto`` are
 turned into the concrete choice for this cluster and model (so ``config.yaml`` shows it).
 """
 
@@ -62,9 +63,21 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
             errors.append(ConfigError("tracking.mode", "online needs a W&B API key here: set WANDB_API_KEY or "
                                       "run `wandb login`, or use tracking.mode=auto (offline unless a key is "
                                       "configured)"))
+    if cfg.sandbox.isolation == "bwrap" and not errors and _runs_code(cfg):
+        from intern.tools.isolation import bwrap_problem
+
+        if problem := bwrap_problem():
+            errors.append(ConfigError("sandbox.isolation", problem))
     raise_first(errors)
     _resolve_strategy(cfg)
     return cfg
+
+
+def _runs_code(cfg: RunConfig) -> bool:
+    """Whether the run will use the sandbox: an LLM role may call ``run_python``; a code benchmark scores in it."""
+    from intern.evals import get_benchmark
+
+    return cfg.brain.kind != "playbook" or getattr(get_benchmark(cfg.benchmark), "kind", None) == "code"
 
 
 def _resolve_strategy(cfg: RunConfig) -> None:

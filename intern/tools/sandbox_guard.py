@@ -4,8 +4,8 @@ Not imported by intern; :mod:`intern.tools.sandbox` runs it as a script::
 
     python -s -B sandbox_guard.py '<json config>' <script.py>
 
-It sets the resource limits (address space, file size, no core dumps) and adds an audit
-hook (PEP 578), which cannot be removed once added, that refuses:
+It sets the resource limits (address space, CPU time, processes, file size, no core dumps)
+and adds an audit hook (PEP 578), which cannot be removed once added, that refuses:
 
 - opening a file for writing, creating, deleting, renaming, linking or changing the
   permissions of anything outside the scratch folder (symlinks resolved);
@@ -15,8 +15,9 @@ hook (PEP 578), which cannot be removed once added, that refuses:
   ``os.exec*``, ``os.fork``, ``os.posix_spawn``), which would run without this hook.
 
 It is a guard against mistakes and casual misuse by generated code, not a security
-boundary against hostile native code (``ctypes`` can call libc directly); the network
-namespace (``unshare -rn``) that :mod:`intern.tools.sandbox` adds when available is.
+boundary against hostile native code (``ctypes`` can call libc directly, ``sqlite3`` opens
+files in C): the bubblewrap namespaces of :mod:`intern.tools.isolation` are the boundary,
+and this hook is the second layer inside them.
 It imports only the standard library, so it costs nothing at start-up.
 """
 
@@ -83,21 +84,28 @@ def install(root: str, network: bool, subprocesses: bool) -> None:
     sys.addaudithook(hook)
 
 
-def limit(memory_bytes: int, file_bytes: int) -> None:
-    """Caps the address space and file sizes (soft = hard, so the code cannot raise them) and core dumps."""
+def limit(memory_bytes: int, file_bytes: int, cpu_seconds: int | None = None, processes: int | None = None) -> None:
+    """Caps the address space, file sizes, CPU time and processes (soft = hard, so the code cannot raise
+    them) and core dumps. The CPU limit is SIGXCPU at ``cpu_seconds`` (SIGKILL one second later);
+    the process limit counts the user's processes (which, under bwrap, are the sandbox's own)."""
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cpu_seconds:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    if processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
 def main() -> None:
     """Reads the config and the script path from argv, guards, runs the script as ``__main__``."""
     config = json.loads(sys.argv[1])
     script = sys.argv[2]
-    limit(config["memory_bytes"], config["file_bytes"])
+    limit(config["memory_bytes"], config["file_bytes"], config.get("cpu_seconds"), config.get("processes"))
     sys.argv = [script]
     sys.path[0] = config["root"]  # not this file's folder, whose modules would shadow the user's imports
-    install(config["root"], network=config["network"], subprocesses=config["subprocesses"])
+    if config.get("audit", True):
+        install(config["root"], network=config["network"], subprocesses=config["subprocesses"])
     runpy.run_path(script, run_name="__main__")
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from llm_server import call, finish, reply
 
 ROLES = ("researcher", "data engineer", "trainer", "evaluator")
+FETCH = ("import urllib.request\n"
+         "print(urllib.request.urlopen('https://huggingface.co/datasets/openai/gsm8k', timeout=10).status)\n")
 
 
 def role_of(body: dict[str, Any]) -> str:
@@ -34,7 +36,8 @@ def _last_tool_json(messages: list[dict[str, Any]]) -> Any:
         return text
 
 
-def make_responder(gpu_hours: float = 0.0, after_denial: dict[str, Any] | None = None):
+def make_responder(gpu_hours: float = 0.0, after_denial: dict[str, Any] | None = None,
+                   reshape: dict[str, str] | None = None):
     """A responder for LLMServer.
 
     Args:
@@ -42,6 +45,9 @@ def make_responder(gpu_hours: float = 0.0, after_denial: dict[str, Any] | None =
             threshold to trigger an approval).
         after_denial: launch_training arguments the trainer retries with when its launch
             was denied (it reads the feedback).
+        reshape: ``{"source": path, "code": reshape code}``: the data engineer first asks to run
+            code with network (to fetch a dataset); when that is denied it reshapes the local
+            ``source`` with ``code`` (``reshape_with_python``) instead.
     """
 
     def respond(body: dict[str, Any]):
@@ -61,6 +67,13 @@ def make_responder(gpu_hours: float = 0.0, after_denial: dict[str, Any] | None =
                      "compare two learning rates.", "train": {"learning_rate": lr, "lora": False},
                      "data": {"style": "worked"}, "sources": cites} for lr in (1e-4, 3e-5, 5e-5, 2e-4)[:n]]
             return finish({"hypotheses": hyps})
+        if role == "data engineer" and reshape is not None:
+            if first_turn:
+                return reply(tool_calls=[call("run_python", {"code": FETCH, "network": True})])
+            if "Not approved" in last["content"]:
+                return reply(tool_calls=[call("reshape_with_python", {"ref": reshape["source"],
+                                                                      "code": reshape["code"]})])
+            return finish({"dataset": _last_tool_json(messages), "notes": "reshaped the local dump"})
         if role == "data engineer":
             if first_turn:
                 return reply(tool_calls=[call("build_dataset", {"rows": 16, "style": "worked"})])

@@ -20,6 +20,7 @@ from intern.evals import get_benchmark, list_benchmarks
 from intern.evals.code_suite import HumanEval
 from intern.evals.sources import TaskItem, item_from_json, item_to_json, with_data_path
 from intern.evals.suite import GPQA, GSM8K, hf_shuffle_order
+from intern.tools.isolation import bwrap_problem
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -197,6 +198,8 @@ def test_humaneval_runs_the_tests_in_the_sandbox(tmp_path: Path) -> None:
     assert bench.score("    return a - b\n", item) == 0.0
     assert bench.score("    while True:\n        pass\n", item) == 0.0  # killed at the time limit
     assert bench.score("    import socket; socket.create_connection(('1.1.1.1', 80))\n", item) == 0.0
+    if bwrap_problem() is None:  # the same sandbox as the roles' code (test_sandbox_escape.py)
+        assert bench.sandbox().isolation == "bwrap"
 
 
 def test_bfcl_simple_scores_one_call(tmp_path: Path) -> None:

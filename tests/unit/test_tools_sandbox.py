@@ -1,4 +1,9 @@
-"""The sandbox's limits, each checked with a real subprocess: time, memory, output, writes, network, processes."""
+"""The sandbox's limits, each checked with a real subprocess: time, memory, output, writes, network, processes.
+
+``box`` is the default sandbox (bubblewrap namespaces plus the audit guard); ``pbox`` is the weaker
+``process`` mode, whose audit guard is what the write and network tests here exercise. What the
+namespaces refuse on their own (the known ways past the audit guard) is in test_sandbox_escape.py.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,12 @@ from intern.tools.sandbox import Sandbox, namespace_available, sandbox_tools
 
 @pytest.fixture
 def box(tmp_path):
-    return Sandbox(tmp_path / "scratch", memory_mb=1024, network_isolation="audit")
+    return Sandbox(tmp_path / "scratch", memory_mb=1024)
+
+
+@pytest.fixture
+def pbox(tmp_path):
+    return Sandbox(tmp_path / "pscratch", isolation="process", memory_mb=1024, network_isolation="audit")
 
 
 def _code(text: str) -> str:
@@ -30,7 +40,7 @@ def test_runs_in_the_folder_and_files_persist(box):
         with open("data/sub/rows.jsonl", "w") as f:
             f.write('{"a": 1}\\n')
     """))
-    assert first.ok and first.stdout.strip() == str(box.root) and not first.timed_out
+    assert first.ok and first.stdout.strip() == box.inside == "/scratch" and not first.timed_out
     second = box.run_python("print(open('data/sub/rows.jsonl').read().strip())")
     assert second.stdout.strip() == '{"a": 1}'
     assert (box.root / "data" / "sub" / "rows.jsonl").exists()
@@ -53,14 +63,14 @@ def test_memory_limit_turns_a_runaway_allocation_into_memoryerror(box):
 
 
 def test_file_size_limit(tmp_path):
-    small = Sandbox(tmp_path / "f", max_file_mb=1, network_isolation="audit")
+    small = Sandbox(tmp_path / "f", max_file_mb=1)
     result = small.run_python("open('big.bin', 'wb').write(b'x' * (2 * 1024 * 1024))")
     assert result.exit_code != 0 and "File too large" in result.stderr
     assert (small.root / "big.bin").stat().st_size <= 1024 * 1024
 
 
 def test_output_is_capped_keeping_head_and_tail(tmp_path):
-    small = Sandbox(tmp_path / "s", output_chars=1000, network_isolation="audit")
+    small = Sandbox(tmp_path / "s", output_chars=1000)
     result = small.run_python("print('HEAD'); print('x' * 100000); print('TAIL')")
     assert result.ok and result.stdout_truncated and not result.stderr_truncated
     assert result.stdout.startswith("HEAD") and result.stdout.rstrip().endswith("TAIL")
@@ -77,20 +87,24 @@ def test_output_is_capped_keeping_head_and_tail(tmp_path):
     "import os; os.chdir('{outside}'); open('escape.txt', 'w').write('x')",
     "import os; os.mkdir('{outside}/escape.txt')",
 ])
-def test_nothing_is_written_outside_the_folder(box, tmp_path, snippet):
+def test_the_audit_guard_refuses_writes_outside_the_folder(pbox, box, tmp_path, snippet):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep.txt").write_text("keep")
-    result = box.run_python(snippet.format(outside=outside))
+    result = pbox.run_python(snippet.format(outside=outside))
     assert result.exit_code != 0 and "sandbox:" in result.stderr and "outside the scratch folder" in result.stderr
     assert not (outside / "escape.txt").exists()
-    assert box.run_python(f"import os; os.remove('{outside}/keep.txt')").exit_code != 0
-    assert (outside / "keep.txt").read_text() == "keep"
+    assert pbox.run_python(f"import os; os.remove('{outside}/keep.txt')").exit_code != 0
+    assert box.run_python(snippet.format(outside=outside)).exit_code != 0  # and under bwrap too
+    assert not (outside / "escape.txt").exists() and (outside / "keep.txt").read_text() == "keep"
 
 
-def test_reading_outside_is_allowed(box, tmp_path):
+def test_process_mode_reads_outside_and_bwrap_does_not(pbox, box, tmp_path):
     (tmp_path / "ref.txt").write_text("reference")
-    assert box.run_python(f"print(open('{tmp_path}/ref.txt').read())").stdout.strip() == "reference"
+    code = f"print(open('{tmp_path}/ref.txt').read())"
+    assert pbox.run_python(code).stdout.strip() == "reference"
+    hidden = box.run_python(code)
+    assert hidden.exit_code != 0 and "No such file" in hidden.stderr and "reference" not in hidden.stdout
 
 
 CONNECT = _code("""
@@ -99,53 +113,54 @@ CONNECT = _code("""
 """)
 
 
-def test_network_is_blocked_by_the_audit_guard(box):
+def test_network_is_blocked_by_the_audit_guard(pbox):
     with Loopback() as server:
         server.reply("/ping", "pong")
-        result = box.run_python(CONNECT.format(url=server.url))
+        result = pbox.run_python(CONNECT.format(url=server.url))
         assert result.exit_code != 0 and "sandbox: network access" in result.stderr
-        assert result.isolation == "audit" and not result.network
+        assert result.isolation == "process(audit)" and not result.network
         assert not server.seen
 
 
 @pytest.mark.skipif(not namespace_available(), reason="unprivileged user namespaces are not available here")
 def test_network_is_cut_by_the_namespace_alone(tmp_path):
-    ns_box = Sandbox(tmp_path / "ns", network_isolation="namespace")
+    ns_box = Sandbox(tmp_path / "ns", isolation="process", network_isolation="namespace")
     with Loopback() as server:
         server.reply("/ping", "pong")
         result = ns_box.run_python(CONNECT.format(url=server.url))
-        assert result.exit_code != 0 and result.isolation == "namespace"
+        assert result.exit_code != 0 and result.isolation == "process(namespace)"
         assert "sandbox:" not in result.stderr  # refused by the kernel, not by the guard
         assert "unreachable" in result.stderr.lower() or "refused" in result.stderr.lower()
         assert not server.seen
 
 
-def test_auto_isolation_reports_what_it_used(tmp_path):
-    result = Sandbox(tmp_path / "a").run_python("print(1)")
-    assert result.isolation == ("namespace+audit" if namespace_available() else "audit")
+def test_each_result_says_which_isolation_ran(tmp_path, box):
+    assert box.run_python("print(1)").isolation == "bwrap+audit"
+    assert Sandbox(tmp_path / "o", audit=False).run_python("print(1)").isolation == "bwrap"
+    result = Sandbox(tmp_path / "a", isolation="process").run_python("print(1)")
+    assert result.isolation == ("process(namespace+audit)" if namespace_available() else "process(audit)")
 
 
 def test_network_needs_approval(tmp_path):
     asked: list[str] = []
-    refusing = Sandbox(tmp_path / "r", network_isolation="audit", network_approver=lambda code: asked.append(code)
-                       or False)
+    refusing = Sandbox(tmp_path / "r", network_approver=lambda code: asked.append(code) or False)
     with pytest.raises(ToolError, match="approval") as info:
         refusing.run_python("print(1)", network=True)
     assert info.value.kind == "denied" and asked == ["print(1)"]
     with pytest.raises(ToolError, match="approval"):
-        Sandbox(tmp_path / "n", network_isolation="audit").run_python("print(1)", network=True)
-    approved = Sandbox(tmp_path / "y", network_isolation="audit", network_approver=lambda code: True)
+        Sandbox(tmp_path / "n").run_python("print(1)", network=True)
+    approved = Sandbox(tmp_path / "y", network_approver=lambda code: True)
     with Loopback() as server:
         server.reply("/ping", "pong")
         result = approved.run_python(CONNECT.format(url=server.url), network=True)
-        assert result.ok and result.stdout.strip() == "pong" and result.network and result.isolation == "none"
+        assert result.ok and result.stdout.strip() == "pong" and result.network and result.isolation == "bwrap+audit"
 
 
 def test_starting_processes_is_refused_unless_allowed(tmp_path):
     code = "import subprocess; print(subprocess.run(['echo', 'hi'], capture_output=True, text=True).stdout)"
-    refused = Sandbox(tmp_path / "p", network_isolation="audit").run_python(code)
+    refused = Sandbox(tmp_path / "p").run_python(code)
     assert refused.exit_code != 0 and "starting processes" in refused.stderr
-    allowed = Sandbox(tmp_path / "q", network_isolation="audit", allow_subprocesses=True).run_python(code)
+    allowed = Sandbox(tmp_path / "q", allow_subprocesses=True).run_python(code)
     assert allowed.ok and allowed.stdout.strip() == "hi"
 
 
@@ -155,7 +170,7 @@ def test_secrets_in_the_parent_environment_do_not_leak(box, monkeypatch):
     result = box.run_python("import os, json; print(json.dumps(dict(os.environ)))")
     env = json.loads(result.stdout)
     assert "GITHUB_TOKEN" not in env and "OPENAI_API_KEY" not in env
-    assert env["HOME"] == str(box.root) and env["TMPDIR"].startswith(str(box.root))
+    assert env["HOME"] == "/scratch" and env["TMPDIR"] == "/tmp"
     assert box.run(("import os; print(os.environ['EXTRA'])"), env={"EXTRA": "given"}).stdout.strip() == "given"
 
 
