@@ -46,6 +46,9 @@ __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", 
 #: Why an LLM loop ended without a result that ``brain.fallback: playbook`` hands to the playbook (a spent
 #: budget or a pause for approval is not the model's failure: those stand).
 FALLBACK_REASONS = ("escalated", "max_steps", "brain_error")
+#: The most calls the playbook's move may take: ``brain.max_steps`` bounds a model, whose calls cost; the
+#: playbook's moves are a few fixed calls, so a small LLM limit (e.g. 2 for a weak local model) must not cut them.
+PLAYBOOK_MAX_STEPS = 40
 
 
 class RoleStopped(InternError):
@@ -177,10 +180,11 @@ class RoleAgent:
         b = self.cfg.brain
 
         def loop(brain: Brain, resume: AgentResult | None, approval: dict[str, Any] | None) -> AgentResult:
+            steps = b.max_steps if brain is not playbook else max(b.max_steps, PLAYBOOK_MAX_STEPS)
             return run_agent(brain, prompt.system, prompt.task, tools,
                              result_schema=result_schema or prompt.result_schema, gate=self.gate,
                              compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
-                             events=self.events, role=self.role, branch=self.key, max_steps=b.max_steps,
+                             events=self.events, role=self.role, branch=self.key, max_steps=steps,
                              resume=resume, approval=approval, result_check=result_check)
 
         result = loop(self.brain(playbook), resume, approval)

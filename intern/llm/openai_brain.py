@@ -96,7 +96,7 @@ class OpenAIBrain:
         jitter: fractional random extra on backoff delays (0 for deterministic tests).
         max_tokens: the completion token limit per call, or None for the server default.
         context_window: the model's context in tokens: ``max_tokens`` is capped so the prompt (as
-            estimated) and the answer fit it, never below ``MIN_OUTPUT_TOKENS``.
+            estimated) and the answer fit it, never below ``MIN_OUTPUT_TOKENS`` (unless ``max_tokens`` is smaller).
         temperature: sampling temperature, or None for the server default.
         tool_protocol: ``native`` (the server's tool calling) or ``text`` (tools offered in the prompt,
             calls read from a JSON block: :mod:`intern.llm.text_tools`); the run's capability probe picks.
@@ -205,7 +205,8 @@ class OpenAIBrain:
         from intern.guards.compaction import estimate_tokens
 
         prompt = estimate_tokens(messages) + estimate_tokens([{"content": json.dumps(tools)}] if tools else [])
-        return max(MIN_OUTPUT_TOKENS, min(self.max_tokens, self.context_window - prompt))
+        # the context squeezes the answer down to MIN_OUTPUT_TOKENS at most; a smaller configured limit stands
+        return min(self.max_tokens, max(MIN_OUTPUT_TOKENS, self.context_window - prompt))
 
     def _create_with_retries(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
         import openai
@@ -278,12 +279,14 @@ class OpenAIBrain:
 #: How servers say that a prompt exceeds the context: OpenAI and vLLM ("maximum context length is N
 #: tokens"), llama.cpp ("exceeds the available context size"; n_ctx), Ollama/TGI/transformers
 #: ("prompt is too long", "input length ... exceeds", "max_model_len"; vLLM's "maximum model length", TGI's
-#: "inputs tokens + max_new_tokens must be <= N").
+#: "inputs tokens + max_new_tokens must be <= N"; transformers serve 5.x: "The prompt has N tokens, but the
+#: model takes at most M, prompt and answer (`--max-model-len`)").
 _CONTEXT_PATTERNS = (r"maximum context length", r"context (?:length|size|window)", r"exceeds? the available context",
-                     r"context_length_exceeded", r"prompt is too long", r"too many tokens", r"max_model_len",
+                     r"context_length_exceeded", r"prompt is too long", r"too many tokens", r"max[-_]model[-_]len",
                      r"input (?:length|tokens?) .*exceed", r"n_ctx", r"maximum model length",
                      r"tokens \+ max_new_tokens must be")
-_CONTEXT_SIZE = (r"maximum context length is (\d+)", r"context (?:length|size|window) (?:is |of )?\(?(\d+)",
+_CONTEXT_SIZE = (r"takes at most (\d+)", r"maximum context length is (\d+)",
+                 r"context (?:length|size|window) (?:is |of )?\(?(\d+)",
                  r"n_ctx(?:_slot)?\s*[=:]\s*(\d+)", r"max_model_len\D{0,20}(\d+)",
                  r"maximum model length of (\d+)", r"max_new_tokens must be <= (\d+)",
                  r"(?:maximum|max)\D{0,30}(\d{3,7}) tokens")

@@ -60,6 +60,18 @@ def test_the_playbook_plays_the_step_the_llm_could_not(tmp_path, script, reason)
     assert f"| Played by the playbook (LLM fallback) | evaluator/i1-b0: {reason} (" in summary
 
 
+def test_a_small_llm_step_limit_does_not_cut_the_playbooks_move(tmp_path):
+    """brain.max_steps=1 (a weak local model gets one call): the playbook's move of three calls still plays."""
+    tools = Toolbox(add=lambda a: json.dumps(a["a"] + a["b"]))
+    moves = [("add", {"a": 1, "b": 1}), ("add", {"a": 2, "b": 2}), ("add", {"a": 2, "b": 3})]
+    playbook = PlaybookBrain(moves, lambda results: {"answer": int(results[-1])})
+    with LLMServer([reply("hmm")]) as server:
+        agent, _ = _agent(tmp_path, server, "brain.max_steps=1")
+        outcome = agent.run(tools, prompt_vars={"model": "m", "split": "dev"}, result_schema=SCHEMA,
+                            playbook=playbook)
+    assert outcome.final == {"answer": 5} and len(tools.calls) == 3
+
+
 def test_without_fallback_the_role_stops_with_the_reason(tmp_path):
     tools = Toolbox(add=lambda a: json.dumps(a["a"] + a["b"]))
     with LLMServer([reply("thinking")] * 3) as server:

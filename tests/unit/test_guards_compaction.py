@@ -138,16 +138,22 @@ def test_an_agent_run_that_cannot_fit_raises_instead_of_looping(tmp_path):
 
 
 @pytest.mark.parametrize("said", [
-    ("This model's maximum context length is 3000 tokens. However, your messages resulted in 3900 tokens.", 3000),
-    ("the request exceeds the available context size, try increasing it", None)])  # llama.cpp: no size
+    ("This model's maximum context length is 3000 tokens. However, your messages resulted in 3900 tokens.", 3000,
+     "openai"),
+    ("the request exceeds the available context size, try increasing it", None, "openai"),  # llama.cpp: no size
+    # transformers serve 5.25's own words (FastAPI body), as it answered an over-long prompt here
+    ("The prompt has 3900 tokens, but the model takes at most 3000, prompt and answer (`--max-model-len`).", 3000,
+     "fastapi")])
 def test_a_server_that_reports_its_context_exceeded_gets_a_compacted_prompt_not_a_failed_role(tmp_path, said):
     """brain.context_window says 32768, the server holds less: its 400 names the limit (OpenAI / vLLM /
-    llama.cpp wording); the loop compacts to fit it and asks again, and the brain's window follows."""
-    message, size = said
+    llama.cpp / transformers serve wording); the loop compacts to fit it and asks again, and the brain's
+    window follows."""
+    message, size, dialect = said
     events = EventLog(tmp_path / "events.jsonl", run_id="r1")
     script = [reply(tool_calls=[call("read", {"page": k})]) for k in range(6)]
-    script += [status(400, body={"error": {"message": message, "type": "invalid_request_error"}}),
-               finish({"answer": 3})]
+    body = {"detail": message} if dialect == "fastapi" else {"error": {"message": message,
+                                                                      "type": "invalid_request_error"}}
+    script += [status(400, body=body), finish({"answer": 3})]
     tools = Toolbox(read=lambda a: f"page {a['page']}: " + "lorem ipsum " * 100)
     llm = brain(server := LLMServer(summarizer_or(script)))
     llm.context_window, llm.max_tokens = 32768, 2048

@@ -202,11 +202,12 @@ def test_the_output_budget_is_sent_and_fits_the_context_window():
     from intern.llm.openai_brain import MIN_OUTPUT_TOKENS
 
     long = [*MESSAGES, {"role": "user", "content": "x" * 3500}]  # ~1,000 tokens
-    with LLMServer([reply("a"), reply("b"), reply("c"), reply("d")]) as server:
+    with LLMServer([reply("a"), reply("b"), reply("c"), reply("d"), reply("e")]) as server:
         make_brain(server)[0].decide(MESSAGES, TOOLS)  # no limit configured: none sent
         make_brain(server, max_tokens=300)[0].decide(MESSAGES, TOOLS)
         make_brain(server, max_tokens=2048, context_window=2048)[0].decide(long, TOOLS)
         make_brain(server, max_tokens=2048, context_window=1024)[0].decide(long, TOOLS)
+        make_brain(server, max_tokens=48, context_window=1024)[0].decide(long, TOOLS)  # a small limit stands
     sent = [r["body"].get("max_tokens") for r in server.requests]
     prompt = estimate_tokens(long) + estimate_tokens([{"content": json.dumps(TOOLS)}])
-    assert sent == [None, 300, 2048 - prompt, MIN_OUTPUT_TOKENS]
+    assert sent == [None, 300, 2048 - prompt, MIN_OUTPUT_TOKENS, 48]
