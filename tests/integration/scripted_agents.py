@@ -3,12 +3,14 @@
 It reads the conversation it is sent (the real chat-completions body): the system
 prompt says which role is asking, the last message whether the task just started or a
 tool just answered. Plugged into ``tests.llm_server.LLMServer``, it drives every role
-of an ``intern run`` through the real openai SDK and the real agent loop.
+of an ``intern run`` through the real openai SDK and the real agent loop. ``as_text_protocol`` puts
+the same agents behind a server without native tool calling (the text protocol of intern.llm.text_tools).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from llm_server import call, finish, reply
@@ -94,3 +96,55 @@ def make_responder(gpu_hours: float = 0.0, after_denial: dict[str, Any] | None =
         return finish({k: r[k] for k in ("score", "stderr", "n", "split", "model_path")} | {"notes": "ok"})
 
     return respond
+
+
+# ------------------------------------------------ the same agents on a server without native tool calling
+
+_TOOL_LINE = re.compile(r"^- `([^`]+)`: (.*) Arguments: (\{.*\})$")
+_RESULT = re.compile(r"^Result of `([^`]+)` \(call ([^)]*)\):\n", re.M)
+_BLOCK = re.compile(r"```json\n(.*?)\n```", re.S)
+
+
+def _native_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A text-protocol request (tools described in the system prompt, calls as JSON blocks, results as user
+    messages) read back into the native form the scripted agents answer."""
+    messages, tools = [], []
+    for m in body["messages"]:
+        content = m["content"] or ""
+        if m["role"] == "system" and "## Tools" in content:
+            content, listed = content.split("## Tools", 1)
+            for line in listed.splitlines():
+                if found := _TOOL_LINE.match(line):
+                    tools.append({"type": "function", "function": {
+                        "name": found.group(1), "description": found.group(2),
+                        "parameters": json.loads(found.group(3))}})
+            messages.append({"role": "system", "content": content.rstrip()})
+        elif m["role"] == "assistant" and (block := _BLOCK.search(content)):
+            calls = json.loads(block.group(1))["tool_calls"]
+            messages.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"t{k}", "type": "function",
+                 "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                for k, c in enumerate(calls)]})
+        elif m["role"] == "user" and _RESULT.search(content):
+            parts = _RESULT.split(content)  # [before, name, id, result, name, id, result, ...]
+            for k in range(1, len(parts), 3):
+                messages.append({"role": "tool", "tool_call_id": parts[k + 1], "content": parts[k + 2].strip()})
+        else:
+            messages.append(m)
+    return {**body, "messages": messages, "tools": tools}
+
+
+def as_text_protocol(respond):
+    """``respond`` (native) behind a server that has no tool calling: it reads the text protocol and
+    writes each tool call as the fenced JSON block the protocol asks for."""
+
+    def text_respond(body: dict[str, Any]):
+        step = respond(_native_body(body))
+        if step.get("kind") == "reply" and step["tool_calls"]:
+            calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}
+                     for c in step["tool_calls"]]
+            block = "```json\n" + json.dumps({"tool_calls": calls}) + "\n```"
+            return reply(content=f"{step['content'] or ''}\n{block}".strip())
+        return step
+
+    return text_respond

@@ -4,7 +4,7 @@ The server speaks the chat-completions wire format; the script (scripted_agents.
 answers as each role would. Covered here: a full `intern run` on Ray with
 `brain.kind=openai`, and an approval pause (LangGraph interrupt) answered from a second
 process with `intern approve`, once approving and once denying with feedback that the
-trainer acts on.
+trainer acts on; and a whole run on the text protocol (a server without native tool calling).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from llm_server import LLMServer
-from scripted_agents import make_responder
+from scripted_agents import as_text_protocol, make_responder
 
 from intern.events import read_events
 from intern.resolve import load_config
@@ -112,3 +112,28 @@ def _pending(run_dir: Path) -> list[dict]:
     from intern.guards.approval import list_pending
 
     return list_pending(run_dir) if run_dir.is_dir() else []
+
+
+@pytest.mark.integration
+def test_a_whole_run_on_the_text_protocol(tmp_path):
+    """A server without native tool calling (it answers the probe in prose): every role's calls travel as
+    JSON blocks in plain chat, and the run completes with no role falling back to the playbook."""
+    from graphs.runner import run
+
+    cfg = load_config(TINY, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=scripted",
+                             "approval.mode=auto"])
+    with LLMServer(as_text_protocol(make_responder()), native_tools=False) as server:
+        cfg.brain.base_url = server.base_url
+        outcome = run(cfg, run_id="text", use_ray=False, live=False)
+        requests = server.requests
+    assert outcome["status"] == "succeeded", outcome
+    run_dir = tmp_path / "text"
+    [probe] = _events(run_dir, "brain_probe")
+    assert probe["protocol"] == "text"
+    assert not _events(run_dir, "brain_fallback")
+    ends = _events(run_dir, "agent_end")
+    assert {e["role"] for e in ends} == {"researcher", "data_engineer", "trainer", "evaluator"}
+    assert all(e["stopped_reason"] == "finished" for e in ends)
+    assert requests and all(not r["body"].get("tools") for r in requests)  # no tool definitions sent
+    assert all("tool_calls" not in m for r in requests for m in r["body"]["messages"])
+    assert len(_events(run_dir, "train_end")) == 2 and outcome["final"]["n"] == 4
