@@ -100,7 +100,8 @@ def _python_dirs() -> list[str]:
 
 
 def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list[str],
-               tmp_mb: int = 512, scratch_owner: bool = True) -> list[str]:
+               tmp_mb: int = 512, scratch_owner: bool = True, as_root: bool | None = None,
+               python_dirs: list[str] | None = None) -> list[str]:
     """The ``bwrap`` command that runs ``inner`` isolated, with ``scratch`` at :data:`SCRATCH`.
 
     Args:
@@ -110,8 +111,11 @@ def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list
         inner: The command inside.
         tmp_mb: The size of the private ``/tmp``.
         scratch_owner: As root, give the scratch folder to ``nobody`` (the code's user inside).
+        as_root: Build the root form (drop to ``nobody``) or the unprivileged one (a user namespace);
+            None: as this process is.
+        python_dirs: The Python installation to mount; None: this interpreter's.
     """
-    root = os.geteuid() == 0
+    root = os.geteuid() == 0 if as_root is None else as_root
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
     if not root:  # an unprivileged user: a user namespace of its own, and none further inside
@@ -131,7 +135,7 @@ def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list
     argv += _parents("/etc/x", made)
     for name in _ETC_FILES + (_NET_ETC if network else ()):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for path in _python_dirs():
+    for path in _python_dirs() if python_dirs is None else python_dirs:
         argv += _parents(path, made) + ["--ro-bind", path, path]
     argv += _parents(GUARD_AT, made) + ["--ro-bind", str(Path(__file__).with_name("sandbox_guard.py")), GUARD_AT,
              "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",

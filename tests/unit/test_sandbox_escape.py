@@ -11,9 +11,11 @@ fork bomb, a memory bomb, an endless loop and a TCP connect to a loopback server
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -254,3 +256,64 @@ def test_without_bwrap_the_sandbox_refuses_and_names_the_fix(tmp_path: Path) -> 
     assert "process: 4" in done.stdout
     assert "config: config error at 'sandbox.isolation'" in done.stdout and "weaker: process" in done.stdout
     assert "playbook: bwrap" in done.stdout
+
+
+UNPRIVILEGED = """
+import ctypes, json, os, socket, time
+out = {"uid": os.getuid(), "root_visible": os.path.exists("/root/.ray"), "slash": sorted(os.listdir("/"))}
+try:
+    open("/usr/escape.txt", "w")
+    out["wrote_usr"] = True
+except OSError as exc:
+    out["wrote_usr"] = type(exc).__name__
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
+    out["net"] = "connected"
+except OSError as exc:
+    out["net"] = type(exc).__name__
+libc = ctypes.CDLL(None, use_errno=True)
+made = 0
+for _ in range(500):
+    pid = libc.fork()
+    if pid == 0:
+        time.sleep(3); os._exit(0)
+    if pid < 0:
+        break
+    made += 1
+out["forks"] = made
+print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs root (to become an ordinary user) and a system Python")
+def test_the_unprivileged_form_holds_for_an_ordinary_user() -> None:
+    """What a laptop user gets: bwrap run by an ordinary user (here nobody), in a user namespace of its own.
+    The system Python stands in for the user's (this test's venv lives under /root, which nobody cannot read)."""
+    import json as _json
+
+    from intern.tools.isolation import NOBODY, bwrap_argv
+
+    listener = _Listener()
+    home = Path(tempfile.mkdtemp(prefix="intern-user-"))  # pytest's tmp_path is private to root
+    home.chmod(0o755)
+    scratch = home / "scratch"
+    scratch.mkdir()
+    (scratch / "probe.py").write_text(UNPRIVILEGED.replace("PORT", str(listener.port)))
+    os.chown(scratch, NOBODY, NOBODY)
+    config = {"root": "/scratch", "network": True, "subprocesses": True, "audit": False,
+              "memory_bytes": 1024 ** 3, "file_bytes": 2 ** 20, "cpu_seconds": 30, "processes": 16}
+    inner = ["/usr/bin/python3", "-s", "-B", "/opt/intern/sandbox_guard.py", _json.dumps(config), "/scratch/probe.py"]
+    argv = bwrap_argv(scratch, {"PATH": "/usr/bin:/bin"}, network=False, inner=inner, as_root=False, python_dirs=[])
+    assert "--unshare-user" in argv and "setpriv" not in " ".join(argv)
+    become = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+    try:
+        done = subprocess.run(become + argv, capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    seen = _json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["uid"] == NOBODY and seen["root_visible"] is False and "home" not in seen["slash"]
+    assert seen["wrote_usr"] in ("OSError", "PermissionError") and seen["net"] != "connected"
+    assert listener.accepted == 0 and seen["forks"] < 16
+    listener.sock.close()
