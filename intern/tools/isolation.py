@@ -124,21 +124,23 @@ def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list
         argv.append("--unshare-net")
     for key, value in env.items():
         argv += ["--setenv", key, value]
-    argv += ["--ro-bind", "/usr", "/usr"]
+    # /proc, /dev and the private /tmp first: a Python installation (a venv of a checkout under /tmp) is
+    # then mounted inside the new /tmp instead of being hidden by it
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmp_mb * 1024 * 1024),
+             "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for name in _SYSTEM_LINKS:
         path = Path("/", name)
         if path.is_symlink():
             argv += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             argv += ["--ro-bind", str(path), str(path)]
-    made: set[str] = set()
+    made: set[str] = {"/tmp", "/usr"}
     argv += _parents("/etc/x", made)
     for name in _ETC_FILES + (_NET_ETC if network else ()):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in _python_dirs() if python_dirs is None else python_dirs:
         argv += _parents(path, made) + ["--ro-bind", path, path]
     argv += _parents(GUARD_AT, made) + ["--ro-bind", str(Path(__file__).with_name("sandbox_guard.py")), GUARD_AT,
-             "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
              "--bind", str(scratch), SCRATCH, "--remount-ro", "/", "--chdir", SCRATCH]
     if root:
         if scratch_owner:

@@ -240,6 +240,7 @@ class Sandbox:
         # The limits are set by the guard in the child, not in a preexec_fn, which is unsafe in a
         # threaded parent (a Ray actor is one).
         return {"root": root, "network": network, "subprocesses": self.allow_subprocesses, "audit": self.audit,
+                "also_writable": ["/tmp"] if self.isolation == "bwrap" else [],  # bwrap's private /tmp
                 "memory_bytes": self.memory_mb * _MB, "file_bytes": self.max_file_mb * _MB,
                 "cpu_seconds": self.cpu_seconds, "processes": self.max_processes}
 

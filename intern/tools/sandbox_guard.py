@@ -45,9 +45,11 @@ _PROC_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "o
                 "os.forkpty", "pty.spawn", "os.startfile"}
 
 
-def install(root: str, network: bool, subprocesses: bool) -> None:
-    """Adds the audit hook for a scratch folder ``root``."""
+def install(root: str, network: bool, subprocesses: bool, also: tuple[str, ...] = ()) -> None:
+    """Adds the audit hook for a scratch folder ``root`` (and ``also``: other folders of the sandbox's own,
+    such as bwrap's private ``/tmp``)."""
     root = os.path.realpath(root)
+    others = tuple(os.path.realpath(a) for a in also)
     realpath, fspath, getcwd, join = os.path.realpath, os.fspath, os.getcwd, os.path.join
 
     def inside(path: object) -> bool:
@@ -57,7 +59,7 @@ def install(root: str, network: bool, subprocesses: bool) -> None:
         if isinstance(name, bytes):
             name = os.fsdecode(name)
         full = realpath(join(getcwd(), name))
-        return full == root or full.startswith(root + os.sep) or full in _DEVICES
+        return any(full == r or full.startswith(r + os.sep) for r in (root, *others)) or full in _DEVICES
 
     def refuse(what: str) -> None:
         raise PermissionError(f"sandbox: {what} is not allowed")
@@ -105,7 +107,8 @@ def main() -> None:
     sys.argv = [script]
     sys.path[0] = config["root"]  # not this file's folder, whose modules would shadow the user's imports
     if config.get("audit", True):
-        install(config["root"], network=config["network"], subprocesses=config["subprocesses"])
+        install(config["root"], network=config["network"], subprocesses=config["subprocesses"],
+                also=tuple(config.get("also_writable", ())))
     runpy.run_path(script, run_name="__main__")
 
 

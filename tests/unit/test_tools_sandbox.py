@@ -8,7 +8,12 @@ namespaces refuse on their own (the known ways past the audit guard) is in test_
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 from test_tools_loopback import Loopback
@@ -182,3 +187,28 @@ def test_as_a_tool_results_and_refusals_are_text(box):
     assert not denied.ok and denied.error_kind == "denied"
     too_long = registry.call("run_python", {"code": "print(1)", "timeout_s": 10_000})
     assert not too_long.ok and too_long.error_kind == "invalid_arguments"
+
+
+def test_a_private_tmp_is_writable_and_stays_inside(box):
+    name = f"intern-private-{os.getpid()}"
+    first = box.run_python(f"open('/tmp/{name}', 'w').write('x'); import tempfile; print(tempfile.gettempdir())")
+    assert first.ok and first.stdout.strip() == "/tmp", first
+    assert not Path("/tmp", name).exists()  # the host's /tmp never saw it
+    assert "False" in box.run_python(f"import os; print(os.path.exists('/tmp/{name}'))").stdout  # a fresh one per run
+
+
+def test_a_python_installation_under_tmp_is_not_hidden_by_the_private_tmp():
+    """A checkout (and its venv) under /tmp: its files are mounted inside the sandbox's own /tmp."""
+    from intern.tools.isolation import bwrap_argv
+
+    install = Path(tempfile.mkdtemp(prefix="intern-venv-"))
+    try:
+        install.chmod(0o755)
+        (install / "marker.txt").write_text("the venv")
+        (install / "marker.txt").chmod(0o644)
+        argv = bwrap_argv(install, {"PATH": "/usr/bin:/bin"}, network=False, inner=["cat", str(install / "marker.txt")],
+                          scratch_owner=False, python_dirs=[str(install)])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    finally:
+        shutil.rmtree(install, ignore_errors=True)
+    assert done.returncode == 0 and done.stdout == "the venv", done.stderr
