@@ -16,8 +16,10 @@ BFCL items keep the offered ``functions`` and the ``ground_truth``. Scoring foll
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 
 from intern.evals.base import Item
@@ -83,6 +85,7 @@ class HumanEval:
         with self._lock:
             if self._sandbox is None:
                 root = Path(tempfile.mkdtemp(prefix=f"intern-{self.name}-"))
+                weakref.finalize(self, shutil.rmtree, root, True)  # the scratch goes with the benchmark
                 self._sandbox = Sandbox(root, memory_mb=self.memory_mb,
                                         max_timeout_s=max(60.0, self.timeout_s))
             return self._sandbox

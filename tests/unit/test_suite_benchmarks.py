@@ -7,6 +7,7 @@ HumanEval programs really run in the sandbox.
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -200,6 +201,11 @@ def test_humaneval_runs_the_tests_in_the_sandbox(tmp_path: Path) -> None:
     assert bench.score("    import socket; socket.create_connection(('1.1.1.1', 80))\n", item) == 0.0
     if bwrap_problem() is None:  # the same sandbox as the roles' code (test_sandbox_escape.py)
         assert bench.sandbox().isolation == "bwrap"
+    scratch = bench.sandbox().root
+    assert scratch.is_dir()
+    del bench, item
+    gc.collect()
+    assert not scratch.exists()  # the scratch folder goes with the benchmark
 
 
 def test_bfcl_simple_scores_one_call(tmp_path: Path) -> None:
