@@ -26,6 +26,7 @@ import yaml
 
 from intern.errors import InternError
 from intern.events import read_events
+from intern.markdown import cell, table
 from intern.report_actions import approvals_section, sandbox_section
 
 __all__ = ["write_report"]
@@ -232,18 +233,6 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _cell(value: Any) -> str:
-    """Text safe inside a markdown table cell."""
-    return "—" if value is None or value == "" else str(value).replace("|", "\\|").replace(
-        "\n", " ")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    """A markdown table (every cell escaped), then a blank line."""
-    return ([f"| {' | '.join(header)} |", "|" + "---|" * len(header)]
-            + [f"| {' | '.join(_cell(c) for c in row)} |" for row in rows] + [""])
-
-
 def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
             plots: list[str]) -> str:
     res, missing, config = run.results, run.missing, run.config
@@ -272,7 +261,7 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
     chosen_text = chosen and chosen.id and (f"{chosen.id}" + (
         f" (iteration {chosen.iteration})" if chosen.iteration is not None else "")
         + ("" if final else "; the supervisor's pick, never scored on test"))
-    summary = ["## Summary", ""] + _table(["", ""], [
+    summary = ["## Summary", ""] + table(["", ""], [
         ["Base model", res.get("base_model") or config.get("base_model")],
         ["Benchmark", res.get("benchmark") or config.get("benchmark")],
         ["Baseline (test)", _fmt_score(base)], ["Final (test)", _fmt_score(final)],
@@ -315,18 +304,18 @@ def _hypotheses_section(run: _Run, branches: list[_Branch]) -> list[str]:
     titles = _source_titles(run)
     for it in sorted({b.iteration for b in branches}, key=lambda i: (i is None, i or 0)):
         rows = [b for b in branches if b.iteration == it]
-        lines += [f"### Iteration {_cell(it)}", ""] + _table(
+        lines += [f"### Iteration {cell(it)}", ""] + table(
             ["Branch", "Hypothesis", "Dev score", "Train rows (removed)", "Train loss"],
             [[b.id or "not run", b.title,
               _fmt_score({"score": b.dev_score, "n": b.dev_n},
                        "skipped (the plan's last, lone branch)" if b.dev_skipped else "not evaluated"),
-              None if b.rows is None else f"{b.rows} ({_cell(b.removed)})",
+              None if b.rows is None else f"{b.rows} ({cell(b.removed)})",
               None if b.train_loss is None else f"{b.train_loss:.4f}"] for b in rows])
         for b in rows:
             if b.rationale:
-                lines.append(f"- **{_cell(b.title or b.id)}**: {str(b.rationale).strip()}")
+                lines.append(f"- **{cell(b.title or b.id)}**: {str(b.rationale).strip()}")
             elif b.sources:
-                lines.append(f"- **{_cell(b.title or b.id)}**")
+                lines.append(f"- **{cell(b.title or b.id)}**")
             if b.rationale or b.sources:
                 lines.append(f"  - Sources: {_sources_text(b.sources, titles)}")
         lines += _research_notes(run, it) + [""]
@@ -362,7 +351,7 @@ def _source_titles(run: _Run) -> dict[str, str]:
 def _sources_text(sources: list[str], titles: dict[str, str]) -> str:
     if not sources:
         return "none cited"
-    return "; ".join(f"`{s}`" + (f" ({_cell(titles[s])})" if s in titles else "") for s in sources)
+    return "; ".join(f"`{s}`" + (f" ({cell(titles[s])})" if s in titles else "") for s in sources)
 
 
 def _reward_curves(run: _Run) -> dict[tuple[int | None, Any], list[tuple[float, float]]]:
@@ -390,14 +379,14 @@ def _grpo_section(run: _Run) -> list[str]:
     def probe(e: dict[str, Any], key: str) -> str:
         p = e.get("probe") if isinstance(e.get("probe"), dict) else {}
         before, after = (p.get("before") or {}).get(key), (p.get("after") or {}).get(key)
-        return "not measured" if before is None and after is None else f"{_cell(before)} -> {_cell(after)}"
+        return "not measured" if before is None and after is None else f"{cell(before)} -> {cell(after)}"
 
     def signal(e: dict[str, Any]) -> str:
         gate = e.get("signal") if isinstance(e.get("signal"), dict) else None
         if gate is None:
             return "no gate"
         verdict = "trained" if gate.get("train") else "**skipped: no signal**"
-        return f"{_cell(gate.get('signal'))} ({verdict})"
+        return f"{cell(gate.get('signal'))} ({verdict})"
 
     def steps(e: dict[str, Any]) -> str:
         notes = [f"{skipped} without signal: no update"] if (skipped := e.get("steps_skipped")) else []
@@ -405,11 +394,11 @@ def _grpo_section(run: _Run) -> list[str]:
             notes.append(f"{e['seconds'] / e['steps']:.1f} s/step")
         return f"{e.get('steps')}" + (f" ({'; '.join(notes)})" if notes else "")
 
-    lines += _table(["Branch", "Signal (probe)", "Steps", "Reward (steps)", "Correctness (steps)", "Reward (probe)",
+    lines += table(["Branch", "Signal (probe)", "Steps", "Reward (steps)", "Correctness (steps)", "Reward (probe)",
                      "Correctness (probe)", "Checkpoint"], [
         [e.get("branch"), signal(e), steps(e),
-         f"{_cell(e.get('reward_start'))} -> {_cell(e.get('reward_end'))}",
-         f"{_cell(e.get('correctness_start'))} -> {_cell(e.get('correctness_end'))}",
+         f"{cell(e.get('reward_start'))} -> {cell(e.get('reward_end'))}",
+         f"{cell(e.get('correctness_start'))} -> {cell(e.get('correctness_end'))}",
          probe(e, "reward"), probe(e, "correctness"), e.get("checkpoint")] for e in stages])
     lines += [f"- {e.get('branch')}: {e['signal']['why']}." for e in stages
               if isinstance(e.get("signal"), dict) and e["signal"].get("why")]
@@ -428,10 +417,10 @@ def _budget_section(run: _Run) -> list[str]:
              f"({summary['used_fraction']:.0%}); costs {summary['costs_source']}, "
              f"{summary.get('concurrency')} branch(es) at once, re-planned {summary.get('revisions', 0)} time(s).", ""]
     lines += [f"- {why}" for why in summary.get("why") or []] + [""]
-    lines += _table(["Round", "Kind", "Branches", "Steps (new)", "Dev items", "Planned"],
+    lines += table(["Round", "Kind", "Branches", "Steps (new)", "Dev items", "Planned"],
                     [[r["number"], r["kind"], r["branches"], f"{r['steps']} ({r['new_steps']})", r["dev_n"],
                       f"{r['seconds']:.0f} s"] for r in summary.get("rounds") or []])
-    lines += _table(["Phase", "Planned", "Spent"],
+    lines += table(["Phase", "Planned", "Spent"],
                     [[ph["phase"], "—" if ph["planned_s"] is None else f"{ph['planned_s']:.0f} s",
                       f"{ph['actual_s']:.0f} s"] for ph in summary.get("phases") or []])
     return lines
@@ -444,7 +433,7 @@ def _integrity_section(run: _Run) -> list[str]:
         run.missing.append("No integrity check was recorded (lineage, identity, test-split use, training data).")
         return []
     verdict = "all checks passed" if gate.get("passed") else f"FAILED: {', '.join(gate.get('failed') or [])}"
-    return ["## Integrity", "", f"The supervisor's gate before this report: {verdict}.", ""] + _table(
+    return ["## Integrity", "", f"The supervisor's gate before this report: {verdict}.", ""] + table(
         ["Check", "Passed", "What was found"],
         [[c.get("name"), "yes" if c.get("passed") else "**no**", c.get("detail")] for c in gate.get("checks") or []])
 
@@ -455,7 +444,7 @@ def _decisions_section(run: _Run) -> list[str]:
         return ["## Supervisor decisions", "", "None recorded.", ""]
     keys = ("iteration", "action", "best_branch", "reason")
     rows = [[d.get(k) for k in keys] for d in decisions]
-    return ["## Supervisor decisions", ""] + _table(
+    return ["## Supervisor decisions", ""] + table(
         ["Iteration", "Action", "Best branch", "Reason"], rows)
 
 
@@ -473,15 +462,15 @@ def _contamination_section(run: _Run) -> list[str]:
             f"{cfg.get('decontam_threshold', 'the threshold')}")
     if not checked:
         run.missing.append("The contamination audit did not run (checked is not true).")
-    removed = _cell(audit.get("removed_rows"))
+    removed = cell(audit.get("removed_rows"))
     lines += [f"- Audit ran on the final data: {'yes' if checked else 'no'}",
-              f"- Benchmark items overlapping the final training data: {_cell(overlap)}",
+              f"- Benchmark items overlapping the final training data: {cell(overlap)}",
               f"- Training rows removed before training: {removed} (rule: {rule})", ""]
     if isinstance(overlap, int) and overlap > 0:
         lines += [(f"**Warning:** {overlap} benchmark item(s) still overlap the final training "
                    "data; the test score may be inflated."), ""]
     if details:
-        lines += _table(["Branch", "Set", "Row id", "Benchmark item id", "Found", "Containment"], [
+        lines += table(["Branch", "Set", "Row id", "Benchmark item id", "Found", "Containment"], [
             [d.get("branch"), d.get("dataset"), d.get("row_id"), d.get("eval_id"),
              f"{d['field']} in {d.get('found_in') or 'the row'}" if d.get("field") else None,
              None if _num(d.get("containment")) is None else f"{d['containment']:.2f}"]
@@ -491,7 +480,7 @@ def _contamination_section(run: _Run) -> list[str]:
     stages = [f for f in audit.get("filters") or [] if isinstance(f, dict)]
     if stages:  # every filter of every set: mapping (unusable rows), synthesis, dedup, decontamination
         lines += ["Rows kept by each step that built the training data (details in each set's manifest.json):",
-                  ""] + _table(["Branch", "Set", "Step", "Rows before", "Rows after"], [
+                  ""] + table(["Branch", "Set", "Step", "Rows before", "Rows after"], [
                       [f.get("branch"), f.get("dataset"), f.get("stage"), f.get("rows_before"), f.get("rows_after")]
                       for f in stages])
     return lines
@@ -521,7 +510,7 @@ def _tracking_section(run: _Run) -> list[str]:
                      r.get("steps_logged"), r.get("url") or (f"`{where}`" if where else None),
                      f"`{r['view_command']}`" if r.get("view_command") else None])
     return ["## Tracking", "", "Each training run's metrics, config and data manifest (paths relative to "
-            "this directory; records in `tracking/`):", ""] + _table(
+            "this directory; records in `tracking/`):", ""] + table(
         ["Branch", "Stage", "Tracker (mode)", "Status", "Steps logged", "Files", "Upload / view"], rows)
 
 
@@ -574,7 +563,7 @@ def _draw_dev_scores(run: _Run, scored: list[_Branch], chosen: _Branch | None, f
         if entry is not None:
             ax.axhline(entry["score"], linestyle=style, color=color,
                        label=f"{which} (test) {entry['score']:.3f}")
-    ax.set_xticks(x, [f"{b.id}\niter {_cell(b.iteration)}" for b in scored], fontsize=8)
+    ax.set_xticks(x, [f"{b.id}\niter {cell(b.iteration)}" for b in scored], fontsize=8)
     top = max([b.dev_score for b in scored] + [e["score"] for e in tests.values() if e])
     outlined = " (outlined: chosen branch)" if any(b is chosen for b in scored) else ""
     ax.set(ylabel="dev score (bars), test score (lines)", ylim=(0, top * 1.18 if top > 0 else 1),

@@ -11,20 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from intern.markdown import table
+
 __all__ = ["approvals_section", "sandbox_section"]
 
 
 class _Events(Protocol):
     def of(self, kind: str) -> list[dict[str, Any]]: ...
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows] + [""])
 
 
 def approvals_section(run: _Events) -> list[str]:
@@ -43,7 +36,7 @@ def approvals_section(run: _Events) -> list[str]:
                      "approved" if e["approved"] else "**denied**", e.get("who"), e.get("feedback")])
     rows += [[e.get("role"), e.get("branch"), e.get("tool"), e.get("action"), "no answer (waiting)", None, None]
              for rid, e in asked.items() if rid not in answered]
-    return ["## Approvals", "", "Actions the supervisor's approval gate stopped, and the answers:", ""] + _table(
+    return ["## Approvals", "", "Actions the supervisor's approval gate stopped, and the answers:", ""] + table(
         ["Role", "Branch", "Tool", "Action", "Decision", "By", "Feedback"], rows)
 
 
@@ -56,5 +49,5 @@ def sandbox_section(run: _Events) -> list[str]:
              "timed out" if e.get("timed_out") else e.get("exit_code"), e.get("seconds"),
              f"{str(e.get('code_sha256') or '')[:12]} ({e.get('code_lines')} lines)"] for e in runs]
     return ["## Sandboxed code", "", (f"{len(runs)} run(s) of the roles' own code, each in the sandbox "
-                                      "(intern/tools/sandbox.py):"), ""] + _table(
+                                      "(intern/tools/sandbox.py):"), ""] + table(
         ["Role", "Branch", "Tool", "Isolation", "Network", "Exit", "Seconds", "Code (sha256, size)"], rows)

@@ -6,7 +6,8 @@
   :mod:`~intern.tools.scholar`, :mod:`~intern.tools.datasets_server`,
   :mod:`~intern.tools.github`, :mod:`~intern.tools.hf_docs`), all on
   :mod:`~intern.tools.http_client` (timeouts, 429 retries, disk cache).
-- :mod:`intern.tools.sandbox` — ``Sandbox`` for generated Python, ``sandbox_tools``.
+- :mod:`intern.tools.sandbox` — ``Sandbox`` for generated Python;
+  :mod:`intern.tools.code_tools` — ``run_python`` for a role, in its own sandbox.
 - :mod:`intern.tools.knowledge` — the packaged recipe library, ``search_recipes``.
 
     from intern.tools import ToolRegistry

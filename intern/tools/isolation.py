@@ -33,13 +33,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from intern.config import SANDBOX_ISOLATIONS
-
-__all__ = ["ISOLATIONS", "NOBODY", "SCRATCH", "bwrap_argv", "bwrap_problem", "default_isolation",
+__all__ = ["NOBODY", "SCRATCH", "bwrap_argv", "bwrap_problem", "default_isolation",
            "namespace_available"]
 
-ISOLATIONS = SANDBOX_ISOLATIONS
-"""``bwrap``: namespaces (the default, required unless opted out); ``process``: limits + audit hook only."""
 SCRATCH = "/scratch"
 """Where the scratch folder is mounted inside a bwrap sandbox (its working directory and ``HOME``)."""
 GUARD_AT = "/opt/intern/sandbox_guard.py"

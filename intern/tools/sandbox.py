@@ -44,11 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from intern.config import SANDBOX_ISOLATIONS
 from intern.errors import ToolError
-from intern.tools.base import Tool
 from intern.tools.isolation import (
     GUARD_AT,
-    ISOLATIONS,
     SCRATCH,
     bwrap_argv,
     bwrap_problem,
@@ -56,7 +55,7 @@ from intern.tools.isolation import (
     namespace_available,
 )
 
-__all__ = ["Sandbox", "SandboxResult", "namespace_available", "sandbox_tools"]
+__all__ = ["Sandbox", "SandboxResult", "namespace_available"]
 
 _GUARD = Path(__file__).with_name("sandbox_guard.py")
 _MB = 1024 * 1024
@@ -161,8 +160,9 @@ class Sandbox:
                  network_approver: Callable[[str], bool] | None = None, allow_subprocesses: bool = False,
                  python: str = sys.executable):
         self.isolation = isolation or default_isolation()
-        if self.isolation not in ISOLATIONS:
-            raise ToolError(f"sandbox isolation must be one of {ISOLATIONS}, not {self.isolation!r}", "definition")
+        if self.isolation not in SANDBOX_ISOLATIONS:
+            raise ToolError(f"sandbox isolation must be one of {SANDBOX_ISOLATIONS}, not {self.isolation!r}",
+                            "definition")
         if self.isolation == "bwrap" and (problem := bwrap_problem()):
             raise ToolError(f"the sandbox cannot isolate code here: {problem}", "definition")
         if self.isolation == "process" and network_isolation == "namespace" and not namespace_available():
@@ -263,9 +263,10 @@ class Sandbox:
         script = self.root / ".sandbox" / name
         script.parent.mkdir(exist_ok=True)
         script.write_text(code, encoding="utf-8")
-        argv, isolation = self._argv(f"{self.inside}/.sandbox/{name}", network, self._env(network, env))
+        child_env = self._env(network, env)
+        argv, isolation = self._argv(f"{self.inside}/.sandbox/{name}", network, child_env)
         start = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=self.root, env=self._env(network, env), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, cwd=self.root, env=child_env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         out, err = _Capped(proc.stdout, self.output_chars), _Capped(proc.stderr, self.output_chars)  # type: ignore[arg-type]
         timed_out = False
@@ -291,8 +292,3 @@ class Sandbox:
         return SandboxResult(stdout=stdout, stderr=stderr, exit_code=code_, timed_out=timed_out,
                              stdout_truncated=out_cut, stderr_truncated=err_cut, duration_s=round(duration, 3),
                              network=network, isolation=isolation)
-
-
-def sandbox_tools(sandbox: Sandbox) -> list[Tool]:
-    """The sandbox as a tool for a role's registry: ``run_python``."""
-    return [Tool(sandbox.run_python, name="run_python", max_chars=12000)]

@@ -83,13 +83,11 @@ def test_the_servers_own_words_for_a_wrong_model_and_an_over_long_prompt(served)
 
 def test_a_tiny_run_through_transformers_serve(served, tmp_path):
     base, model = served
-    started = time.time()
-    done = subprocess.run(
+    done = subprocess.run(  # the timeout is the 15 minutes: a slower run fails here
         [sys.executable, "-m", "intern.cli", "run", "--config", str(TINY), "--output-dir", str(tmp_path),
          "--run-id", "serve", "--set", "branches=1", "--set", "brain.kind=openai", "--set", f"brain.base_url={base}",
          "--set", f"brain.model={model}", "--set", "brain.max_output_tokens=48", "--set", "brain.max_steps=2",
          "--set", "approval.mode=auto"], capture_output=True, text=True, timeout=900, check=False)
-    seconds = time.time() - started
     run_dir = tmp_path / "serve"
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
@@ -105,4 +103,3 @@ def test_a_tiny_run_through_transformers_serve(served, tmp_path):
     report = (run_dir / "report.md").read_text()
     assert "| LLM tool calling | text: the server answered in text without a tool call" in report
     assert "| Played by the playbook (LLM fallback) | researcher/i1: max_steps" in report
-    assert seconds < 900

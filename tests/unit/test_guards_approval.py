@@ -73,6 +73,10 @@ def test_modes(tmp_path):
     assert big.verdict is Verdict.CORRECT and "above the automatic-approval caps" in big.message
     assert auto.check("push_to_hub", {}, "c3", "trainer").verdict is Verdict.CORRECT
     assert auto.check("search", {}, "c4", "trainer").verdict is Verdict.CONTINUE
+    net = {"code": "print(1)", "network": True}  # sandboxed code with network: auto approves it, never denies it
+    assert auto.check("run_python", net, "c5", "data_engineer").verdict is Verdict.CONTINUE
+    never_net = ApprovalGate(ApprovalPolicy(mode="never"), tmp_path).check("run_python", net, "c6", "researcher")
+    assert never_net.verdict is Verdict.CORRECT
     assert not approvals_dir(tmp_path).exists()  # auto and never never ask
     with pytest.raises(ApprovalError, match="mode must be one of"):
         ApprovalPolicy(mode="sometimes")

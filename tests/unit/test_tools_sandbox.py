@@ -20,7 +20,7 @@ from test_tools_loopback import Loopback
 
 from intern.errors import ToolError
 from intern.tools.base import ToolRegistry
-from intern.tools.sandbox import Sandbox, namespace_available, sandbox_tools
+from intern.tools.sandbox import Sandbox, namespace_available
 
 
 @pytest.fixture
@@ -179,14 +179,23 @@ def test_secrets_in_the_parent_environment_do_not_leak(box, monkeypatch):
     assert box.run(("import os; print(os.environ['EXTRA'])"), env={"EXTRA": "given"}).stdout.strip() == "given"
 
 
-def test_as_a_tool_results_and_refusals_are_text(box):
-    registry = ToolRegistry("data_engineer", sandbox_tools(box))
+def test_as_a_tool_results_and_refusals_are_text(tmp_path):
+    """``run_python`` as a role gets it (intern.tools.code_tools), ungated: network cannot be approved."""
+    from intern.config import RunConfig
+    from intern.events import EventLog, read_events
+    from intern.tools.code_tools import CodeTools
+
+    code = CodeTools(RunConfig(), tmp_path, EventLog(tmp_path / "events.jsonl", "r1"), "data_engineer", "i1-b0",
+                     gated=False)
+    registry = ToolRegistry("data_engineer", code.tools())
     ok = registry.call("run_python", {"code": "print(6 * 7)"})
     assert ok.ok and ok.data.stdout == "42\n" and json.loads(ok.text)["exit_code"] == 0
     denied = registry.call("run_python", {"code": "print(1)", "network": True})
     assert not denied.ok and denied.error_kind == "denied"
     too_long = registry.call("run_python", {"code": "print(1)", "timeout_s": 10_000})
     assert not too_long.ok and too_long.error_kind == "invalid_arguments"
+    [ran] = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "sandbox_run"]  # refused: not run
+    assert (ran["role"], ran["branch"], ran["tool"], ran["exit_code"]) == ("data_engineer", "i1-b0", "run_python", 0)
 
 
 def test_a_private_tmp_is_writable_and_stays_inside(box):
