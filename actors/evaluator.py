@@ -34,19 +34,21 @@ class Evaluator:
 
     def evaluate(self, model: str, split: str, branch: str | None = None,
                  which: str | None = None, iteration: int | None = None, n: int | None = None,
-                 approval: dict[str, Any] | None = None) -> dict[str, Any]:
+                 approval: dict[str, Any] | None = None, precision: str | None = None) -> dict[str, Any]:
         """Score ``model`` (a checkpoint dir or a model reference) on ``split``.
 
         ``split`` is ``dev`` (choosing between branches) or ``test`` (touched once, at the end).
         The evaluator's agent runs the scorer through its ``evaluate`` tool (fixed to this
         model and split; an LLM also reviews the samples); the score returned is always
         the tool's, never a number the brain typed. ``n`` items (default: the config's dev_n or
-        test_n; the budget plan may give dev fewer).
+        test_n; the budget plan may give dev fewer). ``precision``: what the run's probe chose
+        (``eval.precision: auto``); None takes the configured one (auto: fp32 on the CPU, bf16 on a GPU).
         """
-        return self._agent(model, split, branch, which, iteration, n, approval)
+        return self._agent(model, split, branch, which, iteration, n, approval, precision)
 
     def _agent(self, model: str, split: str, branch: str | None, which: str | None,
-               iteration: int | None, n: int | None, approval: dict[str, Any] | None = None) -> dict[str, Any]:
+               iteration: int | None, n: int | None, approval: dict[str, Any] | None = None,
+               precision: str | None = None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
         from intern.tools.base import Tool, ToolRegistry
 
@@ -55,7 +57,7 @@ class Evaluator:
         def evaluate() -> dict[str, Any]:
             """Scores the model on the split of this task with the benchmark's own prompts and scorer."""
             if not scored:  # one scoring per task: the test split is touched once
-                scored.append(self._evaluate(model, split, branch, which, iteration, n))
+                scored.append(self._evaluate(model, split, branch, which, iteration, n, precision))
             return scored[0]
 
         key = f"{branch or which or 'eval'}-{split}"
@@ -71,30 +73,37 @@ class Evaluator:
         return {**scored[0], "notes": outcome.final.get("notes")}
 
     def _evaluate(self, model: str, split: str, branch: str | None, which: str | None,
-                  iteration: int | None, n: int | None = None) -> dict[str, Any]:
+                  iteration: int | None, n: int | None = None, precision: str | None = None) -> dict[str, Any]:
         path = model if Path(model, "config.json").is_file() else str(resolve_model(model))
         n = n or (self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n)
         self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)
         bench, e = get_benchmark(self.cfg.benchmark), self.cfg.eval
+        precision = precision or (e.precision if e.precision != "auto" else None)
 
         def compute() -> dict[str, Any]:
-            return evaluate_model(path, bench, split, n=n, batch_size=e.batch_size,
-                                  max_new_tokens=e.max_new_tokens or None).to_dict()
+            result = evaluate_model(path, bench, split, n=n, batch_size=e.batch_size,
+                                    max_new_tokens=e.max_new_tokens or None, engine=e.engine, precision=precision)
+            return {**result.to_dict(), "cost": result.cost()}
 
         cached = None
         if which == "baseline" and e.reuse_baseline:  # the unchanged base model: same weights, same items
             from intern.evals.cache import evaluate_cached
 
             out, cached = evaluate_cached(path, bench, split, n=n, batch_size=e.batch_size,
-                                          max_new_tokens=e.max_new_tokens or None, compute=compute)
+                                          max_new_tokens=e.max_new_tokens or None, compute=compute,
+                                          settings={"engine": e.engine, "precision": precision or "default"})
         else:
             out = compute()
         # Every item's score, for paired comparisons of test scores (intern bench outcome); kept
         # out of the returned dict (graph state, the LLM's tool result) and out of dev events.
         per_item = {key: out.pop(key) for key in ("item_scores", "item_ids")}
+        for key in ("item_tokens", "generation"):  # what the decode did: in the event's cost, not the state
+            out.pop(key, None)
+        cost = out.pop("cost", None)
         event = "dev_eval" if split == "dev" else "test_eval"
         self.events.emit("evaluator", event, branch=branch, which=which, iteration=iteration,
                          score=out["score"], n=out["n"], stderr=out["stderr"],
                          seconds=out["seconds"], samples=out["samples"][:3], model_path=out["model_path"],
+                         **({"generation": cost} if cost else {}),
                          **({"cached_from": cached} if cached else {}), **(per_item if split == "test" else {}))
         return out

@@ -108,9 +108,29 @@ class Supervisor:
             self.events.emit("supervisor", "costs", source=costs.source, seconds=round(time.time() - probing, 1),
                              **{k: v for k, v in costs.to_dict().items() if k not in ("source", "figures")},
                              figures=costs.figures)
-            plan = make_plan(self._inputs(started_at, slot), costs)
+            # made before the base model's test evaluation, which runs next and is then replaced by what it took
+            plan = make_plan(self._inputs(started_at, slot, baseline_pending=True), costs)
         self._save(plan, event="plan")
         return plan.to_dict()
+
+    def after_baseline(self) -> dict[str, Any]:
+        """Re-size the plan once the base model's test evaluation ran: its real time is in the setup now (nothing
+        of it reserved any more), and its decode measured generation at full scale (``Costs.token_s``)."""
+        plan = self._require_plan()
+        if plan.costs is None or not plan.inputs.baseline_pending:
+            return plan.to_dict()
+        assert self.started_at is not None
+        from intern.planning import update_from_events
+
+        costs = update_from_events(plan.costs, read_events(self.run_dir / "events.jsonl"))
+        elapsed = round(time.time() - self.started_at, 1)
+        inputs = dataclasses.replace(plan.inputs, setup_s=elapsed, baseline_pending=False)
+        sized = make_plan(inputs, costs)
+        note = (f"re-sized after the base model's test evaluation, at {elapsed:.0f} s: {sized.training_s:.0f} s of "
+                f"training (was {plan.training_s:.0f} s)")
+        sized = dataclasses.replace(sized, why=(*sized.why, note), revision=plan.revision + 1)
+        self._save(sized, event="replan")
+        return sized.to_dict()
 
     def _fingerprint_base(self) -> dict[str, Any]:
         """The base model as the run starts (path, weights digest, config): what lineage and identity are
@@ -132,7 +152,7 @@ class Supervisor:
             self._base = self._fingerprint_base()
         return check_init_from(init_from, self._base, self.run_dir)
 
-    def _inputs(self, started_at: float, slot: Slot) -> PlanInputs:
+    def _inputs(self, started_at: float, slot: Slot, baseline_pending: bool = False) -> PlanInputs:
         b, t = self.cfg.budget, self.cfg.train
         budget = b.max_wall_seconds
         if b.max_gpu_hours is not None and slot.gpus:
@@ -141,7 +161,7 @@ class Supervisor:
         return PlanInputs(budget_s=budget, setup_s=round(time.time() - started_at, 1), max_branches=self.cfg.branches,
                           max_rounds=b.max_rounds, batch_size=t.batch_size, dev_n=self.cfg.eval.dev_n,
                           test_n=self.cfg.eval.test_n, min_branch_steps=b.min_branch_steps,
-                          final_share=b.final_share, explore_share=b.explore_share)
+                          final_share=b.final_share, explore_share=b.explore_share, baseline_pending=baseline_pending)
 
     def _fixed_plan(self) -> Plan:
         """``budget.plan: fixed``: the configured branches and steps, up to max_rounds rounds."""
@@ -212,7 +232,7 @@ class Supervisor:
         return ProbeSpec(model_path=str(resolve_model(self.cfg.base_model)), rows_path=ref.path,
                          benchmark=self.cfg.benchmark, target_style=style, eval_prompts=[bench.prompt(i) for i in dev],
                          batch_size=t.batch_size, max_length=t.max_length, max_new_tokens=int(budget),
-                         use_cpu=not self.profile.train.use_gpu)
+                         use_cpu=not self.profile.train.use_gpu, eval_precision=self.cfg.eval.precision)
 
     def _run_probe(self, spec: ProbeSpec, measure_eval: bool, cpus: float, gpus: float,
                    copies: int) -> list[dict[str, Any]]:
@@ -244,7 +264,8 @@ class Supervisor:
         for h in hypotheses:
             start = int((h.get("continues") or {}).get("step") or 0)
             alloc = allocate(plan, iteration, {**base, **(h.get("train") or {})}, continues_from_step=start)
-            alloc.update(dev_n=r.dev_n, resources_per_worker=workers, round=iteration)
+            alloc.update(dev_n=r.dev_n, resources_per_worker=workers, round=iteration,
+                         eval_precision=plan.costs.eval_precision)
             out.append({**h, "allocation": alloc})
         self.events.emit("supervisor", "allocation", iteration=iteration,
                          branches={h["id"]: h["allocation"] for h in out})
@@ -359,6 +380,9 @@ class Supervisor:
             plan = replan(plan, costs, elapsed, iteration + 1)
             self._save(plan, event="replan")
         d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop)
+        if d.action == "finish" and d.status == "succeeded" and d.best_branch and plan.costs is not None:
+            d = self._continue_with_time_left(d, results, plan, elapsed)
+            plan = self._require_plan()
         self.events.emit("supervisor", "decision", iteration=iteration, elapsed_s=round(elapsed, 1),
                          **dataclasses.asdict(d))
         out: dict[str, Any] = dataclasses.asdict(d)
@@ -367,6 +391,20 @@ class Supervisor:
             assert nxt is not None
             out["hypotheses"] = self.allocate(continuations(d, results, nxt), iteration + 1)
         return out
+
+    def _continue_with_time_left(self, d: Decision, results: list[dict[str, Any]], plan: Plan,
+                                 elapsed: float) -> Decision:
+        """A finish that leaves more time than the final evaluation needs continues the best branch instead."""
+        from intern.planning.budget_plan import extension
+
+        best = next((r for r in results if r["id"] == d.best_branch), None)
+        if best is None or not best.get("checkpoint") or best.get("error"):
+            return d
+        grown = extension(plan, elapsed, int((best.get("training") or {}).get("steps") or 0))
+        if grown is None:
+            return d
+        self._save(grown, event="replan")
+        return Decision("continue", d.best_branch, f"{d.reason}; {grown.why[-1]}", continue_with=(d.best_branch,))
 
     def integrity(self, state: dict[str, Any]) -> dict[str, Any]:
         """The integrity gate before the report: every trained checkpoint descends from the fingerprinted base

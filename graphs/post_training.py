@@ -1,17 +1,22 @@
-"""The post-training graph: plan -> research -> branches (Send) -> review -> final eval -> integrity -> report.
+"""The post-training graph: plan -> baseline -> research -> branches (Send) -> review -> final eval -> integrity
+-> report.
 
     graph = build_graph(checkpointer)
     graph.invoke({"run_id": rid, "started_at": time.time()}, {"configurable": {"thread_id": rid}},
                  context=RunContext(roles))
 
-Each node is a few lines: call one role actor, return a state update. The supervisor's
-plan sizes the search to the budget; the researcher's hypotheses get the plan's allotment
+Each node is a few lines: call one role actor, return a state update. The supervisor
+measures what work costs; the base model is scored on the test split first (every run
+needs that score, and it is the run's one full-scale measurement of generation: the plan
+is then re-sized with what it really took); the supervisor's plan sizes the search to
+the budget; the researcher's hypotheses get the plan's allotment
 and fan out with ``Send`` to a compiled subgraph (data -> train -> evaluate), queueing for
 the plan's training slots; a failing branch records its error instead of stopping the
 others. After each round the supervisor reviews: finish, research new hypotheses, or
 continue the best branches from their checkpoints (successive halving, ``Send`` again).
-It picks the best branch by dev score; the held-out test split is touched once, in
-``final_eval``. Before the report the supervisor runs the integrity gate; a failed check
+It picks the best branch by dev score; the held-out test split is touched once for the
+chosen model, in ``final_eval`` (the base model's score, taken first, cannot inform a choice
+between branches). Before the report the supervisor runs the integrity gate; a failed check
 fails the run, saying which and why.
 """
 
@@ -79,8 +84,10 @@ def train(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     h = state["hypothesis"]
     try:
         with runtime.context.slot():
+            allocation = h.get("allocation") or {}
+            # the run's last stage may use all the training time left (it lengthens its schedule to fill it)
             deadline = runtime.context.roles.call("supervisor", None, "stage_deadline",
-                                                  (h.get("allocation") or {}).get("seconds"))
+                                                  None if allocation.get("extend") else allocation.get("seconds"))
             return {"training": call_role(runtime, "trainer", h["id"], "train", h, state["dataset"],
                                           deadline=deadline)}
     except GraphBubbleUp:
@@ -111,7 +118,8 @@ def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, 
             with runtime.context.slot():
                 dev = call_role(runtime, "evaluator", h["id"], "evaluate", training["checkpoint"], "dev",
                                 branch=h["id"], iteration=h.get("iteration", 1),
-                                n=(h.get("allocation") or {}).get("dev_n"))
+                                n=(h.get("allocation") or {}).get("dev_n"),
+                                precision=(h.get("allocation") or {}).get("eval_precision"))
             record.update(dev_score=dev["score"], dev_n=dev["n"])
         except GraphBubbleUp:
             raise
@@ -147,11 +155,33 @@ def build_branch_graph():
 
 # --- the run graph -----------------------------------------------------------------------
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    runtime.context.roles.call("supervisor", None, "plan", state["started_at"])
-    return {"iteration": 1, "best_dev": None}
+    made = runtime.context.roles.call("supervisor", None, "plan", state["started_at"])
+    return {"iteration": 1, "best_dev": None, "eval_precision": (made.get("costs") or {}).get("eval_precision")}
+
+
+def baseline(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Score the base model on the test split (or reuse an earlier run's score of the same weights), then
+    re-size the plan with what it took: the evaluation a run always needs, measured before training is sized."""
+    roles = runtime.context.roles
+    try:
+        result = call_role(runtime, "evaluator", "test-baseline", "evaluate", roles.cfg.base_model, "test",
+                           which="baseline", precision=state.get("eval_precision"))
+    except GraphBubbleUp:
+        raise
+    except Exception as e:  # the run goes on without a baseline score; the report says why
+        result = None
+        stop = stop_reason(e)
+        if stop is not None:
+            roles.release("test-baseline")
+            return {"stop_reason": stop}
+    roles.release("test-baseline")
+    roles.call("supervisor", None, "after_baseline")
+    return {"baseline": result} if result else {}
 
 
 def research(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    if state.get("stop_reason"):  # the budget ran out before the search began (e.g. during the baseline)
+        return {"hypotheses": []}
     roles, iteration = runtime.context.roles, state["iteration"]
     rounds = (roles.call("supervisor", None, "current_plan") or {}).get("rounds") or []
     width = next((r["branches"] for r in rounds if r["number"] == iteration), None)
@@ -195,24 +225,16 @@ def route_after_review(state: RunState) -> list[Send] | Literal["research", "fin
 
 
 def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Score the base model and the chosen checkpoint on the test split, concurrently."""
+    """Score the chosen checkpoint on the test split (the base model was scored at the start)."""
     roles = runtime.context.roles
     best_id = state["decision"].get("best_branch")
     if best_id is None:
         return {}
     best = next(r for r in state["branch_results"] if r["id"] == best_id)
-    calls = {"baseline": ("test-baseline", (roles.cfg.base_model, "test"), {"which": "baseline"}),
-             "final": ("test-final", (best["checkpoint"], "test"), {"branch": best_id, "which": "final"})}
-    futures = {w: roles.submit("evaluator", key, "evaluate", *a, **kw) for w, (key, a, kw) in calls.items()}
-    done = {w: roles.wait(f) for w, f in futures.items()}  # both at once, one evaluator actor each
-    for w, (key, a, kw) in calls.items():
-        if paused(done[w]) is not None:  # pausing needs this node's own interrupt()
-            done[w] = call_role(runtime, "evaluator", key, "evaluate", *a, **kw)
-    base, final = done["baseline"], done["final"]
-    scores = {"baseline": base, "final": {**final, "branch": best_id}}
-    roles.release("test-baseline")
+    final = call_role(runtime, "evaluator", "test-final", "evaluate", best["checkpoint"], "test", branch=best_id,
+                      which="final", precision=state.get("eval_precision"))
     roles.release("test-final")
-    return scores
+    return {"final": {**final, "branch": best_id}}
 
 
 def integrity(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -228,6 +250,7 @@ def build_graph(checkpointer=None):
     """The compiled run graph (pass a checkpointer to make it durable and resumable)."""
     g = StateGraph(RunState, context_schema=RunContext)
     g.add_node("plan", plan)
+    g.add_node("baseline", baseline)
     g.add_node("research", research)
     g.add_node("branch", build_branch_graph())
     g.add_node("review", review)
@@ -235,7 +258,8 @@ def build_graph(checkpointer=None):
     g.add_node("integrity", integrity)
     g.add_node("report", report)
     g.add_edge(START, "plan")
-    g.add_edge("plan", "research")
+    g.add_edge("plan", "baseline")
+    g.add_edge("baseline", "research")
     g.add_conditional_edges("research", fan_out, ["branch", "review"])
     g.add_edge("branch", "review")
     g.add_conditional_edges("review", route_after_review, ["research", "branch", "final_eval"])

@@ -29,8 +29,9 @@ class RunState(TypedDict, total=False):
     branch_results: Annotated[list[BranchResult], operator.add]  # every branch of every round
     decision: dict[str, Any]
     best_dev: float | None
-    baseline: dict[str, Any]
+    baseline: dict[str, Any]  # the base model's test score, scored before training (graphs.post_training.baseline)
     final: dict[str, Any]
+    eval_precision: str | None  # what the probe chose for generation (eval.precision: auto)
     integrity: dict[str, Any]  # the integrity gate's checks (intern/integrity.py)
     results: dict[str, Any]
     stop_reason: StopReason | None  # a spent budget or a role that could not go on, as data

@@ -161,6 +161,12 @@ class EvalConfig:
     max_new_tokens: int = setting(0, ge=0, hint="0: the benchmark's own budget")
     # the base model's test score from an earlier run: same weights digest, items and settings (greedy: the same)
     reuse_baseline: bool = True
+    # the dtype generation runs in: auto measures bf16 against fp32 at run start and keeps bf16 only where it is
+    # faster and its answers agree (intern/evals/precision.py); on a GPU bf16, as PostTrainBench scores
+    precision: str = setting("auto", one_of=("auto", "float32", "bfloat16"))
+    # rows: finished rows leave the batch and an answer stops once final (intern/evals/engine.py); padded:
+    # transformers' generate over padded batches (the reference)
+    engine: str = setting("rows", one_of=("rows", "padded"))
 
 
 @dataclass

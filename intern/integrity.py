@@ -265,8 +265,10 @@ def _when(event: dict[str, Any]) -> str:
 
 
 def check_test_evaluations(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whether the test split was scored exactly once for the baseline and once for the final model, both
-    after the last ``decision`` event (so selection saw dev scores only); every other ``test_eval`` is named."""
+    """Whether the test split was scored exactly once for the baseline and once for the final model, the final
+    one after the last ``decision`` event (so selection saw dev scores only); every other ``test_eval`` is named.
+    The base model is scored first (its score cannot tell branches apart: it is none of theirs), and it must be
+    the base model: ``which=baseline`` with no branch."""
     last = max((i for i, e in enumerate(events) if e.get("event") == "decision"), default=None)
     problems: list[str] = []
     after: dict[str, list[dict[str, Any]]] = {"baseline": [], "final": []}
@@ -274,7 +276,9 @@ def check_test_evaluations(events: list[dict[str, Any]]) -> dict[str, Any]:
         if e.get("event") != "test_eval":
             continue
         what = f"test_eval at {_when(e)} (branch {e.get('branch')}, which={e.get('which')})"
-        if last is None or i < last:
+        if e.get("which") == "baseline" and e.get("branch") is None:
+            after["baseline"].append(e)
+        elif last is None or i < last:
             problems.append(f"{what} came before the last decision: the test split was scored during selection"
                             if last is not None else f"{what} with no decision recorded before it")
         elif e.get("which") not in after:
@@ -283,7 +287,7 @@ def check_test_evaluations(events: list[dict[str, Any]]) -> dict[str, Any]:
             after[e["which"]].append(e)
     for which, found in after.items():
         if not found:
-            problems.append(f"no {which} test evaluation after the last decision")
+            problems.append(f"no {which} test evaluation" + (" after the last decision" if which == "final" else ""))
         problems += [f"extra {which} test_eval at {_when(e)} (branch {e.get('branch')})" for e in found[1:]]
     seen = [f"{w} at {_when(f[0])} (branch {f[0].get('branch')}, score {f[0].get('score')}, n {f[0].get('n')})"
             for w, f in after.items() if f]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SPLITS", "Benchmark", "Item"]
+__all__ = ["ANSWER_FINAL_HOOK", "SPLITS", "Benchmark", "Item"]
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 """The splits every benchmark offers: a training stream, a dev set to choose on, a test set."""
@@ -91,3 +91,10 @@ class Benchmark(Protocol):
     def score(self, completion: str, item: Item) -> float:
         """Returns 1.0 when the completion's answer equals the gold answer, else 0.0."""
         ...
+
+
+#: The optional hook a benchmark may add: ``answer_final(completion) -> bool``, True once no continuation
+#: of ``completion`` can change its score (multiple choice scored on the first ANSWER line: once that line
+#: is complete). Generation stops a row there (:mod:`intern.evals.engine`); a benchmark whose scorer reads
+#: the last match (numbers, code) declares none, and its rows run to their stop token or budget.
+ANSWER_FINAL_HOOK = "answer_final"

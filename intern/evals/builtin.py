@@ -33,7 +33,7 @@ from functools import cache
 
 from intern.errors import BenchmarkError
 from intern.evals.base import SPLITS, Item
-from intern.evals.scoring import extract_letter, extract_numeric, numeric_equal
+from intern.evals.scoring import extract_letter, extract_numeric, first_answer_complete, numeric_equal
 
 __all__ = [
     "LETTERS",
@@ -427,8 +427,12 @@ class MultipleChoice:
         return mcq_target(item, style, self.letters)
 
     def extract(self, completion: str) -> str | None:
-        """The option letter on the completion's last ANSWER line, or None."""
+        """The option letter on the completion's first ANSWER line (inspect_ai's rule), or None."""
         return extract_letter(completion, self.letters)
+
+    def answer_final(self, completion: str) -> bool:
+        """Whether no continuation can change the score: the first ANSWER line is complete (generation stops)."""
+        return first_answer_complete(completion)
 
     def score(self, completion: str, item: Item) -> float:
         """1.0 when the extracted letter is the gold letter, else 0.0."""

@@ -28,8 +28,8 @@ __all__ = ["evaluate_cached", "evaluation_key"]
 
 
 def evaluation_key(model_digest: str, bench: Any, split: str, n: int | None, batch_size: int,
-                   max_new_tokens: int | None) -> str:
-    """The cache key of one evaluation (see the module docstring)."""
+                   max_new_tokens: int | None, settings: dict[str, Any] | None = None) -> str:
+    """The cache key of one evaluation (see the module docstring); ``settings``: the engine and precision."""
     import torch
     import transformers
 
@@ -40,18 +40,20 @@ def evaluation_key(model_digest: str, bench: Any, split: str, n: int | None, bat
         "items": [[i.id, i.question, i.answer, list(i.choices or ())] for i in items],
         "prompt": bench.prompt(items[0]) if items else None,
         "versions": [torch.__version__, transformers.__version__],
+        **({"settings": settings} if settings else {}),
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def evaluate_cached(model_path: str | Path, bench: Any, split: str, *, n: int | None, batch_size: int,
                     max_new_tokens: int | None, compute: Callable[[], dict[str, Any]],
-                    cache: Path | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                    cache: Path | None = None,
+                    settings: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """``compute()``'s result for this evaluation, or the stored one; returns ``(result, cache note or None)``."""
     from intern.models import cache_dir, model_digest
 
     folder = cache or cache_dir() / "evals"
-    key = evaluation_key(model_digest(model_path), bench, split, n, batch_size, max_new_tokens)
+    key = evaluation_key(model_digest(model_path), bench, split, n, batch_size, max_new_tokens, settings)
     path = folder / f"{key}.json"
     if path.is_file():
         try:

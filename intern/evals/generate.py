@@ -55,13 +55,37 @@ class EvalResult:
     backend: str = "transformers"
     item_scores: list[float] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
+    item_tokens: list[int] = field(default_factory=list)  # new tokens each item generated (its stop token too)
+    generation: dict[str, Any] = field(default_factory=dict)  # how: engine, precision, seconds, steps, stops
+
+    def cost(self) -> dict[str, Any]:
+        """What this evaluation cost, as the budget plan reads it (``intern.planning.costs``): seconds of
+        loading and of generation, tokens in all and per item, the most an item took, how many ran to the
+        budget, and the decode's row-steps (tokens x rows of every forward pass: the work)."""
+        tokens = self.item_tokens
+        return {**{k: self.generation.get(k) for k in ("engine", "precision", "load_s", "generate_s", "steps",
+                                                        "row_steps", "budget", "batch_size", "stopped")},
+                "n": self.n, "tokens": sum(tokens), "mean_tokens": round(sum(tokens) / len(tokens), 2) if tokens else 0,
+                "max_tokens": max(tokens, default=0)}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def load_for_generation(model_path: str | Path):
-    """Load model + tokenizer for left-padded batched generation."""
+#: The precisions greedy evaluation can run in: float32 (the CPU reference) or bfloat16 (what
+#: PostTrainBench scores with, through vLLM; on CPUs with native bf16 much faster: ``intern bench eval``).
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+
+
+def default_precision() -> str:
+    """bfloat16 on a CUDA device, float32 on the CPU (the reference; a run may measure bf16 and choose it)."""
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() else "float32"
+
+
+def load_for_generation(model_path: str | Path, precision: str | None = None):
+    """Load model + tokenizer for left-padded batched generation, in ``precision`` (None: :func:`default_precision`)."""
     ml_stack()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -70,13 +94,15 @@ def load_for_generation(model_path: str | Path):
     if not (path / "config.json").is_file():
         raise ModelError(f"{path} is not a model directory (no config.json); pass a checkpoint's "
                          "final/ directory or resolve the model reference first")
+    precision = precision or default_precision()
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown generation precision {precision!r}; choose one of {PRECISIONS}")
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     cuda = torch.cuda.is_available()
     with LIBRARY_LOCK:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.bfloat16 if cuda else torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, precision))
     if cuda:
         model.to("cuda")
     model.eval()
@@ -193,6 +219,46 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
             i, k = idx[j // num_samples], j % num_samples
             outputs[i * num_samples + k] = tokenizer.decode(row, skip_special_tokens=True)
     return outputs
+
+
+#: The greedy engines: ``rows`` (:mod:`intern.evals.engine`: finished rows leave the batch, an answer stops
+#: once final) and ``padded`` (transformers' ``generate`` over padded batches: the reference).
+ENGINES: tuple[str, ...] = ("rows", "padded")
+
+
+def generate_greedy(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                    batch_size: int = 32, engine: str = "rows", final=None) -> tuple[list[str], dict[str, Any]]:
+    """Greedy completions in input order and what the decode did: ``{"engine", "tokens": [...], "stopped":
+    {"eos": n, "final": n, "budget": n}, "steps", "row_steps"}``.
+
+    ``rows`` stops a row at its stop token, at the budget, or when ``final(text)`` says its answer can
+    no longer change; ``padded`` is the reference (no ``final``: rows run to their stop token). The
+    prompts, stop tokens and budget (never past the model's context) are the same for both.
+
+    Raises:
+        ModelError: As :func:`generate`.
+    """
+    if engine not in ENGINES:
+        raise ModelError(f"unknown generation engine {engine!r}; choose one of {ENGINES}")
+    if engine == "padded":
+        texts = generate(model, tokenizer, conversations, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        tokens = [min(max_new_tokens, len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 1) for t in texts]
+        return texts, {"engine": engine, "tokens": tokens, "stopped": {}, "steps": None, "row_steps": None}
+    from intern.evals.engine import greedy_rows
+
+    texts = render_prompts(tokenizer, conversations)
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if context and min(len(i) for i in ids) >= context:
+        raise ModelError(f"a prompt of {min(len(i) for i in ids)} tokens fills the model's context of {context} "
+                         "tokens (max_position_embeddings): no room to generate; use a model with a longer "
+                         "context or a shorter prompt (e.g. fewer few-shot examples)")
+    stops = set(stop_token_ids(tokenizer, getattr(model, "generation_config", None)))
+    out, stats = greedy_rows(model, tokenizer, ids, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             stops=stops, final=final, context=context)
+    counts = {k: stats.stopped.count(k) for k in ("eos", "final", "budget")}
+    return out, {"engine": engine, "tokens": stats.tokens, "stopped": counts, "steps": stats.steps,
+                 "row_steps": stats.row_steps}
 
 
 def generate_continuous(model, tokenizer, conversations: list[list[dict]],
@@ -331,10 +397,15 @@ def proportion_stderr(accuracy: float, n: int) -> float:
 
 def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None = None,
                    batch_size: int = 32, max_new_tokens: int | None = None, keep_samples: int = 8,
-                   loaded=None, backend: str = "auto") -> EvalResult:
+                   loaded=None, backend: str = "auto", engine: str = "rows",
+                   precision: str | None = None) -> EvalResult:
     """Generate on ``n`` items of ``split`` and score them with the benchmark's scorer.
 
     ``loaded`` (a model and tokenizer already in memory) implies the transformers backend.
+    ``engine`` ``rows`` (the default) lets finished rows leave the batch and stops a row once the
+    benchmark declares its answer final (its ``answer_final`` hook); ``padded`` is transformers'
+    ``generate``, the reference. ``precision`` (None: bf16 on a GPU, fp32 on the CPU) is the dtype
+    the model is loaded in.
     """
     start = time.time()
     items = benchmark.items(split, n=n)
@@ -342,12 +413,20 @@ def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None 
         max_new_tokens = getattr(benchmark, "max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     chosen = "transformers" if loaded is not None else select_backend(backend)
     conversations = [benchmark.prompt(it) for it in items]
+    generation: dict[str, Any] = {"budget": max_new_tokens, "batch_size": batch_size}
+    tokens: list[int] = []
     if chosen == "vllm":
         completions = generate_vllm(model_path, conversations, max_new_tokens=max_new_tokens)
+        generation.update(engine="vllm", precision="auto", generate_s=round(time.time() - start, 3))
     else:
-        model, tokenizer = loaded or load_for_generation(model_path)
-        completions = generate(model, tokenizer, conversations, max_new_tokens=max_new_tokens,
-                               batch_size=batch_size)
+        model, tokenizer = loaded or load_for_generation(model_path, precision)
+        loaded_at = time.time()
+        completions, decode = generate_greedy(model, tokenizer, conversations, max_new_tokens=max_new_tokens,
+                                              batch_size=batch_size, engine=engine,
+                                              final=getattr(benchmark, "answer_final", None))
+        tokens = decode.pop("tokens")
+        generation.update(decode, precision=str(model.dtype).removeprefix("torch."),
+                          load_s=round(loaded_at - start, 3), generate_s=round(time.time() - loaded_at, 3))
     scores = [benchmark.score(c, it) for c, it in zip(completions, items, strict=True)]
     correct = int(sum(scores))
     total = len(items)
@@ -358,4 +437,4 @@ def evaluate_model(model_path: str | Path, benchmark, split: str, n: int | None 
                       stderr=mean_stderr(scores),
                       seconds=round(time.time() - start, 2), model_path=str(model_path),
                       samples=samples, backend=chosen, item_scores=[float(s) for s in scores],
-                      item_ids=[it.id for it in items])
+                      item_ids=[it.id for it in items], item_tokens=tokens, generation=generation)

@@ -15,11 +15,14 @@ The ANSWER line:
   ``### ANSWER:``). "answer:" inside prose ("the answer: 9", "Explanation: answer: A")
   is not a marker, and a completion without an ANSWER line has no answer (None, which
   scores 0) -- so ``"The answer is (B)"`` alone is no answer.
-- When there are several ANSWER lines the LAST one wins: a model that revises puts
-  its final answer last. inspect_ai's ``multiple_choice`` takes the FIRST line matching
-  ``^ANSWER\\s*:`` (and, when no line starts with it, the first ``ANSWER:`` anywhere),
-  so a completion with two different ANSWER lines (or only a mid-line marker) can
-  score differently there.
+- Numbers: when there are several ANSWER lines the LAST one wins (a model that revises
+  puts its final answer last; PostTrainBench's GSM8K scorer, inspect's ``match``, reads the
+  end of the completion too). Letters: the FIRST ANSWER line wins, as inspect_ai's
+  ``multiple_choice`` scorer (PostTrainBench's GPQA) reads it (``re.search`` of
+  ``^ANSWER\\s*:`` with MULTILINE); inspect also falls back to a mid-line ``ANSWER:`` when no
+  line starts with one, which is not a marker here. So a multiple-choice answer is final
+  once its first ANSWER line is complete (:func:`first_answer_complete`): generation may
+  stop there without changing the score.
 - The answer is the rest of that line, or, when the marker ends its line, the next
   non-empty line.
 
@@ -52,6 +55,7 @@ __all__ = [
     "answer_segment",
     "answer_text",
     "extract_letter",
+    "first_answer_complete",
     "extract_numeric",
     "format_number",
     "last_boxed",
@@ -99,9 +103,13 @@ def answer_rest(text: str) -> str | None:
     return text[matches[-1].end() :] if matches else None
 
 
-def _after_last_answer(text: str, clean: Callable[[str], str]) -> str | None:
-    """The first non-empty ``clean``-ed line after the last ANSWER marker, or None."""
-    rest = answer_rest(text)
+def _after_last_answer(text: str, clean: Callable[[str], str], first: bool = False) -> str | None:
+    """The first non-empty ``clean``-ed line after the last (or ``first``) ANSWER marker, or None."""
+    if first:
+        match = _ANSWER_RE.search(text or "")
+        rest = text[match.end():] if match else None
+    else:
+        rest = answer_rest(text)
     if rest is None:
         return None
     for line in rest.splitlines() or [rest]:
@@ -110,7 +118,19 @@ def _after_last_answer(text: str, clean: Callable[[str], str]) -> str | None:
     return None
 
 
-def answer_segment(text: str) -> str | None:
+def first_answer_complete(text: str) -> bool:
+    """Whether the first ANSWER line of ``text`` is complete, so that no continuation can change
+    what :func:`extract_letter` reads: the first marker is fixed, and a line break follows the
+    first non-empty line after it (the segment). An earlier line cannot become a marker (it is
+    complete), and anything appended lands after that line."""
+    match = _ANSWER_RE.search(text or "")
+    if match is None:
+        return False
+    *complete, _unterminated = text[match.end():].split("\n")
+    return any(_strip_markup(line).strip() for line in complete)
+
+
+def answer_segment(text: str, first: bool = False) -> str | None:
     """Returns the text after the LAST ``ANSWER:`` line marker, up to the end of its line.
 
     The marker must start a line (see the module docstring). Markdown emphasis, ``$``,
@@ -119,12 +139,13 @@ def answer_segment(text: str) -> str | None:
 
     Args:
         text: A model completion.
+        first: Read the FIRST marker's line instead (multiple choice, as inspect_ai does).
 
     Returns:
         The stripped answer text, or None when there is no ANSWER marker or nothing
         follows it.
     """
-    return _after_last_answer(text, lambda line: _strip_markup(line).strip())
+    return _after_last_answer(text, lambda line: _strip_markup(line).strip(), first)
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -243,7 +264,8 @@ _ANOTHER_LETTER_RE = re.compile(r"\s*(?:[,;/&+]|\b(?i:or|and)\b)\s*[(\[]?[A-Z](?
 def extract_letter(text: str, letters: str = "ABCD") -> str | None:
     """Returns the chosen option letter of a completion (upper case), or None.
 
-    Reads the last ``ANSWER:`` line (see the module docstring); an optional ``Option``
+    Reads the FIRST ``ANSWER:`` line, as inspect_ai's ``multiple_choice`` scorer does (see the module
+    docstring; a completion is final once that line is complete: :func:`first_answer_complete`); an optional ``Option``
     or ``Choice`` word may precede the letter. Accepted:
 
     - an upper-case letter alone or marked: ``"B"``, ``"(B)"``, ``"[B]"``, ``"B)"``,
@@ -267,7 +289,7 @@ def extract_letter(text: str, letters: str = "ABCD") -> str | None:
         The letter, or None when there is no ANSWER line or it does not name exactly one
         valid letter.
     """
-    segment = answer_segment(text)
+    segment = answer_segment(text, first=True)
     if segment is None:
         return None
     segment = re.sub(r"^(?:option|choice)\s+", "", segment, flags=re.IGNORECASE)

@@ -232,8 +232,12 @@ class GPQA:
         return mcq_target(item, style, self.letters)
 
     def extract(self, completion: str) -> str | None:
-        """The letter on the last ANSWER line, or None (``"The answer is (B)"`` alone is none)."""
+        """The letter on the first ANSWER line (inspect_ai's rule), or None (``"The answer is (B)"`` alone is none)."""
         return self._format.extract(completion)
+
+    def answer_final(self, completion: str) -> bool:
+        """Whether the first ANSWER line is complete: no continuation can change the score."""
+        return self._format.answer_final(completion)
 
     def score(self, completion: str, item: Item) -> float:
         """1.0 when the letter is the gold letter, else 0.0."""

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from intern.config import METHOD_STAGES, uses_grpo
 from intern.planning.costs import Costs
 
-__all__ = ["Plan", "PlanInputs", "RoundPlan", "allocate", "make_plan", "replan"]
+__all__ = ["Plan", "PlanInputs", "RoundPlan", "allocate", "extension", "make_plan", "replan"]
 
 #: Per-branch seconds of data building (draw, decontaminate, write), small next to training.
 DATA_S = 3.0
@@ -40,6 +40,9 @@ REPORT_S = 5.0
 #: Seconds of training between two crash-safety checkpoints of a planned stage (a checkpoint with
 #: optimizer state is ~12 bytes per parameter, written and then copied to Ray Train's storage).
 CHECKPOINT_EVERY_S = 300.0
+#: How far the run's last stage may lengthen its schedule past the plan when its steps run faster than
+#: estimated (``DeadlineStop(extend=...)``); its data is drawn for that many steps.
+MAX_EXTENSION = 1.5
 #: The fewest GRPO steps a stage is sized for before its batch shrinks (docs/benchmarks.md: the reward
 #: rose over 40 steps of 4 groups on the CPU; a handful of steps moves nothing).
 MIN_GRPO_STEPS = 16
@@ -96,6 +99,8 @@ class PlanInputs:
         explore_share: The first round's share of the training time when later rounds continue its best.
         decay_ratio: The warmup-stable-decay schedule's decay, as a fraction of a branch's steps.
         margin_s: Seconds kept free at the end (default: 3% of the budget, at least 10 s).
+        baseline_pending: The base model's test evaluation is still to run (a plan made before it, re-sized
+            after it with what it took); otherwise it ran already and is inside ``setup_s``.
     """
 
     budget_s: float
@@ -110,6 +115,7 @@ class PlanInputs:
     explore_share: float = 0.3
     decay_ratio: float = 0.2
     margin_s: float | None = None
+    baseline_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class Plan:
     rounds: tuple[RoundPlan, ...]
     why: tuple[str, ...] = ()
     revision: int = 0
+    baseline_s: float = 0.0  # the base model's test evaluation, estimated (inside reserve_s while it is pending)
 
     @property
     def concurrency(self) -> int:
@@ -142,7 +149,7 @@ class Plan:
         return {"inputs": dataclasses.asdict(self.inputs), "costs": self.costs.to_dict() if self.costs else None,
                 "reserve_s": self.reserve_s, "margin_s": self.margin_s, "training_s": self.training_s,
                 "rounds": [dataclasses.asdict(r) for r in self.rounds], "why": list(self.why),
-                "revision": self.revision, "concurrency": self.concurrency,
+                "revision": self.revision, "concurrency": self.concurrency, "baseline_s": self.baseline_s,
                 "training_ends_at": round(self.training_ends_at, 1)}
 
     @classmethod
@@ -150,7 +157,7 @@ class Plan:
         return cls(inputs=PlanInputs(**data["inputs"]), costs=Costs.from_dict(data["costs"]) if data["costs"] else None,
                    reserve_s=data["reserve_s"], margin_s=data["margin_s"], training_s=data["training_s"],
                    rounds=tuple(RoundPlan(**r) for r in data["rounds"]), why=tuple(data.get("why", ())),
-                   revision=data.get("revision", 0))
+                   revision=data.get("revision", 0), baseline_s=data.get("baseline_s", 0.0))
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ def _shapes(max_branches: int, max_rounds: int) -> list[_Shape]:
 
 def _dev_n(inputs: PlanInputs, costs: Costs, branches: int, round_s: float, parallel: int) -> int:
     """Dev items per branch: the configured number unless scoring them all would take over a fifth of the round."""
-    per_item = costs.eval_item_s * costs.shared_ratio(parallel > 1) * branches / parallel
+    per_item = (costs.eval_s(1) - costs.eval_overhead_s) * costs.shared_ratio(parallel > 1) * branches / parallel
     if per_item <= 0:
         return inputs.dev_n
     fit = int(0.2 * round_s / per_item)
@@ -201,7 +208,7 @@ def _size(widths: tuple[int, ...], kinds: list[str], inputs: PlanInputs, costs: 
         slower = costs.shared_ratio(parallel > 1)
         # The search's last, lone branch is the outcome: no other to choose against, so no dev scoring.
         dev_n = 0 if width == 1 and k == len(widths) - 1 else _dev_n(inputs, costs, width, share, parallel)
-        evaluation = (costs.eval_overhead_s + dev_n * costs.eval_item_s) * slower if dev_n else 0
+        evaluation = costs.eval_s(dev_n) * slower if dev_n else 0  # a trained model: its answers' tokens
         fixed = costs.stage_overhead_s + DATA_S + evaluation
         new = int((share / waves - fixed) / costs.step_s(batch_size=inputs.batch_size, shared=parallel > 1))
         steps = kept + max(0, new)
@@ -216,19 +223,26 @@ def _size(widths: tuple[int, ...], kinds: list[str], inputs: PlanInputs, costs: 
 
 def make_plan(inputs: PlanInputs, costs: Costs) -> Plan:
     """The plan for a run with ``inputs`` on machines that cost ``costs``."""
-    eval_one = costs.eval_overhead_s + inputs.test_n * costs.eval_item_s
-    # The base model and the chosen checkpoint are scored at the end, one after the other on one slot
-    # (two at once on two GPU slots; splitting a CPU node makes each slower: the same total).
-    reserve = eval_one * (1 if costs.concurrency >= 2 and not costs.shared_step_s else 2) + REPORT_S
+    # The chosen checkpoint is scored at the end; a trained model stops after its answer, so its cost is its
+    # answers' tokens (estimated from the targets, then measured), not the budget. The base model, which never
+    # stops, was scored before this plan (its time is in setup), unless this is the plan made before it.
+    final_eval = costs.eval_s(inputs.test_n)
+    baseline = costs.eval_s(inputs.test_n, trained=False) if inputs.baseline_pending else 0.0
+    reserve = final_eval + baseline + REPORT_S
     margin = inputs.margin_s if inputs.margin_s is not None else max(10.0, 0.03 * inputs.budget_s)
     training = inputs.budget_s - inputs.setup_s - reserve - margin
     step = costs.step_s(batch_size=inputs.batch_size)
     source = "measured now" if costs.source == "measured" else costs.source
     why = [f"costs ({source}): {step:.2f} s per SFT step at batch {inputs.batch_size}, "
-           f"{costs.stage_overhead_s:.0f} s to start a stage, {costs.eval_item_s:.3f} s per evaluated item; "
-           f"{costs.concurrency} branch(es) train at once",
+           f"{costs.stage_overhead_s:.0f} s to start a stage, generation {costs.eval_precision} at "
+           f"{1000 * (costs.token_s or 0):.1f} ms per row-token ({costs.eval_item_s:.3f} s per item at the "
+           f"{costs.eval_tokens}-token budget); {costs.concurrency} branch(es) train at once",
            f"budget {inputs.budget_s:.0f} s = setup {inputs.setup_s:.0f} s + training {max(0.0, training):.0f} s "
-           f"+ final evaluation and report {reserve:.0f} s + margin {margin:.0f} s"]
+           f"+ final evaluation and report {reserve:.0f} s + margin {margin:.0f} s",
+           f"final evaluation: {inputs.test_n} items x {costs.expected_answer_tokens():.0f} tokens (a trained "
+           f"model's answers: {costs.answer_tokens or costs.eval_tokens:.0f} tokens, "
+           f"{costs.straggler_share:.0%} to the budget) = {final_eval:.0f} s"
+           + (f"; the base model's test evaluation, still to run: {baseline:.0f} s" if baseline else "")]
     c = costs.figures.get("concurrency_probe") or {}
     if "skipped" in c:
         why.append(f"no sharing probe: {c['skipped']}")
@@ -260,19 +274,25 @@ def make_plan(inputs: PlanInputs, costs: Costs) -> Plan:
     if single[0].steps < 1:
         why.append("the budget does not cover one training step after setup and the final evaluation")
     return Plan(inputs, costs, round(reserve, 1), round(margin, 1), round(max(0.0, training), 1),
-                tuple(best_rounds), tuple(why))
+                tuple(best_rounds), tuple(why), baseline_s=round(baseline, 1))
 
 
 def replan(plan: Plan, costs: Costs, elapsed_s: float, next_round: int) -> Plan:
     """The rest of ``plan`` from round ``next_round`` on, re-sized with today's ``costs`` to the time left.
 
     Rounds keep their kind and width; their steps shrink or grow to fit what is left before
-    the training must end. A round that can no longer fit one step is dropped.
+    the training must end. A round that can no longer fit one step is dropped. The final
+    evaluation's reserve is re-estimated from the costs (what the run's evaluations measured).
     """
     rest = [r for r in plan.rounds if r.number >= next_round]
-    if not rest or plan.costs is None:
-        return plan if plan.costs is None else dataclasses.replace(plan, costs=costs)
+    if plan.costs is None:
+        return plan
+    if not rest:
+        return dataclasses.replace(plan, costs=costs, reserve_s=round(costs.eval_s(plan.inputs.test_n) + REPORT_S, 1))
     done = [r for r in plan.rounds if r.number < next_round]
+    # the final evaluation's reserve, from what the run's evaluations measured (a trained model's answers)
+    reserve = round(costs.eval_s(plan.inputs.test_n) + REPORT_S, 1)
+    plan = dataclasses.replace(plan, reserve_s=reserve)
     left = plan.inputs.budget_s - plan.margin_s - plan.reserve_s - elapsed_s
     start_step = done[-1].keep_step if done and rest[0].kind == "continue" else 0
     sized = _size(tuple(r.branches for r in rest), [r.kind for r in rest], plan.inputs, costs, max(0.0, left),
@@ -282,6 +302,34 @@ def replan(plan: Plan, costs: Costs, elapsed_s: float, next_round: int) -> Plan:
             f"({costs.step_s(batch_size=plan.inputs.batch_size):.2f} s/step): {left:.0f} s of training left")
     return dataclasses.replace(plan, costs=costs, rounds=(*done, *sized), why=(*plan.why, note),
                                revision=plan.revision + 1)
+
+
+#: The fewest extra steps worth a continuation stage of the best branch after the last round (its start costs a
+#: stage's overhead); also at least this share of the steps the branch trained.
+MIN_CONTINUE_STEPS = 16
+MIN_CONTINUE_SHARE = 0.15
+
+
+def extension(plan: Plan, elapsed_s: float, trained_steps: int) -> Plan | None:
+    """``plan`` with one more round that continues the best branch, when the time left before the final
+    evaluation pays for at least ``MIN_CONTINUE_STEPS`` (and ``MIN_CONTINUE_SHARE`` of what it trained)
+    beyond a stage's start; None when it does not. No time is left idle: whatever the final evaluation
+    and the margin do not need goes back to training."""
+    if plan.costs is None or not plan.rounds:
+        return None
+    costs, last = plan.costs, plan.rounds[-1]
+    left = plan.inputs.budget_s - plan.margin_s - plan.reserve_s - elapsed_s
+    step = costs.step_s(batch_size=plan.inputs.batch_size)
+    new = int((left - costs.stage_overhead_s - DATA_S) / step) if step > 0 else 0
+    if new < max(MIN_CONTINUE_STEPS, MIN_CONTINUE_SHARE * trained_steps):
+        return None
+    steps = trained_steps + new
+    extra = RoundPlan(number=last.number + 1, kind="continue", branches=1, steps=steps, new_steps=new,
+                      decay_steps=max(1, math.ceil(plan.inputs.decay_ratio * steps)), dev_n=0, seconds=round(left, 1),
+                      ends_at=round(elapsed_s + left, 1))
+    note = (f"round {last.number} ended with {left:.0f} s left before the final evaluation ({plan.reserve_s:.0f} s "
+            f"reserved): the best branch continues for {new} more steps")
+    return dataclasses.replace(plan, rounds=(*plan.rounds, extra), why=(*plan.why, note), revision=plan.revision + 1)
 
 
 def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_step: int = 0) -> dict[str, Any]:
@@ -347,4 +395,10 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
         decay = max(1, math.ceil(plan.inputs.decay_ratio * steps))
         out["train"].update(lr_scheduler="warmup_stable_decay", decay_steps=decay, keep_step=max(1, steps - decay))
     out["rows"] = new * batch
+    if r.branches == 1 and not more_rounds and METHOD_STAGES[method] == ("sft",):
+        # The run's last stage: nothing but the final evaluation comes after it, so its steps may run past the
+        # plan up to the training deadline when they turn out faster (DeadlineStop's extend), on rows drawn for it.
+        out["extend"] = True
+        out["train"]["extend_to_deadline"] = MAX_EXTENSION
+        out["rows"] = math.ceil(new * MAX_EXTENSION) * batch
     return out

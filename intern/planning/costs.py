@@ -4,16 +4,22 @@ The budget plan (:mod:`intern.planning.budget_plan`) is only as good as these fi
 they are measured where the work runs, never assumed:
 
     costs = measure_costs(probe_spec, slots, run_probe)   # probes on a training slot's resources
-    costs.train_step_s, costs.eval_item_s, costs.concurrency
+    costs.train_step_s, costs.token_s, costs.eval_precision, costs.concurrency
 
-:func:`probe` runs in a fresh process with one training slot's resources (a Ray task on a
-cluster): it builds the real SFT recipe on a few rows of the task, times a handful of
-steps after a warm-up, then times one evaluation batch of the base model at the
-benchmark's generation budget (a base model that never stops costs the most, so this is
-the worst case per item). Where branches could share a node's CPUs, a second probe runs
+:func:`intern.planning.probe.probe` runs in a fresh process with one training slot's resources
+(a Ray task on a cluster): it times a few optimizer steps of the model on one batch of the
+task's rows (fp32, and bf16 autocast where the CPU has it natively) and checks generation
+precision on one evaluation batch (:mod:`intern.evals.precision`), which gives the seconds
+per generated row-token. Where branches could share a node's CPUs, a second probe runs
 ``k`` copies at ``1/k`` of the CPUs each, at once, and the plan keeps the concurrency
 whose total steps/s is higher (on a small CPU machine one branch at full speed usually
 wins; GPUs are independent devices, so there each slot is one branch).
+
+Evaluation is costed by tokens, not items: an evaluation takes its model's load plus
+``row-tokens x token_s``; a base model never stops (every item runs to the budget), a
+trained one stops after its answer (its tokens per item are estimated from the targets it
+was trained on, then measured: :meth:`Costs.eval_s`). The base model's test evaluation,
+which every run needs, runs before training is sized, so the plan knows its real cost.
 
 Measured figures are cached per (model digest, task, shape, hardware) under
 ``~/.cache/intern/costs``, so the next run on the same machine plans at once; the cache
@@ -35,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intern.planning.probe import ProbeSpec, probe  # the probe lives in its own module; re-exported here
+
 __all__ = ["Costs", "ProbeSpec", "Slot", "cache_key", "measure_costs", "probe", "update_from_events"]
 
 #: Seconds Ray Train adds to a stage beyond the recipe's own start (controller, worker group,
@@ -43,10 +51,13 @@ RAY_TRAIN_START_S = 8.0
 #: LoRA r=16 on all linear layers takes ~0.65x the time of full SFT per step (docs/benchmarks.md).
 LORA_RATIO = 0.65
 #: Bumped when what the probes measure changes, so older cached figures are measured again.
-PROBE_VERSION = 3
-#: New tokens the evaluation probe generates; a longer budget is scaled from them (as if the model
-#: never stopped: the worst case, which a base model is).
-PROBE_TOKENS = 64
+PROBE_VERSION = 4
+#: A trained model's decode costs more per row-token than a base model's full batches: its batch shrinks as
+#: rows stop (smaller matrix products). Assumed until a trained model's evaluation measured it
+#: (``Costs.trained_token_s``); measured 1.2-1.6x on the 2-core CPU (docs/benchmarks.md).
+SHRINKING_BATCH_FACTOR = 1.5
+#: Share of a trained model's answers assumed to run to the budget (a loop) until evaluations measured it.
+STRAGGLER_SHARE = 0.05
 #: GRPO samples a few completions per step at temperature 1: measured 12.9 s/step on the 2-core VM where
 #: greedy evaluation's per-token rate predicted 10.2 (batch 8 x 48 tokens, docs/benchmarks.md).
 GRPO_SAMPLING_FACTOR = 1.3
@@ -72,24 +83,6 @@ class Slot:
 
 
 @dataclass(frozen=True)
-class ProbeSpec:
-    """What :func:`probe` times: the model, a few rows of the task in the recipe's format, one eval batch."""
-
-    model_path: str
-    rows_path: str  # a prompt-completion parquet (a handful of the task's rows)
-    benchmark: str
-    target_style: str = "worked"  # the rows' target style: it sets their length, so the step's cost
-    eval_prompts: list[list[dict]] = field(default_factory=list)  # chat prompts of one evaluation batch
-    batch_size: int = 4
-    max_length: int = 256
-    max_new_tokens: int = 32
-    warmup_steps: int = 1
-    timed_steps: int = 2
-    use_cpu: bool = True
-    cpu_bf16: bool = False  # time the steps under bf16 autocast (the CPU choice the plan may make)
-
-
-@dataclass(frozen=True)
 class Costs:
     """Seconds per unit of work on one slot, and how many branches train at once.
 
@@ -104,6 +97,12 @@ class Costs:
             CPU node when the probe measured that it pays.
         eval_tokens: the generation budget (tokens per item) ``eval_item_s`` holds.
         shared_step_s: one branch's s/step while ``concurrency`` branches split a CPU node (None: they don't).
+        token_s: generation seconds per row-token in a full evaluation batch (the probe's, then the baseline's).
+        trained_token_s: the same for a trained model's decode, whose batch shrinks as rows stop (None: not
+            measured yet; ``token_s x SHRINKING_BATCH_FACTOR`` until then).
+        answer_tokens: new tokens per item a trained model's answer takes (mean; measured by evaluations).
+        straggler_share: share of a trained model's answers that run to the budget.
+        eval_precision: the precision evaluation generates in (``intern.evals.precision``).
         source: ``measured``, ``cache`` (with where/when in ``figures``) or ``run`` (updated from this run).
         figures: the raw measurements behind each number (shown in the plan and the report).
     """
@@ -118,6 +117,11 @@ class Costs:
     eval_tokens: int = 32  # the generation budget eval_item_s is for
     shared_step_s: float | None = None  # one branch's s/step while `concurrency` branches split one CPU slot
     cpu_bf16: bool = False  # CPU training under bf16 autocast, measured faster than fp32 here
+    token_s: float = 0.0
+    trained_token_s: float | None = None
+    answer_tokens: float | None = None
+    straggler_share: float = STRAGGLER_SHARE
+    eval_precision: str = "float32"
     source: str = "measured"
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -130,6 +134,23 @@ class Costs:
     def shared_ratio(self, shared: bool) -> float:
         """How much slower everything runs while branches split a CPU slot (1 otherwise)."""
         return self.shared_step_s / self.train_step_s if shared and self.shared_step_s else 1.0
+
+    def eval_s(self, n: int, tokens_per_item: float | None = None, trained: bool = True) -> float:
+        """Seconds to evaluate ``n`` items: the model's load plus their tokens at the measured rate. A trained
+        model's items take ``tokens_per_item`` (default: its measured or estimated answers, stragglers to the
+        budget included); a base model's (``trained=False``) run to the budget."""
+        if not trained:
+            return self.eval_overhead_s + n * self.eval_item_s
+        per_token = self.trained_token_s or (self.token_s or self.eval_item_s / max(1, self.eval_tokens)) \
+            * SHRINKING_BATCH_FACTOR
+        tokens = tokens_per_item if tokens_per_item is not None else self.expected_answer_tokens()
+        return self.eval_overhead_s + n * tokens * per_token
+
+    def expected_answer_tokens(self) -> float:
+        """New tokens per item of a trained model: its answers' mean, and the stragglers' whole budget."""
+        answer = self.answer_tokens if self.answer_tokens is not None else self.eval_tokens
+        answer = min(answer, self.eval_tokens)
+        return (1 - self.straggler_share) * answer + self.straggler_share * self.eval_tokens
 
     def generation_s(self, completions: int, completion_tokens: int) -> float:
         """Seconds to sample ``completions`` of ``completion_tokens`` each, at the measured generation rate."""
@@ -158,63 +179,6 @@ class Costs:
 
 
 # ----------------------------------------------------------------------------------------- probing
-
-
-def probe(spec: ProbeSpec | dict[str, Any], measure_eval: bool = True) -> dict[str, Any]:
-    """Time the SFT recipe and one evaluation batch in this process; returns the raw figures.
-
-    Runs where a branch would: a fresh process with one slot's resources (Ray sets
-    ``OMP_NUM_THREADS`` from the task's CPUs). The trained weights are thrown away.
-    """
-    started = time.time()
-    spec = spec if isinstance(spec, ProbeSpec) else ProbeSpec(**spec)
-    from intern.threadsafe import ml_stack
-
-    ml_stack()
-    import tempfile
-
-    import torch
-    from transformers import TrainerCallback
-
-    from intern.train.sft import SFTJob, build_sft_trainer
-
-    if "OMP_NUM_THREADS" in os.environ:
-        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
-    marks: list[float] = []
-
-    class _Marks(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            marks.append(time.time())
-
-    with tempfile.TemporaryDirectory(prefix="intern-probe-") as tmp:
-        steps = spec.warmup_steps + spec.timed_steps
-        job = SFTJob(model_path=spec.model_path, dataset_path=spec.rows_path, output_dir=tmp, max_steps=steps,
-                     batch_size=spec.batch_size, max_length=spec.max_length, save_steps=10**9, use_cpu=spec.use_cpu,
-                     lr_scheduler="constant", warmup_ratio=0.0, cpu_bf16=spec.cpu_bf16)
-        trainer = build_sft_trainer(job, [_Marks()])
-        trainer.args.save_strategy = "no"
-        ready = time.time()
-        trainer.train()
-    durations = [b - a for a, b in zip(marks, marks[1:], strict=False)][max(0, spec.warmup_steps - 1):]
-    out: dict[str, Any] = {
-        "step_s": statistics.median(durations) if durations else (time.time() - ready) / max(1, steps),
-        "step_s_all": [round(d, 3) for d in durations], "start_s": round(ready - started, 2),
-        "threads": torch.get_num_threads(), "batch_size": spec.batch_size}
-    del trainer
-    if measure_eval and spec.eval_prompts:
-        from intern.evals.generate import generate, load_for_generation
-
-        t0 = time.time()
-        model, tokenizer = load_for_generation(spec.model_path)
-        t1 = time.time()
-        tokens = min(spec.max_new_tokens, PROBE_TOKENS)  # a long budget is timed on its start, then scaled
-        texts = generate(model, tokenizer, spec.eval_prompts, max_new_tokens=tokens,
-                         batch_size=len(spec.eval_prompts))
-        t2 = time.time()
-        out.update(eval_load_s=round(t1 - t0, 3), eval_items=len(texts), eval_probe_tokens=tokens,
-                   eval_item_s=(t2 - t1) / len(texts) * spec.max_new_tokens / tokens)
-    out["seconds"] = round(time.time() - started, 2)
-    return out
 
 
 #: Runs probes on ``slot``-shaped resources: ``run_probe(spec, measure_eval, cpus, gpus, copies)`` returns one
@@ -248,15 +212,11 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
                                        figures={**costs.figures, "cached": {"at": data["at"], "file": str(path)}})
         except (OSError, ValueError, KeyError, TypeError):
             pass  # an unreadable entry is measured again
-    full = run_probe(spec, True, slot.cpus, slot.gpus, 1)[0]
+    full = run_probe(spec, True, slot.cpus, slot.gpus, 1)[0]  # fp32 and bf16 steps, generation precision
     figures: dict[str, Any] = {"probe": full, "slot": dataclasses.asdict(slot)}
-    cpu_bf16 = False
-    if spec.use_cpu:  # bf16 autocast: much faster on CPUs with native bf16 (AVX-512 BF16, AMX), slower elsewhere
-        bf16 = run_probe(dataclasses.replace(spec, cpu_bf16=True), False, slot.cpus, 0.0, 1)[0]
-        figures["bf16_probe"] = {"step_s": round(bf16["step_s"], 4), "fp32_step_s": round(full["step_s"], 4)}
-        if bf16["step_s"] * 1.1 < full["step_s"]:  # a clear gain only
-            cpu_bf16, full = True, {**full, "step_s": bf16["step_s"]}
-            spec = dataclasses.replace(spec, cpu_bf16=True)
+    cpu_bf16 = bool(full.get("cpu_bf16"))
+    if cpu_bf16:
+        spec = dataclasses.replace(spec, cpu_bf16=True)
     concurrency = min(slot.count, max_branches) if can_share else 1
     # A CPU node could instead be split between branches: measure whether that pays.
     alone = _costs(full, spec, cpu_bf16, concurrency, None, figures)
@@ -285,13 +245,19 @@ def measure_costs(spec: ProbeSpec, slot: Slot, run_probe: ProbeRunner, *, max_br
     return costs
 
 
+#: A stage's start besides loading the model: Ray Train's worker group, the trainer and its data (the first
+#: real stage's events replace it; measured 6-12 s on the 2-core CPU, docs/benchmarks.md).
+TRAINER_START_S = 6.0
+
+
 def _costs(full: dict[str, Any], spec: ProbeSpec, cpu_bf16: bool, concurrency: int, shared_step: float | None,
            figures: dict[str, Any]) -> Costs:
     return Costs(train_step_s=round(full["step_s"], 4), batch_size=spec.batch_size, lora_ratio=LORA_RATIO,
                  shared_step_s=shared_step, cpu_bf16=cpu_bf16,
-                 stage_overhead_s=round(full["start_s"] + RAY_TRAIN_START_S, 2),
-                 eval_item_s=round(full.get("eval_item_s", 0.0), 5),
+                 stage_overhead_s=round(full["load_s"] + TRAINER_START_S + RAY_TRAIN_START_S, 2),
+                 eval_item_s=round(full.get("eval_item_s", 0.0), 5), token_s=full.get("token_s", 0.0),
                  eval_overhead_s=round(full.get("eval_load_s", 0.0) + 1.0, 2),
+                 eval_precision=full.get("eval_precision", "float32"), answer_tokens=full.get("answer_tokens"),
                  concurrency=max(1, concurrency), eval_tokens=spec.max_new_tokens, source="measured",
                  figures=figures)
 
@@ -303,7 +269,8 @@ def cache_key(*, model_digest: str, benchmark: str, spec: ProbeSpec, slot: Slot)
     hardware = {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                 "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                 "torch": torch.__version__}
-    shape = {k: getattr(spec, k) for k in ("batch_size", "max_length", "max_new_tokens", "use_cpu", "target_style")}
+    shape = {k: getattr(spec, k) for k in ("batch_size", "max_length", "max_new_tokens", "use_cpu", "target_style",
+                                           "eval_precision")}
     shape["eval_batch"] = len(spec.eval_prompts)
     blob = json.dumps({"probe": PROBE_VERSION, "model": model_digest, "benchmark": benchmark, "shape": shape,
                        "slot": dataclasses.asdict(slot), "hw": hardware}, sort_keys=True)
@@ -325,7 +292,8 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
     lora: dict[str, bool] = {}
     split: dict[str, bool] = {}  # trained on part of a CPU slot (its branches split it)
     slot_cpus = float(((costs.figures.get("slot") or {}).get("cpus")) or 0)
-    eval_rates: list[float] = []
+    base_decodes: list[dict[str, Any]] = []  # the base model's evaluation: full batches to the budget
+    trained_decodes: list[dict[str, Any]] = []  # trained models': shrinking batches, their own answer lengths
     for e in events:
         kind, branch = e.get("event"), e.get("branch")
         if kind == "train_start":
@@ -338,8 +306,8 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
             end[branch] = float(e["ts"])
         elif kind == "train_step" and e.get("stage", "sft") == "sft":
             marks.setdefault(branch, []).append((int(e["step"]), float(e["ts"])))
-        elif kind in ("dev_eval", "test_eval") and e.get("seconds") and e.get("n"):
-            eval_rates.append(float(e["seconds"]) / int(e["n"]))
+        elif kind in ("dev_eval", "test_eval") and e.get("generation") and not e.get("cached_from"):
+            (base_decodes if e.get("which") == "baseline" else trained_decodes).append(e["generation"])
     full, lora_steps, shared, overheads = [], [], [], []
     for branch, points in marks.items():
         points.sort()
@@ -353,7 +321,8 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
             (lora_steps if lora.get(branch) else full).append(step * scale[branch])
         if branch in start and branch in end:
             overheads.append((points[0][1] - start[branch] - step) + (end[branch] - points[-1][1]))
-    if not (full or lora_steps or shared or eval_rates):
+    evals = _eval_figures(costs, base_decodes, trained_decodes)
+    if not (full or lora_steps or shared or evals):
         return costs
     lora_ratio = costs.lora_ratio
     if full and lora_steps:  # both measured here: the ratio of this machine, not the assumed one
@@ -363,10 +332,38 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
                                             "lora_sft_step_s": [round(x, 3) for x in lora_steps],
                                             "shared_sft_step_s": [round(x, 3) for x in shared],
                                             "stage_overhead_s": [round(x, 1) for x in overheads],
-                                            "eval_item_s": [round(x, 4) for x in eval_rates]}}
+                                            "evaluations": evals}}
     return dataclasses.replace(
         costs, source="run", figures=figures, lora_ratio=lora_ratio,
         train_step_s=round(statistics.median(full), 4) if full else costs.train_step_s,
         shared_step_s=round(statistics.median(shared), 4) if shared else costs.shared_step_s,
         stage_overhead_s=round(statistics.median(overheads), 2) if overheads else costs.stage_overhead_s,
-        eval_item_s=round(max(eval_rates), 5) if eval_rates else costs.eval_item_s)
+        **{k: v for k, v in evals.items() if k in _EVAL_FIELDS})
+
+
+_EVAL_FIELDS = ("token_s", "eval_item_s", "eval_overhead_s", "trained_token_s", "answer_tokens", "straggler_share")
+
+
+def _eval_figures(costs: Costs, base: list[dict[str, Any]], trained: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run's own evaluations measured: the base model's seconds per row-token in full batches (and so
+    per item at the budget), a trained model's per row-token in its shrinking batches, its answers' length and
+    the share that ran to the budget. Only figures of decodes that recorded them (the ``rows`` engine)."""
+    out: dict[str, Any] = {}
+    full = [g for g in base if g.get("row_steps") and g.get("generate_s")]
+    if full:
+        token_s = max(g["generate_s"] / g["row_steps"] for g in full)
+        out.update(token_s=round(token_s, 6), eval_item_s=round(token_s * costs.eval_tokens, 5),
+                   eval_overhead_s=round(max(float(g.get("load_s") or 0) for g in full) + 1.0, 2))
+    shrinking = [g for g in trained if g.get("row_steps") and g.get("generate_s")]
+    if shrinking:
+        out["trained_token_s"] = round(max(g["generate_s"] / g["row_steps"] for g in shrinking), 6)
+    counted = [g for g in trained if g.get("n") and g.get("tokens") is not None]
+    if counted:
+        n = sum(g["n"] for g in counted)
+        at_budget = sum(int((g.get("stopped") or {}).get("budget") or 0) for g in counted)
+        answered = sum(g["tokens"] - int((g.get("stopped") or {}).get("budget") or 0) * int(g.get("budget") or 0)
+                       for g in counted)
+        out["straggler_share"] = round(at_budget / n, 4)
+        if n > at_budget:
+            out["answer_tokens"] = round(answered / (n - at_budget), 2)
+    return out

@@ -165,7 +165,7 @@ def continuations(decision: Decision, results: list[dict[str, Any]], nxt: RoundP
             "id": f"i{nxt.number}-b{k}", "iteration": nxt.number,
             "title": f"Continue {bid} to {nxt.steps} steps: {h.get('title', '')}".rstrip(": "),
             "rationale": (f"Successive halving: {bid} was among the best {nxt.branches} of round {nxt.number - 1} "
-                          f"(dev {parent['dev_score']:.3f}); it goes on from its last stable checkpoint "
+                          f"({_dev(parent)}); it goes on from its last stable checkpoint "
                           f"(step {parent.get('resume_step')}, optimizer state kept) on fresh rows."),
             "sources": list(dict.fromkeys([f"branch:{bid}", *(h.get("sources") or [])])),
             "continues": {"branch": bid, "checkpoint": parent["resume_point"], "step": parent.get("resume_step"),
@@ -173,6 +173,11 @@ def continuations(decision: Decision, results: list[dict[str, Any]], nxt: RoundP
                           "lineage": (h.get("continues") or {}).get("lineage") or bid},
         })
     return out
+
+
+def _dev(result: dict[str, Any]) -> str:
+    score = result.get("dev_score")
+    return f"dev {score:.3f}" if score is not None else "the search's last branch, not scored on dev"
 
 
 def _warm_restart(parent: dict[str, Any], nxt: RoundPlan, k: int) -> dict[str, Any]:
@@ -186,9 +191,9 @@ def _warm_restart(parent: dict[str, Any], nxt: RoundPlan, k: int) -> dict[str, A
         "train": train, "data": h.get("data"), "init_from": parent["checkpoint"],
         "id": f"i{nxt.number}-b{k}", "iteration": nxt.number,
         "title": f"Fine-tune {bid} further from its final checkpoint: {h.get('title', '')}".rstrip(": "),
-        "rationale": (f"{bid} was the best of round {nxt.number - 1} (dev {parent['dev_score']:.3f}) but kept no "
+        "rationale": (f"{bid} was the best of round {nxt.number - 1} ({_dev(parent)}) but kept no "
                       "pre-decay checkpoint to resume; a new schedule at half its learning rate from its final "
-                      "checkpoint, on fresh rows, spends the round the plan kept for it."),
+                      "checkpoint, on fresh rows, spends the time the plan has left for it."),
         "sources": list(dict.fromkeys([f"branch:{bid}", "recipe:curriculum", *(h.get("sources") or [])])),
         "continues": {"branch": bid, "checkpoint": None, "step": None,
                       "data_start": parent.get("data_next_start") or 0,

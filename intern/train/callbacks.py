@@ -95,7 +95,9 @@ class RankZeroReportCallback(TrainerCallback):
 class DeadlineStop(TrainerCallback):
     """Ends training by ``deadline`` (epoch seconds): a schedule that will not reach ``max_steps`` in time is
     shortened so it still anneals before the deadline; any schedule is stopped, with a checkpoint, before
-    the step that would cross it.
+    the step that would cross it. With ``extend`` (the run's last stage) a schedule whose steps run faster
+    than planned is lengthened instead (up to ``extend`` x its planned steps), so the time left
+    before the deadline trains the model rather than waiting.
 
     The next step is assumed to take as long as the slowest of the last few, the steps left as long
     as their median (judged from the 7th step of the process on: the first are slow; a slow stretch that
@@ -109,9 +111,14 @@ class DeadlineStop(TrainerCallback):
     each decision is all-reduced, so every rank acts at the same step.
     """
 
-    def __init__(self, deadline: float, keep: KeepCheckpoint | None = None, window: int = 5, check_after: int = 6):
+    #: Changes of the schedule's end smaller than this share of it are not made (step-time noise).
+    HYSTERESIS = 0.03
+
+    def __init__(self, deadline: float, keep: KeepCheckpoint | None = None, window: int = 5, check_after: int = 6,
+                 extend: float = 0.0):
         self.deadline = deadline
         self.keep = keep
+        self.extend = extend  # the run's last stage: up to this x the planned steps, to fill the deadline (0: no)
         self.window = window
         self.check_after = check_after  # steps timed before the schedule is judged (the first are slow)
         self.durations: list[float] = []
@@ -140,8 +147,12 @@ class DeadlineStop(TrainerCallback):
             typical = sorted(self.durations)[len(self.durations) // 2]
             fit = _min_over_ranks(state.global_step + int((self.deadline - now) / (typical * 1.05)), args)
             self.planned = self.planned or state.max_steps
-            target = min(self.planned, fit)  # never past the planned steps; back up to them if time allows
-            if target != state.max_steps and self._shorten(state, target, lr_scheduler):
+            # never past the planned steps (back up to them if time allows); the last stage may go past them
+            # to fill its deadline: the time is the budget's, nothing comes after it but the final evaluation
+            ceiling = max(self.planned, int(self.planned * self.extend))
+            target = min(ceiling, fit)
+            worth = target < state.max_steps or target - state.max_steps > max(1, self.HYSTERESIS * state.max_steps)
+            if target != state.max_steps and worth and self._shorten(state, target, lr_scheduler):
                 return
         if _any_rank(now + next_step >= self.deadline, args) and state.global_step < state.max_steps:
             control.should_training_stop = True

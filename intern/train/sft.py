@@ -10,15 +10,16 @@ The output directory holds the final model (weights + tokenizer), ``intern_train
 (the job, the data manifest and the loss history) and Trainer checkpoints under
 ``trainer/``.
 
-Budgeted runs (the supervisor's plan) add three things. ``deadline`` (epoch seconds) stops
-training before the step that would cross it, saving a checkpoint, so the stage ends with a
-usable model (``SFTResult.stopped == "wall_clock"``). ``lr_scheduler="warmup_stable_decay"``
-with ``decay_steps`` holds the peak learning rate and decays only over the last steps, and
-``keep_step`` keeps the checkpoint taken just before the decay (``SFTResult.resume_point``).
-A later job with ``continue_from`` set to that checkpoint continues the same run (weights,
-optimizer, scheduler and RNG state, step count) on fresh rows up to its own ``max_steps``,
-decaying again at its new end: successive halving continues its best branches this way
-instead of restarting them.
+Budgeted runs (the supervisor's plan) add three things. ``deadline`` (epoch seconds) stops training
+before the step that would cross it, saving a checkpoint, so the stage ends with a usable model
+(``SFTResult.stopped == "wall_clock"``); with ``extend`` (the run's last stage) steps faster than
+planned lengthen the schedule up to the deadline instead of leaving time idle.
+``lr_scheduler="warmup_stable_decay"`` with ``decay_steps`` holds the peak learning rate and decays
+only over the last steps, and ``keep_step`` keeps the checkpoint taken just before the decay
+(``SFTResult.resume_point``). A later job with ``continue_from`` set to that checkpoint continues
+the same run (weights, optimizer, scheduler and RNG state, step count) on fresh rows up to its own
+``max_steps``, decaying again at its new end: successive halving continues its best branches this
+way instead of restarting them.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class SFTJob:
     keep_step: int = 0  # a step whose checkpoint is kept for a continuation (the last stable step); 0: none
     continue_from: str | None = None  # a checkpoint-N of an earlier job of this lineage, resumed on fresh data
     deadline: float | None = None  # epoch seconds: stop (with a checkpoint) before crossing it; not part of job_key
+    extend: float = 0.0  # the run's last stage: faster steps lengthen the schedule to the deadline, up to x this
     cpu_bf16: bool = False  # bf16 autocast on the CPU (fp32 weights): where the probe measured it faster
 
 
@@ -92,6 +94,7 @@ def job_key(job: Any) -> str:
     data = dataclasses.asdict(job)
     data.pop("output_dir", None)
     data.pop("deadline", None)  # when to stop is the budget's business, not what is trained
+    data.pop("extend", None)
     data["manifest"] = (data.get("manifest") or {}).get("sha256")
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
@@ -227,7 +230,7 @@ def budget_callbacks(job: Any) -> list:
     keep = KeepCheckpoint(job.keep_step) if getattr(job, "keep_step", 0) else None
     out: list = [keep] if keep else []
     if job.deadline is not None:
-        out.append(DeadlineStop(job.deadline, keep=keep))
+        out.append(DeadlineStop(job.deadline, keep=keep, extend=float(getattr(job, "extend", 0.0) or 0.0)))
     return out
 
 

@@ -79,6 +79,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 warmup_ratio=train["warmup_ratio"], max_length=train["max_length"],
                 decay_steps=int(train.get("decay_steps") or 0), keep_step=int(train.get("keep_step") or 0),
                 cpu_bf16=bool(train.get("cpu_bf16")) and not use_gpu,
+                extend=float(train.get("extend_to_deadline") or 0.0),
                 continue_from=continue_from if k == 0 else None, manifest=_manifest(dataset), **common)
         else:
             grpo = dataset.get("grpo")

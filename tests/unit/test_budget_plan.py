@@ -31,17 +31,67 @@ def test_the_plan_fits_the_budget_and_uses_most_of_it(budget):
     # what the rounds train really fits their share: steps x s/step + fixed costs per wave
     for r in plan.rounds:
         waves = -(-r.branches // plan.concurrency)
-        fixed = COSTS.stage_overhead_s + 3 + (COSTS.eval_overhead_s + r.dev_n * COSTS.eval_item_s if r.dev_n else 0)
+        fixed = COSTS.stage_overhead_s + 3 + (COSTS.eval_s(r.dev_n) if r.dev_n else 0)
         used = waves * (r.new_steps * COSTS.train_step_s + fixed)
         assert used <= r.seconds + 1e-6 and used >= r.seconds - waves * COSTS.train_step_s - 1e-6
 
 
-def test_the_final_evaluation_is_reserved_from_measured_eval_costs():
-    plan = make_plan(_inputs(900), COSTS)
-    one = COSTS.eval_overhead_s + 128 * COSTS.eval_item_s
-    assert plan.reserve_s == pytest.approx(2 * one + 5)  # base model + chosen checkpoint, one slot: in turn
-    two_slots = make_plan(_inputs(900), Costs(**{**COSTS.to_dict(), "concurrency": 2}))
-    assert two_slots.reserve_s == pytest.approx(one + 5)
+def test_the_final_evaluation_is_reserved_from_a_trained_models_answers_not_the_budget():
+    """The base model never stops (every item runs to the budget); a trained model stops after its answer. The
+    reserve is the chosen checkpoint's evaluation at its answers' length; the base model's test evaluation runs
+    before training is sized, so only a plan made before it reserves it too."""
+    costs = Costs(**{**COSTS.to_dict(), "eval_tokens": 256, "eval_item_s": 2.56, "token_s": 0.01,
+                     "answer_tokens": 60.0, "straggler_share": 0.0})
+    plan = make_plan(_inputs(900), costs)
+    final = 3.0 + 128 * 60 * 0.01 * 1.5  # load + items x tokens x s per row-token (a shrinking batch: x1.5)
+    assert plan.reserve_s == pytest.approx(final + 5, abs=0.1)
+    before = make_plan(_inputs(900, baseline_pending=True), costs)
+    assert before.reserve_s == pytest.approx(final + 5 + 3.0 + 128 * 2.56, abs=0.1)  # + the base model, to budget
+    assert plan.training_s > before.training_s
+    # stragglers (answers that never stop) cost the whole budget each
+    loops = make_plan(_inputs(900), Costs(**{**costs.to_dict(), "straggler_share": 0.1}))
+    assert loops.reserve_s == pytest.approx(5 + 3.0 + 128 * (0.9 * 60 + 0.1 * 256) * 0.01 * 1.5, abs=0.1)
+    # measured on a trained model's own decode: its rate replaces the assumed shrinking-batch factor
+    measured = make_plan(_inputs(900), Costs(**{**costs.to_dict(), "trained_token_s": 0.02}))
+    assert measured.reserve_s == pytest.approx(5 + 3.0 + 128 * 60 * 0.02, abs=0.1)
+
+
+def test_evaluation_cheaper_than_reserved_gives_the_time_back_to_training():
+    """A fake clock: the final evaluation was estimated from the base model's worst case; the trained model's
+    dev evaluation measures a third of that. Re-planned, the difference goes to training; after the last round
+    the time the final evaluation does not need continues the best branch (extension)."""
+    from intern.planning.budget_plan import extension
+
+    worst = Costs(**{**COSTS.to_dict(), "eval_tokens": 256, "eval_item_s": 2.56, "token_s": 0.01,
+                     "answer_tokens": None, "straggler_share": 0.0})
+    plan = make_plan(_inputs(3600), worst)
+    assert len(plan.rounds) >= 2
+    measured = Costs(**{**worst.to_dict(), "answer_tokens": 256 / 3, "trained_token_s": 0.015, "source": "run"})
+    assert measured.eval_s(128) - 3 == pytest.approx((worst.eval_s(128) - 3) / 3, rel=0.01)
+    first = plan.rounds[0]
+    later = replan(plan, measured, elapsed_s=first.ends_at, next_round=2)
+    assert later.reserve_s < plan.reserve_s / 2.5
+    assert later.rounds[-1].steps > plan.rounds[-1].steps  # the reserve not needed trains the survivor longer
+    # the last round ended early (its stage ran faster): the time left continues the best branch
+    done = replan(plan, measured, elapsed_s=plan.rounds[-1].ends_at - 400, next_round=len(plan.rounds) + 1)
+    grown = extension(done, elapsed_s=plan.rounds[-1].ends_at - 400, trained_steps=plan.rounds[-1].steps)
+    assert grown is not None and grown.rounds[-1].kind == "continue" and grown.rounds[-1].branches == 1
+    left = done.inputs.budget_s - done.margin_s - done.reserve_s - (plan.rounds[-1].ends_at - 400)
+    assert grown.rounds[-1].new_steps == int((left - COSTS.stage_overhead_s - 3) / COSTS.train_step_s)
+    assert "continues" in grown.why[-1]
+    # with no more time than a stage's start and a few steps, nothing is added
+    assert extension(done, elapsed_s=done.training_ends_at - 30, trained_steps=100) is None
+
+
+def test_a_reused_baseline_leaves_its_reserve_to_training():
+    """Planned before the baseline, the base model's test evaluation is reserved; reused from an earlier run it
+    takes no time, and the re-sized plan gives that reserve to training."""
+    costs = Costs(**{**COSTS.to_dict(), "eval_tokens": 256, "eval_item_s": 2.56, "token_s": 0.01,
+                     "answer_tokens": 60.0})
+    before = make_plan(_inputs(900, baseline_pending=True), costs)
+    after = make_plan(_inputs(900, setup_s=31.0), costs)  # the cached baseline took a second
+    assert after.training_s - before.training_s == pytest.approx(3.0 + 128 * 2.56 - 1.0, abs=0.5)
+    assert after.rounds[-1].steps > before.rounds[-1].steps
 
 
 def test_a_small_budget_gets_one_branch_and_a_large_one_a_wide_halving_search():
@@ -84,7 +134,7 @@ def test_expensive_evaluation_shrinks_dev_sets_never_the_test_set():
     plan = make_plan(_inputs(3600), slow_eval)
     assert all(16 <= r.dev_n < 64 for r in plan.rounds[:-1])
     assert plan.rounds[-1].branches == 1 and plan.rounds[-1].dev_n == 0  # the lone last branch: not scored
-    assert plan.inputs.test_n == 128 and plan.reserve_s == pytest.approx(2 * (3 + 128 * 5.0) + 5)
+    assert plan.inputs.test_n == 128 and plan.reserve_s == pytest.approx(slow_eval.eval_s(128) + 5)
 
 
 def test_replan_resizes_the_rest_to_the_time_left_with_actual_costs():
@@ -115,7 +165,12 @@ def test_actual_costs_come_from_the_runs_events():
     events += [{"event": "train_step", "branch": "b0", "stage": "sft", "step": s, "ts": 130.0 + 6 * s}
                for s in range(1, 11)]
     events += [{"event": "train_end", "branch": "b0", "ts": 200.0},
-               {"event": "dev_eval", "branch": "b0", "seconds": 12.8, "n": 64},
+               {"event": "test_eval", "branch": None, "which": "baseline", "seconds": 40.0, "n": 128,
+                "generation": {"generate_s": 32.0, "row_steps": 128 * 32, "load_s": 1.5, "n": 128,
+                               "tokens": 128 * 32, "budget": 32, "stopped": {"budget": 128}}},
+               {"event": "dev_eval", "branch": "b0", "seconds": 12.8, "n": 64,
+                "generation": {"generate_s": 10.0, "row_steps": 64 * 10 + 4 * 32, "load_s": 1.0, "n": 64,
+                               "tokens": 60 * 10 + 4 * 32, "budget": 32, "stopped": {"eos": 60, "budget": 4}}},
                {"event": "train_start", "branch": "b1", "ts": 100.0, "lora": True, "stages": [{"batch_size": 4}]}]
     events += [{"event": "train_step", "branch": "b1", "stage": "sft", "step": s, "ts": 130.0 + 2.6 * s}
                for s in range(1, 11)]
@@ -123,7 +178,10 @@ def test_actual_costs_come_from_the_runs_events():
     # b0: 6 s/step at batch 8 is 3 s at batch 4; b1: LoRA 2.6 s at batch 4: LoRA takes 2.6 / 3 of a full step
     assert updated.train_step_s == pytest.approx(3.0) and updated.source == "run"
     assert updated.lora_ratio == pytest.approx(2.6 / 3, abs=1e-3)
-    assert updated.eval_item_s == pytest.approx(0.2)
+    # the base model's full batches: 32 s over 4096 row-tokens; the trained one's: 10 s over 768 (its batch shrank)
+    assert updated.token_s == pytest.approx(32 / 4096, rel=1e-3) and updated.eval_item_s == pytest.approx(0.25, rel=1e-3)
+    assert updated.trained_token_s == pytest.approx(10 / 768, rel=1e-3) and updated.eval_overhead_s == pytest.approx(2.5)
+    assert updated.answer_tokens == pytest.approx(10.0) and updated.straggler_share == pytest.approx(4 / 64)
     assert updated.stage_overhead_s == pytest.approx((136 - 100 - 6) + (200 - 190))
     assert update_from_events(COSTS, []) == COSTS
     # LoRA alone: full SFT's step is inferred with the ratio assumed so far
@@ -136,7 +194,9 @@ TRAIN = {"method": "sft", "lora": False, "batch_size": 4, "max_steps": 50, "grpo
 
 
 def test_allocation_gives_every_branch_of_a_round_the_same_time():
-    from intern.planning.budget_plan import allocate
+    import math
+
+    from intern.planning.budget_plan import MAX_EXTENSION, allocate
 
     plan = make_plan(_inputs(3600), COSTS)
     first, second = plan.rounds[0], plan.rounds[1]
@@ -150,9 +210,13 @@ def test_allocation_gives_every_branch_of_a_round_the_same_time():
     assert big["train"]["max_steps"] == first.new_steps // 2 and big["rows"] == big["train"]["max_steps"] * 8
     # a continuation goes on from its parent's kept step; the last round keeps no checkpoint
     cont = allocate(plan, 2, TRAIN, continues_from_step=30)
-    assert cont["train"]["max_steps"] == 30 + second.new_steps and cont["rows"] == second.new_steps * 4
+    assert cont["train"]["max_steps"] == 30 + second.new_steps
     if second.number == max(r.number for r in plan.rounds):  # nothing continues it: the configured schedule
         assert "keep_step" not in cont["train"] and "lr_scheduler" not in cont["train"]
+        # the run's last, lone stage may lengthen its schedule to fill the training time: rows drawn for that
+        assert cont["extend"] and cont["train"]["extend_to_deadline"] == MAX_EXTENSION
+        assert cont["rows"] == math.ceil(second.new_steps * MAX_EXTENSION) * 4
+    assert not full.get("extend") and "extend_to_deadline" not in full["train"]  # a round others follow: never
     # checkpoints every ~5 minutes of training, never more often than configured
     assert full["train"]["save_steps"] == max(25, -(-300 // 4))
 
@@ -204,11 +268,11 @@ def test_branches_split_a_cpu_node_only_when_measured_faster_and_a_lone_branch_g
     first, last = plan.rounds[0], plan.rounds[-1]
     assert first.branches >= 2 and first.parallel == 2 and last.branches == 1 and last.parallel == 1
     waves = -(-first.branches // 2)
-    assert first.new_steps == int((first.seconds / waves - 20 - 3 - (3 + first.dev_n * 0.1) * 1.5) / 6.0)
+    assert first.new_steps == int((first.seconds / waves - 20 - 3 - shared.eval_s(first.dev_n) * 1.5) / 6.0)
     assert last.new_steps == int((last.seconds - 20 - 3) / 4.0)  # alone: the whole slot, at its own speed
     assert allocate(plan, 1, TRAIN)["seconds"] == pytest.approx(first.new_steps * 6.0)
     assert allocate(plan, 2, TRAIN, continues_from_step=10)["seconds"] == pytest.approx(last.new_steps * 4.0)
-    assert plan.reserve_s == pytest.approx(2 * (3 + 128 * 0.1) + 5)  # splitting a node does not make evals free
+    assert plan.reserve_s == pytest.approx(shared.eval_s(128) + 5)  # the chosen checkpoint alone
 
 
 def test_actual_shared_and_alone_rates_are_told_apart():
@@ -224,14 +288,18 @@ def test_actual_shared_and_alone_rates_are_told_apart():
 
 
 def _runner(alone: float, bf16: float, shared: float, calls: list):
-    """A scripted probe runner: the step times a slot would measure (the real probe is an integration test)."""
+    """A scripted probe runner: the step times a slot would measure (the real probe: test_probe.py). One probe
+    times fp32 and bf16 and keeps bf16 where it is >= 1.1x faster; a shared probe times what was chosen."""
     def run(spec, measure_eval, cpus, gpus, copies):
         calls.append((spec.cpu_bf16, measure_eval, cpus, copies))
-        step = shared if copies > 1 else (bf16 if spec.cpu_bf16 else alone)
-        figures = {"step_s": step, "start_s": 5.0}
+        if copies > 1:
+            return [{"step_s": shared, "load_s": 1.0, "cpu_bf16": spec.cpu_bf16}] * copies
+        chosen = bf16 * 1.1 < alone
+        figures = {"fp32_step_s": alone, "bf16_step_s": bf16, "cpu_bf16": chosen,
+                   "step_s": bf16 if chosen else alone, "load_s": 1.0}
         if measure_eval:
-            figures.update(eval_item_s=0.2, eval_load_s=0.5)
-        return [figures] * copies
+            figures.update(eval_item_s=0.2, eval_load_s=0.5, token_s=0.2 / 32, eval_precision="bfloat16")
+        return [figures]
     return run
 
 
@@ -245,9 +313,10 @@ def test_costs_keep_what_was_measured_faster_and_are_cached(tmp_path):
     # bf16 autocast 1.56x faster: kept; two branches on one CPU each run 2 x (1 / 7.6) = 0.26 steps/s in all
     # against 1 / 4.5 = 0.22 one at a time (bf16): shared
     assert costs.cpu_bf16 and costs.train_step_s == 4.5 and costs.concurrency == 2 and costs.shared_step_s == 7.6
-    assert [c[0] for c in calls] == [False, True, True]  # the shared probe runs the chosen precision
+    assert [c[0] for c in calls] == [False, True]  # one probe times both; the shared one the chosen precision
+    assert costs.eval_precision == "bfloat16" and costs.token_s == pytest.approx(0.2 / 32)
     again = measure_costs(spec, slot, _runner(1, 1, 1, calls), max_branches=3, cache=tmp_path, key="k")
-    assert again.source == "cache" and again.train_step_s == 4.5 and len(calls) == 3
+    assert again.source == "cache" and again.train_step_s == 4.5 and len(calls) == 2
     # bf16 no faster and sharing no faster: fp32, one at a time; and no sharing probe in one process
     slow = measure_costs(spec, slot, _runner(7.0, 7.2, 20.0, []), max_branches=3)
     assert not slow.cpu_bf16 and slow.concurrency == 1 and slow.shared_step_s is None

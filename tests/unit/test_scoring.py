@@ -134,7 +134,7 @@ def test_parse_and_format_number_are_exact() -> None:
         ("ANSWER: $B$", "B"),
         ("ANSWER: Option C", "C"),
         ("answer: a.", "A"),
-        ("Maybe A.\nANSWER: A\nOn reflection:\nANSWER: C", "C"),
+        ("Maybe A.\nANSWER: A\nOn reflection:\nANSWER: C", "A"),  # the first ANSWER line, as inspect_ai reads
     ],
 )
 def test_extract_letter_accepts_common_forms(completion: str, expected: str) -> None:

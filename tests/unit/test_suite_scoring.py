@@ -143,7 +143,7 @@ def test_numeric_and_letter_tricky_cases() -> None:
     assert extract_numeric("ANSWER: 3\nno wait\nANSWER: 5") == "5"
     assert extract_letter("The answer is (B)") is None  # no ANSWER line: no answer, as PostTrainBench
     assert extract_letter("The answer is (B).\nANSWER: (C)") == "C"
-    assert extract_letter("ANSWER: A\nANSWER: d") == "D"
+    assert extract_letter("ANSWER: A\nANSWER: d") == "A"  # the first line, as inspect_ai's multiple_choice
 
 
 def test_extract_code_takes_the_first_python_block() -> None:
