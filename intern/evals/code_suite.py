@@ -34,6 +34,7 @@ from intern.evals.code_scoring import (
 from intern.evals.sources import EVAL_SPLITS, DatasetSource, SplitData, TaskItem
 from intern.tools.sandbox import Sandbox
 from intern.tools.sandbox_host import remove_scratch
+from intern.tools.sandbox_paths import TEMP_PREFIX
 
 __all__ = ["BFCLSimple", "HumanEval"]
 
@@ -84,7 +85,7 @@ class HumanEval:
         """The scratch sandbox programs run in (a temporary folder, created on first use)."""
         with self._lock:
             if self._sandbox is None:
-                root = Path(tempfile.mkdtemp(prefix=f"intern-{self.name}-"))
+                root = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{self.name}-"))  # refused as a model-named path
                 # the scratch goes with the benchmark, removed without following what the code left in it
                 weakref.finalize(self, remove_scratch, root)
                 self._sandbox = Sandbox(root, memory_mb=self.memory_mb,

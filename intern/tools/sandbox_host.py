@@ -37,6 +37,10 @@ the host does with a place the code can write, all of it:
    run folder; what the host does there is still only writes before the run and the fd-based
    removal after it.
 
+6. **Paths a model names** (a local dataset for the data engineer's tools, the researcher's
+   ``init_from``): resolved one link at a time and refused where they lead into a sandbox's
+   folder, before anything in it is looked at (:mod:`intern.tools.sandbox_paths`).
+
 Nothing else on the host touches a sandbox: the report's "Sandboxed code" table and the
 ``sandbox_run`` events come from the run's result (the code's hash, the exit status), not
 from the scratch folder; HumanEval's verdict is the exit status and a token on stdout.
@@ -56,6 +60,7 @@ from pathlib import Path
 from typing import IO
 
 from intern.errors import ToolError
+from intern.tools.sandbox_paths import TEMP_PREFIX
 
 __all__ = ["INPUTS_AT", "OUTPUT_FD_VAR", "PROGRAM", "Capped", "RunFolder", "SandboxOutput", "remove_scratch"]
 
@@ -86,7 +91,7 @@ class RunFolder:
             if not _NAME.fullmatch(name) or name in (".", ".."):
                 raise ToolError(f"a sandbox input's name must be a plain file name (letters, digits, '_.-'), "
                                 f"not {name!r}", "invalid_arguments")
-        self.base = Path(tempfile.mkdtemp(prefix="intern-run-"))  # 0700, a name no one can predict
+        self.base = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}run-"))  # 0700, a name no one can predict
         try:
             self.inputs = self.base / "inputs"
             self.tmp = self.base / "tmp"
