@@ -10,7 +10,7 @@ The roles' tools take paths from the model: the data engineer's ``inspect_source
 :func:`intern.data.sources.load_source`) and the researcher's ``init_from`` (a model folder the
 trainer loads, vetted by :func:`intern.integrity.check_init_from`). Sandboxed code can leave
 anything in its scratch folder, which persists between runs: a symlink to a host file
-(``/etc/shadow`` named ``rows.jsonl``, a key named ``config.json``), a folder swapped for a link,
+(``~/.ssh/id_ed25519`` named ``rows.jsonl``, a host model named ``ck``), a folder swapped for a link,
 a FIFO, a link to ``/dev/zero``, a hard link (in the process mode), a sparse 1 TB file, or a
 regular file whose bytes are crafted. A model that names such a path would have the host read
 it, outside every namespace.
