@@ -222,7 +222,8 @@ class DataTools:
         sample rows and a suggested column mapping for build_from_source.
 
         Args:
-            ref: A file path or a Hub dataset id such as "openai/gsm8k".
+            ref: A file path (none in the run_python scratch folder: the host reads nothing there) or a Hub
+                dataset id such as "openai/gsm8k".
             split: The split to read.
             n: Sample rows to show (1-10).
             config: The Hub config (subset), if the dataset has several.
@@ -246,7 +247,7 @@ class DataTools:
         Returns the SFT set's reference (what `finish` takes as the dataset), with the GRPO set under "grpo".
 
         Args:
-            ref: A file path or a Hub dataset id.
+            ref: A file path (none in the run_python scratch folder) or a Hub dataset id.
             mapping: Which column holds what: keys prompt, completion (worked solution), answer (gold
                 answer), answer_pattern (regex whose group 1 is the answer inside the answer column),
                 choices, messages (a chat column), id. Values are column names or paths into nested
@@ -301,7 +302,7 @@ class DataTools:
         "answer": str(row["final"])}`.
 
         Args:
-            ref: A file path or a Hub dataset id.
+            ref: A file path (none in the run_python scratch folder) or a Hub dataset id.
             code: Python source defining reshape(row).
             formats: "sft" and/or "grpo"; default: both for a GRPO hypothesis, else "sft".
             split: The split to read.

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from intern.errors import DataError, ModelError
 from intern.models import model_digest, resolve_model
+from intern.tools.sandbox_paths import REFUSED_WHY, resolve_host_path
 
 if TYPE_CHECKING:
     from intern.evals.base import Item
@@ -109,28 +110,40 @@ def check_init_from(init_from: str | None, base: dict[str, Any], run_dir: str | 
     """None when a proposed ``init_from`` is acceptable, else the correction for the researcher.
 
     Acceptable: None (the base model), the base model's directory, or a trained model directory of
-    this run (under ``<run_dir>/checkpoints/``, with its ``intern_train.json``).
+    this run (under ``<run_dir>/checkpoints/``, with its ``intern_train.json``). A path that leads
+    into a sandbox's scratch folder (:mod:`intern.tools.sandbox_paths`) is refused before anything
+    in it is looked at, even a link there to one of this run's checkpoints.
     """
     if not init_from:
         return None
-    path = Path(init_from).expanduser().resolve()
-    if str(path) == base["path"]:
-        return None
-    root = (Path(run_dir) / "checkpoints").resolve()
-    if not path.exists():
-        why = "it does not exist"
-    elif not _inside(path, root):
-        why = (f"it is outside this run's checkpoints ({root}): only the declared base model and this "
-               "run's own trained checkpoints may be trained from")
-    elif not (path / RECORD).is_file():
-        why = (f"it has no {RECORD}: it is not a finished training output of this run (a trainer "
-               "checkpoint-N is continued through a branch continuation, not init_from)")
-    else:
+    why = _init_from_problem(init_from, base, run_dir)
+    if why is None:
         return None
     ours = _run_checkpoints(run_dir)
     return (f"init_from {init_from!r} is refused: {why}. Propose init_from=null to start from the base model "
             f"({base['path']}), or the 'checkpoint' of one of this run's branches"
             + (f" ({', '.join(ours)})" if ours else " (none is trained yet)") + ".")
+
+
+def _init_from_problem(init_from: str, base: dict[str, Any], run_dir: str | Path) -> str | None:
+    try:
+        where = resolve_host_path(Path(init_from).expanduser())
+    except DataError as exc:  # a loop of links
+        return str(exc)
+    if where.sandbox is not None:  # what the trainer would load: never a file sandboxed code could write
+        return f"it leads into {where.sandbox}, a sandbox's scratch folder; {REFUSED_WHY}"
+    path, root = where.path, (Path(run_dir) / "checkpoints").resolve()
+    if str(path) == base["path"]:
+        return None
+    if not path.exists():
+        return "it does not exist"
+    if not _inside(path, root):
+        return (f"it is outside this run's checkpoints ({root}): only the declared base model and this "
+                "run's own trained checkpoints may be trained from")
+    if not (path / RECORD).is_file():
+        return (f"it has no {RECORD}: it is not a finished training output of this run (a trainer "
+                "checkpoint-N is continued through a branch continuation, not init_from)")
+    return None
 
 
 class _Lineage:

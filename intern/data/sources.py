@@ -7,7 +7,12 @@
     describe(source, n=3)   # columns, row count and sample rows, short enough for an LLM
 
 Local files are read with pyarrow / the json module directly (no ``datasets`` cache
-writes); a folder written by ``Dataset.save_to_disk`` is loaded with ``datasets``. For a
+writes); a folder written by ``Dataset.save_to_disk`` is loaded with ``datasets``. A local
+path is a model's choice (the data engineer's tools pass it on), so it is first resolved one
+link at a time and refused, with a :class:`DataError` naming the fix, when it leads into a
+folder sandboxed code can write (a run's ``scratch`` folder): the code may have left a link to
+a host file, a FIFO or a crafted file there. What is read is the resolved path; see
+:mod:`intern.tools.sandbox_paths` for why refusing beats reading such a file carefully. For a
 Hub dataset the requested revision (branch, tag or commit; ``main`` by default) is first
 resolved to its commit sha with ``huggingface_hub`` and exactly that commit is loaded with
 ``datasets.load_dataset`` (streamed when ``limit`` is given, so only the rows needed are
@@ -39,6 +44,7 @@ import pyarrow.parquet as pq
 
 from intern.env import env_flag
 from intern.errors import DataError
+from intern.tools.sandbox_paths import REFUSED_WHY, resolve_host_path
 
 __all__ = ["Source", "describe", "infer_columns", "load_source", "value_type"]
 
@@ -148,7 +154,20 @@ def _read_arrow(path: Path) -> pa.Table:
             return pa.ipc.open_stream(source).read_all()
 
 
-def _load_local(path: Path, split: str, limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _outside_sandboxes(ref: str | os.PathLike[str]) -> Path:
+    """``ref`` with its links resolved, refused when it passes through a folder sandboxed code can write."""
+    where = resolve_host_path(ref)
+    if where.sandbox is not None:
+        raise DataError(f"{ref} is refused: it leads into {where.sandbox}, a sandbox's scratch folder; {REFUSED_WHY}. "
+                        "Load the original file or Hub dataset instead; to train on rows computed by code, "
+                        "give that source to reshape_with_python, whose rows come back from the sandbox over a pipe")
+    return where.path
+
+
+def _load_local(path: Path, suffix: str, split: str,
+                limit: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows of the file or saved folder ``path`` (links resolved); ``suffix``, the type, is the named file's
+    (a link ``rows.jsonl`` may lead to a content-addressed blob with none, as in the Hub's cache)."""
     info: dict[str, Any] = {"kind": "local", "path": str(path)}
     if path.is_dir():
         if not ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
@@ -165,9 +184,9 @@ def _load_local(path: Path, split: str, limit: int | None) -> tuple[list[dict[st
         table = loaded.select(range(min(limit, len(loaded)))) if limit is not None else loaded
         return table.to_list(), info
     if not path.is_file():
-        raise DataError(f"dataset file {path} does not exist")
+        raise DataError(f"{path} is not a regular file (a FIFO, a socket or a device); name a data file"
+                        if path.exists() else f"dataset file {path} does not exist")
     info["sha256"] = _sha256(path)
-    suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
             rows = _read_jsonl(path)
@@ -300,9 +319,12 @@ def load_source(ref: str | os.PathLike[str], *, config: str | None = None, split
     """
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise DataError(f"limit must be a positive int, got {limit!r}")
-    path = Path(ref)
-    if path.exists() or path.suffix.lower() in _SUFFIXES or not _HUB_ID.match(str(ref)):
-        rows, info = _load_local(path, split, limit)
+    path = _outside_sandboxes(ref)  # before anything is looked at: a Hub-like id may name a local folder too
+    suffix = Path(ref).suffix.lower()
+    if os.path.lexists(path) or suffix in _SUFFIXES or not _HUB_ID.match(str(ref)):
+        rows, info = _load_local(path, suffix, split, limit)
+        if str(path) != str(ref):  # the path as named is the provenance; where its links led, too
+            info = {**info, "path": str(ref), "resolved": str(path)}
     else:
         rows, info = _load_hub(str(ref), config, split, revision, limit)
     if not rows:

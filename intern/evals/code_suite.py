@@ -16,7 +16,6 @@ BFCL items keep the offered ``functions`` and the ``ground_truth``. Scoring foll
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import threading
 import weakref
@@ -34,6 +33,8 @@ from intern.evals.code_scoring import (
 )
 from intern.evals.sources import EVAL_SPLITS, DatasetSource, SplitData, TaskItem
 from intern.tools.sandbox import Sandbox
+from intern.tools.sandbox_host import remove_scratch
+from intern.tools.sandbox_paths import TEMP_PREFIX
 
 __all__ = ["BFCLSimple", "HumanEval"]
 
@@ -84,8 +85,9 @@ class HumanEval:
         """The scratch sandbox programs run in (a temporary folder, created on first use)."""
         with self._lock:
             if self._sandbox is None:
-                root = Path(tempfile.mkdtemp(prefix=f"intern-{self.name}-"))
-                weakref.finalize(self, shutil.rmtree, root, True)  # the scratch goes with the benchmark
+                root = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{self.name}-"))  # refused as a model-named path
+                # the scratch goes with the benchmark, removed without following what the code left in it
+                weakref.finalize(self, remove_scratch, root)
                 self._sandbox = Sandbox(root, memory_mb=self.memory_mb,
                                         max_timeout_s=max(60.0, self.timeout_s))
             return self._sandbox

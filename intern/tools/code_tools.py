@@ -23,6 +23,7 @@ from intern.config import RunConfig
 from intern.events import EventLog
 from intern.tools.base import Tool
 from intern.tools.sandbox import Sandbox, SandboxResult
+from intern.tools.sandbox_paths import RUN_MARKER, SCRATCH_TREE
 
 __all__ = ["CodeTools"]
 
@@ -42,7 +43,9 @@ class CodeTools:
     def __init__(self, cfg: RunConfig, run_dir: str | Path, events: EventLog, role: str, key: str | None,
                  gated: bool):
         self.cfg, self.events, self.role, self.key, self.gated = cfg, events, role, key, gated
-        self.root = Path(run_dir) / "scratch" / role / (key or "main")
+        # the layout intern.tools.sandbox_paths recognizes: nothing a model names below it is read by the host
+        self.run_dir = Path(run_dir)
+        self.root = self.run_dir / SCRATCH_TREE / role / (key or "main")
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
 
@@ -51,6 +54,10 @@ class CodeTools:
         """The role's sandbox, built on first use (a ``ToolError`` naming the fix where bwrap cannot run)."""
         with self._lock:
             if self._sandbox is None:
+                # its event log marks the run directory, and so its scratch folder as a sandbox's: make sure it is
+                # there before any code runs (intern.tools.sandbox_paths)
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                (self.run_dir / RUN_MARKER).touch()
                 s = self.cfg.sandbox
                 self._sandbox = Sandbox(
                     self.root, isolation=s.isolation, memory_mb=s.memory_mb, cpu_seconds=s.cpu_seconds,

@@ -10,6 +10,8 @@
   (``sys.base_prefix`` and ``sys.prefix``, read-only) and the scratch folder (read-write, at
   ``/scratch``) mounted in: no home directory (no Hugging Face token, no ``~/.ray``), no run
   directory, no other file of the machine; a private ``/tmp`` (tmpfs, size-capped) and ``/proc``;
+  the run's program and inputs read-only at ``/opt/intern/inputs`` (a host-only folder of that run,
+  :mod:`intern.tools.sandbox_host`: the host never writes into the scratch folder);
 - new PID, IPC, UTS and cgroup namespaces, and a new network namespace (only a loopback
   of its own) unless network was approved;
 - ``--die-with-parent`` and ``--new-session`` (no terminal injection), a cleared environment;
@@ -29,11 +31,15 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["NOBODY", "SCRATCH", "bwrap_argv", "bwrap_problem", "default_isolation",
+from intern.errors import ToolError
+from intern.tools.sandbox_host import INPUTS_AT
+
+__all__ = ["NOBODY", "SCRATCH", "bwrap_argv", "bwrap_problem", "default_isolation", "give_to_nobody",
            "namespace_available"]
 
 SCRATCH = "/scratch"
@@ -97,7 +103,7 @@ def _python_dirs() -> list[str]:
 
 def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list[str],
                tmp_mb: int = 512, scratch_owner: bool = True, as_root: bool | None = None,
-               python_dirs: list[str] | None = None) -> list[str]:
+               python_dirs: list[str] | None = None, inputs: Path | None = None) -> list[str]:
     """The ``bwrap`` command that runs ``inner`` isolated, with ``scratch`` at :data:`SCRATCH`.
 
     Args:
@@ -110,6 +116,7 @@ def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list
         as_root: Build the root form (drop to ``nobody``) or the unprivileged one (a user namespace);
             None: as this process is.
         python_dirs: The Python installation to mount; None: this interpreter's.
+        inputs: The run's host-only folder of program and inputs, mounted read-only at ``INPUTS_AT``.
     """
     root = os.geteuid() == 0 if as_root is None else as_root
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
@@ -136,11 +143,13 @@ def bwrap_argv(scratch: Path, env: dict[str, str], *, network: bool, inner: list
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for path in _python_dirs() if python_dirs is None else python_dirs:
         argv += _parents(path, made) + ["--ro-bind", path, path]
-    argv += _parents(GUARD_AT, made) + ["--ro-bind", str(Path(__file__).with_name("sandbox_guard.py")), GUARD_AT,
-             "--bind", str(scratch), SCRATCH, "--remount-ro", "/", "--chdir", SCRATCH]
+    argv += _parents(GUARD_AT, made) + ["--ro-bind", str(Path(__file__).with_name("sandbox_guard.py")), GUARD_AT]
+    if inputs is not None:
+        argv += _parents(INPUTS_AT, made) + ["--ro-bind", str(inputs), INPUTS_AT]
+    argv += ["--bind", str(scratch), SCRATCH, "--remount-ro", "/", "--chdir", SCRATCH]
     if root:
         if scratch_owner:
-            _give_to_nobody(scratch)
+            give_to_nobody(scratch)
         setpriv = shutil.which("setpriv") or "setpriv"
         argv += [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
                  "--bounding-set=-all", "--"]
@@ -158,8 +167,17 @@ def _parents(path: str, made: set[str]) -> list[str]:
     return out
 
 
-def _give_to_nobody(scratch: Path) -> None:
-    """As root: the scratch folder (and its ``.sandbox`` and ``tmp``) writable by the sandbox's user."""
-    for path in (scratch, scratch / ".sandbox", scratch / "tmp"):
-        if path.is_dir() and path.stat().st_uid != NOBODY:
-            os.chown(path, NOBODY, NOBODY)
+def give_to_nobody(scratch: Path) -> None:
+    """As root: the scratch folder writable by the sandbox's user. The folder alone, never a name inside it
+    (the code may have made any of them a link to a host folder), and only when it is a real directory,
+    changed without following a link (``lchown``).
+
+    Raises:
+        ToolError: ``failed`` when ``scratch`` is not a directory (a link, a file).
+    """
+    info = os.lstat(scratch)
+    if not stat.S_ISDIR(info.st_mode):
+        raise ToolError(f"the sandbox's scratch folder {scratch} is not a directory (a link or a file); "
+                        "remove it so the sandbox can make a fresh one", "failed")
+    if info.st_uid != NOBODY:
+        os.chown(scratch, NOBODY, NOBODY, follow_symlinks=False)

@@ -8,8 +8,9 @@ What each run gets (``isolation="bwrap"``, the default; see :mod:`intern.tools.i
 
 - a file system of its own: the system and the Python installation read-only, the scratch
   folder read-write at ``/scratch`` (its working directory and ``HOME``; files persist
-  between runs), a private ``/tmp``; nothing else of the machine: no home directory, no
-  tokens, no Ray credentials, no run directory;
+  between runs), a private ``/tmp``, its program and inputs read-only at ``/opt/intern/inputs``
+  (``$INTERN_INPUTS``); nothing else of the machine: no home directory, no tokens, no Ray
+  credentials, no run directory;
 - new PID, IPC, UTS and network namespaces (the network only when approved), killed whole
   at the wall-time limit and with its parent; as root it runs as ``nobody``;
 - limits on address space (a runaway allocation is a ``MemoryError``), CPU time, processes
@@ -24,6 +25,12 @@ mode is asked for by name: ``isolation="process"`` (config ``sandbox.isolation: 
 the limits, the audit guard and, where possible, a network namespace (``unshare -rn``), but no
 file-system or PID isolation. Each result says which isolation ran.
 
+The host never goes through the scratch folder (the code may have left links, FIFOs or huge
+files there): the program and inputs are written to a fresh host-only folder for each run,
+what comes back arrives over pipes the host made (stdout, stderr and, with
+:meth:`Sandbox.run_with_output`, the fd ``$INTERN_OUTPUT_FD``), and removing a scratch
+folder never follows a link; :mod:`intern.tools.sandbox_host` lists every host operation.
+
 Network access is requested per run (``network=True``) and granted only when the
 ``network_approver`` callable (wired to the supervisor's approval) returns True for the
 code; otherwise the run is refused with a ``denied`` error.
@@ -37,12 +44,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal, cast
 
 from intern.config import SANDBOX_ISOLATIONS
 from intern.errors import ToolError
@@ -54,8 +60,17 @@ from intern.tools.isolation import (
     default_isolation,
     namespace_available,
 )
+from intern.tools.sandbox_host import (
+    INPUTS_AT,
+    INPUTS_VAR,
+    OUTPUT_FD_VAR,
+    PROGRAM,
+    Capped,
+    RunFolder,
+    SandboxOutput,
+)
 
-__all__ = ["Sandbox", "SandboxResult", "namespace_available"]
+__all__ = ["Sandbox", "SandboxOutput", "SandboxResult", "namespace_available"]
 
 _GUARD = Path(__file__).with_name("sandbox_guard.py")
 _MB = 1024 * 1024
@@ -93,36 +108,6 @@ class SandboxResult:
     def ok(self) -> bool:
         """True when it exited 0 within the time limit."""
         return self.exit_code == 0 and not self.timed_out
-
-
-class _Capped:
-    """Drains a pipe in a thread, keeping the first and last ``cap // 2`` bytes."""
-
-    def __init__(self, stream: IO[bytes], cap: int):
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self._stream, self._half = stream, max(1, cap // 2)
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        while chunk := self._stream.read1(65536):  # type: ignore[attr-defined]
-            self.total += len(chunk)
-            room = self._half - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk:
-                self.tail = (self.tail + chunk)[-self._half:]
-
-    def text(self, timeout: float = 5.0) -> tuple[str, bool]:
-        self._thread.join(timeout)
-        head, tail = self.head.decode(errors="replace"), self.tail.decode(errors="replace")
-        if self.total <= len(self.head) + len(self.tail):
-            return head + tail, False
-        dropped = self.total - len(self.head) - len(self.tail)
-        return f"{head}\n[... {dropped} bytes of output dropped (cap reached) ...]\n{tail}", True
 
 
 class Sandbox:
@@ -182,21 +167,16 @@ class Sandbox:
         self.network_approver = network_approver
         self.allow_subprocesses = allow_subprocesses
         self.python = python
-        self._runs = 0
-        self._lock = threading.Lock()
 
     @property
     def inside(self) -> str:
         """The scratch folder's path as the code sees it."""
         return SCRATCH if self.isolation == "bwrap" else str(self.root)
 
-    def _env(self, network: bool, extra: dict[str, str] | None) -> dict[str, str]:
+    def _env(self, network: bool, extra: dict[str, str] | None, folder: RunFolder) -> dict[str, str]:
         home = self.inside
-        if self.isolation == "bwrap":
-            tmp = "/tmp"
-        else:
-            (self.root / "tmp").mkdir(exist_ok=True)
-            tmp = f"{home}/tmp"
+        bwrap = self.isolation == "bwrap"
+        tmp = "/tmp" if bwrap else str(folder.tmp)  # never a folder in scratch, which could be a planted link
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8"),
                "HOME": home, "TMPDIR": tmp, "XDG_CACHE_HOME": f"{home}/.cache",
                "MPLCONFIGDIR": f"{home}/.cache/matplotlib", "PYTHONUNBUFFERED": "1",
@@ -204,6 +184,7 @@ class Sandbox:
         if not network:
             env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
         env.update(extra or {})
+        env[INPUTS_VAR] = INPUTS_AT if bwrap else str(folder.inputs)
         return env
 
     def run_python(self, code: str, timeout_s: float = 60.0, network: bool = False) -> SandboxResult:
@@ -219,69 +200,101 @@ class Sandbox:
         """
         return self.run(code, timeout_s=timeout_s, network=network)
 
-    def _argv(self, script: str, network: bool, env: dict[str, str]) -> tuple[list[str], str]:
+    def _argv(self, network: bool, env: dict[str, str], folder: RunFolder) -> tuple[list[str], str]:
         """The command line and the isolation it gives."""
         guard_net = network or not self.audit
+        script = f"{env[INPUTS_VAR]}/{PROGRAM}"
         if self.isolation == "bwrap":
-            config = self._guard_config(self.inside, guard_net)
+            config = self._guard_config(self.inside, guard_net, "/tmp")
             inner = [self.python, "-s", "-B", GUARD_AT, json.dumps(config), script]
-            return bwrap_argv(self.root, env, network=network, inner=inner, tmp_mb=self.tmp_mb), (
-                "bwrap+audit" if self.audit else "bwrap")
+            return bwrap_argv(self.root, env, network=network, inner=inner, tmp_mb=self.tmp_mb,
+                              inputs=folder.inputs), ("bwrap+audit" if self.audit else "bwrap")
         use_ns = not network and self.network_isolation in ("auto", "namespace") and namespace_available()
         audit_net = not network and self.audit and self.network_isolation in ("auto", "audit")
         parts = [p for p, on in (("namespace", use_ns), ("audit", audit_net)) if on]
-        config = self._guard_config(self.inside, not audit_net)
+        config = self._guard_config(self.inside, not audit_net, str(folder.tmp))
         argv = [self.python, "-s", "-B", str(_GUARD), json.dumps(config), script]
         if use_ns:
             argv = [shutil.which("unshare") or "unshare", "-rn", *argv]
         return argv, f"process({'+'.join(parts) or 'none'})"
 
-    def _guard_config(self, root: str, network: bool) -> dict[str, object]:
+    def _guard_config(self, root: str, network: bool, tmp: str) -> dict[str, object]:
         # The limits are set by the guard in the child, not in a preexec_fn, which is unsafe in a
         # threaded parent (a Ray actor is one).
         return {"root": root, "network": network, "subprocesses": self.allow_subprocesses, "audit": self.audit,
-                "also_writable": ["/tmp"] if self.isolation == "bwrap" else [],  # bwrap's private /tmp
+                "also_writable": [tmp],  # bwrap's private /tmp, or the process mode's in the run folder
                 "memory_bytes": self.memory_mb * _MB, "file_bytes": self.max_file_mb * _MB,
                 "cpu_seconds": self.cpu_seconds, "processes": self.max_processes}
 
-    def run(self, code: str, timeout_s: float = 60.0, network: bool = False,
-            env: dict[str, str] | None = None) -> SandboxResult:
-        """Runs ``code``; see :meth:`run_python`. ``env`` adds environment variables.
+    def run(self, code: str, timeout_s: float = 60.0, network: bool = False, env: dict[str, str] | None = None,
+            inputs: Mapping[str, str | bytes] | None = None) -> SandboxResult:
+        """Runs ``code``; see :meth:`run_python`. ``env`` adds environment variables; ``inputs`` are files
+        (``{name: text or bytes}``) the code reads, read-only, from the folder ``$INTERN_INPUTS``.
 
         Raises:
-            ToolError: ``invalid_arguments`` for a bad timeout; ``denied`` when network
+            ToolError: ``invalid_arguments`` for a bad timeout or input name; ``denied`` when network
                 is asked for and not approved.
         """
+        return self._run(code, timeout_s, network, env, inputs, None)[0]
+
+    def run_with_output(self, code: str, *, output_bytes: int, timeout_s: float = 60.0,
+                        env: dict[str, str] | None = None, inputs: Mapping[str, str | bytes] | None = None,
+                        ) -> tuple[SandboxResult, SandboxOutput]:
+        """Runs ``code`` (no network) with an output channel: what it writes to the file descriptor
+        ``int(os.environ["INTERN_OUTPUT_FD"])``, a pipe the host made, comes back (at most ``output_bytes``
+        kept; :attr:`SandboxOutput.overflowed` says whether it wrote more). Nothing is read from the scratch
+        folder. See :meth:`run` for the rest.
+        """
+        result, output = self._run(code, timeout_s, False, env, inputs, output_bytes)
+        return result, cast(SandboxOutput, output)  # asked for, so there
+
+    def _run(self, code: str, timeout_s: float, network: bool, env: dict[str, str] | None,
+             inputs: Mapping[str, str | bytes] | None, output_bytes: int | None,
+             ) -> tuple[SandboxResult, SandboxOutput | None]:
         if not 0 < timeout_s <= self.max_timeout_s:
             raise ToolError(f"timeout_s must be in (0, {self.max_timeout_s:g}], got {timeout_s}", "invalid_arguments")
         if network and not (self.network_approver is not None and self.network_approver(code)):
             raise ToolError("network access needs the supervisor's approval and was not granted; run without "
                             "network=true or ask for approval", "denied")
-        with self._lock:
-            self._runs += 1
-            name = f"run-{self._runs:04d}-{os.getpid()}.py"
-        script = self.root / ".sandbox" / name
-        script.parent.mkdir(exist_ok=True)
-        script.write_text(code, encoding="utf-8")
-        child_env = self._env(network, env)
-        argv, isolation = self._argv(f"{self.inside}/.sandbox/{name}", network, child_env)
-        start = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=self.root, env=child_env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        out, err = _Capped(proc.stdout, self.output_chars), _Capped(proc.stderr, self.output_chars)  # type: ignore[arg-type]
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        if PROGRAM in (inputs or {}):
+            raise ToolError(f"{PROGRAM!r} is the program's own name; give the input another", "invalid_arguments")
+        with RunFolder({PROGRAM: code, **(inputs or {})}) as folder:
+            child_env = self._env(network, env, folder)
+            read_fd = write_fd = None
+            if output_bytes is not None:
+                read_fd, write_fd = os.pipe()
+                child_env[OUTPUT_FD_VAR] = str(write_fd)
+            argv, isolation = self._argv(network, child_env, folder)
+            start = time.monotonic()
             try:
-                os.killpg(proc.pid, signal.SIGKILL)  # bwrap's group; the code inside dies with it (its parent)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        duration = time.monotonic() - start
-        stdout, out_cut = out.text()
-        stderr, err_cut = err.text()
+                proc = subprocess.Popen(argv, cwd=self.root, env=child_env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                        pass_fds=() if write_fd is None else (write_fd,))
+            except BaseException:
+                if read_fd is not None:
+                    os.close(read_fd)
+                raise
+            finally:
+                if write_fd is not None:
+                    os.close(write_fd)  # the code's end only: the host sees EOF when the code's side closes
+            out = Capped(proc.stdout, self.output_chars)  # type: ignore[arg-type]
+            err = Capped(proc.stderr, self.output_chars)  # type: ignore[arg-type]
+            channel = None if read_fd is None else Capped(open(read_fd, "rb"), output_bytes or 0,
+                                                          keep_tail=False)
+            timed_out = False
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # bwrap's group; the code inside dies with it (its parent)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+            duration = time.monotonic() - start
+            stdout, out_cut = out.text()
+            stderr, err_cut = err.text()
+            output = None if channel is None else channel.output()
         code_ = proc.returncode
         if isolation.startswith("bwrap") and code_ is not None and code_ > 128:
             code_ = -(code_ - 128)  # bwrap reports a signalled child as 128 + the signal, as a shell does
@@ -291,4 +304,4 @@ class Sandbox:
             stderr += f"\n[sandbox: killed at the {self.cpu_seconds} s CPU-time limit]"
         return SandboxResult(stdout=stdout, stderr=stderr, exit_code=code_, timed_out=timed_out,
                              stdout_truncated=out_cut, stderr_truncated=err_cut, duration_s=round(duration, 3),
-                             network=network, isolation=isolation)
+                             network=network, isolation=isolation), output
