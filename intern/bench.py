@@ -1,7 +1,7 @@
 """Benchmarks, not tests: how fast intern trains and generates, measured in one invocation.
 
     intern bench train [--model bundled:smollm2-135m-instruct] [--steps 30] [--warmup 8] [--cpus 2]
-    intern bench eval  [--model bundled:smollm2-135m-instruct] [--n 64] [--batch-size 32]
+    intern bench eval  [--model bundled:smollm2-135m-instruct | DIR] [--benchmark B] [--n 64] [--max-new-tokens N]
     intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
     intern bench outcome [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gate  [--calls 500]
@@ -12,8 +12,9 @@
   warm-up; prints the Ray Train / plain ratio (mean and median step) and the share of the
   CPUs the training process and Ray's own processes used over the timed steps
   (:mod:`intern.bench_cpu`).
-- ``eval``: examples per second of batched vs one-by-one greedy generation on the same
-  items with the same loaded model; prints the speed-up and how often the two agree.
+- ``eval``: items/s and tokens/s of the evaluation engines (the padded fp32 reference, the rows
+  engine in fp32 and bf16) on the same items, their agreement with the reference, the share of
+  tokens generated after the answer was final, and the machine's limit (:mod:`intern.bench_eval`).
 - ``gpu``: tokens/s and MFU of the SFT and GRPO recipes (no Ray) on random-weight
   Llama/Qwen-shaped models, with and without DeepSpeed ZeRO-2 (:mod:`intern.bench_gpu`);
   each configuration runs in a fresh process. ``--dry-run`` runs tiny shapes for 2 steps
@@ -41,6 +42,7 @@ from typing import Annotated, Any
 import typer
 
 from intern.bench_common import JsonOpt, WorkOpt, work_dir_or_temp, write_json
+from intern.bench_eval import eval_bench
 
 __all__ = ["bench_app", "steady_seconds_per_step", "step_seconds"]
 
@@ -175,77 +177,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
         write_json(result, json_output_file)
 
 
-@bench_app.command("eval")
-def eval_(model: str = "bundled:smollm2-135m-instruct", benchmark: str = "wordproblems",
-          split: str = "dev", n: int = 32, batch_size: int = 32, max_new_tokens: int = 40,
-          data_path: Annotated[Path | None, typer.Option(help="local data of a suite benchmark")] = None,
-          one_by_one: Annotated[bool, typer.Option(help="also time one item at a time")] = True,
-          json_output_file: JsonOpt = None) -> None:
-    """Examples/s of padded batches, continuous batching and one-by-one generation on the same items.
-
-    Also says where a padded batch's time goes: the tokens each item generates before it stops, and
-    the share of the batch's token slots spent after a row stopped (waiting for the batch's longest
-    row: the waste continuous batching removes), and whether the engines' completions are identical.
-    """
-    from intern.evals import get_benchmark
-    from intern.evals.generate import generate, generate_continuous, load_for_generation, stop_token_ids
-    from intern.evals.sources import with_data_path
-    from intern.models import resolve_model
-
-    bench = get_benchmark(benchmark)
-    if data_path is not None:
-        bench = with_data_path(bench, data_path)
-    items = bench.items(split, n=n)
-    conversations = [bench.prompt(it) for it in items]
-    loaded, tokenizer = load_for_generation(resolve_model(model))
-    generate(loaded, tokenizer, conversations[:1], max_new_tokens=max_new_tokens, batch_size=1)  # warm-up
-    engines = {"batched": lambda: generate(loaded, tokenizer, conversations, max_new_tokens=max_new_tokens,
-                                           batch_size=batch_size),
-               "continuous": lambda: generate_continuous(loaded, tokenizer, conversations, max_new_tokens)}
-    if one_by_one:
-        engines["one_by_one"] = lambda: generate(loaded, tokenizer, conversations, max_new_tokens=max_new_tokens,
-                                                 batch_size=1)
-    timings: dict[str, float] = {}
-    outputs: dict[str, list[str]] = {}
-    for mode, run in engines.items():
-        start = time.perf_counter()
-        out = run()
-        timings[mode] = time.perf_counter() - start
-        if out is not None:
-            outputs[mode] = out
-    rates = {mode: len(items) / timings[mode] for mode in outputs}
-    scores = {mode: sum(bench.score(c, it) for c, it in zip(outs, items, strict=True)) / len(items)
-              for mode, outs in outputs.items()}
-    agree = {mode: sum(a == b for a, b in zip(outputs["batched"], outs, strict=True)) / len(items)
-             for mode, outs in outputs.items() if mode != "batched"}
-    # where a padded batch's time goes: new tokens per item (to its stop) vs the slots its batch ran
-    stops = set(stop_token_ids(tokenizer, loaded.generation_config))
-    lengths = []
-    for text in outputs["batched"]:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        lengths.append(min(max_new_tokens, len(ids) + 1))  # +1: the stop token itself
-    order = sorted(range(len(items)), key=lambda i: len(tokenizer.apply_chat_template(
-        conversations[i], tokenize=False, add_generation_prompt=True)))
-    slots = sum(max(lengths[i] for i in order[k:k + batch_size]) * len(order[k:k + batch_size])
-                for k in range(0, len(order), batch_size))
-    waste = 1 - sum(lengths) / slots if slots else 0.0
-    result = {"model": model, "benchmark": benchmark, "split": split, "n": len(items),
-              "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-              "examples_per_s": rates, "seconds": timings, "accuracy": scores,
-              "identical_to_batched": agree,
-              "tokens_per_item": {"mean": sum(lengths) / len(lengths),
-                                  "at_budget": sum(x >= max_new_tokens for x in lengths)},
-              "padded_slots_after_stop": round(waste, 4), "stop_ids": sorted(stops)}
-    if "one_by_one" in rates:
-        result["speedup"] = rates["batched"] / rates["one_by_one"]
-    typer.echo(f"{'engine':<12}{'examples/s':>12}{'seconds':>10}{'accuracy':>10}{'same as batched':>17}")
-    for mode in rates:
-        typer.echo(f"{mode:<12}{rates[mode]:>12.2f}{timings[mode]:>10.1f}{scores[mode]:>10.3f}"
-                   f"{agree.get(mode, 1.0):>17.0%}")
-    typer.echo(f"tokens per item: {result['tokens_per_item']['mean']:.1f} on average, "
-               f"{result['tokens_per_item']['at_budget']}/{len(items)} ran to the budget of {max_new_tokens}; "
-               f"padded batches spent {waste:.0%} of their token slots after a row had stopped")
-    write_json(result, json_output_file)
+bench_app.command("eval")(eval_bench)
 
 
 def _csv(value: str) -> list[str]:

@@ -261,37 +261,6 @@ def generate_greedy(model, tokenizer, conversations: list[list[dict]], max_new_t
                  "row_steps": stats.row_steps}
 
 
-def generate_continuous(model, tokenizer, conversations: list[list[dict]],
-                        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> list[str] | None:
-    """Greedy completions with transformers' continuous batching, in input order; None when it fails.
-
-    In a padded batch (:func:`generate`) every sequence runs until the batch's longest one ends, so a
-    batch that holds one model answer that never stops computes the whole budget for every row;
-    continuous batching lets a finished sequence leave at once and a waiting one take its place. The
-    prompts, stop tokens and budget are :func:`generate`'s, so the completions are the same (measured:
-    ``intern bench eval``); the caller falls back to :func:`generate` on None.
-    """
-    from transformers import GenerationConfig
-
-    texts = render_prompts(tokenizer, conversations)
-    stops = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
-    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if context and max(len(i) for i in ids) + max_new_tokens > context:
-        return None  # the padded path trims the budget to the context; keep one behaviour for that case
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
-                              pad_token_id=tokenizer.pad_token_id)
-    try:
-        results = model.generate_batch(ids, generation_config=config, progress_bar=False)
-    except Exception as e:  # noqa: BLE001 - an engine that cannot run here: the padded path instead
-        logger.info("continuous batching unavailable (%s: %s); padded batches instead", type(e).__name__, e)
-        return None
-    outs = list(results.values())
-    if len(outs) != len(ids) or any(getattr(o, "error", None) for o in outs):
-        return None
-    return [tokenizer.decode(o.generated_tokens, skip_special_tokens=True) for o in outs]
-
-
 BACKENDS: tuple[str, ...] = ("auto", "transformers", "vllm")
 
 

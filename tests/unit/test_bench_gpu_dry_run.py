@@ -96,18 +96,21 @@ def test_ray_processes_are_recognised_by_their_command_line() -> None:
     assert not is_ray_process("/venv/bin/python /venv/bin/intern bench train")
 
 
-def test_bench_eval_compares_padded_continuous_and_one_by_one(tmp_path: Path) -> None:
+def test_bench_eval_compares_the_engines_with_the_reference_and_the_machines_limit(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
-    result = CliRunner().invoke(bench_app, ["eval", "--model", "tiny:llama", "--n", "4",
-                                            "--batch-size", "4", "--max-new-tokens", "4",
+    result = CliRunner().invoke(bench_app, ["eval", "--model", "tiny:llama", "--n", "4", "--benchmark", "mcq",
+                                            "--batch-size", "4", "--max-new-tokens", "6", "--batch-sizes", "2",
                                             "--json-output-file", str(out)])
     assert result.exit_code == 0, result.output
     numbers = json.loads(out.read_text())
-    assert numbers["n"] == 4 and numbers["speedup"] > 0
-    assert {"batched", "one_by_one"} <= set(numbers["examples_per_s"])
-    assert numbers["identical_to_batched"]["one_by_one"] == 1.0
-    assert 0 <= numbers["padded_slots_after_stop"] < 1 and numbers["tokens_per_item"]["mean"] <= 4
-    assert "token slots after a row had stopped" in result.output
+    assert numbers["n"] == 4 and set(numbers["engines"]) == {"reference", "rows_fp32", "rows_bf16", "rows_bf16_b2"}
+    ref, rows = numbers["engines"]["reference"], numbers["engines"]["rows_fp32"]
+    assert ref["speedup"] == 1.0 and ref["agreement"]["identical"] == 1.0
+    assert rows["agreement"]["identical"] == 1.0 and rows["score"] == ref["score"]  # same precision: same text
+    assert numbers["engines"]["rows_bf16"]["precision"] == "bfloat16"
+    assert numbers["matmul_peak_gflops"]["float32"] > 0 and numbers["limit_tokens_per_s"]["bfloat16"] > 0
+    assert 0 < ref["hardware_share"] < 1 and 0 <= numbers["tokens_after_final_answer"] <= 1
+    assert "GFLOP per token" in result.output
 
 
 def test_a_bench_removes_its_temp_dir_even_when_it_fails(tmp_path: Path) -> None:
