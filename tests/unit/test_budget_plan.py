@@ -181,7 +181,8 @@ def test_actual_costs_come_from_the_runs_events():
     # the base model's full batches: 32 s over 4096 row-tokens; the trained one's: 10 s over 768 (its batch shrank)
     assert updated.token_s == pytest.approx(32 / 4096, rel=1e-3)
     assert updated.eval_item_s == pytest.approx(0.25, rel=1e-3)
-    assert updated.trained_token_s == pytest.approx(10 / 768, rel=1e-3) and updated.eval_overhead_s == pytest.approx(2.5)
+    assert updated.trained_token_s == pytest.approx(10 / 768, rel=1e-3)
+    assert updated.eval_overhead_s == pytest.approx(2.5)
     assert updated.answer_tokens == pytest.approx(10.0) and updated.straggler_share == pytest.approx(4 / 64)
     assert updated.stage_overhead_s == pytest.approx((136 - 100 - 6) + (200 - 190))
     assert update_from_events(COSTS, []) == COSTS
