@@ -6,6 +6,7 @@
     intern bench outcome [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gate  [--calls 500]
     intern bench grpo  [--benchmark wordproblems] [--budget 900] [--set k=v ...]
+    intern bench gsm8k-data --out DIR [--train 2000] [--test 200]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -42,6 +43,7 @@ from typing import Annotated, Any
 import typer
 
 from intern.bench_common import JsonOpt, WorkOpt, work_dir_or_temp, write_json
+from intern.bench_data import gsm8k_data
 from intern.bench_eval import eval_bench
 
 __all__ = ["bench_app", "steady_seconds_per_step", "step_seconds"]
@@ -178,6 +180,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
 
 
 bench_app.command("eval")(eval_bench)
+bench_app.command("gsm8k-data")(gsm8k_data)
 
 
 def _csv(value: str) -> list[str]:

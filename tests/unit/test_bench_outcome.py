@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from intern.bench import bench_app
-from intern.bench_outcome import SFT_SETTINGS, check_same_items, paired_difference, read_intern_run
+from intern.bench_outcome import check_same_items, over_seeds, paired_difference, read_intern_run
+from intern.bench_plain import SFT_SETTINGS
 from intern.errors import BenchmarkError
 from intern.evals import get_benchmark
 from intern.evals.generate import evaluate_model
@@ -167,7 +168,7 @@ def test_outcome_rejects_overrides_the_bench_owns(tmp_path: Path) -> None:
 def test_plain_script_trains_and_scores_within_its_budget(tmp_path: Path) -> None:
     budget, out = 50.0, tmp_path / "plain"
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "intern.bench_outcome", "plain", "--benchmark", "wordproblems",
+    proc = subprocess.run([sys.executable, "-m", "intern.bench_plain", "plain", "--benchmark", "wordproblems",
                            "--budget", str(budget), "--out", str(out), "--model", "tiny:llama", "--test-n", "4",
                            "--started-at", repr(started)], capture_output=True, text=True)
     wall = time.time() - started
@@ -181,5 +182,44 @@ def test_plain_script_trains_and_scores_within_its_budget(tmp_path: Path) -> Non
     assert record["item_ids"] == [f"wordproblems/test/{i}" for i in range(4)]
     assert record["rows_used"] >= record["steps"] * SFT_SETTINGS["per_device_train_batch_size"]
     assert record["settings"]["learning_rate"] == 1e-4 and record["settings"]["completion_only_loss"] is True
+    # bf16 autocast only where the script's own timing of both says it is clearly faster
+    timed = record["settings"]["calibration_s_per_step"]
+    assert set(timed) == {"fp32", "bf16"}
+    assert record["settings"]["bf16"] == (timed["bf16"] * 1.1 < timed["fp32"])
     assert record["wall_seconds"] <= wall <= budget + 10
     assert (out / "model" / "config.json").is_file()
+
+
+def test_seeds_are_summed_up_as_a_mean_paired_difference_and_its_spread() -> None:
+    def pair(k, intern, plain, wall):
+        return {"seed": k, "intern": {"score": intern, "wall_seconds": wall}, "plain": {"score": plain},
+                "difference": {"intern_minus_plain": intern - plain}}
+
+    summary = over_seeds([pair(0, 0.6, 0.5, 880), pair(1, 0.7, 0.5, 870), pair(2, 0.5, 0.5, 890)], 900)
+    assert summary["intern_mean"] == pytest.approx(0.6) and summary["plain_mean"] == pytest.approx(0.5)
+    assert summary["difference_mean"] == pytest.approx(0.1) and summary["difference_sd"] == pytest.approx(0.1)
+    assert summary["difference_se"] == pytest.approx(0.1 / math.sqrt(3))
+    assert summary["intern_budget_used"] == [pytest.approx(0.978, abs=1e-3), pytest.approx(0.967, abs=1e-3),
+                                             pytest.approx(0.989, abs=1e-3)]
+
+
+def test_seeds_alternate_which_side_runs_first(tmp_path: Path) -> None:
+    """Two seeds read back from a work dir: seed 0 runs plain first, seed 1 intern first; the summary follows."""
+    ids = [f"wordproblems/test/{i}" for i in range(4)]
+    for k, (plain, intern) in enumerate((([0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 1.0]),
+                                         ([1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]))):
+        seed = tmp_path / f"seed-{k}"
+        (seed / "plain").mkdir(parents=True)
+        (seed / "plain" / "plain.json").write_text(json.dumps(
+            {"side": "plain", "score": sum(plain) / 4, "stderr": 0.2, "n": 4, "item_scores": plain,
+             "item_ids": ids, "steps": 12, "wall_seconds": 85.0}))
+        _write_run(seed / "intern-runs" / "outcome", intern)
+    out = tmp_path / "outcome.json"
+    result = CliRunner().invoke(bench_app, ["outcome", "--budget", "100", "--test-n", "4", "--seeds", "2",
+                                            "--skip-plain", "--skip-intern", "--work-dir", str(tmp_path),
+                                            "--json-output-file", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [p["order"] for p in data["seeds"]] == [["plain", "intern"], ["intern", "plain"]]
+    assert data["over_seeds"]["difference_mean"] == pytest.approx((0.5 + 0.25) / 2)
+    assert "over 2 seeds" in result.output
