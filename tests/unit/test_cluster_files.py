@@ -30,23 +30,20 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from dashboard_queries import DASHBOARD, dashboard_queries, exported_series, queried_series, to_promql
 from typer.testing import CliRunner
 
 import intern.config
 from intern.cli import app
 from intern.config import CLUSTERS_DIR, PROFILES_DIR
 from intern.errors import ConfigError
-from intern.metrics import METRICS
 from intern.resolve import load_config
 
 REPO = CLUSTERS_DIR.parent
 RAY_UP = sorted(CLUSTERS_DIR.glob("ray-up-*.yaml"))
-DASHBOARD = CLUSTERS_DIR / "grafana-intern.json"
 PROMETHEUS = CLUSTERS_DIR / "prometheus.yml"
 #: Exported series that no panel shows, each with the reason (none today).
 NO_PANEL: dict[str, str] = {}
-#: Grafana's own variables, with a value for parsing (user variables such as $run sit inside label strings).
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
                                     reason="needs promtool (Debian package prometheus; scripts/install.sh)")
 
@@ -159,26 +156,6 @@ def test_prometheus_reads_the_discovery_file_not_the_symlink() -> None:
 # ----------------------------------------------------------------------------- Grafana
 
 
-def exported_series() -> set[str]:
-    """The Prometheus names of intern's metrics: Ray adds ``ray_``, and ``_total`` to a counter."""
-    return {f"ray_{name}" + ("_total" if kind == "counter" else "") for name, (kind, _, _) in METRICS.items()}
-
-
-def dashboard_queries(dashboard: dict) -> list[str]:
-    """Every PromQL expression of the dashboard: the panels' targets and the variables' queries."""
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if t.get("expr")]
-    for var in dashboard["templating"]["list"]:
-        if var["type"] == "query":
-            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-            exprs.append(re.fullmatch(r"label_values\((.+),\s*\w+\)", query).group(1))
-    return exprs
-
-
-def queried_series(expr: str) -> set[str]:
-    """The intern series an expression names (a selector such as ``{__name__=~"ray_intern_.+"}`` names none)."""
-    return set(re.findall(r"\bray_intern_\w+", expr))
-
-
 def unknown_series(dashboard: dict) -> set[str]:
     return {name for expr in dashboard_queries(dashboard) for name in queried_series(expr)} - exported_series()
 
@@ -213,17 +190,11 @@ def test_the_run_selector_lists_a_run_from_its_first_series() -> None:
     assert len(ids) == len(set(ids))
 
 
-def grafana_to_promql(expr: str) -> str:
-    for name, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(name, value)
-    return expr
-
-
 @needs_promtool
 def test_every_dashboard_query_is_promql(tmp_path: Path) -> None:
     exprs = dashboard_queries(json.loads(DASHBOARD.read_text()))
     rules = {"groups": [{"name": "grafana-intern", "rules": [
-        {"record": f"intern:query_{i}", "expr": grafana_to_promql(e)} for i, e in enumerate(exprs)]}]}
+        {"record": f"intern:query_{i}", "expr": to_promql(e)} for i, e in enumerate(exprs)]}]}
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump(rules))
     done = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
