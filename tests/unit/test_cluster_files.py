@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -112,6 +113,37 @@ def test_ray_up_nodes_authenticate_and_can_sandbox(path: Path) -> None:
     assert argv[0] == "python"
     done = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, timeout=60)
     assert (done.returncode == 0) == (bwrap_problem() is None), done.stdout + done.stderr  # the node's own check
+
+
+_MASKED = next((p for p in ("/proc/keys", "/proc/timer_list", "/proc/kcore") if Path(p).exists()), None)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or _MASKED is None or not (shutil.which("unshare") and shutil.which("bwrap")),
+                    reason="needs root (a mount namespace; then an ordinary user), unshare, bwrap and /proc/keys")
+def test_the_sandbox_cannot_mount_proc_where_proc_is_masked() -> None:
+    """Why the ray up containers get ``systempaths=unconfined`` and KubeRay pods run ``sandbox.isolation=process``:
+    with one path of /proc masked as Docker and Kubernetes mask it (a file bound over it), the sandbox's
+    unprivileged form (an ordinary user's bwrap) cannot mount its own /proc; unmasked, the same command runs."""
+    from intern.tools.isolation import NOBODY, bwrap_argv
+
+    scratch = Path(tempfile.mkdtemp(prefix="intern-proc-"))  # pytest's tmp_path is private to root
+    try:
+        scratch.chmod(0o755)
+        os.chown(scratch, NOBODY, NOBODY)
+        argv = bwrap_argv(scratch, {"PATH": "/usr/bin:/bin"}, network=False, inner=["/bin/true"], as_root=False,
+                          python_dirs=[])
+        as_user = shlex.join(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--", *argv])
+
+        def run(mask: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", mask + as_user],
+                                  capture_output=True, text=True, timeout=60)
+
+        plain, masked = run(""), run(f"mount --bind /dev/null {_MASKED} && ")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if plain.returncode != 0:
+        pytest.skip(f"no unprivileged sandbox on this machine at all: {plain.stderr.strip()[-200:]}")
+    assert masked.returncode != 0 and "Can't mount proc" in masked.stderr, masked.stderr
 
 
 @pytest.mark.parametrize("path", RAY_UP, ids=lambda p: p.name)
