@@ -547,8 +547,11 @@ def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        kind = " (several YAML documents: a Kubernetes manifest?)" if "single document" in str(e) else ""
-        errors.append(ConfigError("cluster", f"{path} is not a cluster profile{kind}: {str(e).splitlines()[0]}; {how}"))
+        if "single document" in str(e):  # several documents: a Kubernetes manifest
+            errors.append(ConfigError("cluster", f"{path} holds several YAML documents (a Kubernetes manifest?), not "
+                                      f"a cluster profile; {how}"))
+        else:
+            errors.append(ConfigError("cluster", f"{path} is not valid YAML: {str(e).splitlines()[0]}"))
         return
     other = next((what for key, what in _OTHER_FILES.items() if isinstance(data, dict) and key in data), None)
     if other:

@@ -291,6 +291,13 @@ def test_a_profile_file_cannot_say_where_it_came_from(tmp_path: Path) -> None:
     assert err.value.key == "cluster.source"
 
 
+def test_a_broken_profile_is_a_yaml_error_not_a_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\nroles: [1,\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(None, [f"cluster={path}"])
+
+
 def test_the_command_line_says_which_profile_file_it_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("HOME", os.devnull)  # no token of this machine's
