@@ -162,18 +162,27 @@ def _run_and_approve(c: Cluster, client_block: list[str], my_yaml: Path, out: Pa
     [status] = adapt([status_line], {"8265": port, "<job-id>": job_id}, [])
     deadline = time.monotonic() + RUN_TIMEOUT_S
 
-    def job_state() -> str:
+    def job_state() -> tuple[str, str]:
         shown = client(status, c)
         assert shown.returncode == 0, shown.stdout + shown.stderr
-        return re.search(rf"job {job_id}: (\w+)", shown.stdout).group(1)
+        return re.search(rf"job {job_id}: (\w+)", shown.stdout).group(1), shown.stdout
 
-    while (answer := client(approve, c)).returncode != 0:  # before the supervisor or its request exists
-        assert re.search("no live run|no approval is pending", answer.stderr), answer.stdout + answer.stderr
-        assert not cluster.is_terminal(state := job_state()), f"the job ended {state} before any approval"
-        assert time.monotonic() < deadline, "no approval request came"
+    # `intern status` shows the job's log tail, where the run says "approval needed" when it waits; a tail of 20
+    # lines may have moved past it, so `intern approve` is also tried now and then (each try is a Ray Job)
+    polls = 0
+    while True:
+        state, shown = job_state()
+        assert not cluster.is_terminal(state), f"the job ended before asking for approval:\n{shown}"
+        assert time.monotonic() < deadline, f"no approval request came:\n{shown}"
+        polls += 1
+        if "approval needed" in shown or polls % 20 == 0:
+            answer = client(approve, c)
+            if answer.returncode == 0:
+                break
+            assert re.search("no live run|no approval is pending", answer.stderr), answer.stdout + answer.stderr
         time.sleep(2)
     assert answer.stdout.startswith("approved "), answer.stdout
-    while not cluster.is_terminal(state := job_state()):
+    while not cluster.is_terminal(state := job_state()[0]):
         assert time.monotonic() < deadline, f"the job is still {state}"
         time.sleep(3)
     assert state == "SUCCEEDED", client(status, c).stdout
