@@ -52,9 +52,15 @@ def _stopped(e: KeyboardInterrupt, run_dir: Path) -> None:
 
 def _load(config: Path | None, overrides: list[str] | None):
     try:
-        return load_config(config, overrides or [])
+        cfg = load_config(config, overrides or [])
     except ConfigError as e:
         _fail(str(e), code=2)
+    # Which file `cluster` named: a profile is easily mistaken for a cluster file of another tool.
+    source = cfg.cluster.source
+    if source and Path(source).is_relative_to(Path.cwd()):
+        source = str(Path(source).relative_to(Path.cwd()))
+    typer.echo(f"cluster profile {cfg.cluster.name}: {source or 'inline in the config'}", err=True)
+    return cfg
 
 
 @app.command()

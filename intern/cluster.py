@@ -15,7 +15,7 @@ address wins over ``RAY_ADDRESS`` / ``RAY_API_SERVER_ADDRESS``; ``auto`` lets th
 
 The job ships this exact code: the local ``intern``, ``actors`` and ``graphs`` packages go
 as ``py_modules`` (shadowing any copy installed on the cluster, whose nodes still need the
-dependencies, see ``clusters/h100.yaml``); the resolved run config goes in the job's working
+dependencies, see ``clusters/ray-up-h100.yaml``); the resolved run config goes in the job's working
 directory as ``config.yaml``. ``INTERN_*`` and ``WANDB_*`` variables are forwarded; their
 values are never logged, but Ray shows a job's runtime env to anyone with the dashboard.
 
@@ -59,9 +59,10 @@ DEFAULT_TOKEN_PATH = Path("~/.ray/auth_token")
 _ADDRESS_ENVS = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 _TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
-_HOW_TO_START = ("Start a cluster (`ray start --head --dashboard-host 127.0.0.1`, `ray up clusters/h100.yaml`, "
+_HOW_TO_START = ("Start a cluster (`ray start --head --dashboard-host 127.0.0.1`, `ray up clusters/ray-up-h100.yaml`, "
                  "or `kubectl apply -f clusters/kuberay-raycluster.yaml`) or pass the right --address "
-                 "(the dashboard URL, e.g. http://<head>:8265, is the most direct).")
+                 "(the dashboard URL is the most direct: http://127.0.0.1:8265 on the head, or where `ray dashboard` "
+                 "or `kubectl port-forward` forwards the head's port 8265).")
 _HOW_TO_AUTH = ("The cluster uses Ray token authentication. Give this machine the cluster's token: run "
                 "`ray get-auth-token` on the head node and save the output to ~/.ray/auth_token here, "
                 "or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH to a file holding it).")

@@ -27,6 +27,9 @@ from intern.guards.secrets import MASK
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS_DIR = REPO_ROOT / "clusters"
+#: The cluster profiles, one file per name (``--set cluster=h100`` is ``profiles/h100.yaml``); the other files in
+#: CLUSTERS_DIR are for the tools that start clusters (``ray up``, KubeRay, Prometheus, Grafana).
+PROFILES_DIR = CLUSTERS_DIR / "profiles"
 
 ROLES = ("researcher", "data_engineer", "trainer", "evaluator", "supervisor")
 #: Which recipes a training method runs, in order: the one source of this rule (sft_grpo: SFT, then GRPO
@@ -79,7 +82,7 @@ class TrainScaling:
 
 @dataclass
 class ClusterProfile:
-    """Where a run executes and with which resources (``clusters/*.yaml``)."""
+    """Where a run executes and with which resources (``clusters/profiles/<name>.yaml``)."""
 
     name: str = "local"
     address: str | None = None
@@ -87,6 +90,7 @@ class ClusterProfile:
     roles: dict[str, RoleResources] = field(default_factory=dict)
     train: TrainScaling = field(default_factory=TrainScaling)
     storage_path: str | None = None
+    source: str | None = None  # the file it was loaded from (set on load, kept in config.yaml); None: inline
 
 
 @dataclass
@@ -515,30 +519,58 @@ def _coerce(tp: Any, value: Any, key: str, errors: list[ConfigError]) -> Any:
 
 
 def resolve_cluster_profile(ref: str) -> Path | None:
-    """Find a cluster profile by name (``local`` -> clusters/local.yaml) or path."""
-    p = Path(ref).expanduser()
-    if p.is_file():
-        return p
-    for candidate in (CLUSTERS_DIR / ref, CLUSTERS_DIR / f"{ref}.yaml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    """Find a cluster profile: a name (``h100`` -> clusters/profiles/h100.yaml, nowhere else) or a file's path.
+
+    A name is a bare word; anything with a ``/`` or a ``.yaml``/``.yml`` ending is a path, so one profile
+    has one name and no other file in ``clusters/`` (a ``ray up`` config, a manifest) is taken for it.
+    """
+    if "/" not in ref and not ref.endswith((".yaml", ".yml")):
+        path = PROFILES_DIR / f"{ref}.yaml"
+    else:
+        path = Path(ref).expanduser()
+    return path if path.is_file() else None
+
+
+def profile_names() -> list[str]:
+    """The names ``--set cluster=NAME`` accepts (the files in clusters/profiles/)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")) if PROFILES_DIR.is_dir() else []
+
+
+#: Keys that mark a file of another tool, not a profile: what it is, for the error.
+_OTHER_FILES = {"cluster_name": "a `ray up` cluster config", "available_node_types": "a `ray up` cluster config",
+                "apiVersion": "a Kubernetes manifest", "scrape_configs": "a Prometheus config"}
 
 
 def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
     if isinstance(cfg.cluster, ClusterProfile):
         return
+    how = (f"use a profile name ({', '.join(profile_names())}: clusters/profiles/<name>.yaml) or the path of a "
+           f"profile YAML")
     path = resolve_cluster_profile(cfg.cluster)
     if path is None:
-        names = sorted(p.stem for p in CLUSTERS_DIR.glob("*.yaml")) if CLUSTERS_DIR.is_dir() else []
-        errors.append(ConfigError("cluster", f"no cluster profile {cfg.cluster!r}; use a profile "
-                                  f"name ({', '.join(names)}) or the path of a profile YAML"))
+        errors.append(ConfigError("cluster", f"no cluster profile {cfg.cluster!r}; {how}"))
         return
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        errors.append(ConfigError("cluster", f"{path} is not valid YAML: {str(e).splitlines()[0]}"))
+        if "single document" in str(e):  # several documents: a Kubernetes manifest
+            errors.append(ConfigError("cluster", f"{path} holds several YAML documents (a Kubernetes manifest?), not "
+                                      f"a cluster profile; {how}"))
+        else:
+            errors.append(ConfigError("cluster", f"{path} is not valid YAML: {str(e).splitlines()[0]}"))
         return
+    other = next((what for key, what in _OTHER_FILES.items() if isinstance(data, dict) and key in data), None)
+    if other:
+        errors.append(ConfigError("cluster", f"{path} is {other}, not an intern cluster profile; {how}"))
+        return
+    if isinstance(data, dict):
+        if "source" in data:
+            errors.append(ConfigError("cluster.source", f"intern sets it when it loads a profile; remove it from "
+                                      f"{path}"))
+        data.setdefault("name", path.stem)
+        if path.parent.resolve() == PROFILES_DIR.resolve() and data["name"] != path.stem:
+            errors.append(ConfigError("cluster.name", f"{path} says name: {data['name']}; a profile in "
+                                      f"clusters/profiles/ is named by its file: make them the same"))
     cfg.cluster = _build(ClusterProfile, data, "cluster.", errors)
-
-
+    if isinstance(cfg.cluster, ClusterProfile):
+        cfg.cluster.source = str(path.resolve())

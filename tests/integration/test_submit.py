@@ -4,8 +4,8 @@
 
 The module starts its own small head (``ray start --head``, 2 CPUs, every port chosen
 free, its own ``--temp-dir``, token auth with a token file of its own) and, at the end,
-stops exactly the processes it started: never ``ray stop``, which would also stop any
-other Ray cluster on this machine. The client side finds the token only through
+stops exactly the processes it started (tests/integration/ray_nodes.py): never ``ray stop``,
+which would also stop any other Ray cluster on this machine. The client side finds the token only through
 ``intern.cluster.auth_env`` (``RAY_AUTH_TOKEN_PATH``), as a user's would.
 """
 
@@ -15,8 +15,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,8 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
+from ray_nodes import CLIENT_ENV_VARS, RAY, node_env, node_ports, port_flags, session, wait_for_dashboard
 
 from intern import cluster
 from intern.errors import ClusterError
@@ -40,8 +38,6 @@ TINY_CONFIG = REPO / "tests" / "integration" / "tiny.yaml"
 START_TIMEOUT_S = 120
 PLUMBING_TIMEOUT_S = 180
 TINY_RUN_TIMEOUT_S = 600
-_CLIENT_ENV_VARS = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN",
-                    "RAY_AUTH_TOKEN_PATH")
 
 
 @dataclass
@@ -52,67 +48,6 @@ class Head:
     gcs: str         # <ip>:<port>
     token_path: Path
     pgid: int
-
-
-def _free_ports(n: int) -> list[int]:
-    """Ports free on all interfaces (GCS and raylet bind 0.0.0.0), outside Ray's worker range."""
-    socks, ports = [], []
-    while len(ports) < n:
-        s = socket.socket()
-        s.bind(("", 0))
-        socks.append(s)
-        port = s.getsockname()[1]
-        if not 10002 <= port <= 19999:  # Ray's default worker port range
-            ports.append(port)
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _processes_of(pgid: int) -> list[psutil.Process]:
-    """Every process in process group ``pgid``, with all their descendants (job drivers run
-    in sessions of their own), never this test process's own (its embedded Ray cluster of
-    the ``ray_cluster`` fixture, its wandb service): killing those ends the pytest session."""
-    own = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid:
-                found[proc.pid] = proc
-                for child in proc.children(recursive=True):
-                    found[child.pid] = child
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return [p for pid, p in found.items() if pid not in own]
-
-
-def _stop(pgid: int) -> None:
-    """Stop the cluster started in process group ``pgid``: SIGTERM, then SIGKILL stragglers."""
-    procs = _processes_of(pgid)
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=15)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
-
-
-def _wait_for_dashboard(address: str, deadline: float) -> None:
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            with cluster._client(address):
-                return
-        except ClusterError as e:
-            last = str(e)
-            time.sleep(1)
-    raise TimeoutError(f"the test head's dashboard at {address} did not come up: {last}")
 
 
 def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
@@ -133,7 +68,7 @@ def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
         info = cluster.job_status(head.dashboard, run.job_id, log_lines=40)
         assert not cluster.is_terminal(info["status"]) and time.monotonic() < deadline, info
         time.sleep(1)
-    stop = subprocess.run([str(Path(sys.executable).parent / "ray"), "job", "stop", "--address", head.dashboard,
+    stop = subprocess.run([RAY, "job", "stop", "--address", head.dashboard,
                            run.job_id], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **cluster.auth_env()})  # as a user's shell with the token set up
     assert stop.returncode == 0, stop.stdout + stop.stderr
@@ -151,49 +86,29 @@ def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
     """A 2-CPU head with token authentication, this module's own, stopped afterwards."""
-    gcs, dash, client, agent_http, agent_grpc, env_agent, metrics, nm, om = _free_ports(9)
+    ports = node_ports(head=True)
     temp_dir = tempfile.mkdtemp(prefix="irs-", dir="/tmp")  # short: Ray's socket paths are long
     token_path = Path(temp_dir) / "auth_token"
     token_path.write_text(uuid.uuid4().hex)
-    # Not this process's wandb service either: the head's jobs start their own.
-    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS and not k.startswith("WANDB_SERVICE")}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(token_path),
-        # `python` in a job's entrypoint must be this interpreter, with intern's dependencies.
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        RAY_USAGE_STATS_ENABLED="0",
-    )
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(gcs),
-           "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
-           "--disable-usage-stats", "--temp-dir", temp_dir,
-           "--ray-client-server-port", str(client), "--dashboard-agent-listen-port", str(agent_http),
-           "--dashboard-agent-grpc-port", str(agent_grpc), "--runtime-env-agent-port", str(env_agent),
-           "--metrics-export-port", str(metrics), "--node-manager-port", str(nm),
-           "--object-manager-port", str(om)]
-    starter = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    pgid = starter.pid  # a new session: the daemons it spawns stay in this process group
+    env = node_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path))
+    cmd = [RAY, "start", "--head", "--dashboard-host", "127.0.0.1", "--num-cpus", "2", "--disable-usage-stats",
+           "--temp-dir", temp_dir, *port_flags(ports)]
     try:
-        out, _ = starter.communicate(timeout=START_TIMEOUT_S)
-        assert starter.returncode == 0, f"ray start failed:\n{out[-3000:]}"
-        address = f"http://127.0.0.1:{dash}"
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("RAY_AUTH_TOKEN_PATH", str(token_path))
-            _wait_for_dashboard(address, time.monotonic() + START_TIMEOUT_S)
-        # GCS listens on every interface, so loopback reaches it too.
-        yield Head(dashboard=address, gcs=f"127.0.0.1:{gcs}", token_path=token_path, pgid=pgid)
+        with session(cmd, env, START_TIMEOUT_S) as pgid:
+            address = f"http://127.0.0.1:{ports['dashboard-port']}"
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("RAY_AUTH_TOKEN_PATH", str(token_path))
+                wait_for_dashboard(address, time.monotonic() + START_TIMEOUT_S)
+            # GCS listens on every interface, so loopback reaches it too.
+            yield Head(dashboard=address, gcs=f"127.0.0.1:{ports['port']}", token_path=token_path, pgid=pgid)
     finally:
-        if starter.poll() is None:
-            starter.kill()
-        _stop(pgid)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture
 def client_env(head: Head, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A client whose only way to the token is RAY_AUTH_TOKEN_PATH; returns its HOME."""
-    for var in _CLIENT_ENV_VARS:
+    for var in CLIENT_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(head.token_path))
     return tmp_path
@@ -275,26 +190,14 @@ def test_submit_a_tiny_intern_run(
 @pytest.fixture(scope="module")
 def second_node(head: Head) -> Iterator[int]:
     """A second Ray node on this machine joined to the head (its own --temp-dir: NOTES.md), 1 CPU."""
-    nm, om, env_agent, agent_grpc, agent_http, metrics = _free_ports(6)
     temp_dir = tempfile.mkdtemp(prefix="irs2-", dir="/tmp")
-    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS and not k.startswith("WANDB_SERVICE")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(head.token_path), RAY_USAGE_STATS_ENABLED="0",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--address", head.gcs, "--num-cpus", "1",
-           "--temp-dir", temp_dir, "--disable-usage-stats", "--node-manager-port", str(nm),
-           "--object-manager-port", str(om), "--runtime-env-agent-port", str(env_agent),
-           "--dashboard-agent-grpc-port", str(agent_grpc), "--dashboard-agent-listen-port", str(agent_http),
-           "--metrics-export-port", str(metrics)]
-    starter = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    env = node_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(head.token_path))
+    cmd = [RAY, "start", "--address", head.gcs, "--num-cpus", "1", "--temp-dir", temp_dir, "--disable-usage-stats",
+           *port_flags(node_ports(head=False))]
     try:
-        out, _ = starter.communicate(timeout=START_TIMEOUT_S)
-        assert starter.returncode == 0, f"ray start (second node) failed:\n{out[-3000:]}"
-        yield starter.pid
+        with session(cmd, env, START_TIMEOUT_S) as pgid:
+            yield pgid
     finally:
-        if starter.poll() is None:
-            starter.kill()
-        _stop(starter.pid)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -1,5 +1,5 @@
-"""Unit tests of intern.cluster's building blocks (token discovery, entrypoint, runtime env)
-and of the shipped cluster files it goes with (clusters/h100.yaml, clusters/kuberay-*.yaml).
+"""Unit tests of intern.cluster's building blocks (token discovery, entrypoint, runtime env).
+The shipped cluster files are checked in tests/unit/test_cluster_files.py and test_kuberay_manifests.py.
 
     pytest tests/unit/test_cluster_auth.py
 
@@ -13,12 +13,9 @@ import socket
 from pathlib import Path
 
 import pytest
-import yaml
 
 from intern import cluster
-from intern.config import CLUSTERS_DIR
 from intern.errors import ClusterError
-from intern.resolve import load_config
 
 TOKEN = "0123456789abcdef" * 4
 
@@ -145,48 +142,3 @@ def test_unreachable_dashboard_says_how_to_start_one(home: Path) -> None:
 def test_dashboard_url_of_a_url_needs_no_cluster() -> None:
     assert cluster.dashboard_url("http://head:8265/") == "http://head:8265"
     assert cluster.is_terminal("SUCCEEDED") and not cluster.is_terminal("RUNNING")
-
-
-def test_ray_up_yaml_is_a_valid_launcher_config_with_token_auth() -> None:
-    from ray.autoscaler._private.util import prepare_config, validate_config
-
-    path = CLUSTERS_DIR / "h100.yaml"
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("#") and "ray up clusters/h100.yaml" in first
-    config = yaml.safe_load(path.read_text())
-    validate_config(prepare_config(config))  # Ray's own schema, with its defaults filled in
-    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
-    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
-        assert "RAY_AUTH_MODE=token" in config[key][-1]
-    assert any("pip install" in c and " -e ." in c for c in config["setup_commands"])
-
-
-def _ray_containers(spec: dict) -> list[dict]:
-    groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
-    return [c for g in groups for c in g["template"]["spec"]["containers"]]
-
-
-def test_kuberay_manifests_fit_together() -> None:
-    raycluster = {d["kind"]: d for d in yaml.safe_load_all((CLUSTERS_DIR / "kuberay-raycluster.yaml").read_text())}
-    rayjob = {d["kind"]: d for d in yaml.safe_load_all((CLUSTERS_DIR / "kuberay-rayjob.yaml").read_text())}
-    rc, job, config_map = raycluster["RayCluster"], rayjob["RayJob"], rayjob["ConfigMap"]
-    assert rc["spec"]["rayVersion"].split(".")[:2] == ["2", "60"]
-    assert job["spec"]["clusterSelector"]["ray.io/cluster"] == rc["metadata"]["name"]
-    assert job["spec"]["entrypoint"].startswith("intern run --config /etc/intern/run.yaml")
-    head_volumes = {v["name"]: v for v in rc["spec"]["headGroupSpec"]["template"]["spec"]["volumes"]}
-    assert head_volumes["run-config"]["configMap"]["name"] == config_map["metadata"]["name"]
-    submitter = job["spec"]["submitterPodTemplate"]["spec"]["containers"]
-    for container in _ray_containers(rc["spec"]) + submitter:
-        env = {e["name"]: e for e in container["env"]}
-        assert env["RAY_AUTH_MODE"]["value"] == "token", container["name"]
-        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "intern-ray-token"
-    workers = rc["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
-    assert workers["resources"]["limits"]["nvidia.com/gpu"] == "8"
-
-
-def test_the_rayjob_run_config_is_a_valid_intern_config(tmp_path: Path) -> None:
-    rayjob = {d["kind"]: d for d in yaml.safe_load_all((CLUSTERS_DIR / "kuberay-rayjob.yaml").read_text())}
-    path = tmp_path / "run.yaml"
-    path.write_text(rayjob["ConfigMap"]["data"]["run.yaml"])
-    cfg = load_config(path)
-    assert cfg.cluster.name == "h100" and cfg.cluster.train.use_gpu

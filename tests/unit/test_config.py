@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from intern.cli import app
-from intern.config import CLUSTERS_DIR, ClusterProfile, RunConfig
+from intern.config import PROFILES_DIR, ClusterProfile, RunConfig
 from intern.env import env_flag
 from intern.errors import ConfigError
 from intern.resolve import load_config
@@ -41,8 +41,7 @@ def test_yaml_file_then_overrides(tmp_path):
     assert cfg.branches == 4 and cfg.train.max_steps == 9
 
 
-@pytest.mark.parametrize("path", sorted(CLUSTERS_DIR.glob("*profile*.yaml")) + [CLUSTERS_DIR / "local.yaml"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(PROFILES_DIR.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_cluster_profile_loads(path):
     cfg = load_config(None, [f"cluster={path}"])
     assert isinstance(cfg.cluster, ClusterProfile)

@@ -121,14 +121,14 @@ def test_cpu_profile_resolves_to_ddp_over_gloo_in_the_saved_config(tmp_path):
 
 
 def test_gpu_profile_resolves_zero2_or_zero3_from_the_model(tmp_path):
-    cfg = load_config(overrides=["cluster=clusters/h100-profile.yaml"])
+    cfg = load_config(overrides=["cluster=h100"])
     assert (cfg.cluster.train.deepspeed, cfg.cluster.train.backend) == ("zero2", "nccl")
     big = tmp_path / "big"
     big.mkdir()
     (big / "config.json").write_text(json.dumps({"hidden_size": 8192, "num_hidden_layers": 80, "vocab_size": 128256,
                                                  "intermediate_size": 28672, "num_attention_heads": 64,
                                                  "num_key_value_heads": 8}))
-    cfg = load_config(overrides=["cluster=clusters/h100-profile.yaml", f"base_model={big}"])
+    cfg = load_config(overrides=["cluster=h100", f"base_model={big}"])
     assert cfg.cluster.train.deepspeed == "zero3"  # ~70B: 16 bytes/param does not fit 8 x 80 GB under ZeRO-2
 
 
@@ -193,7 +193,7 @@ def test_lora_never_trains_under_zero3(tmp_path):
     (big / "config.json").write_text(json.dumps({"hidden_size": 8192, "num_hidden_layers": 80, "vocab_size": 128256,
                                                  "intermediate_size": 28672, "num_attention_heads": 64,
                                                  "num_key_value_heads": 8}))
-    h100 = ["cluster=clusters/h100-profile.yaml", f"base_model={big}"]
+    h100 = ["cluster=h100", f"base_model={big}"]
     cfg = load_config(overrides=[*h100, "train.lora=true"])
     assert cfg.cluster.train.deepspeed == "zero2"  # auto: ZeRO-3 for this size, but LoRA cannot merge from it
     with pytest.raises(ConfigError) as e:
