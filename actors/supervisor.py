@@ -380,8 +380,10 @@ class Supervisor:
             plan = replan(plan, costs, elapsed, iteration + 1)
             self._save(plan, event="replan")
         d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop)
-        if d.action == "finish" and d.status == "succeeded" and d.best_branch and plan.costs is not None:
-            d = self._continue_with_time_left(d, results, plan, elapsed)
+        failed_now = any(r.get("error") for r in results if r.get("iteration", 1) == iteration)
+        if d.action == "finish" and d.status == "succeeded" and d.best_branch and plan.costs is not None \
+                and not failed_now:  # a round that failed is not tried again with the time left
+            d = self._continue_with_time_left(d, results, plan, elapsed, iteration)
             plan = self._require_plan()
         self.events.emit("supervisor", "decision", iteration=iteration, elapsed_s=round(elapsed, 1),
                          **dataclasses.asdict(d))
@@ -393,14 +395,14 @@ class Supervisor:
         return out
 
     def _continue_with_time_left(self, d: Decision, results: list[dict[str, Any]], plan: Plan,
-                                 elapsed: float) -> Decision:
+                                 elapsed: float, iteration: int) -> Decision:
         """A finish that leaves more time than the final evaluation needs continues the best branch instead."""
         from intern.planning.budget_plan import extension
 
         best = next((r for r in results if r["id"] == d.best_branch), None)
         if best is None or not best.get("checkpoint") or best.get("error"):
             return d
-        grown = extension(plan, elapsed, int((best.get("training") or {}).get("steps") or 0))
+        grown = extension(plan, elapsed, int((best.get("training") or {}).get("steps") or 0), number=iteration + 1)
         if grown is None:
             return d
         self._save(grown, event="replan")

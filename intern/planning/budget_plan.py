@@ -310,11 +310,11 @@ MIN_CONTINUE_STEPS = 16
 MIN_CONTINUE_SHARE = 0.15
 
 
-def extension(plan: Plan, elapsed_s: float, trained_steps: int) -> Plan | None:
+def extension(plan: Plan, elapsed_s: float, trained_steps: int, number: int | None = None) -> Plan | None:
     """``plan`` with one more round that continues the best branch, when the time left before the final
     evaluation pays for at least ``MIN_CONTINUE_STEPS`` (and ``MIN_CONTINUE_SHARE`` of what it trained)
     beyond a stage's start; None when it does not. No time is left idle: whatever the final evaluation
-    and the margin do not need goes back to training."""
+    and the margin do not need goes back to training. ``number``: the new round's (default: after the plan's last)."""
     if plan.costs is None or not plan.rounds:
         return None
     costs, last = plan.costs, plan.rounds[-1]
@@ -324,12 +324,14 @@ def extension(plan: Plan, elapsed_s: float, trained_steps: int) -> Plan | None:
     if new < max(MIN_CONTINUE_STEPS, MIN_CONTINUE_SHARE * trained_steps):
         return None
     steps = trained_steps + new
-    extra = RoundPlan(number=last.number + 1, kind="continue", branches=1, steps=steps, new_steps=new,
+    number = number or last.number + 1
+    extra = RoundPlan(number=number, kind="continue", branches=1, steps=steps, new_steps=new,
                       decay_steps=max(1, math.ceil(plan.inputs.decay_ratio * steps)), dev_n=0, seconds=round(left, 1),
                       ends_at=round(elapsed_s + left, 1))
-    note = (f"round {last.number} ended with {left:.0f} s left before the final evaluation ({plan.reserve_s:.0f} s "
+    note = (f"round {number - 1} ended with {left:.0f} s left before the final evaluation ({plan.reserve_s:.0f} s "
             f"reserved): the best branch continues for {new} more steps")
-    return dataclasses.replace(plan, rounds=(*plan.rounds, extra), why=(*plan.why, note), revision=plan.revision + 1)
+    rounds = tuple(r for r in plan.rounds if r.number < number)
+    return dataclasses.replace(plan, rounds=(*rounds, extra), why=(*plan.why, note), revision=plan.revision + 1)
 
 
 def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_step: int = 0) -> dict[str, Any]:

@@ -105,6 +105,14 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
                         f"({survivor['id']}) to {steps} steps{shortened}; it is the outcome "
                         "(one candidate: not re-scored on dev)")
     if not scored:
+        # an earlier round's last branch (not scored on dev) whose continuation failed is still the outcome
+        earlier = next((r for r in reversed(results) if r.get("dev_skipped") and r.get("checkpoint")
+                        and not r.get("error") and not r.get("stopped")), None)
+        if earlier is not None:
+            why = f"{earlier['id']}, the search's last branch, is kept: its continuation in round {iteration} failed"
+            if stop_reason:
+                return Decision("finish", earlier["id"], f"{stop_reason}; {why}", "stopped", stop=stop)
+            return Decision("finish", earlier["id"], why)
         if stop_reason:
             return Decision("finish", None, f"stopped before any branch was scored: {stop_reason}", "stopped",
                             stop=stop)

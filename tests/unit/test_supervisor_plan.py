@@ -76,3 +76,12 @@ def test_a_finish_without_time_to_spare_ends_the_run(tmp_path):
     sup.started_at = time.time() - (plan["training_ends_at"] - 30)  # 30 s: less than a stage start and 16 steps
     decision = sup.review([_survivor(180)], iteration=1, previous_best=None)
     assert decision["action"] == "finish" and decision["status"] == "succeeded"
+
+
+def test_a_failed_continuation_keeps_the_branch_it_continued(tmp_path):
+    sup = _supervisor(tmp_path, budget=900, elapsed=40, baseline_pending=False)
+    failed = {"id": "i2-b0", "iteration": 2, "dev_score": None, "checkpoint": None, "error": "train failed: boom",
+              "stopped": None, "hypothesis": {"id": "i2-b0"}}
+    decision = sup.review([_survivor(120), failed], iteration=2, previous_best=None)
+    assert decision["action"] == "finish" and decision["status"] == "succeeded"
+    assert decision["best_branch"] == "i1-b0" and "continuation in round 2 failed" in decision["reason"]
