@@ -381,6 +381,8 @@ def allocate(plan: Plan, number: int, train: dict[str, Any], *, continues_from_s
         out["train"].update(grpo_steps=grpo_steps, grpo_batch_size=completions)
         out["grpo_step_s"] = round(grpo_step, 2)
         out["grpo_rows"] = grpo_steps * max(1, completions // group)
+        if costs.cpu_bf16:
+            out["train"]["cpu_bf16"] = True  # its steps and its sampling under bf16 autocast, as measured faster
         if "sft" not in METHOD_STAGES[method]:
             return out
         new = max(1, sft_steps)

@@ -83,6 +83,7 @@ class GRPOJob:
     save_steps: int = 50
     seed: int = 0
     use_cpu: bool = True
+    cpu_bf16: bool = False  # bf16 autocast on the CPU, for the steps and the sampling (the probe measured it faster)
     deepspeed: dict[str, Any] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     # job_key of the stage that trained model_path ("" for a given model): a retrained SFT

@@ -66,6 +66,17 @@ def signal_trainer_class() -> type:
             self._metrics["train"]["signal/frac_completions_masked"].append(masked / max(total, 1.0))
             return out
 
+        def _generate_single_turn(self, *args, **kwargs):
+            # On the CPU a bf16 run samples under bf16 autocast too: its cast cache converts each weight once per
+            # sampling call (AVX-512 BF16 / AMX run it much faster than fp32: intern bench eval), while the
+            # optimizer keeps fp32 weights. TRL's own sampling ignores the training precision here.
+            import torch
+
+            if self.args.bf16 and not torch.cuda.is_available():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return super()._generate_single_turn(*args, **kwargs)
+            return super()._generate_single_turn(*args, **kwargs)
+
         def _prepare_inputs(self, generation_batch):
             inputs = super()._prepare_inputs(generation_batch)
             if self.model.training:  # this micro-batch's share of the optimizer step

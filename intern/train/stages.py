@@ -96,7 +96,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 temperature=train["temperature"],
                 beta=train["beta"], loss_type=train["loss_type"], format_weight=train["format_weight"],
                 probe_prompts=train["reward_probe_prompts"], probe_samples=train["reward_probe_samples"],
-                min_signal=train["grpo_min_signal"],
+                min_signal=train["grpo_min_signal"], cpu_bf16=bool(train.get("cpu_bf16")) and not use_gpu,
                 manifest=_manifest(grpo), init_key=trained_by, **common)
         stages.append(Stage(recipe, job))
         current, trained_by = str(out / "final"), job_key(job)

@@ -258,3 +258,26 @@ def test_groups_with_a_signal_train_and_the_gate_lets_them(parity, grpo_data, tm
               if "signal/frac_completions_masked" in h]
     assert len(masked) == 3 and min(masked) < 1.0
     assert not _same_weights(result.final_path, job.model_path)
+
+
+def test_a_bf16_cpu_stage_samples_under_bf16_autocast(grpo_data, tmp_path: Path) -> None:
+    """``cpu_bf16`` (the probe measured bf16 autocast faster on this CPU): the optimizer keeps fp32 weights, and
+    TRL's sampling of the group's completions runs in bf16 too (its own path would sample in fp32)."""
+    import torch
+
+    job = GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=grpo_data.path,
+                  output_dir=str(tmp_path / "run"), benchmark="wordproblems", max_steps=1, batch_size=2,
+                  num_generations=2, max_completion_length=4, beta=0.0, min_signal=0.0, probe_prompts=0,
+                  cpu_bf16=True)
+    trainer = build_grpo_trainer(job)
+    assert trainer.args.bf16 and next(trainer.model.parameters()).dtype == torch.float32
+    seen: list[torch.dtype] = []
+    head = trainer.model.lm_head
+    hook = head.register_forward_hook(lambda module, args, out: seen.append(out.dtype)
+                                      if not torch.is_grad_enabled() else None)
+    try:
+        trainer.train()
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}  # every sampling forward pass ran in bf16
+    assert next(trainer.model.parameters()).dtype == torch.float32
