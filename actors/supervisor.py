@@ -86,7 +86,7 @@ class Supervisor:
         self.started_at = started_at
         self._gatekeeper = self._new_gatekeeper(resumed=False)
         if self._brain_sizing is not None:  # the LLM roles' share of the wall clock, from the probe
-            self.events.emit("supervisor", "brain_share", **self._brain_sizing)
+            self.events.emit("supervisor", "brain_share_sized", **self._brain_sizing)
         self._base = self._fingerprint_base()
         b = self.cfg.budget
         if b.plan == "fixed":

@@ -55,7 +55,7 @@ def brain_record(run_dir: str | Path) -> dict[str, Any]:
             by_llm += asked.get(key, False)
     return {"verdict": probe.get("verdict"), "why": probe.get("why"), "probe_s": probe.get("seconds"),
             "seconds_per_call": probe.get("seconds_per_call"),
-            "share_s": (of("brain_share") or [{}])[0].get("seconds"),
+            "share_s": (of("brain_share_sized") or [{}])[0].get("seconds"),
             "used_s": (of("brain_share_used") or [{}])[-1].get("used_s"),
             "llm_calls": len(calls), "llm_seconds": round(sum(float(e.get("seconds") or 0) for e in calls), 1),
             "llm_tokens": sum(int(e.get("total_tokens") or 0) for e in calls),

@@ -24,7 +24,7 @@ from rich.table import Table
 _PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed", "train_resume", "grpo_rewards",
           "grpo_skipped",
           "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget",
-          "brain_fallback", "brain_share"}
+          "brain_fallback", "brain_share", "brain_share_sized"}
 
 
 def _is_milestone(e: dict[str, Any]) -> bool:

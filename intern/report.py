@@ -291,7 +291,7 @@ def _brain_rows(run: _Run) -> list[list[Any]]:
              f"{e.get('verdict') or e.get('protocol')}: {e.get('why')} ({e.get('seconds_per_call')} s per call; "
              f"the probe took {e.get('seconds')} s, transcript: {e.get('transcript') or 'not kept'})"]
             for e in run.of("brain_probe")[-1:]]
-    for e in run.of("brain_share")[:1]:
+    for e in run.of("brain_share_sized")[:1]:
         used = run.of("brain_share_used")[-1:]
         rows.append(["LLM share of the wall clock", f"{e.get('seconds')} s: {e.get('why')}"
                      + (f"; used {used[0].get('used_s')} s" if used else "")])

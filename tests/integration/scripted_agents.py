@@ -247,6 +247,7 @@ def _native_body(body: dict[str, Any]) -> dict[str, Any]:
     """A text-protocol request (tools described in the system prompt, calls as JSON blocks, results as user
     messages) read back into the native form the scripted agents answer."""
     messages, tools = [], []
+    pending: list[tuple[str, str]] = []  # (id, name) of the calls not yet answered, in order
     for m in body["messages"]:
         content = m["content"] or ""
         if m["role"] == "system" and "## Tools" in content:
@@ -259,14 +260,19 @@ def _native_body(body: dict[str, Any]) -> dict[str, Any]:
             messages.append({"role": "system", "content": content.rstrip()})
         elif m["role"] == "assistant" and (block := _BLOCK.search(content)):
             calls = json.loads(block.group(1))["tool_calls"]
+            ids = [f"t{len(messages)}-{k}" for k in range(len(calls))]
+            pending += [(i, c["name"]) for i, c in zip(ids, calls, strict=True)]
             messages.append({"role": "assistant", "content": None, "tool_calls": [
-                {"id": f"t{k}", "type": "function",
-                 "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
-                for k, c in enumerate(calls)]})
+                {"id": i, "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+                for i, c in zip(ids, calls, strict=True)]})
         elif m["role"] == "user" and _RESULT.search(content):
             parts = _RESULT.split(content)  # [before, name, id, result, name, id, result, ...]
             for k in range(1, len(parts), 3):
-                messages.append({"role": "tool", "tool_call_id": parts[k + 1], "content": parts[k + 2].strip()})
+                match = next((p for p in pending if p[1] == parts[k]), None)
+                if match is not None:
+                    pending.remove(match)
+                messages.append({"role": "tool", "tool_call_id": match[0] if match else parts[k + 1],
+                                 "content": parts[k + 2].strip()})
         else:
             messages.append(m)
     return {**body, "messages": messages, "tools": tools}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from llm_server import LLMServer, reply, slow
-from scripted_agents import as_text_protocol, make_responder
+from scripted_agents import as_text_protocol, capable_agent, make_responder
 
 from intern.events import read_events
 from intern.resolve import load_config
@@ -117,13 +117,16 @@ def _pending(run_dir: Path) -> list[dict]:
 
 @pytest.mark.integration
 def test_a_whole_run_on_the_text_protocol(tmp_path):
-    """A server without native tool calling (it answers the probe in prose): every role's calls travel as
-    JSON blocks in plain chat, and the run completes with no role falling back to the playbook."""
+    """A server without native tool calling (it answers the probe's protocol check in prose, then its tasks
+    as JSON blocks): every role's calls travel as JSON blocks in plain chat. The agents are the capable
+    ones `intern bench brain` measures with: each makes its slip (a citation never looked up, a target
+    style that does not exist, a required argument forgotten), is corrected by the loop, and finishes its
+    step itself: no role falls back to the playbook."""
     from graphs.runner import run
 
     cfg = load_config(TINY, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=scripted",
                              "approval.mode=auto"])
-    with LLMServer(as_text_protocol(make_responder()), native_tools=False) as server:
+    with LLMServer(as_text_protocol(capable_agent()), native_tools=False) as server:
         cfg.brain.base_url = server.base_url
         outcome = run(cfg, run_id="text", use_ray=False, live=False)
         requests = server.requests
@@ -138,6 +141,10 @@ def test_a_whole_run_on_the_text_protocol(tmp_path):
     assert requests and all(not r["body"].get("tools") for r in requests)  # no tool definitions sent
     assert all("tool_calls" not in m for r in requests for m in r["body"]["messages"])
     assert len(_events(run_dir, "train_end")) == 2 and outcome["final"]["n"] == 4
+    assert all(e["llm"] for e in _events(run_dir, "agent_start"))  # every step was the model's
+    assert len(_events(run_dir, "result_rejected")) == 1  # the researcher's uncited source, corrected
+    failed = [e["tool"] for e in _events(run_dir, "tool_call") if not e["ok"]]
+    assert sorted(failed) == ["build_dataset", "build_dataset", "launch_training", "launch_training"], failed
 
 
 @pytest.mark.integration
@@ -176,7 +183,7 @@ def test_a_server_that_takes_a_minute_per_reply_cannot_push_a_run_past_its_budge
         assert [(f["reason"], f["roles"]) for f in falls] == [("cannot_act", "all")]
     else:
         assert probe["verdict"] == "native" and probe["seconds"] < 10
-        [share] = _events(run_dir, "brain_share")
+        [share] = _events(run_dir, "brain_share_sized")
         assert share["seconds"] < 0.25 * budget
         assert {f["role"] for f in falls} == {"researcher", "data_engineer", "trainer", "evaluator"}
         assert {f["reason"] for f in falls} == {"brain_share"}
