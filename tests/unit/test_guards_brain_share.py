@@ -129,3 +129,20 @@ def test_a_tool_call_runs_within_the_wall_clock_left(tmp_path):
     with LLMServer([reply(tool_calls=[call("look", {})]), finish({"answer": 1})]) as server:
         _play(_role(tmp_path, server, gate), tools)
     assert len(seen) == 1 and seen[0] is not None and 40 < seen[0] <= 50
+
+
+def test_a_run_sizes_its_share_from_its_probe_and_a_resumed_one_counts_what_was_used(tmp_path):
+    from intern.guards.brain_share import share_for_run
+
+    assert share_for_run(tmp_path, 720, 2, 1)[1] is None  # no probe: no share (the playbook's run)
+    probe = {"verdict": "native", "seconds": 3.0, "seconds_per_call": 1.0, "completion_tokens_per_call": 192}
+    (tmp_path / "brain_probe.json").write_text(json.dumps(probe))
+    events = EventLog(tmp_path / "events.jsonl", "r1")
+    events.emit("supervisor", "llm_usage", seconds=1.0)  # the probe's own call: not the roles' share
+    events.emit("researcher", "llm_usage", seconds=4.0)
+    share, sizing = share_for_run(tmp_path, 720, 2, 1)
+    assert sizing["seconds"] == share.seconds == 27.0 and share.used == 0  # 27 calls x 1 s
+    resumed, _ = share_for_run(tmp_path, 720, 2, 1, resumed=True)
+    assert resumed.used == pytest.approx(4.0)
+    (tmp_path / "brain_probe.json").write_text(json.dumps({**probe, "verdict": "cannot_act"}))
+    assert share_for_run(tmp_path, 720, 2, 1)[1] is None  # no role asks a model that cannot act

@@ -152,3 +152,10 @@ def test_a_run_whose_llm_server_cannot_answer_fails_before_any_work(tmp_path):
     assert results["status"] == "failed" and "The model `nope` does not exist." in results["error"]
     events = read_events(tmp_path / "noserver" / "events.jsonl")
     assert not [e for e in events if e["event"] in ("agent_start", "hypotheses", "train_start")]
+
+
+def test_a_configured_protocol_skips_the_check_and_asks_the_tasks_in_it():
+    with LLMServer([], native_tools=False) as server:
+        verdict = probe_brain(brain(server), protocol="text")
+    assert verdict["verdict"] == "text" and verdict["calls"] == 3 and verdict["said"] == ""
+    assert all("tools" not in p["body"] for p in server.probes)
