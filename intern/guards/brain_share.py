@@ -7,8 +7,9 @@ server took 151-299 s per reply and the run ended before anything trained). So:
   ``budget.max_wall_seconds``, less what the capability probe took; within that, only what the run is
   expected to need, from the probe's measured seconds per call: ``expected_calls`` (``CALLS_PER_STEP``
   per role step, :func:`role_steps` of the configured branches and rounds) x the seconds a role's reply
-  takes (the probe's seconds per call, scaled from its replies' length to ``ROLE_REPLY_TOKENS``). A
-  fast model gets a small share (and the plan keeps the rest for training); a slow one the cap.
+  takes (the probe's seconds per call, scaled from its replies' length to ``ROLE_REPLY_TOKENS``, x
+  ``PROMPT_SLACK``). A fast model gets a small share; a slow one the cap. The share bounds, it reserves
+  nothing: what the LLM does not use stays with the plan's training.
 - **the policy** (:class:`BrainShare`, composed by the supervisor's
   :class:`~intern.guards.gatekeeper.Gatekeeper`): the time spent is the union of the LLM calls'
   intervals (parallel branches waiting on one server at once count once: it is wall clock); each
@@ -55,6 +56,10 @@ CALLS_PER_STEP = 3
 ROLE_REPLY_TOKENS = 192
 #: The capability probe's verdict and transcript in the run directory (intern.llm.probe writes it).
 PROBE_FILE = "brain_probe.json"
+#: A role's prompt is 2-6k tokens where the probe's is ~0.3k; reading it costs time the scaling by reply
+#: length does not count. Twice the estimate keeps a capable model from being cut short by its own
+#: share (a margin, not a measurement: the share only bounds, nothing is reserved for it).
+PROMPT_SLACK = 2.0
 
 
 def role_steps(branches: int, rounds: int) -> int:
@@ -76,15 +81,15 @@ def size_share(budget_s: float, probe: dict[str, Any], branches: int, rounds: in
     cap = max(0.0, MAX_SHARE * budget_s - float(probe.get("seconds") or 0.0))
     per_call = float(probe.get("seconds_per_call") or 0.0)
     tokens = float(probe.get("completion_tokens_per_call") or 0.0)
-    per_role_call = per_call * max(1.0, ROLE_REPLY_TOKENS / tokens) if tokens > 0 else per_call
+    per_role_call = PROMPT_SLACK * per_call * (max(1.0, ROLE_REPLY_TOKENS / tokens) if tokens > 0 else 1.0)
     calls = CALLS_PER_STEP * role_steps(branches, rounds)
     need = calls * per_role_call
     seconds = round(min(cap, need), 1)
     why = (f"{calls} LLM calls expected ({role_steps(branches, rounds)} role steps x {CALLS_PER_STEP}) at "
            f"~{per_role_call:.1f} s each (the probe's {per_call:.2f} s per call"
            + (f", scaled from its {tokens:.0f}-token replies to {ROLE_REPLY_TOKENS}" if tokens > 0 else "")
-           + f") = {need:.0f} s; at most {MAX_SHARE:.0%} of the {budget_s:g} s budget less the probe's "
-             f"{float(probe.get('seconds') or 0):.0f} s = {cap:.0f} s")
+           + f", x{PROMPT_SLACK:g} for a role's longer prompt) = {need:.0f} s; at most {MAX_SHARE:.0%} of the "
+             f"{budget_s:g} s budget less the probe's {float(probe.get('seconds') or 0):.0f} s = {cap:.0f} s")
     return {"seconds": seconds, "cap_s": round(cap, 1), "need_s": round(need, 1), "calls": calls,
             "per_role_call_s": round(per_role_call, 2), "why": why}
 

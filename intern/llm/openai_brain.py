@@ -160,6 +160,11 @@ class OpenAIBrain:
     def __repr__(self) -> str:
         return f"OpenAIBrain(model={self.model!r}, base_url={self.base_url!r})"
 
+    def warm_up(self) -> None:
+        """Create the HTTP client now (it imports the SDK: seconds on a busy machine), so that a timed call
+        measures the server, not the import (the capability probe's seconds per call)."""
+        self._sdk()
+
     def _sdk(self) -> Any:
         if self._client is None:
             import openai

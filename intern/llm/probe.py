@@ -180,6 +180,8 @@ def probe_brain(brain: Any, seconds: float | None = None, protocol: str = "auto"
     Raises:
         BrainError: the server cannot answer at all (its own words in the message).
     """
+    if hasattr(brain, "warm_up"):
+        brain.warm_up()  # the seconds per call are the server's, not the SDK's import
     asker, started = _Asker(brain), time.monotonic()
     results: list[dict[str, Any]] = []
     first: Reply | str | None = None

@@ -37,9 +37,9 @@ def test_parallel_calls_count_once_it_is_wall_clock():
 def test_the_share_is_sized_from_the_probes_seconds_per_call_and_capped():
     fast = {"seconds": 2.0, "seconds_per_call": 0.5, "completion_tokens_per_call": 24}
     slow_model = {"seconds": 60.0, "seconds_per_call": 20.0, "completion_tokens_per_call": 24}
-    small = size_share(720, fast, branches=2, rounds=1)
+    small = size_share(1800, fast, branches=2, rounds=1)
     assert small["calls"] == 3 * role_steps(2, 1) == 27
-    assert small["per_role_call_s"] == 4.0 and small["seconds"] == small["need_s"] == 108.0  # 0.5 s x 192/24
+    assert small["per_role_call_s"] == 8.0 and small["seconds"] == small["need_s"] == 216.0  # 2 x 0.5 s x 192/24
     capped = size_share(720, slow_model, branches=2, rounds=3)
     assert capped["seconds"] == capped["cap_s"] == MAX_SHARE * 720 - 60.0  # the probe's time counts in the cap
     assert "at most 25% of the 720 s budget" in capped["why"]
@@ -86,6 +86,8 @@ def _play(agent: RoleAgent, tools: Toolbox):
 
 
 def test_a_slow_model_is_cut_at_its_share_and_the_playbook_plays_the_step(tmp_path):
+    import openai  # noqa: F401  (imported before the clock starts: on a busy machine the import alone takes seconds)
+
     tools = Toolbox(add=lambda a: json.dumps(a["a"] + a["b"]))
     gate = Gatekeeper(Ledger(Limits(wall_seconds=600.0)), brain=BrainShare(4.0),
                       events=EventLog(tmp_path / "events.jsonl", run_id="r1"))
@@ -141,7 +143,7 @@ def test_a_run_sizes_its_share_from_its_probe_and_a_resumed_one_counts_what_was_
     events.emit("supervisor", "llm_usage", seconds=1.0)  # the probe's own call: not the roles' share
     events.emit("researcher", "llm_usage", seconds=4.0)
     share, sizing = share_for_run(tmp_path, 720, 2, 1)
-    assert sizing["seconds"] == share.seconds == 27.0 and share.used == 0  # 27 calls x 1 s
+    assert sizing["seconds"] == share.seconds == 54.0 and share.used == 0  # 27 calls x 1 s x 2 (a longer prompt)
     resumed, _ = share_for_run(tmp_path, 720, 2, 1, resumed=True)
     assert resumed.used == pytest.approx(4.0)
     (tmp_path / "brain_probe.json").write_text(json.dumps({**probe, "verdict": "cannot_act"}))
