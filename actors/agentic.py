@@ -150,7 +150,9 @@ class RoleAgent:
             if playbook is None:
                 raise InternError(f"the {self.role} has no playbook move for this task")
             return playbook
-        return brain_from_config(b, on_usage=usage_logger(self.events, self.role, self.key))
+        brain = brain_from_config(b, on_usage=usage_logger(self.events, self.role, self.key))
+        brain.warm_up()  # the SDK's import (seconds in a fresh actor) is not the model's time: not in its share
+        return brain
 
     def _pause(self, result: AgentResult) -> AgentOutcome:
         return AgentOutcome(approval={"request_id": result.request_id, "role": self.role, "branch": self.key,

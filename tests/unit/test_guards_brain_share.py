@@ -86,8 +86,6 @@ def _play(agent: RoleAgent, tools: Toolbox):
 
 
 def test_a_slow_model_is_cut_at_its_share_and_the_playbook_plays_the_step(tmp_path):
-    import openai  # noqa: F401  (imported before the clock starts: on a busy machine the import alone takes seconds)
-
     tools = Toolbox(add=lambda a: json.dumps(a["a"] + a["b"]))
     gate = Gatekeeper(Ledger(Limits(wall_seconds=600.0)), brain=BrainShare(4.0),
                       events=EventLog(tmp_path / "events.jsonl", run_id="r1"))
