@@ -44,8 +44,9 @@ __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", 
 
 
 #: Why an LLM loop ended without a result that ``brain.fallback: playbook`` hands to the playbook (a spent
-#: budget or a pause for approval is not the model's failure: those stand).
-FALLBACK_REASONS = ("escalated", "max_steps", "brain_error")
+#: budget or a pause for approval is not the model's failure: those stand). ``brain_share``: the LLM's share
+#: of the wall clock is spent; ``no_tool_call``: its model made no valid tool call in too many replies in a row.
+FALLBACK_REASONS = ("escalated", "max_steps", "brain_error", "brain_share", "no_tool_call")
 #: The most calls the playbook's move may take: ``brain.max_steps`` bounds a model, whose calls cost; the
 #: playbook's moves are a few fixed calls, so a small LLM limit (e.g. 2 for a weak local model) must not cut them.
 PLAYBOOK_MAX_STEPS = 40
@@ -80,17 +81,17 @@ class RemoteGate:
     def __init__(self, handle: Any):
         self.handle = handle
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         import ray
 
-        return ray.get(getattr(self.handle, method).remote(*args))
+        return ray.get(getattr(self.handle, method).remote(*args, **kwargs))
 
-    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision:
-        return self._call("before_llm", role, branch, tokens)
+    def before_llm(self, role: str, branch: str | None, tokens: int, llm: bool = True) -> GuardDecision:
+        return self._call("before_llm", role, branch, tokens, llm)
 
     def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
-                  cost_usd: float = 0.0) -> None:
-        self._call("after_llm", role, branch, prompt_tokens, completion_tokens, cost_usd)
+                  cost_usd: float = 0.0, **timing: Any) -> GuardDecision | None:
+        return self._call("after_llm", role, branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
                     args: dict[str, Any]) -> GuardDecision:
@@ -149,7 +150,9 @@ class RoleAgent:
             if playbook is None:
                 raise InternError(f"the {self.role} has no playbook move for this task")
             return playbook
-        return brain_from_config(b, on_usage=usage_logger(self.events, self.role, self.key))
+        brain = brain_from_config(b, on_usage=usage_logger(self.events, self.role, self.key))
+        brain.warm_up()  # the SDK's import (seconds in a fresh actor) is not the model's time: not in its share
+        return brain
 
     def _pause(self, result: AgentResult) -> AgentOutcome:
         return AgentOutcome(approval={"request_id": result.request_id, "role": self.role, "branch": self.key,
@@ -185,7 +188,8 @@ class RoleAgent:
                              result_schema=result_schema or prompt.result_schema, gate=self.gate,
                              compactor=Compactor(b.context_window, threshold=b.compaction_threshold),
                              events=self.events, role=self.role, branch=self.key, max_steps=steps,
-                             resume=resume, approval=approval, result_check=result_check)
+                             resume=resume, approval=approval, result_check=result_check,
+                             llm=brain is not playbook)
 
         result = loop(self.brain(playbook), resume, approval)
         if (result.stopped_reason in FALLBACK_REASONS and b.kind != "playbook" and b.fallback == "playbook"

@@ -32,6 +32,7 @@ from typing import Any
 from intern.config import ClusterProfile, RunConfig
 from intern.events import EventLog, read_events
 from intern.guards.approval import ApprovalGate, ApprovalPolicy, get_response, list_pending, respond
+from intern.guards.brain_share import share_for_run
 from intern.guards.budgets import Ledger, Limits
 from intern.guards.decisions import GuardDecision
 from intern.guards.gatekeeper import Gatekeeper
@@ -64,6 +65,7 @@ class Supervisor:
         self._plan: Plan | None = None
         self.started_at: float | None = None
         self._gatekeeper: Gatekeeper | None = None
+        self._brain_sizing: dict[str, Any] | None = None  # how the LLM's share was sized (None: no LLM roles)
         self._base: dict[str, Any] | None = None  # the base model's fingerprint at run start (integrity)
         if (self.run_dir / BASE_FINGERPRINT).is_file():
             self._base = json.loads((self.run_dir / BASE_FINGERPRINT).read_text())
@@ -83,6 +85,8 @@ class Supervisor:
         """Measure what work costs here and size the run to its budget; returns the plan as plain data."""
         self.started_at = started_at
         self._gatekeeper = self._new_gatekeeper(resumed=False)
+        if self._brain_sizing is not None:  # the LLM roles' share of the wall clock, from the probe
+            self.events.emit("supervisor", "brain_share_sized", **self._brain_sizing)
         self._base = self._fingerprint_base()
         b = self.cfg.budget
         if b.plan == "fixed":
@@ -295,9 +299,11 @@ class Supervisor:
                   else Ledger(limits, started_at=self.started_at))
         policy = ApprovalPolicy(mode=a.mode, gpu_hours_threshold=a.gpu_hours_threshold,
                                 auto_max_gpu_hours=a.auto_max_gpu_hours)
+        share, self._brain_sizing = share_for_run(self.run_dir, b.max_wall_seconds, self.cfg.branches, b.max_rounds,
+                                                  resumed=resumed)
         return Gatekeeper(ledger, ApprovalGate(policy, self.run_dir, wait_seconds=0.0),
                           context_window=br.context_window, compaction_threshold=br.compaction_threshold,
-                          loop_cooldown=br.loop_cooldown, events=self.events, on_notice=self._notice)
+                          loop_cooldown=br.loop_cooldown, events=self.events, on_notice=self._notice, brain=share)
 
     @property
     def gatekeeper(self) -> Gatekeeper:
@@ -306,13 +312,15 @@ class Supervisor:
             self._gatekeeper = self._new_gatekeeper(resumed=False)
         return self._gatekeeper
 
-    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision:
-        """Before a role's LLM call: stop (a budget is spent), compact, or continue."""
-        return self.gatekeeper.before_llm(role, branch, tokens)
+    def before_llm(self, role: str, branch: str | None, tokens: int, llm: bool = True) -> GuardDecision:
+        """Before a role's LLM call: stop (a budget is spent), fall back (the LLM's share is spent), compact,
+        or continue, with the seconds the call may take."""
+        return self.gatekeeper.before_llm(role, branch, tokens, llm)
 
     def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
-                  cost_usd: float = 0.0) -> None:
-        self.gatekeeper.after_llm(role, branch, prompt_tokens, completion_tokens, cost_usd)
+                  cost_usd: float = 0.0, **timing: Any) -> GuardDecision:
+        """After a role's LLM call: charge it; fall back when its model does not act."""
+        return self.gatekeeper.after_llm(role, branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
                     args: dict[str, Any]) -> GuardDecision:
@@ -441,6 +449,8 @@ class Supervisor:
         from intern.notify import notifier_for
         from intern.results import build_results, write_outcome
 
+        if self._brain_sizing is not None:  # what the LLM roles took of their share, for the report
+            self.events.emit("supervisor", "brain_share_used", **self.gatekeeper.brain.snapshot())
         results = build_results(self.cfg, self.run_id, state, wall_seconds=time.time() - state["started_at"],
                                 events=read_events(self.run_dir / "events.jsonl"))
         write_outcome(self.run_dir, results)

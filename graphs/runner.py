@@ -32,6 +32,7 @@ from graphs.state import RunContext
 from intern.config import ClusterProfile, RunConfig, save_config
 from intern.errors import InternError
 from intern.events import EventLog, read_events
+from intern.llm.probe import settle_brain
 from intern.metrics import DASHBOARD_ENV
 from intern.models import resolve_model
 from intern.progress import Progress
@@ -134,20 +135,6 @@ def resume(run_dir: str | Path, use_ray: bool = True, live: bool | None = None) 
     return _execute(cfg, run_dir.name, run_dir, None, use_ray, live)
 
 
-def _settle_tool_protocol(cfg: RunConfig, events: EventLog) -> None:
-    """With an LLM brain and ``brain.tool_protocol: auto``: probe the server once (one small request that
-    needs a tool call) and set the protocol every role uses (roles are created after this). A server
-    that cannot answer fails the run here, with its own words, before any work."""
-    if cfg.brain.kind != "openai" or cfg.brain.tool_protocol != "auto":
-        return
-    from intern.llm.openai_brain import brain_from_config, usage_logger
-    from intern.llm.text_tools import probe_tool_calling
-
-    verdict = probe_tool_calling(brain_from_config(cfg.brain, usage_logger(events, "supervisor")))
-    cfg.brain.tool_protocol = verdict["protocol"]
-    events.emit("supervisor", "brain_probe", **verdict)
-
-
 def _drive(graph, thread: dict, context: RunContext, graph_input: dict | None, run_dir: Path,
            events: EventLog) -> None:
     """Run the graph to the end, pausing at each approval interrupt until it is answered.
@@ -191,7 +178,7 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
         graph = build_graph(SqliteSaver(conn))
         thread = {"configurable": {"thread_id": run_id}}
         with Progress(run_dir / "events.jsonl", run_id, live=live):
-            _settle_tool_protocol(cfg, roles.events)  # before any role: it shapes every LLM call
+            settle_brain(cfg, roles.events, run_dir)  # the LLM's probe, before any role: it shapes every LLM call
             resolve_model(cfg.base_model)  # convert once here, not in every actor at once
             _drive(graph, thread, RunContext(roles), graph_input, run_dir, roles.events)
         state = graph.get_state(thread).values

@@ -7,6 +7,7 @@
     intern bench gate  [--calls 500]
     intern bench grpo  [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gsm8k-data --out DIR [--train 2000] [--test 200]
+    intern bench brain [--benchmark wordproblems] [--budget 720] --set brain.kind=openai --set brain.base_url=...
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -24,6 +25,8 @@
   on the same test items; the difference and its paired stderr (:mod:`intern.bench_outcome`).
 - ``grpo``: two intern runs with the same budget, ``train.method=sft`` and ``sft_grpo``, scored on
   the same test items, with the GRPO stage's signal, s/step and probe reward (:mod:`intern.bench_grpo`).
+- ``brain``: two intern runs with the same budget, an LLM brain and the playbook, scored on the same
+  test items, with what the LLM did (probe, share, calls, fallbacks, corrections) (:mod:`intern.bench_brain`).
 
 Every command prints a table and, with ``--json-output-file``, writes its numbers.
 ``bench_app`` is the typer sub-app that ``intern.cli`` mounts as ``intern bench``.
@@ -271,6 +274,7 @@ def _format_row(row: dict[str, Any]) -> str:
 
 
 def _mount_others() -> None:
+    from intern.bench_brain import brain
     from intern.bench_gate import gate
     from intern.bench_grpo import grpo
     from intern.bench_outcome import outcome  # it imports this module's helpers
@@ -278,6 +282,7 @@ def _mount_others() -> None:
     bench_app.command("outcome")(outcome)
     bench_app.command("gate")(gate)
     bench_app.command("grpo")(grpo)
+    bench_app.command("brain")(brain)
 
 
 _mount_others()

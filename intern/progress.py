@@ -23,7 +23,8 @@ from rich.table import Table
 
 _PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed", "train_resume", "grpo_rewards",
           "grpo_skipped",
-          "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget"}
+          "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget",
+          "brain_fallback", "brain_share", "brain_share_sized"}
 
 
 def _is_milestone(e: dict[str, Any]) -> bool:
@@ -124,7 +125,10 @@ class Progress:
             self.rows.setdefault("base model", {"role": "evaluator", "stage": "baseline",
                                                 "step": "", "loss": "", "dev": "",
                                                 "test": f"{e['score']:.3f}"})
-        if kind == "approval_wait":  # shown in both modes: the run waits for a person
+        if kind == "brain_probe":  # shown in both modes: whether the configured LLM will decide at all
+            self.console.print(f"[bold]LLM brain[/bold]: {e.get('verdict')}, {e.get('then')}: {e.get('why')}",
+                               highlight=False)
+        elif kind == "approval_wait":  # shown in both modes: the run waits for a person
             self.console.print(f"[bold]approval needed[/bold] ({e.get('role_waiting')}/{branch or '-'}): "
                                f"run `{e.get('how')}`")
         elif not self.live and (kind in _PLAIN or _is_milestone(e)):

@@ -284,14 +284,22 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
 
 
 def _brain_rows(run: _Run) -> list[list[Any]]:
-    """The LLM brain's tool-calling protocol as the run's probe found it, and which roles the offline
-    playbook played because the LLM could not (``brain.fallback``), and why."""
-    rows = [["LLM tool calling", f"{e.get('protocol')}: {e.get('why')} (probe {e.get('seconds')} s)"]
+    """The LLM brain as the run's capability probe judged it (the verdict: native tools, the text protocol, or
+    cannot act), its share of the wall clock and what it used, and which roles the offline playbook played
+    because the LLM could not (``brain.fallback``), and why."""
+    rows = [["LLM brain (capability probe)",
+             f"{e.get('verdict') or e.get('protocol')}: {e.get('why')} ({e.get('seconds_per_call')} s per call; "
+             f"the probe took {e.get('seconds')} s, transcript: {e.get('transcript') or 'not kept'})"]
             for e in run.of("brain_probe")[-1:]]
+    for e in run.of("brain_share_sized")[:1]:
+        used = run.of("brain_share_used")[-1:]
+        rows.append(["LLM share of the wall clock", f"{e.get('seconds')} s: {e.get('why')}"
+                     + (f"; used {used[0].get('used_s')} s" if used else "")])
     falls = run.of("brain_fallback")
     if falls:
         rows.append(["Played by the playbook (LLM fallback)", "; ".join(
-            f"{e.get('role')}" + (f"/{e['branch']}" if e.get("branch") else "")
+            "every role, from the start: cannot_act (the probe's verdict above)" if e.get("roles") == "all"
+            else f"{e.get('role')}" + (f"/{e['branch']}" if e.get("branch") else "")
             + f": {e.get('reason')} ({str(e.get('detail') or 'no detail')[:160]})" for e in falls)])
     return rows
 

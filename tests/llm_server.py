@@ -67,23 +67,29 @@ class LLMServer:
     Args:
         script: steps answered in order, each a step dict or a responder (body -> step);
             or one responder answering every request.
-        native_tools: how the server answers a run's tool-calling probe (a request offering
-            ``intern.llm.text_tools.PROBE_TOOL``), outside the script: with a native tool call (True),
-            in prose as a server that drops tool definitions does (False), or as the script says (None).
+        native_tools: how the server answers a run's capability probe (:mod:`intern.llm.probe`), outside the
+            script: with native tool calls (True); as a server that drops tool definitions does (False: prose
+            to a request that sends tools, the text protocol's JSON block otherwise); or as the script says
+            (None).
+        capable: outside the script, whether the model answers the probe's tasks rightly (a model that can
+            act) or in prose only (one that cannot).
 
     Attributes:
         requests: every request received: ``{"path", "headers" (lower-cased names), "body"}``
             (the probe's go to ``probes`` when answered outside the script).
+        port: the loopback port to listen on (0: a free one).
     """
 
-    def __init__(self, script: list[Step | Responder] | Responder, native_tools: bool | None = True):
+    def __init__(self, script: list[Step | Responder] | Responder, native_tools: bool | None = True,
+                 capable: bool = True, port: int = 0):
         self._script = script
         self.native_tools = native_tools
+        self.capable = capable
         self.probes: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self._counter = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -111,14 +117,26 @@ class LLMServer:
         self._httpd.server_close()
 
     def is_probe(self, body: dict[str, Any]) -> bool:
-        """Whether ``body`` is a run's tool-calling probe that this server answers outside its script."""
-        names = [t.get("function", {}).get("name") for t in body.get("tools") or []]
-        return self.native_tools is not None and names == ["record_number"]
+        """Whether ``body`` is a run's capability probe that this server answers outside its script."""
+        from intern.llm.probe import PROBE_SYSTEM
 
-    def probe_step(self) -> Step:
-        if self.native_tools:
-            return reply(None, [call("record_number", {"value": 7})])
-        return reply("I have recorded the number 7.")
+        first = (body.get("messages") or [{}])[0].get("content") or ""
+        return self.native_tools is not None and first.startswith(PROBE_SYSTEM)
+
+    def probe_step(self, body: dict[str, Any]) -> Step:
+        """The probe task's answer: the call a capable model makes (natively or as a JSON block), or prose."""
+        from intern.llm.probe import TASKS
+
+        offered = [t["function"]["name"] for t in body.get("tools") or []]
+        system = body["messages"][0]["content"]
+        task = next(t for t in TASKS if all(
+            f["function"]["name"] in offered or f"`{f['function']['name']}`" in system for f in t.tools))
+        if not self.capable or (offered and not self.native_tools):
+            return reply("I have recorded the number 7." if self.capable else "Sure! Here is what I would do.")
+        if offered:
+            return reply(None, [call(task.tool, task.arguments)])
+        block = json.dumps({"tool_calls": [{"name": task.tool, "arguments": task.arguments}]})
+        return reply(f"```json\n{block}\n```")
 
     def next_step(self, body: dict[str, Any]) -> Step:
         """The step answering ``body`` (an error step when the script is exhausted)."""
@@ -183,7 +201,7 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
             if not self.path.endswith("/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 return
-            step = server.probe_step() if probe else server.next_step(body)
+            step = server.probe_step(body) if probe else server.next_step(body)
             while step["kind"] == "slow":
                 time.sleep(step["seconds"])
                 step = step["then"]

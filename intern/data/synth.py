@@ -39,6 +39,7 @@ from intern.data.pipeline import MAX_LISTED, dedup_stage
 from intern.errors import DataError
 from intern.evals.base import Benchmark, Item
 from intern.evals.scoring import answer_segment
+from intern.guards.deadline import carried
 from intern.llm.base import Brain
 
 __all__ = ["DROP_REASONS", "TEACHER_SYSTEM", "SynthesisResult", "build_synthetic_dataset", "synthesize",
@@ -131,7 +132,8 @@ def synthesize(benchmark: Benchmark, teacher: Brain, items: list[Item], *, max_c
         return item, messages, teacher.decide(messages, [])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for item, messages, reply in pool.map(ask, asked):  # map keeps the input order
+        # map keeps the input order; each teacher call is bounded by the budget's time left, as the caller is
+        for item, messages, reply in pool.map(carried(ask), asked):
             problem = _check(benchmark, item, reply.content, reply.finish_reason, max_chars)
             if problem is not None:
                 result.dropped.append({"item_id": item.id, "reason": problem[0], "detail": problem[1]})

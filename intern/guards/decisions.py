@@ -20,6 +20,7 @@ class Verdict(StrEnum):
     CORRECT = "correct"
     COOL_DOWN = "cool_down"  # the call repeats a loop the role was just corrected for: not run again
     ESCALATE = "escalate"
+    FALL_BACK = "fall_back"  # the role's model may not go on (its share is spent, it does not act): the playbook plays
     PAUSE_FOR_APPROVAL = "pause_for_approval"
     STOP = "stop"
 
@@ -30,7 +31,7 @@ class GuardDecision:
 
     Attributes:
         verdict: what to do.
-        guard: which guard decided (``compaction``, ``loops``, ``approval``, ``budget``).
+        guard: which guard decided (``compaction``, ``loops``, ``approval``, ``budget``, ``brain_share``).
         reason: a short machine-friendly reason (``identical_calls``, ``tool_calls``, ...).
         message: text for the model (a correction or a denial), if any.
         details: JSON-serializable facts for the event log (token counts, signatures, ...).

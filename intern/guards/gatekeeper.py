@@ -4,12 +4,16 @@ One :class:`Gatekeeper` per run, held by the supervisor actor, so every role and
 every node is judged against the same ledger and the same approvals. It composes the small
 policies of this package and returns their typed decisions:
 
-- ``before_llm(role, branch, tokens)``: ``stop`` (a budget is spent), ``compact`` (the
-  prompt passed the compaction threshold of the context window) or ``continue``;
-- ``after_llm(...)``: charges LLM tokens and dollars;
+- ``before_llm(role, branch, tokens)``: ``stop`` (a budget is spent), ``fall_back`` (the LLM's share of
+  the wall clock is spent: :mod:`~intern.guards.brain_share`), ``compact`` (the prompt passed the
+  compaction threshold of the context window) or ``continue``; the decision's ``seconds_left`` and
+  ``bound`` say how long the call may take and what limits it (the wall clock or the LLM's share);
+- ``after_llm(...)``: charges LLM tokens, dollars and the call's wall interval; ``fall_back`` when the
+  model made no valid tool call in too many replies in a row;
 - ``before_tool(role, branch, call_id, tool, args)``: ``stop``, ``cool_down`` (the call repeats
   a loop the role was just corrected for: not run again), ``pause_for_approval`` (asked; the
-  answer comes back through the graph's ``interrupt()``), ``correct`` (denied) or ``continue``;
+  answer comes back through the graph's ``interrupt()``), ``correct`` (denied) or ``continue`` (with
+  ``seconds_left`` of the wall clock, which bounds the call);
 - ``after_tool(...)``: charges the call and its GPU hours; ``correct`` or ``escalate`` on a loop.
 
 Every decision other than a plain ``continue`` is an event in ``events.jsonl`` (with the asking
@@ -23,12 +27,14 @@ limited resource is spent, ``on_notice`` is called once for it (the supervisor n
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from intern.events import EventLog
 from intern.guards.approval import ApprovalGate
+from intern.guards.brain_share import BrainShare
 from intern.guards.budgets import Ledger
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.guards.loops import LoopDetector
@@ -37,7 +43,8 @@ from intern.guards.secrets import redact_obj
 __all__ = ["Gatekeeper"]
 
 #: Which event a guard's decisions are recorded as.
-_EVENT = {"budget": "budget", "compaction": "compaction", "loops": "loop", "approval": "approval"}
+_EVENT = {"budget": "budget", "compaction": "compaction", "loops": "loop", "approval": "approval",
+          "brain_share": "brain_share"}
 
 
 class Gatekeeper:
@@ -51,12 +58,14 @@ class Gatekeeper:
         loop_cooldown: Calls after a loop correction during which the looping call is not run again.
         events: Where decisions are recorded.
         on_notice: Called as ``on_notice(kind, details)`` for ``budget_80`` and ``approval_requested``.
+        brain: The LLM's share of the wall clock (default: no share, only the replies-without-a-call rule).
     """
 
     def __init__(self, ledger: Ledger, approval: ApprovalGate | None = None, *, context_window: int = 32768,
                  compaction_threshold: float = 0.9, loop_cooldown: int = 2, events: EventLog | None = None,
-                 on_notice: Callable[[str, dict[str, Any]], None] | None = None):
+                 on_notice: Callable[[str, dict[str, Any]], None] | None = None, brain: BrainShare | None = None):
         self.ledger = ledger
+        self.brain = brain or BrainShare()
         self.approval = approval
         self.limit_tokens = int(compaction_threshold * context_window)
         self.context_window = context_window
@@ -67,24 +76,45 @@ class Gatekeeper:
         self.counts: Counter[str] = Counter()
 
     # ----------------------------------------------------------------------------- gates
-    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision:
+    def before_llm(self, role: str, branch: str | None, tokens: int, llm: bool = True) -> GuardDecision:
+        """``llm=False``: the offline playbook's step, which costs no model time (no share, no bound)."""
         if (d := self.ledger.check()).verdict is Verdict.STOP:
             return self._record(role, branch, d)
+        if llm and (d := self.brain.check()).verdict is Verdict.FALL_BACK:
+            return self._record(role, branch, d)
+        time_left = self._time_left(share=llm)
         if tokens > self.limit_tokens:
             return self._record(role, branch, GuardDecision(
                 Verdict.COMPACT, "compaction", "context_threshold",
-                details={"tokens": tokens, "limit": self.limit_tokens, "context_window": self.context_window}))
-        return self._record(role, branch, go_on("budget"))
+                details={"tokens": tokens, "limit": self.limit_tokens, "context_window": self.context_window,
+                         **time_left}))
+        return self._record(role, branch, GuardDecision(Verdict.CONTINUE, "budget", details=time_left))
 
     def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
-                  cost_usd: float = 0.0) -> None:
+                  cost_usd: float = 0.0, *, seconds: float = 0.0, started_at: float | None = None,
+                  valid_calls: int | None = None) -> GuardDecision:
+        """Charge one LLM call: its tokens and dollars, and its wall interval (``seconds`` from ``started_at``)
+        against the LLM's share. ``valid_calls``: the tool calls of its reply that could run (None: the call
+        failed, no reply); ``fall_back`` when the model made none in too many replies in a row."""
         self.ledger.charge(llm_tokens=prompt_tokens + completion_tokens, dollars=cost_usd)
         self._notice_budget()
+        if seconds > 0:
+            self.brain.charge(started_at if started_at is not None else self.brain.clock() - seconds, seconds)
+        if valid_calls is None:
+            return go_on("brain_share")
+        return self._record(role, branch, self.brain.after_reply(f"{role}/{branch or '-'}", valid_calls))
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
                     args: dict[str, Any]) -> GuardDecision:
         if (d := self.ledger.check()).verdict is Verdict.STOP:
             return self._record(role, branch, d)
+        d = self._approved_or_not(role, branch, call_id, tool, args)
+        if d.verdict is Verdict.CONTINUE:  # the call may take what the wall clock leaves (deadline.bounded)
+            d = dataclasses.replace(d, details={**d.details, **self._time_left()})
+        return d
+
+    def _approved_or_not(self, role: str, branch: str | None, call_id: str, tool: str,
+                         args: dict[str, Any]) -> GuardDecision:
         if (d := self._detector(role, branch).precheck(tool, args)).verdict is Verdict.COOL_DOWN:
             return self._record(role, branch, d)
         if self.approval is None:
@@ -104,14 +134,29 @@ class Gatekeeper:
         return self._record(role, branch, self._detector(role, branch).observe_reply(text))
 
     def fresh_loop_record(self, role: str, branch: str | None) -> None:
-        """Forget what the loop detector saw of ``role``/``branch``: another brain takes over its step
-        (the playbook after an LLM loop), whose calls are not a continuation of that loop."""
+        """Forget what the loop detector (and the replies-without-a-call count) saw of ``role``/``branch``:
+        another brain takes over its step (the playbook after an LLM loop), whose calls are not a
+        continuation of that loop."""
         self.loops.pop(f"{role}/{branch or '-'}", None)
+        self.brain.forget(f"{role}/{branch or '-'}")
 
     # --------------------------------------------------------------------------- helpers
     def snapshot(self) -> dict[str, Any]:
-        """The ledger and how many decisions of each kind were made."""
-        return {**self.ledger.snapshot(), "decisions": dict(self.counts)}
+        """The ledger, the LLM's share and how many decisions of each kind were made."""
+        return {**self.ledger.snapshot(), "brain_share": self.brain.snapshot(), "decisions": dict(self.counts)}
+
+    def _time_left(self, share: bool = False) -> dict[str, Any]:
+        """How long a call may take and what limits it: ``{"seconds_left", "bound"}`` (the wall clock's
+        time left, or the LLM's share when ``share`` and it is tighter); {} when nothing limits it."""
+        limits: list[tuple[float, str]] = []
+        if self.ledger.limits.wall_seconds is not None:
+            limits.append((max(0.0, self.ledger.limits.wall_seconds - self.ledger.elapsed_seconds), "wall_seconds"))
+        if share and (left := self.brain.left()) is not None:
+            limits.append((left, "brain_share"))
+        if not limits:
+            return {}
+        seconds, bound = min(limits)
+        return {"seconds_left": round(seconds, 3), "bound": bound}
 
     def _detector(self, role: str, branch: str | None) -> LoopDetector:
         key = f"{role}/{branch or '-'}"

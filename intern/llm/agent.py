@@ -8,9 +8,13 @@ tool) becomes a message to the model, never an exception.
 Before each LLM call and each tool call the loop asks its :class:`Gate` (the supervisor's
 :class:`~intern.guards.gatekeeper.Gatekeeper`, in this process or in the supervisor actor)
 and does what the typed decision says: go on, compact the context, run nothing (a loop in
-its cool-down, a denied action), pause for approval, or stop (a budget is spent). After
-each it reports what was spent. The supervisor records the decisions; the loop records its
-own steps (``agent_start``, ``agent_step``, ``tool_call``, ``compaction``, ``agent_end``, ...).
+its cool-down, a denied action), pause for approval, fall back (the LLM's share of the wall
+clock is spent, or its model does not act: the role's playbook takes the step), or stop (a
+budget is spent). A call that goes on runs inside the time the decision leaves it
+(:func:`intern.guards.deadline.bounded`): a model or a tool that would answer later is cut
+there, so no call carries the run past its budget. After each call it reports what was spent
+(an LLM call's tokens and its wall interval). The supervisor records the decisions; the loop
+records its own steps (``agent_start``, ``agent_step``, ``tool_call``, ``compaction``, ``agent_end``, ...).
 
     prompt = render_prompt("researcher", ...)
     result = run_agent(brain, prompt.system, prompt.task, registry,
@@ -35,12 +39,14 @@ import jsonschema
 from intern.errors import InternError
 from intern.events import EventLog
 from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
+from intern.guards.deadline import bounded
 from intern.guards.decisions import GuardDecision, Verdict
 from intern.guards.secrets import redact, redact_obj
-from intern.llm.base import Brain, BrainError, ContextLimitError, ToolCall
+from intern.llm.base import Brain, BrainError, BrainTimeout, ContextLimitError, ToolCall
 
 FINISH = "finish"
-STOP_REASONS = ("finished", "max_steps", "escalated", "budget", "awaiting_approval", "brain_error")
+STOP_REASONS = ("finished", "max_steps", "escalated", "budget", "awaiting_approval", "brain_error", "brain_share",
+                "no_tool_call")
 NUDGE = ("You replied without calling a tool. Use the tools to make progress, and call `finish` with your "
          "result when you are done; only `finish` ends your turn.")
 
@@ -71,10 +77,11 @@ class ToolSet(Protocol):
 class Gate(Protocol):
     """What the loop asks before (and reports after) each LLM call and tool call."""
 
-    def before_llm(self, role: str, branch: str | None, tokens: int) -> GuardDecision: ...
+    def before_llm(self, role: str, branch: str | None, tokens: int, llm: bool = True) -> GuardDecision: ...
 
     def after_llm(self, role: str, branch: str | None, prompt_tokens: int = 0, completion_tokens: int = 0,
-                  cost_usd: float = 0.0) -> None: ...
+                  cost_usd: float = 0.0, *, seconds: float = 0.0, started_at: float | None = None,
+                  valid_calls: int | None = None) -> GuardDecision | None: ...
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
                     args: dict[str, Any]) -> GuardDecision: ...
@@ -93,7 +100,8 @@ class AgentResult:
         final: the validated ``finish`` arguments (the role's typed result), or None.
         messages: the whole conversation (after any compaction).
         steps: model calls made.
-        stopped_reason: one of :data:`STOP_REASONS`.
+        stopped_reason: one of :data:`STOP_REASONS` (``brain_share``: the LLM's share of the wall clock was
+            spent; ``no_tool_call``: its model made no valid tool call in too many replies in a row).
         detail: why it stopped, for the supervisor (None when finished).
         pending: when ``awaiting_approval``: the tool calls still to run, the first gated.
         request_id: when ``awaiting_approval``: the approval request to answer.
@@ -136,7 +144,7 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
               gate: Gate | None = None, compactor: Compactor | None = None, events: EventLog | None = None,
               role: str = "agent", branch: str | None = None, max_steps: int = 50, max_result_chars: int = 20_000,
               resume: AgentResult | None = None, approval: dict[str, Any] | None = None,
-              result_check: Callable[[dict[str, Any]], list[str]] | None = None) -> AgentResult:
+              result_check: Callable[[dict[str, Any]], list[str]] | None = None, llm: bool = True) -> AgentResult:
     """Run one role's loop until it finishes, runs out of steps, or its gate stops it.
 
     Args:
@@ -158,6 +166,8 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
         result_check: the role's own checks of a schema-valid result (e.g. that every cited
             source was found by its tools): the problems, one line each, which go back to the
             model as the ``finish`` call's error (and a ``result_rejected`` event); [] accepts.
+        llm: whether ``brain`` is a model whose calls take time (False for the offline playbook: its steps
+            are neither bounded by nor charged to the LLM's share of the wall clock).
 
     Raises:
         AgentError: the result schema is invalid or a tool is named ``finish``.
@@ -167,7 +177,7 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
     if FINISH in [t.get("function", {}).get("name") for t in own]:
         raise AgentError(f"a tool may not be named '{FINISH}': the loop adds it for the result")
     loop = _Loop(brain, tools, [*own, finish_tool(result_schema)], result_schema, gate, compactor,
-                 events, role, branch, max_result_chars, result_check)
+                 events, role, branch, max_result_chars, result_check, llm)
     if resume is not None:
         loop.messages, loop.steps = list(resume.messages), resume.steps
         pending = list(resume.pending)
@@ -179,7 +189,7 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
             return done
     else:
         loop.messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": task}]
-        loop.emit("agent_start", max_steps=max_steps, tools=[t["function"]["name"] for t in loop.schemas])
+        loop.emit("agent_start", max_steps=max_steps, tools=[t["function"]["name"] for t in loop.schemas], llm=llm)
     while loop.steps < max_steps:
         if done := loop.step():
             return done
@@ -192,8 +202,9 @@ class _Loop:
     def __init__(self, brain: Brain, tools: ToolSet, schemas: list[dict[str, Any]], result_schema: dict[str, Any],
                  gate: Gate | None, compactor: Compactor | None, events: EventLog | None, role: str,
                  branch: str | None, max_result_chars: int,
-                 result_check: Callable[[dict[str, Any]], list[str]] | None = None):
+                 result_check: Callable[[dict[str, Any]], list[str]] | None = None, llm: bool = True):
         self.brain, self.tools, self.schemas, self.gate = brain, tools, schemas, gate
+        self.llm = llm
         self.validator = jsonschema.validators.validator_for(result_schema)(result_schema)
         self.result_check = result_check
         self.events, self.role, self.branch = events, role, branch
@@ -226,29 +237,43 @@ class _Loop:
 
     def step(self) -> AgentResult | None:
         """One model call and its tool calls; an :class:`AgentResult` when the loop must end."""
+        decision: GuardDecision | None = None
+        started = time.time()
         try:
             if self.gate is not None:
-                d = self.gate.before_llm(self.role, self.branch, self.tokens())
-                if d.verdict is Verdict.STOP:
-                    return self.end("budget", detail=d.message, resource=d.reason)
-                if d.verdict is Verdict.COMPACT:
-                    self.compact(d)
-            sent = len(self.messages)
-            reply = self.brain.decide(self.messages, self.schemas)
+                decision = self.gate.before_llm(self.role, self.branch, self.tokens(), self.llm)
+                if decision.verdict is Verdict.STOP:
+                    return self.end("budget", detail=decision.message, resource=decision.reason)
+                if decision.verdict is Verdict.FALL_BACK:
+                    return self.end(decision.reason, detail=decision.message)
+            started = time.time()
+            with bounded(*_time_left(decision)):
+                if decision is not None and decision.verdict is Verdict.COMPACT:
+                    self.compact(decision)
+                sent = len(self.messages)
+                reply = self.brain.decide(self.messages, self.schemas)
         except ContextLimitError as e:
+            self.charge(started)
             return self.over_context(e)
+        except BrainTimeout as e:  # the call's time ran out: which limit says how the loop ends
+            self.charge(started)
+            if e.bound == "wall_seconds":
+                return self.end("budget", detail=redact(str(e)), resource="wall_seconds")
+            return self.end("brain_share" if e.bound == "brain_share" else "brain_error", detail=redact(str(e)))
         except BrainError as e:
+            self.charge(started)
             return self.end("brain_error", detail=redact(str(e)))
         self.context_refusals = 0
         self.steps += 1
-        if self.gate is not None:
-            self.gate.after_llm(self.role, self.branch, reply.usage.prompt_tokens, reply.usage.completion_tokens,
-                                reply.usage.cost_usd)
+        after = self.charge(started, reply.usage.prompt_tokens, reply.usage.completion_tokens, reply.usage.cost_usd,
+                            valid_calls=sum(1 for c in reply.tool_calls if c.error is None))
         self.reported = (sent, reply.usage.prompt_tokens) if reply.usage.prompt_tokens else None
         self.messages.append(reply.to_message())
         self.emit("agent_step", step=self.steps, finish_reason=reply.finish_reason, error=reply.error,
-                  tool_calls=[c.name for c in reply.tool_calls],
+                  tool_calls=[c.name for c in reply.tool_calls], seconds=round(time.time() - started, 3),
                   prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens)
+        if after is not None and after.verdict is Verdict.FALL_BACK:  # its model does not act: no more calls
+            return self.end(after.reason, detail=after.message)
         if not reply.tool_calls:
             note = f"Error: {reply.error}" if reply.error else NUDGE
             if self.gate is not None:  # the same text again and again is a loop too
@@ -260,6 +285,16 @@ class _Loop:
             self.messages.append({"role": "user", "content": note})
             return None
         return self.run_calls(reply.tool_calls, reply.error)
+
+    def charge(self, started: float, prompt_tokens: int = 0, completion_tokens: int = 0, cost_usd: float = 0.0,
+               valid_calls: int | None = None) -> GuardDecision | None:
+        """Report one LLM call (answered or not) to the gate: its tokens and, for a model, its wall interval
+        and how many of its reply's tool calls could run; the gate's decision (None without a gate)."""
+        if self.gate is None:
+            return None
+        timing: dict[str, Any] = ({"seconds": time.time() - started, "started_at": started,
+                                   "valid_calls": valid_calls} if self.llm else {})
+        return self.gate.after_llm(self.role, self.branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def compact(self, decision: GuardDecision) -> None:
         """Compact the context as the supervisor decided (a role without a compactor gets a default one)."""
@@ -333,6 +368,7 @@ class _Loop:
         """Ask the gate, run the tool, report it; the result text, or how the loop ends."""
         args = call.arguments or {}
         preface = ""
+        d: GuardDecision | None = None
         if self.gate is not None:
             d = self.gate.before_tool(self.role, self.branch, call.id, call.name, args)
             if d.verdict is Verdict.STOP:
@@ -347,13 +383,14 @@ class _Loop:
                 return text
             if d.message:
                 preface = f"[Approved by {d.details.get('who')}: {d.message}]\n"
-        return self.run_tool(call, preface, remaining, notes)
+        return self.run_tool(call, preface, remaining, notes, d)
 
     def run_tool(self, call: ToolCall, preface: str, remaining: list[ToolCall],
-                 notes: list[str]) -> str | AgentResult:
+                 notes: list[str], decision: GuardDecision | None = None) -> str | AgentResult:
         args = call.arguments or {}
         started = time.monotonic()
-        text, ok, gpu_hours = self.execute(call.name, args)
+        with bounded(*_time_left(decision)):  # the tool's requests and runs end when the budget does
+            text, ok, gpu_hours = self.execute(call.name, args)
         self.emit("tool_call", step=self.steps, tool=call.name, ok=ok, args=_clip(json.dumps(args), 500),
                   result_chars=len(text), seconds=round(time.monotonic() - started, 3),
                   **({"gpu_hours_used": gpu_hours} if gpu_hours else {}))
@@ -404,6 +441,12 @@ class _Loop:
         """Answer calls that will not run, so the history stays valid for the server."""
         for call in calls:
             self.answer(call, f"Not run: {why}.")
+
+
+def _time_left(decision: GuardDecision | None) -> tuple[float | None, str]:
+    """What the gate's decision leaves a call: (seconds, what bounds them), for ``deadline.bounded``."""
+    details = decision.details if decision is not None else {}
+    return details.get("seconds_left"), details.get("bound") or "wall_seconds"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -24,6 +24,19 @@ class BrainError(InternError):
     """The model could not be reached or refused the request (after retries). Secrets redacted."""
 
 
+class BrainTimeout(BrainError):
+    """The model did not answer in the time the call had. ``bound`` says what set that time: ``wall_seconds``
+    (the run's budget), ``brain_share`` (the LLM's share of it), ``probe`` (the capability probe's time), or
+    None (``brain.timeout`` itself): see :mod:`intern.guards.deadline`."""
+
+    def __init__(self, message: str, bound: str | None = None):
+        super().__init__(message)
+        self.bound = bound
+
+    def __reduce__(self):  # pickles with its bound (it crosses Ray actors)
+        return (type(self), (str(self), self.bound))
+
+
 class ContextLimitError(BrainError):
     """The server refused the request because the prompt (plus the answer asked for) exceeds its context.
 
@@ -75,6 +88,8 @@ class Usage:
 
 
 CUT_OFF_KEEP_CHARS = 400  # what of a cut-off reply's text goes back into the history
+#: How every message about a reply cut by ``max_tokens`` says so (the next reply's budget counts them).
+CUT_OFF = "cut off by the length limit"
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,7 @@ class Reply:
         clipped (its whole text would grow every later prompt by the output budget, for nothing)."""
         content = self.content or ""
         if self.finish_reason == "length" and len(content) > CUT_OFF_KEEP_CHARS:
-            content = content[:CUT_OFF_KEEP_CHARS] + " [... cut off by the length limit]"
+            content = content[:CUT_OFF_KEEP_CHARS] + f" [... {CUT_OFF}]"
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if self.tool_calls:
             message["tool_calls"] = [c.to_message_part() for c in self.tool_calls]
@@ -146,7 +161,7 @@ def parse_tool_call(call_id: str, name: str, raw_arguments: str | None, known: l
         error = (f"the arguments of '{name}' are not valid JSON ({e.msg} at char {e.pos}): "
                  f"{raw[:200]!r}. Call the tool again with a complete JSON object.")
     if cut_off and arguments is None:
-        error = (f"your reply was cut off by the length limit while writing the arguments of '{name}'. "
+        error = (f"your reply was {CUT_OFF} while writing the arguments of '{name}'. "
                  "Call it again with shorter arguments.")
     if known is not None and name not in known:
         error = f"there is no tool named '{name}'. Available tools: {', '.join(known)}."
@@ -156,7 +171,7 @@ def parse_tool_call(call_id: str, name: str, raw_arguments: str | None, known: l
 def reply_problem(content: str | None, tool_calls: list[ToolCall], finish_reason: str | None) -> str | None:
     """The reply-level error for the model (cut off, empty), or None."""
     if finish_reason == "length":
-        return ("Your reply was cut off by the length limit. Be shorter: call one tool at a time "
+        return (f"Your reply was {CUT_OFF}. Be shorter: call one tool at a time "
                 "and keep arguments and text brief.")
     if not tool_calls and not (content or "").strip():
         return "Your reply was empty. Call one of the tools, or call `finish` with your result."

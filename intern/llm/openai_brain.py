@@ -10,6 +10,10 @@ A timed-out request to a *local* server (loopback, a private address, a cluster-
 single-label host name) is not sent again: the server is most likely still generating the first
 answer, and a second request would run the same generation beside it on the same accelerator.
 Local servers get a longer default timeout (600 s) than remote APIs (120 s), which are retried.
+Inside a bounded call (:mod:`intern.guards.deadline`: the time the run's budget, the LLM's share of
+it or the probe leaves) every request, retry and wait is shortened to what is left, and running out
+raises :class:`~intern.llm.base.BrainTimeout` naming the bound. Each reply's ``max_tokens`` is sized
+from what the step needs (:mod:`intern.llm.reply_budget`), capped by ``max_tokens``.
 
     brain = OpenAIBrain(model="qwen3-8b", base_url="http://127.0.0.1:8000/v1",
                         on_usage=usage_logger(events, role="researcher"))
@@ -27,9 +31,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from intern.events import EventLog
+from intern.guards.deadline import bound_by, seconds_left, within
 from intern.guards.secrets import redact, register_secret
 from intern.llm.base import (
     BrainError,
+    BrainTimeout,
     ContextLimitError,
     Reply,
     ToolCall,
@@ -38,6 +44,7 @@ from intern.llm.base import (
     reply_problem,
     tool_names,
 )
+from intern.llm.reply_budget import reply_tokens
 from intern.llm.text_tools import parse_text_reply, to_text_messages
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
@@ -94,7 +101,8 @@ class OpenAIBrain:
         backoff_max: the largest backoff delay in seconds.
         max_retry_after: the longest server-requested ``Retry-After`` wait honoured.
         jitter: fractional random extra on backoff delays (0 for deterministic tests).
-        max_tokens: the completion token limit per call, or None for the server default.
+        max_tokens: the most completion tokens of a call, or None for the server default (and no sizing);
+            a call offering tools asks for what its step needs (:mod:`intern.llm.reply_budget`) up to this.
         context_window: the model's context in tokens: ``max_tokens`` is capped so the prompt (as
             estimated) and the answer fit it, never below ``MIN_OUTPUT_TOKENS`` (unless ``max_tokens`` is smaller).
         temperature: sampling temperature, or None for the server default.
@@ -152,6 +160,11 @@ class OpenAIBrain:
     def __repr__(self) -> str:
         return f"OpenAIBrain(model={self.model!r}, base_url={self.base_url!r})"
 
+    def warm_up(self) -> None:
+        """Create the HTTP client now (it imports the SDK: seconds on a busy machine), so that a timed call
+        measures the server, not the import (the capability probe's seconds per call)."""
+        self._sdk()
+
     def _sdk(self) -> Any:
         if self._client is None:
             import openai
@@ -197,16 +210,19 @@ class OpenAIBrain:
         return reply
 
     def output_limit(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int | None:
-        """``max_tokens`` for this call: the configured limit, within what the context window leaves."""
+        """``max_tokens`` for this call: what the step needs when it offers tools (a tool call is short, a
+        final result longer: :func:`~intern.llm.reply_budget.reply_tokens`), at most the configured limit,
+        within what the context window leaves."""
         if self.max_tokens is None:
             return None
+        limit = min(self.max_tokens, reply_tokens(messages, tools)) if tools else self.max_tokens
         if self.context_window is None:
-            return self.max_tokens
+            return limit
         from intern.guards.compaction import estimate_tokens
 
         prompt = estimate_tokens(messages) + estimate_tokens([{"content": json.dumps(tools)}] if tools else [])
-        # the context squeezes the answer down to MIN_OUTPUT_TOKENS at most; a smaller configured limit stands
-        return min(self.max_tokens, max(MIN_OUTPUT_TOKENS, self.context_window - prompt))
+        # the context squeezes the answer down to MIN_OUTPUT_TOKENS at most; a smaller limit stands
+        return min(limit, max(MIN_OUTPUT_TOKENS, self.context_window - prompt))
 
     def _create_with_retries(self, kwargs: dict[str, Any]) -> tuple[Any, int]:
         import openai
@@ -214,8 +230,11 @@ class OpenAIBrain:
         client = self._sdk()
         last = ""
         for attempt in range(1, self.max_attempts + 1):
+            timeout, bound = within(self.timeout), bound_by(self.timeout)
+            if timeout is not None and timeout <= 0:
+                raise self._out_of_time(last, bound)
             try:
-                return client.chat.completions.create(**kwargs), attempt
+                return client.chat.completions.create(**kwargs, timeout=timeout), attempt
             except openai.RateLimitError as e:
                 last = f"429 rate limited: {_detail(e)}"
                 delay = self._retry_after(e.response.headers) or self._backoff(attempt)
@@ -230,9 +249,11 @@ class OpenAIBrain:
                 last = f"{e.status_code} server error: {_detail(e)}"
                 delay = self._backoff(attempt)
             except openai.APITimeoutError:
-                last = f"timed out after {self.timeout:g} s"
+                last = f"timed out after {timeout:.1f} s"
+                if bound is not None:  # the budget's time, not brain.timeout, ran out
+                    raise self._out_of_time(last, bound) from None
                 if not self.retry_timeouts:
-                    raise BrainError(self._safe(
+                    raise BrainTimeout(self._safe(
                         f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s (brain.timeout); "
                         "it is not asked again, since a local server is most likely still generating that answer "
                         "and a second request would run the same generation beside it: raise brain.timeout, or "
@@ -244,9 +265,20 @@ class OpenAIBrain:
             except openai.APIError as e:  # e.g. a body that is not a chat completion
                 raise BrainError(self._safe(f"the LLM server sent an invalid response: {e.message}")) from None
             if attempt < self.max_attempts:
+                left = seconds_left()
+                if left is not None and delay >= left:  # the wait alone would outlast the bound
+                    raise self._out_of_time(last, bound_by(None))
                 self.sleep(delay)
         raise BrainError(self._safe(f"the LLM server at {self.base_url or 'api.openai.com'} failed "
                                     f"{self.max_attempts} attempts; last: {last}"))
+
+    def _out_of_time(self, last: str, bound: str | None) -> BrainTimeout:
+        """The call's bound (the run's budget, the LLM's share, the probe's time) ran out before an answer."""
+        what = {"wall_seconds": "the time left of the run's budget (budget.max_wall_seconds)",
+                "brain_share": "the time left of the LLM's share of the run's budget",
+                "probe": "the capability probe's time"}.get(bound or "", "the time the call had")
+        return BrainTimeout(self._safe(f"the LLM server at {self.base_url or 'api.openai.com'} did not answer "
+                                       f"within {what}" + (f" ({last})" if last else "")), bound=bound)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))

@@ -1,10 +1,10 @@
-"""Tool calls as text, for servers and models without native tool calling, and the probe that finds them.
+"""Tool calls as text, for servers and models without native tool calling.
 
 Many OpenAI-compatible servers accept ``tools`` and silently drop them when the model's chat template
 has no tools block (``transformers serve`` with SmolLM2, measured 2026-12-04): every reply is prose and
-a role spends all its steps. At a run's start :func:`probe_tool_calling` sends one small request that
-needs a tool call; a server that answers with a native call keeps the native protocol, one that answers
-in text gets this text protocol instead (``brain.tool_protocol``):
+a role spends all its steps. At a run's start the capability probe (:mod:`intern.llm.probe`) sends one
+small request that needs a tool call; a server that answers with a native call keeps the native
+protocol, one that answers in text gets this text protocol instead (``brain.tool_protocol``):
 
 - the tools are described in the system prompt (name, description, JSON Schema of the arguments), with
   the one reply format: a fenced block ```` ```json {"tool_calls": [{"name": ..., "arguments": {...}}]} ``` ````;
@@ -22,22 +22,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from typing import Any
 
-from intern.llm.base import ToolCall, parse_tool_call
+from intern.llm.base import CUT_OFF, ToolCall, parse_tool_call
 
-__all__ = ["FORMAT", "PROBE_TOOL", "instructions", "parse_text_reply", "probe_tool_calling", "to_text_messages"]
+__all__ = ["FORMAT", "instructions", "parse_text_reply", "to_text_messages"]
 
 FORMAT = '```json\n{"tool_calls": [{"name": "<tool name>", "arguments": {<the arguments>}}]}\n```'
 _BLOCK = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
-
-#: The capability probe's tool: trivial to call, impossible to mistake for anything else.
-PROBE_TOOL = {"type": "function", "function": {
-    "name": "record_number", "description": "Record a number.",
-    "parameters": {"type": "object", "properties": {"value": {"type": "integer"}}, "required": ["value"]}}}
-
 
 def instructions(tools: list[dict[str, Any]]) -> str:
     """The system-prompt text that offers ``tools`` under the text protocol."""
@@ -104,7 +97,7 @@ def parse_text_reply(content: str | None, known: list[str], cut_off: bool = Fals
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as e:
-        why = ("it was cut off by the length limit" if cut_off
+        why = (f"it was {CUT_OFF}" if cut_off
                else f"it is not valid JSON ({e.msg} at char {e.pos})")
         return rest, [], f"your tool-call block could not be read: {why}. Write it again, exactly:\n{FORMAT}"
     entries = parsed.get("tool_calls") if isinstance(parsed, dict) and "tool_calls" in parsed else [parsed]
@@ -116,24 +109,3 @@ def parse_text_reply(content: str | None, known: list[str], cut_off: bool = Fals
         raw_args = arguments if isinstance(arguments, str) else json.dumps(arguments)
         calls.append(parse_tool_call(f"call_{uuid.uuid4().hex[:12]}", str(c["name"]), raw_args, known, cut_off))
     return rest, calls, None
-
-
-def probe_tool_calling(brain) -> dict[str, Any]:
-    """Ask the server for one tool call and decide the protocol: ``native`` when it answers with a
-    native call, ``text`` otherwise. ``brain``: an :class:`~intern.llm.openai_brain.OpenAIBrain`.
-
-    Raises:
-        BrainError: the server cannot answer at all (its own words in the message).
-    """
-    messages = [{"role": "system", "content": "You are an assistant that acts only by calling tools."},
-                {"role": "user", "content": "Call the record_number tool with value 7."}]
-    started = time.monotonic()
-    reply = brain.decide(messages, [PROBE_TOOL], protocol="native")
-    seconds = round(time.monotonic() - started, 2)
-    native = any(c.name == PROBE_TOOL["function"]["name"] for c in reply.tool_calls)
-    said = (reply.content or "").strip()
-    why = ("the server answered with a native tool call" if native else
-           "the server answered in text without a tool call (it dropped or ignored the tool definitions): "
-           "tools are offered in the prompt and called with a JSON block instead")
-    return {"protocol": "native" if native else "text", "why": why, "finish_reason": reply.finish_reason,
-            "said": said[:200], "seconds": seconds, "model": brain.model, "base_url": brain.base_url}

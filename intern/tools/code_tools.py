@@ -21,6 +21,7 @@ from typing import Any
 
 from intern.config import RunConfig
 from intern.events import EventLog
+from intern.guards.deadline import within
 from intern.tools.base import Tool
 from intern.tools.sandbox import Sandbox, SandboxResult
 from intern.tools.sandbox_paths import RUN_MARKER, SCRATCH_TREE
@@ -84,7 +85,9 @@ class CodeTools:
             network: Ask for network access (e.g. to download); it needs the supervisor's approval, which
                 may be a human's and may be denied.
         """
-        result = self.sandbox.run_python(code, timeout_s=timeout_s, network=network)
+        bounded = within(timeout_s)  # never past the run's budget (the role's step is bounded by it)
+        result = self.sandbox.run_python(code, timeout_s=max(0.01, timeout_s if bounded is None else bounded),
+                                         network=network)
         self.record("run_python", code, result)
         return result
 

@@ -4,7 +4,8 @@ The server speaks the chat-completions wire format; the script (scripted_agents.
 answers as each role would. Covered here: a full `intern run` on Ray with
 `brain.kind=openai`, and an approval pause (LangGraph interrupt) answered from a second
 process with `intern approve`, once approving and once denying with feedback that the
-trainer acts on; and a whole run on the text protocol (a server without native tool calling).
+trainer acts on; a whole run on the text protocol (a server without native tool calling); and
+a server that takes 60 s per reply, which cannot push a run past its budget.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from llm_server import LLMServer
-from scripted_agents import as_text_protocol, make_responder
+from llm_server import LLMServer, reply, slow
+from scripted_agents import as_text_protocol, capable_agent, make_responder
 
 from intern.events import read_events
 from intern.resolve import load_config
@@ -54,8 +55,8 @@ def test_intern_run_with_openai_brain_on_ray(tmp_path):
     assert len(_events(run_dir, "llm_usage")) == len(requests) + len(probes)
     # before any work, one probe found that the server calls tools natively; the report says so
     [probe] = _events(run_dir, "brain_probe")
-    assert len(probes) == 1 and probe["protocol"] == "native" and probe["ts"] < ends[0]["ts"]
-    assert "| LLM tool calling | native: the server answered with a native tool call" in (
+    assert len(probes) == 3 and probe["verdict"] == "native" and probe["passed"] == 3 and probe["ts"] < ends[0]["ts"]
+    assert "| LLM brain (capability probe) | native: the server answered with a native tool call" in (
         run_dir / "report.md").read_text()
     assert requests[0]["headers"]["authorization"] == "Bearer sk-test-secret-123456"
     everything = (run_dir / "events.jsonl").read_text() + (run_dir / "report.md").read_text()
@@ -116,13 +117,16 @@ def _pending(run_dir: Path) -> list[dict]:
 
 @pytest.mark.integration
 def test_a_whole_run_on_the_text_protocol(tmp_path):
-    """A server without native tool calling (it answers the probe in prose): every role's calls travel as
-    JSON blocks in plain chat, and the run completes with no role falling back to the playbook."""
+    """A server without native tool calling (it answers the probe's protocol check in prose, then its tasks
+    as JSON blocks): every role's calls travel as JSON blocks in plain chat. The agents are the capable
+    ones `intern bench brain` measures with: each makes its slip (a citation never looked up, a target
+    style that does not exist, a required argument forgotten), is corrected by the loop, and finishes its
+    step itself: no role falls back to the playbook."""
     from graphs.runner import run
 
     cfg = load_config(TINY, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=scripted",
                              "approval.mode=auto"])
-    with LLMServer(as_text_protocol(make_responder()), native_tools=False) as server:
+    with LLMServer(as_text_protocol(capable_agent()), native_tools=False) as server:
         cfg.brain.base_url = server.base_url
         outcome = run(cfg, run_id="text", use_ray=False, live=False)
         requests = server.requests
@@ -137,3 +141,51 @@ def test_a_whole_run_on_the_text_protocol(tmp_path):
     assert requests and all(not r["body"].get("tools") for r in requests)  # no tool definitions sent
     assert all("tool_calls" not in m for r in requests for m in r["body"]["messages"])
     assert len(_events(run_dir, "train_end")) == 2 and outcome["final"]["n"] == 4
+    assert all(e["llm"] for e in _events(run_dir, "agent_start"))  # every step was the model's
+    assert len(_events(run_dir, "result_rejected")) == 1  # the researcher's uncited source, corrected
+    failed = [e["tool"] for e in _events(run_dir, "tool_call") if not e["ok"]]
+    assert sorted(failed) == ["build_dataset", "build_dataset", "launch_training", "launch_training"], failed
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("probe_too", [False, True], ids=["roles-slow", "every-reply-slow"])
+def test_a_server_that_takes_a_minute_per_reply_cannot_push_a_run_past_its_budget(tmp_path, probe_too):
+    """Every role's request is answered after 60 s. roles-slow: the probe is answered at once, as a capable
+    model would, so the roles get a share of the wall clock sized from its fast replies: the first call is
+    cut at the share's end and every role's step falls back to the playbook. every-reply-slow: the probe
+    itself gets no answer within its tenth of the budget, so the model cannot act. Either way the run trains
+    and scores within its budget."""
+    from graphs.runner import run
+    from intern.llm.probe import PROBE_SYSTEM
+
+    budget = 300.0
+    respond = make_responder()
+
+    def answer(body):
+        if body["messages"][0]["content"].startswith(PROBE_SYSTEM):
+            return slow(60, reply("I would call the tool."))
+        return slow(60, respond(body))
+
+    cfg = load_config(TINY, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=scripted",
+                             "approval.mode=auto", f"budget.max_wall_seconds={budget}", "branches=1"])
+    with LLMServer(answer, native_tools=None if probe_too else True) as server:
+        cfg.brain.base_url = server.base_url
+        started = time.time()
+        outcome = run(cfg, run_id="slow", use_ray=False, live=False)
+        took = time.time() - started
+    assert outcome["status"] == "succeeded" and outcome["final"]["score"] is not None, outcome
+    assert outcome["wall_seconds"] <= budget and took <= budget + 10, (outcome["wall_seconds"], took)
+    run_dir = tmp_path / "slow"
+    [probe] = _events(run_dir, "brain_probe")
+    falls = _events(run_dir, "brain_fallback")
+    if probe_too:
+        assert probe["verdict"] == "cannot_act" and "no answer" in probe["why"] and probe["seconds"] <= 0.1 * budget + 2
+        assert [(f["reason"], f["roles"]) for f in falls] == [("cannot_act", "all")]
+    else:
+        assert probe["verdict"] == "native" and probe["seconds"] < 10
+        [share] = _events(run_dir, "brain_share_sized")
+        assert share["seconds"] < 0.25 * budget
+        assert {f["role"] for f in falls} == {"researcher", "data_engineer", "trainer", "evaluator"}
+        assert {f["reason"] for f in falls} == {"brain_share"}
+        [used] = _events(run_dir, "brain_share_used")
+        assert used["used_s"] <= share["seconds"] + 10  # the first call, cut at the share's end (+ the SDK's import)

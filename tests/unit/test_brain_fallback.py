@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_server import LLMServer, Toolbox, reply, status
+from llm_server import LLMServer, Toolbox, call, reply, status
 
 from actors.agentic import RoleAgent, RoleStopped
 from intern.events import EventLog, read_events
@@ -35,7 +35,8 @@ def _run(agent: RoleAgent, tools: Toolbox):
 
 
 @pytest.mark.parametrize(("script", "reason"), [
-    ([reply("I would evaluate the model now.")] * 3, "max_steps"),  # prose, never a tool call
+    ([reply("I would evaluate the model now.")] * 3, "no_tool_call"),  # prose, never a tool call
+    ([reply(tool_calls=[call("add", {"a": k, "b": 1})]) for k in range(3)], "max_steps"),  # acts, never finishes
     ([status(400, body={"detail": "Unknown model: scripted"})], "brain_error")])  # the server refuses
 def test_the_playbook_plays_the_step_the_llm_could_not(tmp_path, script, reason):
     tools = Toolbox(add=lambda a: json.dumps(a["a"] + a["b"]))
@@ -43,7 +44,7 @@ def test_the_playbook_plays_the_step_the_llm_could_not(tmp_path, script, reason)
         agent, gate = _agent(tmp_path, server)
         outcome = _run(agent, tools)
     assert outcome.final == {"answer": 5}
-    assert tools.calls == [("add", {"a": 2, "b": 3})]  # the playbook's move, through the same tools
+    assert tools.calls[-1] == ("add", {"a": 2, "b": 3})  # the playbook's move, through the same tools
     events = read_events(tmp_path / "events.jsonl")
     [fallback] = [e for e in events if e["event"] == "brain_fallback"]
     assert fallback["role"] == "evaluator" and fallback["branch"] == "i1-b0" and fallback["to"] == "playbook"
@@ -76,7 +77,7 @@ def test_without_fallback_the_role_stops_with_the_reason(tmp_path):
     tools = Toolbox(add=lambda a: json.dumps(a["a"] + a["b"]))
     with LLMServer([reply("thinking")] * 3) as server:
         agent, _ = _agent(tmp_path, server, "brain.fallback=none")
-        with pytest.raises(RoleStopped, match=r"evaluator stopped \(max_steps\)"):
+        with pytest.raises(RoleStopped, match=r"evaluator stopped \(no_tool_call\)"):
             _run(agent, tools)
     assert tools.calls == [] and not [e for e in read_events(tmp_path / "events.jsonl")
                                       if e["event"] == "brain_fallback"]

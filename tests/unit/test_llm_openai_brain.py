@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 
@@ -196,18 +195,29 @@ def test_each_servers_error_body_is_read_and_shown(body, said):
     assert ("context is too small" if over else "refused the request (400)") in str(err.value)
 
 
-def test_the_output_budget_is_sent_and_fits_the_context_window():
-    """No max_tokens meant the server's default (1024 for transformers serve) cut every reply."""
-    from intern.guards.compaction import estimate_tokens
-    from intern.llm.openai_brain import MIN_OUTPUT_TOKENS
+def test_inside_a_bound_a_call_ends_when_the_budgets_time_does():
+    """The run's time left (intern.guards.deadline) shortens brain.timeout; running out names the bound."""
+    from intern.guards.deadline import bounded
+    from intern.llm.base import BrainTimeout
 
-    long = [*MESSAGES, {"role": "user", "content": "x" * 3500}]  # ~1,000 tokens
-    with LLMServer([reply("a"), reply("b"), reply("c"), reply("d"), reply("e")]) as server:
-        make_brain(server)[0].decide(MESSAGES, TOOLS)  # no limit configured: none sent
-        make_brain(server, max_tokens=300)[0].decide(MESSAGES, TOOLS)
-        make_brain(server, max_tokens=2048, context_window=2048)[0].decide(long, TOOLS)
-        make_brain(server, max_tokens=2048, context_window=1024)[0].decide(long, TOOLS)
-        make_brain(server, max_tokens=48, context_window=1024)[0].decide(long, TOOLS)  # a small limit stands
-    sent = [r["body"].get("max_tokens") for r in server.requests]
-    prompt = estimate_tokens(long) + estimate_tokens([{"content": json.dumps(TOOLS)}])
-    assert sent == [None, 300, 2048 - prompt, MIN_OUTPUT_TOKENS, 48]
+    with LLMServer([slow(3.0, reply("late"))]) as server:
+        brain, _, _ = make_brain(server, timeout=60.0)
+        started = time.monotonic()
+        with bounded(0.5, "brain_share"), pytest.raises(BrainTimeout, match="LLM's share") as err:
+            brain.decide(MESSAGES, [])
+        assert time.monotonic() - started < 2.0
+    assert err.value.bound == "brain_share"
+    again = pickle.loads(pickle.dumps(err.value))  # it crosses Ray actors with its bound
+    assert isinstance(again, BrainTimeout) and again.bound == "brain_share" and str(again) == str(err.value)
+
+
+def test_a_wait_the_bound_cannot_afford_is_not_waited():
+    """A 429 asking for 30 s with 1 s of the budget left: no sleep, a timeout naming the run's budget."""
+    from intern.guards.deadline import bounded
+    from intern.llm.base import BrainTimeout
+
+    with LLMServer([status(429, headers={"retry-after": "30"}), reply("ok")]) as server:
+        brain, sleeps, _ = make_brain(server, max_retry_after=60.0)
+        with bounded(1.0, "wall_seconds"), pytest.raises(BrainTimeout, match="run's budget") as err:
+            brain.decide(MESSAGES, [])
+    assert sleeps == [] and err.value.bound == "wall_seconds" and "429" in str(err.value)

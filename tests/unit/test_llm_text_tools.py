@@ -1,39 +1,20 @@
-"""Tool calls as text for servers without native tool calling, and the probe that decides, through the real
-openai SDK against the loopback server (which can answer like a server that drops tool definitions)."""
+"""Tool calls as text for servers without native tool calling, through the real openai SDK against the
+loopback server (the probe that chooses this protocol: test_llm_probe.py)."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-from llm_server import LLMServer, Toolbox, reply, status
+from llm_server import LLMServer, Toolbox, reply
 
-from intern.llm.base import BrainError
 from intern.llm.openai_brain import OpenAIBrain
-from intern.llm.text_tools import FORMAT, parse_text_reply, probe_tool_calling, to_text_messages
+from intern.llm.text_tools import FORMAT, parse_text_reply, to_text_messages
 
 SCHEMA = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "integer"}}}
 
 
 def brain(server: LLMServer, **kw) -> OpenAIBrain:
     return OpenAIBrain(model="m", base_url=server.base_url, api_key="sk-x", max_attempts=1, **kw)
-
-
-@pytest.mark.parametrize(("native", "protocol"), [(True, "native"), (False, "text")])
-def test_the_probe_picks_native_or_text_from_the_servers_answer(native, protocol):
-    with LLMServer([], native_tools=native) as server:
-        verdict = probe_tool_calling(brain(server))
-    assert verdict["protocol"] == protocol and verdict["seconds"] >= 0
-    [sent] = server.probes
-    assert sent["body"]["tools"][0]["function"]["name"] == "record_number"  # the probe offers its tool natively
-    if not native:
-        assert "recorded the number 7" in verdict["said"] and "JSON block" in verdict["why"]
-
-
-def test_a_server_that_cannot_answer_the_probe_fails_with_its_own_words():
-    with LLMServer([status(404, body={"detail": "Model m not found; pass one of: smollm2"})],
-                   native_tools=None) as server, pytest.raises(BrainError, match="Model m not found"):
-        probe_tool_calling(brain(server))
 
 
 def _blocks(calls: list[dict]) -> str:
@@ -103,24 +84,3 @@ def test_history_in_text_form_merges_consecutive_turns_of_one_role():
     assert out[3]["content"] == "Result of `add` (call c1):\n1\n\nResult of `add` (call c2):\n2"
     assert json.loads(out[2]["content"].split("```json\n")[1].split("\n```")[0]) == {
         "tool_calls": [{"name": "add", "arguments": {"a": 1}}, {"name": "add", "arguments": {"a": 2}}]}
-
-
-def test_a_run_whose_llm_server_cannot_answer_fails_before_any_work(tmp_path):
-    """The probe is the run's first LLM call: a wrong model name fails the run at once, in the server's
-    words (FastAPI's `detail`, as `transformers serve` sends it), with no role started."""
-    from pathlib import Path
-
-    from graphs.runner import run
-    from intern.events import read_events
-    from intern.resolve import load_config
-
-    tiny = Path(__file__).parents[1] / "integration" / "tiny.yaml"
-    with LLMServer([status(404, body={"detail": "The model `nope` does not exist."})], native_tools=None) as server:
-        cfg = load_config(tiny, [f"output_dir={tmp_path}", "brain.kind=openai", "brain.model=nope",
-                                 f"brain.base_url={server.base_url}", "brain.max_attempts=1"])
-        with pytest.raises(BrainError, match="does not exist"):
-            run(cfg, run_id="noserver", use_ray=False, live=False)
-    results = json.loads((tmp_path / "noserver" / "results.json").read_text())
-    assert results["status"] == "failed" and "The model `nope` does not exist." in results["error"]
-    events = read_events(tmp_path / "noserver" / "events.jsonl")
-    assert not [e for e in events if e["event"] in ("agent_start", "hypotheses", "train_start")]
