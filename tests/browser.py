@@ -13,7 +13,8 @@ input pipeline (``Input.insertText``, key events), as a person's keyboard would.
 
 Chromium starts as root with ``--no-sandbox``, and with the background services that phone home turned
 off: without ``--disable-background-networking`` and friends, on a machine with no internet its
-connection attempts are refused many at a time.
+connection attempts are refused many at a time. ``--remote-debugging-port=0`` lets it pick a free port,
+which it writes to ``DevToolsActivePort`` in its profile directory.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ __all__ = ["BrowserError", "Chromium", "chromium_path"]
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars")
+         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
+         "--disable-dev-shm-usage")  # a container's /dev/shm is often 64 MB: Chromium's renderers crash in it
 
 
 #: What CDP answers while the page it was asked about is being replaced.
