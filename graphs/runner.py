@@ -29,6 +29,7 @@ from langgraph.types import Command
 from actors import RoleFactory
 from graphs.post_training import build_graph
 from graphs.state import RunContext
+from intern.banner import print_run_banner
 from intern.config import ClusterProfile, RunConfig, save_config
 from intern.errors import InternError
 from intern.events import EventLog, read_events
@@ -94,20 +95,23 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def _init_ray(profile: ClusterProfile) -> bool:
+def _init_ray(profile: ClusterProfile, run_id: str) -> bool:
     """Connect to or start Ray; returns True if this process started (and must stop) it."""
     import ray
+    from ray.job_config import JobConfig
 
     if ray.is_initialized():
         return False
     env = {"env_vars": {**OFFLINE_ENV, **{k: v for k, v in os.environ.items()
                                           if k.startswith("INTERN_")}}}
+    # the dashboard's Jobs view names the driver by its metadata's job_name (a Ray Job keeps its own)
+    job = JobConfig(metadata={"job_name": run_id})
     if profile.address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=profile.address or os.environ["RAY_ADDRESS"], namespace="intern",
-                 runtime_env=env, log_to_driver=False)
+                 runtime_env=env, log_to_driver=False, job_config=job)
         return False
     ray.init(address="local", num_cpus=profile.num_cpus, namespace="intern", runtime_env=env,
-             log_to_driver=False, include_dashboard=True, dashboard_host="127.0.0.1")
+             log_to_driver=False, include_dashboard=True, dashboard_host="127.0.0.1", job_config=job)
     return True
 
 
@@ -168,8 +172,9 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
     # code scored outside a role (HumanEval) builds its sandbox from this; Ray workers get INTERN_* too
     os.environ["INTERN_SANDBOX_ISOLATION"] = cfg.sandbox.isolation
     assert isinstance(cfg.cluster, ClusterProfile)
-    started_ray = _init_ray(cfg.cluster) if use_ray else False
+    started_ray = _init_ray(cfg.cluster, run_id) if use_ray else False
     previous_handler = _stop_on_sigterm()
+    print_run_banner(run_id, run_dir, resumed=graph_input is None)  # Ray is up: its dashboard URL is known
     roles = RoleFactory(cfg, run_dir, run_id, use_ray=use_ray)
     conn = sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False)
     state: dict[str, Any] = {}

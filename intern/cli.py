@@ -118,10 +118,10 @@ def submit(address: Annotated[str, typer.Option(help=_ADDRESS_HELP)],
         job = submit_run(address, config, list(set_ or []), run_id=run_id, output_dir=out)
     except InternError as e:
         _fail(str(e))
-    typer.echo(f"submitted run {job.run_id} as Ray Job {job.job_id}")
-    typer.echo(f"dashboard: {job.dashboard_url}/#/jobs/{job.job_id}")
-    typer.echo(f"run dir:   {Path(out) / run_id}")
-    typer.echo(f"status:    intern status {job.job_id} --address {address}")
+    from intern.banner import submit_banner
+    from intern.cluster import auth_env
+
+    typer.echo(submit_banner(job, str(Path(out) / run_id), auth_env()))
 
 
 @app.command()
@@ -303,6 +303,8 @@ def _print_run_status(run_dir: Path) -> None:
 
 
 def _print_summary(r: dict, run_dir: Path) -> None:
+    from intern.banner import report_paths
+
     def fmt(s):
         return "n/a" if not s else f"{s['score']:.3f} (n={s['n']}, {s['split']})"
 
@@ -324,7 +326,7 @@ def _print_summary(r: dict, run_dir: Path) -> None:
                    f"{c.get('removed_rows')} rows")
     else:
         typer.echo("contamination: the audit did not run (no training set was built)")
-    typer.echo(f"report:    {run_dir / 'report.md'}")
+    typer.echo("report:    " + " and ".join(str(p) for p in report_paths(run_dir)))
 
 
 def _mount_bench() -> None:

@@ -37,7 +37,8 @@ from typing import Any
 __all__ = ["DASHBOARD_ENV", "METRICS", "enabled", "observe", "set_budget"]
 
 #: What every intern process on Ray gets so the dashboard shows its runs: each training stage's Ray Train
-#: run in the Train view (Ray Train's state tracking, off by default). A value set by the user is kept.
+#: run at /api/train/v2/runs/v1 (Ray Train's state tracking, off by default; Ray 2.60's dashboard has no Train
+#: page). A value set by the user is kept.
 DASHBOARD_ENV = {"RAY_TRAIN_ENABLE_STATE_TRACKING": os.environ.get("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")}
 
 # name -> (kind, description, tag keys)

