@@ -195,7 +195,11 @@ def route_after_review(state: RunState) -> list[Send] | Literal["research", "fin
 
 
 def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Score the base model and the chosen checkpoint on the test split, concurrently."""
+    """Score the base model and the chosen checkpoint on the test split, concurrently.
+
+    A budget that runs out here ends the run ``stopped`` with what was scored (the baseline alone, or
+    nothing), the reason in ``stop_reason``: a stop, not a failure (issue 32).
+    """
     roles = runtime.context.roles
     best_id = state["decision"].get("best_branch")
     if best_id is None:
@@ -203,15 +207,39 @@ def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     best = next(r for r in state["branch_results"] if r["id"] == best_id)
     calls = {"baseline": ("test-baseline", (roles.cfg.base_model, "test"), {"which": "baseline"}),
              "final": ("test-final", (best["checkpoint"], "test"), {"branch": best_id, "which": "final"})}
-    futures = {w: roles.submit("evaluator", key, "evaluate", *a, **kw) for w, (key, a, kw) in calls.items()}
-    done = {w: roles.wait(f) for w, f in futures.items()}  # both at once, one evaluator actor each
+    futures: dict[str, Any] = {}
+    done: dict[str, Any] = {}
+    stops: dict[str, dict[str, Any]] = {}
+
+    def settle(into: dict[str, Any], which: str, run: Any) -> None:
+        try:
+            into[which] = run()
+        except GraphBubbleUp:
+            raise
+        except Exception as e:
+            if (stop := stop_reason(e)) is None:
+                raise
+            stops[which] = stop
+
+    for w, (key, a, kw) in calls.items():  # both at once, one evaluator actor each (in-process: one by one)
+        settle(futures, w, lambda key=key, a=a, kw=kw: roles.submit("evaluator", key, "evaluate", *a, **kw))
+    for w, future in futures.items():
+        settle(done, w, lambda future=future: roles.wait(future))
     for w, (key, a, kw) in calls.items():
-        if paused(done[w]) is not None:  # pausing needs this node's own interrupt()
-            done[w] = call_role(runtime, "evaluator", key, "evaluate", *a, **kw)
-    base, final = done["baseline"], done["final"]
-    scores = {"baseline": base, "final": {**final, "branch": best_id}}
+        if w in done and paused(done[w]) is not None:  # pausing needs this node's own interrupt()
+            del done[w]
+            settle(done, w, lambda key=key, a=a, kw=kw: call_role(runtime, "evaluator", key, "evaluate", *a, **kw))
     roles.release("test-baseline")
     roles.release("test-final")
+    scores: dict[str, Any] = {}
+    if "baseline" in done:
+        scores["baseline"] = done["baseline"]
+    if "final" in done:
+        scores["final"] = {**done["final"], "branch": best_id}
+    if stops:
+        stop = stops.get("baseline") or stops["final"]
+        unscored = " and ".join(w for w in calls if w not in scores)
+        scores["stop_reason"] = {**stop, "message": f"{stop.get('message')} (before the {unscored} test evaluation)"}
     return scores
 
 

@@ -133,7 +133,7 @@ def test_clean_run_passes_every_check(base_dir, run_dir, tiny, bench, evals) -> 
               check_identity(base, str(base_dir)), check_test_evaluations(_events()),
               check_training_data(branches, evals)]
     report = integrity_report(checks)
-    assert report == {"passed": True, "checks": checks, "failed": []}, report
+    assert report == {"passed": True, "checks": checks, "failed": [], "nothing_to_check": []}, report
     assert json.loads(json.dumps(report)) == report
     lineage = checks[0]["detail"]
     assert "checkpoints/b1/final <- base" in lineage
