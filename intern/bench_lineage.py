@@ -95,6 +95,7 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
 
     def judge(label: str, kind: str, path: Path, **extra: Any) -> None:
         rows.append(_row(label, kind, check_weights({str(path): {}}, base), path, **extra))
+        write_json({"model": model, "partial": True, "rows": rows}, json_output_file)  # a long bench: keep what it has
         print(f"{label:<34} {kind:<14} max {rows[-1]['max_rel_distance']}  median "
               f"{rows[-1]['median_rel_distance']}  passed={rows[-1]['passed']}", flush=True)
 

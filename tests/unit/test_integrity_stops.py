@@ -42,10 +42,11 @@ def _stopped_run(out: Path, tool_calls: int) -> tuple[object, dict, Path]:
 
 def _regate(cfg, run_dir: Path) -> dict:
     """The supervisor's gate and results.json again, on the run's final state as its checkpointer kept it."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
     from actors.supervisor import Supervisor
     from graphs.post_training import build_graph
     from intern.results import build_results
-    from langgraph.checkpoint.sqlite import SqliteSaver
 
     with sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False) as conn:
         state = dict(build_graph(SqliteSaver(conn)).get_state({"configurable": {"thread_id": "r"}}).values)
@@ -104,9 +105,8 @@ def test_stopped_before_the_baseline(tmp_path) -> None:
     assert checks["weights"]["statistics"]["checkpoints/i1-b0/final"]["max_rel_distance"] < 0.5
 
     # a checkpoint swapped for a model of the same shape that is not a fine-tune of the base
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.manual_seed(5)
     AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model("tiny:llama"))).save_pretrained(

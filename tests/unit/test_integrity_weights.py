@@ -109,8 +109,8 @@ def test_the_base_with_two_layers_exchanged_fails(base, run_dir) -> None:
 
     final = _copy(Path(base["path"]), run_dir / "checkpoints" / "b0" / "final")
     tensors = load_file(final / "model.safetensors")
-    swapped = {k.replace("layers.0.", "layers.X.").replace("layers.1.", "layers.0.").replace("layers.X.", "layers.1."): v
-               for k, v in tensors.items()}
+    order = {"layers.0.": "layers.1.", "layers.1.": "layers.0."}
+    swapped = {next((k.replace(a, b) for a, b in order.items() if a in k), k): v for k, v in tensors.items()}
     save_file(swapped, final / "model.safetensors", metadata={"format": "pt"})
     _, weights = _gate(_record(final, Path(base["path"])), base, run_dir)
     assert not weights["passed"] and weights["statistics"]["checkpoints/b0/final"]["tensor"].startswith("model.layers.")
