@@ -109,33 +109,7 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
 
     with work_dir_or_temp(work_dir, "lineage") as work:
         cost: dict[str, Any] = {}
-        for lr in (3e-5, 1e-4, 1e-3):
-            out = work / f"sft-{lr:g}"
-            final, s_per_step = sft(out, lr, steps, save=quarter)
-            folder = trainer_dir(SFTJob(**json.loads((final / "intern_train.json").read_text())["job"]))
-            for point in sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
-                judge(f"SFT lr {lr:g} step {point.name.split('-')[1]}", "honest", point, lr=lr,
-                      step=int(point.name.split("-")[1]))
-            judge(f"SFT lr {lr:g} final ({steps} steps)", "honest", final, lr=lr, step=steps)
-            if not cost:
-                one = weight_distances(base_dir, [final])
-                cost = {"bytes_read": one["bytes_read"], "seconds": one["seconds"], "s_per_train_step": s_per_step,
-                        "params": base.get("num_parameters")}
-            shutil.rmtree(out)  # checkpoints with optimizer state: GBs
-        out = work / "lora"
-        final, _ = sft(out, 1e-3, max(1, steps // 2), lora=True)
-        judge(f"LoRA r16 lr 1e-3 merged ({steps // 2} steps)", "honest", final, lr=1e-3, step=steps // 2)
-        shutil.rmtree(out)
-        out = work / "sft-grpo"
-        first, _ = sft(out, 1e-4, max(1, steps // 3))
-        grpo_data = build_grpo_dataset(bench, out / "grpo-data", n_rows=4 * grpo_steps, seed=1,
-                                       decontaminate_against=evals)
-        grpo = run_grpo(GRPOJob(model_path=str(first), dataset_path=grpo_data.path, output_dir=str(out / "grpo"),
-                                benchmark="wordproblems", learning_rate=5e-6, max_steps=grpo_steps, batch_size=4,
-                                num_generations=4, max_completion_length=32, probe_prompts=0, min_signal=0.0))
-        judge(f"SFT {steps // 3} steps -> GRPO {grpo_steps} steps", "honest", Path(grpo.final_path),
-              lr=5e-6, step=steps // 3 + grpo_steps)
-        shutil.rmtree(out)
+        # the models that are not descendants first: no training, minutes at most
         for seed in (0, 1):
             path = _random_init(base_dir, work / f"random-{seed}", seed)
             judge(f"random init, seed {seed}", "not descendant", path)
@@ -153,6 +127,37 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
         rows.append(_row("tiny:llama shape, twice the layers", "other shape", check_weights({str(path): {}}, tiny),
                          path))
         print(f"{rows[-1]['label']:<34} passed={rows[-1]['passed']}  {rows[-1]['detail'][:120]}")
+        def full(lr: float) -> None:
+            nonlocal cost
+            out = work / f"sft-{lr:g}"
+            final, s_per_step = sft(out, lr, steps, save=quarter)
+            folder = trainer_dir(SFTJob(**json.loads((final / "intern_train.json").read_text())["job"]))
+            for point in sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+                judge(f"SFT lr {lr:g} step {point.name.split('-')[1]}", "honest", point, lr=lr,
+                      step=int(point.name.split("-")[1]))
+            judge(f"SFT lr {lr:g} final ({steps} steps)", "honest", final, lr=lr, step=steps)
+            if not cost:
+                one = weight_distances(base_dir, [final])
+                cost = {"bytes_read": one["bytes_read"], "seconds": one["seconds"], "s_per_train_step": s_per_step,
+                        "params": base.get("num_parameters")}
+            shutil.rmtree(out)  # checkpoints with optimizer state: GBs
+        full(1e-3)  # the largest moves first
+        out = work / "lora"
+        final, _ = sft(out, 1e-3, max(1, steps // 2), lora=True)
+        judge(f"LoRA r16 lr 1e-3 merged ({steps // 2} steps)", "honest", final, lr=1e-3, step=steps // 2)
+        shutil.rmtree(out)
+        out = work / "sft-grpo"
+        first, _ = sft(out, 1e-4, max(1, steps // 3))
+        grpo_data = build_grpo_dataset(bench, out / "grpo-data", n_rows=4 * grpo_steps, seed=1,
+                                       decontaminate_against=evals)
+        grpo = run_grpo(GRPOJob(model_path=str(first), dataset_path=grpo_data.path, output_dir=str(out / "grpo"),
+                                benchmark="wordproblems", learning_rate=5e-6, max_steps=grpo_steps, batch_size=4,
+                                num_generations=4, max_completion_length=32, probe_prompts=0, min_signal=0.0))
+        judge(f"SFT {steps // 3} steps -> GRPO {grpo_steps} steps", "honest", Path(grpo.final_path),
+              lr=5e-6, step=steps // 3 + grpo_steps)
+        shutil.rmtree(out)
+        full(1e-4)
+        full(3e-5)
     honest = [r["max_rel_distance"] for r in rows if r["kind"] == "honest"]
     foreign = [r["max_rel_distance"] for r in rows if r["kind"] == "not descendant"]
     summary = {"model": model, "threshold": MAX_REL_DISTANCE, "honest_max": max(honest),
