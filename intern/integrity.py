@@ -1,22 +1,27 @@
 """The integrity checks of a finished run, as plain functions over files and events.
 
 The supervisor runs them before the report; each check returns JSON-ready data,
-``{"name", "passed", "detail"}``, where ``detail`` says what was found and, when a check
-fails, what is wrong::
+``{"name", "passed", "checked", "detail"}``, where ``detail`` says what was found and, when a
+check fails, what is wrong; ``checked`` is False when there was nothing to check (a run its
+budget stopped before training or scoring), which fails nothing::
 
     base = fingerprint(resolve_model(cfg.base_model))         # at run start; keep it in the run dir
     problem = check_init_from(hypothesis["init_from"], base, run_dir)   # when a hypothesis is proposed
+    lineage = check_lineage(final_checkpoint, base, run_dir)  # every record chains back to the base
     report = integrity_report([
-        check_lineage(final_checkpoint, base, run_dir),           # every record chains back to the base
+        lineage,
+        check_weights(lineage.pop("models"), base, run_dir),  # the checkpoints' own weights (integrity_weights)
         check_identity(base, state["baseline"]["model_path"]),    # the baseline scored is the base
-        check_test_evaluations(read_events(run_dir / "events.jsonl")),
+        check_test_evaluations(read_events(run_dir / "events.jsonl"), reported=["baseline", "final"]),
         check_training_data(state["branch_results"], bench.items("dev") + bench.items("test")),
+        check_provenance(state["branch_results"], [(cfg.data.teacher_model, cfg.data.teacher_base_url)]),
     ])
-    report["passed"], report["failed"]                            # results.json's "integrity" block
+    report["passed"], report["failed"], report["nothing_to_check"]   # results.json's "integrity" block
 
 "The same model" means the same bytes: `intern.models.model_digest` over ``config.json`` and
 the weight files, re-computed when checked, so a base model directory whose weights were
-swapped after the run started fails even at the same path.
+swapped after the run started fails even at the same path. The records say what each
+checkpoint was trained from; `intern.integrity_weights` checks that its weights agree.
 """
 
 from __future__ import annotations
