@@ -4,8 +4,8 @@
 
 Calibrates :data:`intern.integrity_weights.MAX_REL_DISTANCE`. It trains the base model with this
 project's recipes, plain in this process (no Ray): full SFT at three learning rates (3e-5 and
-1e-4, the playbook's, and 1e-3, ten times the usual), keeping a checkpoint every quarter of
-``--steps``; LoRA at 1e-3, merged on export; SFT then GRPO. Every checkpoint is judged by the
+1e-4, the playbook's, and 1e-3, ten times the usual), judging the checkpoint saved every quarter
+of ``--steps``; LoRA at 1e-3, merged on export; SFT then GRPO. Every checkpoint is judged by the
 gate's own function (:func:`~intern.integrity_weights.check_weights`). Then the same for models
 that do not descend from the base: two random inits of its architecture, the base with two
 layers swapped, ``tiny:llama``-shaped models built with other seeds (against the seed-0 one) and
@@ -66,6 +66,19 @@ def _layers_swapped(base_dir: Path, out: Path) -> Path:
     return out
 
 
+def _judge_on_save(judge: Any) -> Any:
+    """A trainer callback that judges each checkpoint as it is saved (the trainer keeps only the newest one)."""
+    from transformers import TrainerCallback  # here: `intern bench` imports this module at start-up
+
+    class JudgeOnSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            point = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if point.is_dir():
+                judge(point, state.global_step)
+
+    return JudgeOnSave()
+
+
 def _row(label: str, kind: str, check: dict[str, Any], path: Path, **extra: Any) -> dict[str, Any]:
     stats = next(iter(check["statistics"].values()), {})
     return {"label": label, "kind": kind, "passed": check["passed"], "path": str(path), **extra,
@@ -84,7 +97,7 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
     from intern.integrity_weights import MAX_REL_DISTANCE, check_weights, weight_distances
     from intern.models import resolve_model
     from intern.train.grpo import GRPOJob, run_grpo
-    from intern.train.sft import SFTJob, run_sft, trainer_dir
+    from intern.train.sft import SFTJob, run_sft
 
     base_dir = resolve_model(model)
     base = fingerprint(base_dir)
@@ -99,18 +112,19 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
         print(f"{label:<34} {kind:<14} max {rows[-1]['max_rel_distance']}  median "
               f"{rows[-1]['median_rel_distance']}  passed={rows[-1]['passed']}", flush=True)
 
-    def sft(out: Path, lr: float, n: int, *, lora: bool = False, save: int | None = None) -> tuple[Path, float]:
+    def sft(out: Path, lr: float, n: int, *, lora: bool = False, save: int | None = None,
+            callbacks: list | None = None) -> tuple[Path, float]:
         data = build_sft_dataset(bench, out / "data", n_rows=4 * n, seed=0, decontaminate_against=evals)
         job = SFTJob(model_path=str(base_dir), dataset_path=data.path, output_dir=str(out / "ckpt"),
                      learning_rate=lr, max_steps=n, batch_size=4, max_length=128, save_steps=save or n, lora=lora)
         started = time.time()
-        result = run_sft(job)
+        result = run_sft(job, callbacks=callbacks)
         return Path(result.final_path), (time.time() - started) / n
 
     with work_dir_or_temp(work_dir, "lineage") as work:
         cost: dict[str, Any] = {}
         # the models that are not descendants first: no training, minutes at most
-        for seed in (0, 1):
+        for seed in (1, 2):  # (tiny:llama is built with seed 0)
             path = _random_init(base_dir, work / f"random-{seed}", seed)
             judge(f"random init, seed {seed}", "not descendant", path)
             shutil.rmtree(path)
@@ -130,11 +144,9 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
         def full(lr: float) -> None:
             nonlocal cost
             out = work / f"sft-{lr:g}"
-            final, s_per_step = sft(out, lr, steps, save=quarter)
-            folder = trainer_dir(SFTJob(**json.loads((final / "intern_train.json").read_text())["job"]))
-            for point in sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
-                judge(f"SFT lr {lr:g} step {point.name.split('-')[1]}", "honest", point, lr=lr,
-                      step=int(point.name.split("-")[1]))
+            saved = _judge_on_save(lambda point, step: judge(f"SFT lr {lr:g} step {step}", "honest", point, lr=lr,
+                                                             step=step))
+            final, s_per_step = sft(out, lr, steps, save=quarter, callbacks=[saved])
             judge(f"SFT lr {lr:g} final ({steps} steps)", "honest", final, lr=lr, step=steps)
             if not cost:
                 one = weight_distances(base_dir, [final])
