@@ -219,13 +219,13 @@ def weight_distances(base_root: str | Path, roots: list[str | Path]) -> dict[str
     bytes_read = 0
     opened: dict[Path, Any] = {}
 
-    def tensor(path: Path, name: str):
+    def tensor(path: Path, name: str, *, own: bool = False):
         nonlocal bytes_read
         if path not in opened:
             opened[path] = safe_open(str(path), framework="pt")
         t = opened[path].get_tensor(name)
         bytes_read += t.numel() * t.element_size()
-        return t.to(torch.float32)
+        return t.to(torch.float32, copy=own)  # ``own``: a copy the in-place difference below may overwrite
 
     try:
         for name in sorted(where):
@@ -234,12 +234,12 @@ def weight_distances(base_root: str | Path, roots: list[str | Path]) -> dict[str
             for k, mapping in enumerate(files):
                 if name not in mapping:
                     continue
-                w = tensor(mapping[name], name)
+                w = tensor(mapping[name], name, own=True)
                 if w.shape != w0.shape and w.shape[1:] == w0.shape[1:] and w.shape[0] >= w0.shape[0]:
                     w = w[: w0.shape[0]]
                 if w.shape != w0.shape:
                     continue  # reported by the architecture check
-                delta = float(torch.linalg.vector_norm(w - w0))
+                delta = float(torch.linalg.vector_norm(w.sub_(w0)))  # in place: two tensors in memory, never three
                 del w
                 if norm0 > 0:
                     per[k][name] = delta / norm0
