@@ -320,7 +320,7 @@ def check_weights(models: dict[str, dict[str, Any]], base: dict[str, Any], run_d
             problems.append(f"{rel(path)}: its weights are not a fine-tune of the base model: tensor {s['tensor']} is "
                             f"{s['max_rel_distance']:.3f} of its norm away from the base's (median over tensors "
                             f"{s['median_rel_distance']:.3f}; fine-tuning stays under {threshold}, a model that does "
-                            "not descend from the base is ~1 or more away)")
+                            "not descend from the base is ~1.4 or more away)")
         else:
             notes.append(f"{rel(path)}: max relative distance {s['max_rel_distance']:.4f} ({s['tensor']}) "
                          f"< {threshold}, median {s['median_rel_distance']:.4f}")
