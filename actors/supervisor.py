@@ -418,30 +418,39 @@ class Supervisor:
 
     def integrity(self, state: dict[str, Any]) -> dict[str, Any]:
         """The integrity gate before the report: every trained checkpoint descends from the fingerprinted base
-        model, the base model scored at the end is that one, the test split was scored exactly for the
-        baseline and the final model (never during selection), and every training set is the audited one."""
+        model by its records and by its weights, architecture and tokenizer; the base model scored at the end
+        is that one; the test split was scored exactly for the evaluations the run reports (never during
+        selection); every training set is the audited one, and its rows' origins are ones the run allows.
+        A check with nothing to check (the run stopped before training or scoring) says so and fails nothing."""
         from intern.evals import get_benchmark
         from intern.integrity import (
             check_identity,
             check_lineage,
+            check_provenance,
             check_test_evaluations,
             check_training_data,
             integrity_report,
+            nothing_to_check,
         )
+        from intern.integrity_weights import check_weights
 
         if self._base is None:
             self._base = self._fingerprint_base()
         results = state.get("branch_results", [])
         checks = [check_lineage(r["checkpoint"], self._base, self.run_dir, name=f"lineage:{r['id']}")
                   for r in results if r.get("checkpoint")]
-        if (baseline := state.get("baseline")) and baseline.get("model_path"):
-            checks.append(check_identity(self._base, baseline["model_path"]))
-        checks.append(check_test_evaluations(read_events(self.run_dir / "events.jsonl")))
+        models = {path: declared for c in checks for path, declared in c.pop("models", {}).items()}
+        checks = checks or [nothing_to_check("lineage", "no branch trained a checkpoint")]
+        checks.append(check_weights(models, self._base, self.run_dir))
+        checks.append(check_identity(self._base, (state.get("baseline") or {}).get("model_path")))
+        reported = [w for w in ("baseline", "final") if state.get(w)]
+        checks.append(check_test_evaluations(read_events(self.run_dir / "events.jsonl"), reported))
         bench = get_benchmark(self.cfg.benchmark)
         checks.append(check_training_data(results, bench.items("dev") + bench.items("test")))
+        checks.append(check_provenance(results, [(self.cfg.data.teacher_model, self.cfg.data.teacher_base_url)]))
         report = integrity_report(checks)
         self.events.emit("supervisor", "integrity", passed=report["passed"], failed=report["failed"],
-                         checks=report["checks"])
+                         nothing_to_check=report["nothing_to_check"], checks=report["checks"])
         return report
 
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:

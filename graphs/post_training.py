@@ -225,14 +225,26 @@ def route_after_review(state: RunState) -> list[Send] | Literal["research", "fin
 
 
 def final_eval(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Score the chosen checkpoint on the test split (the base model was scored at the start)."""
+    """Score the chosen checkpoint on the test split (the base model was scored at the start).
+
+    A budget that runs out here ends the run ``stopped`` with what was scored (the baseline alone), the reason
+    in ``stop_reason``: a stop, not a failure (issue 32).
+    """
     roles = runtime.context.roles
     best_id = state["decision"].get("best_branch")
     if best_id is None:
         return {}
     best = next(r for r in state["branch_results"] if r["id"] == best_id)
-    final = call_role(runtime, "evaluator", "test-final", "evaluate", best["checkpoint"], "test", branch=best_id,
-                      which="final", precision=state.get("eval_precision"))
+    try:
+        final = call_role(runtime, "evaluator", "test-final", "evaluate", best["checkpoint"], "test",
+                          branch=best_id, which="final", precision=state.get("eval_precision"))
+    except GraphBubbleUp:
+        raise
+    except Exception as e:
+        if (stop := stop_reason(e)) is None:
+            raise
+        roles.release("test-final")
+        return {"stop_reason": {**stop, "message": f"{stop.get('message')} (before the final test evaluation)"}}
     roles.release("test-final")
     return {"final": {**final, "branch": best_id}}
 

@@ -8,6 +8,7 @@
     intern bench grpo  [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gsm8k-data --out DIR [--train 2000] [--test 200]
     intern bench brain [--benchmark wordproblems] [--budget 720] --set brain.kind=openai --set brain.base_url=...
+    intern bench lineage [--model bundled:smollm2-135m-instruct] [--steps 60]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -27,6 +28,8 @@
   the same test items, with the GRPO stage's signal, s/step and probe reward (:mod:`intern.bench_grpo`).
 - ``brain``: two intern runs with the same budget, an LLM brain and the playbook, scored on the same
   test items, with what the LLM did (probe, share, calls, fallbacks, corrections) (:mod:`intern.bench_brain`).
+- ``lineage``: the integrity gate's weight statistic on honest fine-tunes of the base model and on
+  models that do not descend from it, and what one check costs (:mod:`intern.bench_lineage`).
 
 Every command prints a table and, with ``--json-output-file``, writes its numbers.
 ``bench_app`` is the typer sub-app that ``intern.cli`` mounts as ``intern bench``.
@@ -277,12 +280,14 @@ def _mount_others() -> None:
     from intern.bench_brain import brain
     from intern.bench_gate import gate
     from intern.bench_grpo import grpo
+    from intern.bench_lineage import lineage
     from intern.bench_outcome import outcome  # it imports this module's helpers
 
     bench_app.command("outcome")(outcome)
     bench_app.command("gate")(gate)
     bench_app.command("grpo")(grpo)
     bench_app.command("brain")(brain)
+    bench_app.command("lineage")(lineage)
 
 
 _mount_others()

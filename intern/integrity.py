@@ -1,22 +1,27 @@
 """The integrity checks of a finished run, as plain functions over files and events.
 
 The supervisor runs them before the report; each check returns JSON-ready data,
-``{"name", "passed", "detail"}``, where ``detail`` says what was found and, when a check
-fails, what is wrong::
+``{"name", "passed", "checked", "detail"}``, where ``detail`` says what was found and, when a
+check fails, what is wrong; ``checked`` is False when there was nothing to check (a run its
+budget stopped before training or scoring), which fails nothing::
 
     base = fingerprint(resolve_model(cfg.base_model))         # at run start; keep it in the run dir
     problem = check_init_from(hypothesis["init_from"], base, run_dir)   # when a hypothesis is proposed
+    lineage = check_lineage(final_checkpoint, base, run_dir)  # every record chains back to the base
     report = integrity_report([
-        check_lineage(final_checkpoint, base, run_dir),           # every record chains back to the base
+        lineage,
+        check_weights(lineage.pop("models"), base, run_dir),  # the checkpoints' own weights (integrity_weights)
         check_identity(base, state["baseline"]["model_path"]),    # the baseline scored is the base
-        check_test_evaluations(read_events(run_dir / "events.jsonl")),
+        check_test_evaluations(read_events(run_dir / "events.jsonl"), reported=["baseline", "final"]),
         check_training_data(state["branch_results"], bench.items("dev") + bench.items("test")),
+        check_provenance(state["branch_results"], [(cfg.data.teacher_model, cfg.data.teacher_base_url)]),
     ])
-    report["passed"], report["failed"]                            # results.json's "integrity" block
+    report["passed"], report["failed"], report["nothing_to_check"]   # results.json's "integrity" block
 
 "The same model" means the same bytes: `intern.models.model_digest` over ``config.json`` and
 the weight files, re-computed when checked, so a base model directory whose weights were
-swapped after the run started fails even at the same path.
+swapped after the run started fails even at the same path. The records say what each
+checkpoint was trained from; `intern.integrity_weights` checks that its weights agree.
 """
 
 from __future__ import annotations
@@ -35,16 +40,24 @@ from intern.tools.sandbox_paths import REFUSED_WHY, resolve_host_path
 if TYPE_CHECKING:
     from intern.evals.base import Item
 
-__all__ = ["check_identity", "check_init_from", "check_lineage", "check_test_evaluations",
-           "check_training_data", "fingerprint", "integrity_report"]
+__all__ = ["check_identity", "check_init_from", "check_lineage", "check_provenance", "check_test_evaluations",
+           "check_training_data", "fingerprint", "integrity_report", "nothing_to_check"]
 
 RECORD = "intern_train.json"
 
 
-def _check(name: str, problems: list[str], found: str) -> dict[str, Any]:
+def _check(name: str, problems: list[str], found: str, *, checked: bool = True) -> dict[str, Any]:
+    """A check's JSON-ready result. ``checked`` False: there was nothing to check (no checkpoint was trained,
+    no evaluation happened), which is neither a pass nor a violation; ``passed`` is then True, so a run that
+    stopped early keeps the status its decision gave."""
     problems = list(dict.fromkeys(problems))  # one problem reached by two routes is said once
     detail = found if not problems else "; ".join(problems) + (f" (found: {found})" if found else "")
-    return {"name": name, "passed": not problems, "detail": detail}
+    return {"name": name, "passed": not problems, "checked": checked or bool(problems), "detail": detail}
+
+
+def nothing_to_check(name: str, why: str) -> dict[str, Any]:
+    """The result of a check that had nothing to check, saying why (e.g. "no branch trained a checkpoint")."""
+    return _check(name, [], f"nothing to check: {why}", checked=False)
 
 
 def _model_dir(ref: str | Path) -> Path:
@@ -147,7 +160,12 @@ def _init_from_problem(init_from: str, base: dict[str, Any], run_dir: str | Path
 
 
 class _Lineage:
-    """A walk over ``intern_train.json`` records from a checkpoint back to the base model."""
+    """A walk over ``intern_train.json`` records from a checkpoint back to the base model.
+
+    ``models`` collects every trained model directory met on the way (finals, stage finals, the
+    ``checkpoint-N`` a continuation resumed), each with the changes the records of its chain declare
+    (``declared_changes``, e.g. ``{"vocab_size": 49153}``): what the weight check reads.
+    """
 
     def __init__(self, base: dict[str, Any], run_dir: str | Path):
         self.base = base
@@ -156,6 +174,7 @@ class _Lineage:
         self.edges: list[str] = []
         self.problems: list[str] = []
         self.done: set[Path] = set()
+        self.models: dict[Path, dict[str, Any]] = {}
         self._base_digest: str | None = None
 
     def rel(self, path: Path) -> str:
@@ -181,19 +200,24 @@ class _Lineage:
         if model in self.done:
             return
         try:
-            job = json.loads((model / RECORD).read_text())["job"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            record = json.loads((model / RECORD).read_text())
+            job = record["job"]
+            declared = dict(record.get("declared_changes") or {})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             self.problems.append(f"{self.rel(model / RECORD)} is unreadable ({e})")
             return
+        inherited: dict[str, Any] = {}
         if not job.get("model_path"):
             self.problems.append(f"{self.rel(model / RECORD)} names no job.model_path")
         else:
-            self.edge(model, Path(job["model_path"]), "model_path", (*stack, model))
+            inherited.update(self.edge(model, Path(job["model_path"]), "model_path", (*stack, model)))
         if job.get("continue_from"):
-            self.edge(model, Path(job["continue_from"]), "continue_from", (*stack, model))
+            inherited.update(self.edge(model, Path(job["continue_from"]), "continue_from", (*stack, model)))
+        self.models[model] = {**inherited, **declared}
         self.done.add(model)
 
-    def edge(self, child: Path, parent: Path, field: str, stack: tuple[Path, ...]) -> None:
+    def edge(self, child: Path, parent: Path, field: str, stack: tuple[Path, ...]) -> dict[str, Any]:
+        """Follow one record's ``field`` to its model; returns the changes declared along that model's chain."""
         parent = parent.expanduser().resolve()
         if field == "model_path" and str(parent) == self.base["path"]:
             if self._base_digest is None:
@@ -207,20 +231,24 @@ class _Lineage:
                 self.problems.append(f"the base model at {parent} is not the fingerprinted one: its digest is now "
                                      f"{self._base_digest[:16]}, at run start {self.base['digest'][:16]} (its "
                                      "weights or config were replaced after the run started)")
-            return
+            return {}
         if not _inside(parent, self.root):
             allowed = "the base model nor " if field == "model_path" else ""
             self.problems.append(f"{self.rel(child)} was trained from {parent} ({field}), which is neither "
                                  f"{allowed}a checkpoint of this run ({self.root})")
-            return
+            return {}
         source = self.source(parent)
         if source is None:
             self.problems.append(f"{field} {self.rel(parent)} of {self.rel(child)} has no {RECORD} (nor a final/ "
                                  "next to its trainer/ folder): where it came from is unknown")
-            return
+            return {}
         via = "" if source == parent else f", written by {self.rel(source)}{self._key_note(parent, source)}"
         self.edges.append(f"{self.rel(child)} <- {self.rel(parent)} ({field}{via})")
         self.visit(source, stack)
+        declared = self.models.get(source, {})
+        if source != parent:  # a checkpoint-N the child resumed: its weights are checked too
+            self.models[parent] = declared
+        return declared
 
     @staticmethod
     def _key_note(checkpoint: Path, source: Path) -> str:
@@ -245,7 +273,9 @@ def check_lineage(checkpoint: str | Path, base: dict[str, Any], run_dir: str | P
     Each record's ``job.model_path`` must be the base model (same resolved path and, re-computed, the
     same digest) or another trained checkpoint of this run, recursively; a ``job.continue_from`` must
     be a checkpoint of this run whose writing job (its branch's ``final/`` record) descends from the
-    base too. The detail lists the chain from ``checkpoint`` back to the base.
+    base too. The detail lists the chain from ``checkpoint`` back to the base; ``models`` maps every
+    trained model directory of the chain to the changes its records declare (for
+    :func:`intern.integrity_weights.check_weights`).
     """
     walk = _Lineage(base, run_dir)
     path = Path(checkpoint).expanduser().resolve()
@@ -254,11 +284,15 @@ def check_lineage(checkpoint: str | Path, base: dict[str, Any], run_dir: str | P
                              f"with {RECORD})")
     else:
         walk.visit(path)
-    return _check(name, walk.problems, "; ".join(walk.edges))
+    return {**_check(name, walk.problems, "; ".join(walk.edges)),
+            "models": {str(p): declared for p, declared in sorted(walk.models.items())}}
 
 
-def check_identity(base: dict[str, Any], scored_path: str | Path) -> dict[str, Any]:
-    """Whether the model scored as the baseline (a directory or a model reference) has the fingerprinted digest now."""
+def check_identity(base: dict[str, Any], scored_path: str | Path | None) -> dict[str, Any]:
+    """Whether the model scored as the baseline (a directory or a model reference) has the fingerprinted digest now
+    (``scored_path`` None: no baseline was scored, nothing to check)."""
+    if not scored_path:
+        return nothing_to_check("identity", "no baseline was scored on the test split")
     try:
         path = _model_dir(scored_path)
         digest = model_digest(path)
@@ -277,12 +311,24 @@ def _when(event: dict[str, Any]) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if isinstance(ts, int | float) else "?"
 
 
-def check_test_evaluations(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whether the test split was scored exactly once for the baseline and once for the final model, the final
-    one after the last ``decision`` event (so selection saw dev scores only); every other ``test_eval`` is named.
-    The base model is scored first (its score cannot tell branches apart: it is none of theirs), and it must be
-    the base model: ``which=baseline`` with no branch."""
+_TEST_EVALS = ("baseline", "final")
+
+
+def check_test_evaluations(events: list[dict[str, Any]],
+                           reported: tuple[str, ...] | list[str] = _TEST_EVALS) -> dict[str, Any]:
+    """Whether the test split was scored exactly once for each evaluation the run reports (``reported``: the
+    baseline, the final model or both), the final one after the last ``decision`` event (so selection saw dev
+    scores only); every other ``test_eval`` is named. The base model is scored first (its score cannot tell
+    branches apart: it is none of theirs), and it must be the base model: ``which=baseline`` with no branch.
+
+    An evaluation the run does not report (its budget stopped it before that score) may be missing, or
+    have happened once (scored, then stopped before it was kept); a run with no test evaluation at all
+    that reports none had nothing to check.
+    """
     last = max((i for i, e in enumerate(events) if e.get("event") == "decision"), default=None)
+    if not reported and not any(e.get("event") == "test_eval" for e in events):
+        return nothing_to_check("test_evaluations", "the run stopped before its final evaluation (no test_eval "
+                                "event, no baseline or final score reported)")
     problems: list[str] = []
     after: dict[str, list[dict[str, Any]]] = {"baseline": [], "final": []}
     for i, e in enumerate(events):
@@ -299,12 +345,16 @@ def check_test_evaluations(events: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             after[e["which"]].append(e)
     for which, found in after.items():
-        if not found:
-            problems.append(f"no {which} test evaluation" + (" after the last decision" if which == "final" else ""))
+        if not found and which in reported:
+            problems.append(f"no {which} test evaluation" + (" after the last decision" if which == "final" else "")
+                            + " (the run reports its score)")
         problems += [f"extra {which} test_eval at {_when(e)} (branch {e.get('branch')})" for e in found[1:]]
     seen = [f"{w} at {_when(f[0])} (branch {f[0].get('branch')}, score {f[0].get('score')}, n {f[0].get('n')})"
             for w, f in after.items() if f]
     found = "; ".join(seen) + (f"; last decision at {_when(events[last])}" if last is not None else "")
+    unscored = [w for w in _TEST_EVALS if w not in reported and not after[w]]
+    if unscored:
+        found += f"; not evaluated (the run stopped before): {', '.join(unscored)}"
     return _check("test_evaluations", problems, found)
 
 
@@ -361,10 +411,45 @@ def check_training_data(branches: list[dict[str, Any]], eval_items: list[Item]) 
                 problems.append(f"{label}: {problem}")
             else:
                 found.append(f"{label}: {note}")
-    return _check("training_data", problems, "; ".join(found) or "no training set to check")
+    if not seen:
+        return nothing_to_check("training_data", "no branch built a training set")
+    return _check("training_data", problems, "; ".join(found))
+
+
+def check_provenance(branches: list[dict[str, Any]], teachers: list[tuple[str | None, str | None]]) -> dict[str, Any]:
+    """Whether every row of every training set of ``branches`` has a recorded origin the run allows: the
+    benchmark's train split, a Hub dataset at a revision, a file, sandboxed code with its sha256, or a
+    teacher among ``teachers`` (the ``(model, base_url)`` the config names); see `intern.data.origins`."""
+    from intern.data.origins import origin_problems
+
+    problems, found, seen = [], [], set()
+    for branch in branches:
+        dataset = branch.get("dataset") or {}
+        for kind, ref in (("sft", dataset), ("grpo", dataset.get("grpo") or {})):
+            manifest_path = ref.get("manifest_path")
+            if not manifest_path or manifest_path in seen:
+                continue
+            seen.add(manifest_path)
+            label = f"{branch.get('id')}/{kind}"
+            try:
+                manifest = json.loads(Path(manifest_path).read_text())
+            except (OSError, ValueError) as e:
+                problems.append(f"{label}: its manifest {manifest_path} cannot be read ({e})")
+                continue
+            if bad := origin_problems(manifest, teachers):
+                problems += [f"{label}: {b}" for b in bad]
+            else:
+                kinds = ", ".join(f"{o['rows']} {o['kind']}" + (" (sandboxed code)" if o.get("written_by") else "")
+                                  for o in manifest["origins"])
+                found.append(f"{label}: {kinds}")
+    if not seen:
+        return nothing_to_check("provenance", "no branch built a training set")
+    return _check("provenance", problems, "; ".join(found))
 
 
 def integrity_report(checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``integrity`` block of ``results.json``: whether every check passed, each check, and the failed names."""
+    """The ``integrity`` block of ``results.json``: whether no check found a violation, each check, the failed
+    names, and the names of the checks that had nothing to check (a run stopped before training or scoring)."""
     failed = [c["name"] for c in checks if not c["passed"]]
-    return {"passed": not failed, "checks": list(checks), "failed": failed}
+    return {"passed": not failed, "checks": list(checks), "failed": failed,
+            "nothing_to_check": [c["name"] for c in checks if c["passed"] and c.get("checked") is False]}

@@ -29,6 +29,7 @@ from intern.events import read_events
 from intern.markdown import cell, table
 from intern.report_actions import approvals_section, sandbox_section
 from intern.report_html import write_html
+from intern.report_integrity import integrity_section
 
 __all__ = ["write_report"]
 
@@ -276,7 +277,7 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
             + _budget_section(run) + _grpo_section(run) + _decisions_section(run)
-            + approvals_section(run) + sandbox_section(run) + _integrity_section(run)
+            + approvals_section(run) + sandbox_section(run) + integrity_section(run)
             + _contamination_section(run)
             + _tracking_section(run)
             + plots)
@@ -434,18 +435,6 @@ def _budget_section(run: _Run) -> list[str]:
                     [[ph["phase"], "—" if ph["planned_s"] is None else f"{ph['planned_s']:.0f} s",
                       f"{ph['actual_s']:.0f} s"] for ph in summary.get("phases") or []])
     return lines
-
-
-def _integrity_section(run: _Run) -> list[str]:
-    """The supervisor's integrity gate: each check, passed or not, and why."""
-    gate = run.results.get("integrity") or next((e for e in reversed(run.of("integrity"))), None)
-    if not isinstance(gate, dict):
-        run.missing.append("No integrity check was recorded (lineage, identity, test-split use, training data).")
-        return []
-    verdict = "all checks passed" if gate.get("passed") else f"FAILED: {', '.join(gate.get('failed') or [])}"
-    return ["## Integrity", "", f"The supervisor's gate before this report: {verdict}.", ""] + table(
-        ["Check", "Passed", "What was found"],
-        [[c.get("name"), "yes" if c.get("passed") else "**no**", c.get("detail")] for c in gate.get("checks") or []])
 
 
 def _decisions_section(run: _Run) -> list[str]:

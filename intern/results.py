@@ -73,14 +73,20 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
     final = _test_score(state.get("final"))
     if error is None and final is None:
         error = decision.get("reason") if decision.get("status") == "failed" else None
+    # A budget that ran out after the decision (in the final evaluation) stops a run the decision would have
+    # ended `succeeded`: it is `stopped`, with that reason.
+    stop = decision.get("stop") or state.get("stop_reason")
+    decided = decision.get("status")
+    if decided == "succeeded" and state.get("stop_reason"):
+        decided = "stopped"
     gate = state.get("integrity")
-    if gate and not gate.get("passed") and status is None:  # a failed integrity check fails the run
+    if gate and not gate.get("passed") and status is None:  # a violation fails the run; nothing to check does not
         status = "failed"
         error = error or "integrity check failed: " + "; ".join(
             f"{c['name']}: {c['detail']}" for c in gate.get("checks", []) if not c.get("passed"))
     return {
         "run_id": run_id,
-        "status": status or decision.get("status") or ("failed" if error else "succeeded"),
+        "status": status or decided or ("failed" if error else "succeeded"),
         "base_model": cfg.base_model,
         "benchmark": cfg.benchmark,
         "baseline": _test_score(state.get("baseline")),
@@ -91,7 +97,7 @@ def build_results(cfg: RunConfig, run_id: str, state: dict[str, Any], wall_secon
         "wall_seconds": round(wall_seconds, 1),
         "budget": budget_summary(events, wall_seconds) if events else None,
         "integrity": gate,
-        "stop": decision.get("stop"),  # why a stopped run stopped, as data ({"kind": "budget", "resource", ...})
+        "stop": stop,  # why a stopped run stopped, as data ({"kind": "budget", "resource", ...})
         "error": error,
     }
 

@@ -54,7 +54,9 @@ against)::
 Every builder ends in `write_dataset` (decontaminate unless the caller already did, write,
 audit, manifest), which `intern.data.pipeline` (rows mapped from a local or Hub source) and
 `intern.data.synth` (a teacher model's worked solutions) use too. The manifest records the
-sources (with revision or file hash), the rows before and after each filter (``filters``),
+sources (with revision or file hash), each row's origin (``origins``, `intern.data.origins`: the
+benchmark's train split, a Hub dataset at a revision, a file, a named teacher, sandboxed code with
+its sha256), the rows before and after each filter (``filters``),
 every removed row with its reason, the ``counts`` of a sized build, and the file's sha256.
 """
 
@@ -396,7 +398,7 @@ def build_sft_dataset(
               "style": style, "extra_rows": len(extras)}
     return write_dataset(rows, out_dir, kind="sft", name=f"{benchmark.name}-sft-{style}-seed{seed}",
                          source=source, decontaminate_against=decontaminate_against, ngram=ngram,
-                         threshold=threshold, found=found, counts=drawn.counts)
+                         threshold=threshold, found=found, counts=drawn.counts, caller_rows=[r["id"] for r in extras])
 
 
 @dataclass(frozen=True)
@@ -424,7 +426,7 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
                   decontaminate_against: list[Item], ngram: int = 8, threshold: float = 0.5,
                   sources: list[dict] | None = None, filters: list[dict] | None = None,
                   provenance: list[dict] | None = None, found: list[Contamination] | None = None,
-                  counts: dict[str, Any] | None = None) -> DatasetRef:
+                  counts: dict[str, Any] | None = None, caller_rows: list[str] | None = None) -> DatasetRef:
     """Decontaminates rows, writes them and their manifest, and audits the written file.
 
     The one writer of every dataset the data engineer produces (generated, mapped from a
@@ -453,10 +455,14 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
         counts: The sized build's ``{"target", "available", "drawn", "removed", "kept", "start",
             "next_start", "wrapped", "exhausted"}``, written as the manifest's ``counts`` and
             carried by the returned `DatasetRef`.
+        caller_rows: The ids of rows the caller passed in by hand (not from ``source``): the manifest's
+            ``origins`` (`intern.data.origins`) lists them apart.
 
     Raises:
         DataError: On an unknown kind, no eval items, or no row left after decontamination.
     """
+    from intern.data.origins import dataset_origins
+
     spec = _kind(kind)
     _check_eval_items(decontaminate_against)
     fields = eval_fields(decontaminate_against)
@@ -474,6 +480,7 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
     out.mkdir(parents=True, exist_ok=True)
     parquet_path = out / spec.file
     sha256 = _write_parquet(kept, parquet_path, spec.schema)
+    by_hand = set(caller_rows or ())
 
     audit = find_contamination([(r["id"], spec.parts(r)) for r in spec.read(parquet_path)], fields, n=ngram,
                                threshold=threshold)
@@ -485,6 +492,7 @@ def write_dataset(rows: list[dict], out_dir: str | Path, *, kind: str, name: str
     manifest = {
         "name": name, "format": spec.fmt, "rows": len(kept), "rows_before": len(rows),
         "sha256": sha256, "source": source, "sources": sources if sources is not None else [source],
+        "origins": dataset_origins(source, len(kept), [r["id"] for r in kept if r["id"] in by_hand]),
         "filters": [*(filters or []), stage],
         "decontamination": {"ngram": ngram, "threshold": threshold,
                             "checked_against": _split_counts(decontaminate_against),

@@ -29,9 +29,9 @@ says which matched and how::
 
 Beside n-gram containment (``method="ngram"``) it finds questions paraphrased in a few words
 (``method="paraphrase"``): a stretch of the row within `edit_budget` word edits of the question
-(3, plus 1 per 10 tokens) that keeps every number of the question. Eight-word grams cannot see
-these: a change every five words breaks most of them. Either way, a match is dropped when the
-row puts another number where the eval text has one ("Maya has 15 marbles" for "Maya has 12
+(4, plus 1 per 10 tokens, at most half the question) that keeps every number of the question.
+Eight-word grams cannot see these: a change every five words breaks most of them. Either way, a
+match is dropped when the row puts another number where the eval text has one ("Maya has 15 marbles" for "Maya has 12
 marbles"): the built-in benchmarks and GSM8K-style sets are full of problems of one template
 with other numbers, and those are other problems, not leaks. A gold answer is only checked
 when it is a text, not a number (see :func:`checkable_answer`), and never for paraphrases.
@@ -290,10 +290,29 @@ def _align(field: list[str], text: list[str], kept: frozenset[str] = frozenset()
 
 # --------------------------------------------------------------------------- paraphrases
 
+_MIN_TOKENS = 7  # the shortest question the paraphrase check takes (`_eligible`)
 
-def edit_budget(length: int) -> int:
-    """Word edits a paraphrase of a question of ``length`` tokens may make: 3, plus 1 per 10 tokens."""
-    return 3 + length // 10
+
+#: The paraphrase budget: ``base`` edits plus one per ``per`` tokens. Chosen from the curves in
+#: docs/benchmarks.md ("Paraphrase recall against the edit budget"): (4, 10) catches every rewording of
+#: two phrases of a short question (up to 6 edits), flags none of 2,152 same-kind problems, and the
+#: first false positives (another template with the item's name and numbers) come two edits later.
+EDIT_RULE = (4, 10)
+
+
+def edit_budget(length: int, rule: tuple[int, int] | None = None) -> int:
+    """Word edits a paraphrase of a question of ``length`` tokens may make: ``rule`` (default `EDIT_RULE`)
+    ``(base, per)`` gives ``base`` plus 1 per ``per`` tokens, at most ``(length - 1) // 2`` when a question
+    is longer than the shortest one the check takes (a paraphrase keeps most of the question)."""
+    base, per = rule or EDIT_RULE
+    budget = base + length // per
+    return budget if length < _MIN_TOKENS else min(budget, (length - 1) // 2)
+
+
+def _eligible(length: int) -> bool:
+    """Whether a question is long enough for the paraphrase check: ``2 * (3 + length // 10) + 1`` tokens,
+    7 at least; shorter ones are left to the n-gram check (a few edits would be most of the question)."""
+    return length >= 2 * (3 + length // 10) + 1
 
 
 @dataclass(frozen=True)
@@ -315,7 +334,7 @@ class _ParaphraseIndex:
     it has.
     """
 
-    def __init__(self, questions: list[str]):
+    def __init__(self, questions: list[str], rule: tuple[int, int] | None = None):
         tokenized = [_tokens(q) for q in questions]
         df = Counter(token for tokens in tokenized for token in set(tokens))
         self.questions: list[_Question | None] = []
@@ -324,9 +343,9 @@ class _ParaphraseIndex:
         for position, tokens in enumerate(tokenized):
             required = Counter(t for t in tokens if _is_number(t)) or {
                 t: 1 for t in tokens if df[t] == 1 and _HAS_LETTER_RE.match(t)}
-            budget = edit_budget(len(tokens))
+            budget = edit_budget(len(tokens), rule)
             self.required_sets.append(frozenset(required))
-            if not required or len(tokens) < 2 * budget + 1:
+            if not required or not _eligible(len(tokens)):
                 self.questions.append(None)
                 continue
             self.questions.append(_Question(tokens, dict(Counter(tokens)), dict(required), budget))
@@ -472,6 +491,7 @@ def find_contamination(
     n: int = 8,
     threshold: float = 0.5,
     paraphrase: bool = True,
+    edit_rule: tuple[int, int] | None = None,
 ) -> list[Contamination]:
     """Finds the rows that contain an eval item's question or its answer, or a light paraphrase of its question.
 
@@ -500,6 +520,8 @@ def find_contamination(
         n: The gram length in words.
         threshold: Flag when containment >= threshold, in (0, 1].
         paraphrase: Also look for light paraphrases of the questions (``False``: n-grams only).
+        edit_rule: The paraphrase budget's ``(base, per)`` (`edit_budget`); None: `EDIT_RULE`. For
+            measuring other rules (tests/unit/decontam_cases.py); a run always uses the default.
 
     Returns:
         One entry per (row, eval item, field) found, with the row part where it was found
@@ -526,7 +548,7 @@ def find_contamination(
             return False  # nothing to change, or copied verbatim
         return _fills_a_place_otherwise(tokens, part.tokens) or _align(tokens, part.tokens)[1]
 
-    rephrased = _ParaphraseIndex([question for _, question, _ in eval_items]) if paraphrase else None
+    rephrased = _ParaphraseIndex([question for _, question, _ in eval_items], edit_rule) if paraphrase else None
     found: list[Contamination] = []
     for row_id, texts_by_part in rows:
         parts = {name: _Part(text) for name, text in texts_by_part.items()}

@@ -5,6 +5,7 @@ that ``docs/benchmarks.md`` reports, and with ``--before PATH`` to measure anoth
 ``decontam.py`` (the one before the paraphrase check is ``git show 459bacf:intern/data/decontam.py``)::
 
     .venv/bin/python tests/unit/decontam_cases.py [--before /tmp/decontam_before.py]
+    .venv/bin/python tests/unit/decontam_cases.py --curves     # recall and false positives per edit budget
 
 What is planted:
 
@@ -464,6 +465,82 @@ def measure(find_contamination, n_same_kind: int = 1000) -> dict[str, object]:
     return result
 
 
+# --------------------------------------------------------------------------- generated rewordings, curves
+
+# Phrase rewordings as people make them: a word becomes a phrase, a phrase gains words ("costs" -> "is
+# priced at": 3 word edits; "How many" -> "Tell me how many": 2). Each is 2 or 3 edits and keeps every number.
+PHRASES: list[tuple[str, str]] = [
+    ("how many", "tell me how many"), ("costs", "is priced at"), ("has", "is holding"), ("had", "started out with"),
+    ("buys", "goes and buys"), ("gives away", "hands out to others"), ("then", "after that"),
+    ("now", "at this point"), ("finds", "comes across"), ("lost", "ended up losing"), ("gets", "is given"),
+    ("what is", "tell me what is"), ("left", "remaining at the end"), ("compute", "work out"),
+    ("evaluate", "work out"), ("find", "figure out"), ("what area", "how much area"),
+    ("distance", "what distance is"), ("from the store", "at the corner shop"), ("on monday", "on the first day"),
+]
+SHORT_TOKENS = 25  # "short": the built-in questions (mcq 7-11 tokens, wordproblems 18-24); GSM8K's are longer
+
+
+def _apply(question: str, phrases: list[tuple[str, str]]) -> str:
+    for old, new in phrases:
+        question = re.sub(rf"\b{re.escape(old)}\b", new, question, count=1, flags=re.I)
+    return question
+
+
+def generated_rewordings(k: int, seed: int = 0) -> list[tuple[str, str, int]]:
+    """``(eval id, question, word edits)``: each short built-in eval question with ``k`` of `PHRASES` reworded
+    (one combination per question, drawn with ``seed``; questions with fewer than ``k`` of them are left out),
+    and how many word edits that makes (the check's own alignment)."""
+    import random
+
+    from intern.data.decontam import _align, _tokens
+
+    rng = random.Random(seed * 100 + k)
+    out = []
+    for item in eval_items():
+        tokens = _tokens(item.question)
+        if len(tokens) > SHORT_TOKENS:
+            continue
+        usable = [p for p in PHRASES if re.search(rf"\b{re.escape(p[0])}\b", item.question, re.I)]
+        if len(usable) >= k:
+            question = _apply(item.question, rng.sample(usable, k))
+            out.append((item.id, question, _align(tokens, _tokens(question))[0]))
+    return out
+
+
+def curves(rules: list[tuple[int, int]], n_same_kind: int = 1000) -> list[dict[str, object]]:
+    """Per paraphrase rule ``(base, per)``: recall on generated rewordings of short questions, by phrases
+    reworded (1-3) and by word edits (2-8), and false positives on the same negatives as `measure` (problems
+    of the eval items' templates with other numbers, a number changed, another template); ``same problem``
+    counts train rows that are an eval item relabelled (neither a hit nor a false positive)."""
+    from intern.data.decontam import find_contamination
+
+    fields = eval_fields(eval_items())
+    by_id = {item.id: item for item in eval_items()}
+    planted = [(eval_id, sft_row(f"gen{k}/{eval_id}", by_id[eval_id], q), k, edits)
+               for k in (1, 2, 3) for eval_id, q, edits in generated_rewordings(k)]
+    streams: dict[str, list[Row]] = {"other": [], "same": [], "moved": []}
+    for name in ("wordproblems", "mcq"):
+        for kind, rows in same_kind_rows(name, n_same_kind).items():
+            streams[kind] += rows
+    negatives = streams["other"] + hard_negatives() + gsm_same_kind_rows()
+    out = []
+    for rule in rules:
+        row: dict[str, object] = {"rule": rule}
+        found = find_contamination([r for _, r, _, _ in planted], fields, edit_rule=rule)
+        hits = {(h.row_id, h.eval_id) for h in found}
+        groups = [(f"{k} phrase(s)", [p for p in planted if p[2] == k]) for k in (1, 2, 3)]
+        groups += [(f"{e} edits", [p for p in planted if p[3] == e]) for e in range(2, 9)]
+        for label, group in groups:
+            row[label] = (sum((r[0], e) in hits for e, r, _, _ in group), len(group))
+        false = find_contamination(negatives, fields, edit_rule=rule)
+        row["false positives"] = (len({h.row_id for h in false}), len(negatives))
+        row["false positives: e.g."] = sorted({h.row_id for h in false})[:3]
+        same = find_contamination(streams["same"], fields, edit_rule=rule)
+        row["same problem"] = (len({h.row_id for h in same}), len(streams["same"]))
+        out.append(row)
+    return out
+
+
 def timing(find_contamination, n_rows: int = 2000, repeats: int = 7) -> dict[str, float]:
     """Best-of-``repeats`` CPU seconds to check ``n_rows`` SFT rows against a built-in benchmark's 192 items."""
     seconds: dict[str, float] = {}
@@ -491,6 +568,10 @@ def _load(path: str):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] == "--curves":
+        for line in curves([(3, 10), (4, 10), (3, 8), (5, 10), (3, 6), (4, 6), (6, 10), (3, 5), (3, 4), (8, 10)]):
+            print(line)
+        sys.exit(0)
     if len(sys.argv) == 3 and sys.argv[1] == "--before":
         check = _load(sys.argv[2])
     else:

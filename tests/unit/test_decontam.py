@@ -292,7 +292,34 @@ def test_questions_without_numbers_must_keep_their_own_words() -> None:
 
 
 def test_edit_budget_grows_slowly_with_length() -> None:
-    assert [edit_budget(n) for n in (7, 9, 10, 22, 39, 45)] == [3, 3, 4, 5, 6, 7]
+    # 4, plus 1 per 10 tokens, at most half the question (so 7-8 token questions keep 3, as before)
+    assert [edit_budget(n) for n in (7, 9, 10, 18, 22, 39, 45)] == [3, 4, 4, 5, 6, 7, 8]
+    assert [edit_budget(n, (3, 10)) for n in (7, 9, 10, 18, 22, 39, 45)] == [3, 3, 4, 4, 5, 6, 7]  # the old rule
+
+
+def test_a_short_question_reworded_in_two_phrases_is_caught() -> None:
+    # Issue 25: an 18-word question, "costs" -> "is priced at" and "How many" -> "Tell me how many": 5 word
+    # edits, one more than the old budget of 4 allowed.
+    question = "A notebook costs 4 dollars and a pen costs 2 dollars. How many dollars do 3 notebooks cost?"
+    reworded = ("A notebook is priced at 4 dollars and a pen costs 2 dollars. Tell me how many dollars do 3 "
+                "notebooks cost?")
+    items = [("shop/test/0", question, "ANSWER: 12")]
+    assert len(normalize(question).split()) == 18
+    assert find_contamination([_row("r", reworded, "")], items, edit_rule=(3, 10)) == []  # missed before
+    (hit,) = find_contamination([_row("r", reworded, "")], items)
+    assert (hit.eval_id, hit.method) == ("shop/test/0", "paraphrase") and hit.containment == pytest.approx(1 - 5 / 18)
+    other = reworded.replace("4 dollars", "5 dollars")  # the same template with another number: another problem
+    assert find_contamination([_row("r", other, "")], items) == []
+
+
+def test_two_phrase_rewordings_of_the_built_in_questions_are_caught(planted_fields) -> None:
+    # Generated: every short dev/test question with two of cases.PHRASES reworded (2-6 word edits). The curves
+    # over rules (and 1 and 3 phrases) are in docs/benchmarks.md; the negatives are test_same_kind_rows_are_not_flagged.
+    by_id = {item.id: item for item in cases.eval_items()}
+    planted = [(eval_id, cases.sft_row(f"gen/{eval_id}", by_id[eval_id], q)) for eval_id, q, _ in
+               cases.generated_rewordings(2)]
+    hits = {(h.row_id, h.eval_id) for h in find_contamination([row for _, row in planted], planted_fields)}
+    assert len(planted) == 195 and all((row[0], eval_id) in hits for eval_id, row in planted)
 
 
 # ----------------------------------------------------------- planted cases: recall and false positives
@@ -327,8 +354,8 @@ def test_planted_paraphrases_are_caught(planted_fields) -> None:
     # Measured 2026-12-04 (docs/benchmarks.md): 47/49 on the paraphrases the check was designed
     # against, 29/32 on ones written after its design was fixed. Every miss is a clause moved to
     # the other end of its sentence (8 edits), or an 8-token question reworded in 5 edits: more
-    # than `edit_budget` allows, and the budget cannot grow without flagging same-kind rows (the
-    # closest same-kind rows are 4 edits from a short question, 8 from a word problem).
+    # than `edit_budget` allows (4 + 1 per 10 tokens since 2026-12-07, at most half the question: a
+    # larger budget flags same-kind rows, the curves are in docs/benchmarks.md).
     caught, total = _recall(cases.PARAPHRASES, "para", planted_fields)
     assert total == 49 and caught >= 47
     caught, total = _recall(cases.HELD_OUT_PARAPHRASES, "held-out", planted_fields)

@@ -18,10 +18,12 @@ from intern.integrity import (
     check_identity,
     check_init_from,
     check_lineage,
+    check_provenance,
     check_test_evaluations,
     check_training_data,
     fingerprint,
     integrity_report,
+    nothing_to_check,
 )
 from intern.models import model_digest, resolve_model
 from intern.train.sft import SFTJob, job_key
@@ -133,7 +135,7 @@ def test_clean_run_passes_every_check(base_dir, run_dir, tiny, bench, evals) -> 
               check_identity(base, str(base_dir)), check_test_evaluations(_events()),
               check_training_data(branches, evals)]
     report = integrity_report(checks)
-    assert report == {"passed": True, "checks": checks, "failed": []}, report
+    assert report == {"passed": True, "checks": checks, "failed": [], "nothing_to_check": []}, report
     assert json.loads(json.dumps(report)) == report
     lineage = checks[0]["detail"]
     assert "checkpoints/b1/final <- base" in lineage
@@ -261,3 +263,83 @@ def test_missing_manifest_and_missing_eval_items_fail(run_dir, bench, evals) -> 
     Path(ref["manifest_path"]).unlink()
     check = check_training_data([{"id": "b0", "dataset": ref}], evals)
     assert not check["passed"] and "manifest" in check["detail"] and "missing" in check["detail"]
+
+
+# ----------------------------------------------------------- nothing to check is not a violation (issue 32)
+
+
+def test_evaluations_the_run_does_not_report_may_be_missing() -> None:
+    decided = _events()[:4]  # two rounds of decisions, no test evaluation
+    check = check_test_evaluations(decided, reported=[])
+    assert check["passed"] and check["checked"] is False and check["detail"].startswith("nothing to check")
+    baseline_only = _events()[:5]
+    check = check_test_evaluations(baseline_only, reported=["baseline"])
+    assert check["passed"] and check["checked"] and "not evaluated (the run stopped before): final" in check["detail"]
+    # scored, then stopped before the score was kept: once, after the decision, is no violation
+    assert check_test_evaluations(_events(), reported=[])["passed"]
+    # a run that reports a score has to have scored it
+    missing = check_test_evaluations(baseline_only, reported=["baseline", "final"])
+    assert not missing["passed"] and "no final test evaluation" in missing["detail"]
+    # and the test split used during selection is a violation whatever the run reports
+    early = decided[:2] + [{"ts": 2.5, "event": "test_eval", "which": None, "branch": "b0"}] + decided[2:]
+    assert not check_test_evaluations(early, reported=[])["passed"]
+
+
+def test_a_report_lists_the_checks_with_nothing_to_check(base_dir) -> None:
+    base = fingerprint(base_dir)
+    checks = [nothing_to_check("lineage", "no branch trained a checkpoint"), check_identity(base, None),
+              check_training_data([{"id": "b0", "dataset": None}], [object()])]
+    report = integrity_report(checks)
+    assert report["passed"] and report["failed"] == []
+    assert report["nothing_to_check"] == ["lineage", "identity", "training_data"]
+    assert checks[1]["detail"] == "nothing to check: no baseline was scored on the test split"
+
+
+# ----------------------------------------------------------- provenance: every row's origin, allowed teachers
+
+
+def _manifest(out: Path, bench, evals, source: dict, **kw) -> dict:
+    from intern.data.build import write_dataset
+
+    items = bench.items("train", n=4, seed=3)
+    rows = [{"id": f"t{k}", "prompt": bench.prompt(i), "completion": bench.target(i)} for k, i in enumerate(items)]
+    return write_dataset(rows, out, kind="sft", name="t", source=source, decontaminate_against=evals, **kw).to_dict()
+
+
+def test_provenance_passes_allowed_origins_and_names_each(run_dir, bench, evals) -> None:
+    teacher = ("qwen3-32b", "http://127.0.0.1:8000/v1")
+    branches = [{"id": "b0", "dataset": _dataset(bench, evals, run_dir / "data" / "b0")},
+                {"id": "b1", "dataset": _manifest(run_dir / "data" / "b1", bench, evals,
+                                                  {"kind": "teacher", "model": teacher[0], "base_url": teacher[1]})},
+                {"id": "b2", "dataset": _manifest(run_dir / "data" / "b2", bench, evals, {
+                    "kind": "hub", "id": "org/set", "revision": "main", "sha": "a" * 40,
+                    "reshaped_by": {"code_sha256": "b" * 64, "isolation": "bwrap"}})}]
+    manifest = json.loads(Path(branches[0]["dataset"]["manifest_path"]).read_text())
+    assert manifest["origins"] == [{"kind": "benchmark_train", "benchmark": "wordproblems", "split": "train",
+                                    "seed": 0, "rows": 4}]
+    check = check_provenance(branches, [teacher])
+    assert check["passed"], check["detail"]
+    assert "b0/sft: 4 benchmark_train" in check["detail"] and "b1/sft: 4 teacher" in check["detail"]
+    assert "b2/sft: 4 hub (sandboxed code)" in check["detail"]
+    assert check_provenance([{"id": "b0", "dataset": None}], [teacher])["checked"] is False
+
+
+def test_provenance_fails_an_unnamed_teacher_and_rows_of_no_origin(run_dir, bench, evals) -> None:
+    other = _manifest(run_dir / "data" / "b0", bench, evals,
+                      {"kind": "teacher", "model": "gpt-9", "base_url": "https://api.example.com/v1"})
+    check = check_provenance([{"id": "b0", "dataset": other}], [("qwen3-32b", None)])
+    assert not check["passed"] and "teacher 'gpt-9'" in check["detail"] and "does not name" in check["detail"]
+    assert "qwen3-32b at its default endpoint" in check["detail"]
+    same_model_elsewhere = check_provenance([{"id": "b0", "dataset": other}], [("gpt-9", "http://127.0.0.1:9/v1")])
+    assert not same_model_elsewhere["passed"]  # the named model, but at an endpoint the config did not name
+    planted = build_sft_dataset(bench, run_dir / "data" / "b1", n_rows=4, seed=0, decontaminate_against=evals,
+                                extra_rows=[{"id": "mine", "prompt": [{"role": "user", "content": "Say hi."}],
+                                             "completion": [{"role": "assistant", "content": "hi"}]}]).to_dict()
+    check = check_provenance([{"id": "b1", "dataset": planted}], [])
+    assert not check["passed"] and "passed in by hand" in check["detail"] and "mine" in check["detail"]
+    unpinned = _manifest(run_dir / "data" / "b2", bench, evals, {"kind": "hub", "id": "org/set", "revision": None})
+    assert "no recorded revision" in check_provenance([{"id": "b2", "dataset": unpinned}], [])["detail"]
+    manifest = json.loads(Path(unpinned["manifest_path"]).read_text())
+    del manifest["origins"]
+    Path(unpinned["manifest_path"]).write_text(json.dumps(manifest))
+    assert "records no origins" in check_provenance([{"id": "b2", "dataset": unpinned}], [])["detail"]
