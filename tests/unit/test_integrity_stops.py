@@ -1,14 +1,15 @@
 """A run its budget stopped before scoring is `stopped`, never an integrity failure; a real violation still fails.
 
 Real tiny runs (in-process roles, the playbook brain) stopped by ``budget.max_tool_calls`` at three
-points, deterministic because the playbook's calls are: 3 researcher calls, 1 data engineer, 1
-trainer, 1 dev evaluation, then the baseline's and the final model's test evaluations. A role that
-makes the last allowed call is stopped at its next step, so:
+points, deterministic because the playbook's calls are: the baseline's test evaluation (1, the run's
+first evaluation), 3 researcher calls, 1 data engineer, 1 trainer, 1 dev evaluation, then the final
+model's test evaluation. A role that makes the last allowed call is stopped at its next step, so:
 
-- 4 calls: the data engineer built its set and was stopped: nothing trained, nothing scored;
-- 7 calls: a branch trained and was scored on dev; the baseline's test evaluation ran and was stopped
-  before its score was kept, the final one was stopped before it ran;
-- 8 calls: the baseline is scored, the final model's evaluation is stopped.
+- 1 call: the baseline's evaluation ran and was stopped before its score was kept: nothing scored,
+  nothing trained;
+- 5 calls: the baseline is scored, the data engineer built its set and was stopped: nothing trained;
+- 8 calls: a branch trained and was scored on dev; the final model's evaluation ran and was stopped
+  before its score was kept.
 
 Each ends ``stopped`` with the budget as the reason; the gate says which checks had nothing to check.
 Then a real violation is planted in each stopped run (the test split touched during selection, a
@@ -73,12 +74,12 @@ def _add_event(run_dir: Path, event: dict, *, before: str | None = None) -> None
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_stopped_before_training(tmp_path) -> None:
-    cfg, results, run_dir = _stopped_run(tmp_path, tool_calls=4)
-    _assert_budget_stop(results, {"lineage", "weights", "identity", "test_evaluations", "training_data",
-                                  "provenance"})
+def test_stopped_before_the_baseline(tmp_path) -> None:
+    cfg, results, run_dir = _stopped_run(tmp_path, tool_calls=1)
+    _assert_budget_stop(results, {"lineage", "weights", "identity", "training_data", "provenance"})
     assert "stopped before any branch was scored" in results["decision"]["reason"]
     assert results["baseline"] is None and results["final"] is None
+    assert results["stop"]["role"] == "evaluator"
     assert not any(e["event"] == "train_start" for e in read_events(run_dir / "events.jsonl"))
     report = (run_dir / "report.md").read_text()
     assert "no violation found; nothing to check for lineage" in report and "FAILED" not in report
@@ -90,17 +91,31 @@ def test_stopped_before_training(tmp_path) -> None:
     assert "came before the last decision" in again["error"]
 
 
-def test_stopped_before_the_baseline(tmp_path) -> None:
+def test_stopped_before_training(tmp_path) -> None:
+    cfg, results, run_dir = _stopped_run(tmp_path, tool_calls=5)
+    _assert_budget_stop(results, {"lineage", "weights", "training_data", "provenance"})
+    assert results["baseline"] is not None and results["final"] is None
+    assert results["stop"]["role"] == "data_engineer", results["stop"]  # its set built, its finish refused
+    checks = {c["name"]: c for c in results["integrity"]["checks"]}
+    assert checks["identity"]["checked"] and "baseline at" in checks["test_evaluations"]["detail"]
+    assert "not evaluated (the run stopped before): final" in checks["test_evaluations"]["detail"]
+
+    _add_event(run_dir, {"event": "test_eval", "role": "evaluator", "which": "baseline", "branch": None,
+                         "score": 0.9})  # the test split scored again after the run's baseline
+    again = _regate(cfg, run_dir)
+    assert again["status"] == "failed" and again["integrity"]["failed"] == ["test_evaluations"]
+    assert "extra baseline test_eval" in again["error"]
+
+
+def test_stopped_between_the_baseline_and_the_final_evaluation(tmp_path) -> None:
     from intern.models import resolve_model
 
-    cfg, results, run_dir = _stopped_run(tmp_path, tool_calls=7)
-    _assert_budget_stop(results, {"identity"})
-    assert results["baseline"] is None and results["final"] is None
-    assert results["stop"]["role"] == "evaluator" and "before the baseline and final test evaluation" in \
-        results["stop"]["message"]
+    cfg, results, run_dir = _stopped_run(tmp_path, tool_calls=8)
+    _assert_budget_stop(results, set())
+    assert results["baseline"] is not None and results["final"] is None
+    assert "before the final test evaluation" in results["stop"]["message"]
     checks = {c["name"]: c for c in results["integrity"]["checks"]}
-    assert "not evaluated (the run stopped before): baseline, final" not in checks["test_evaluations"]["detail"]
-    assert "not evaluated (the run stopped before): final" in checks["test_evaluations"]["detail"]
+    assert "final at" in checks["test_evaluations"]["detail"]  # scored once, stopped before the score was kept
     [branch] = results["branches"]
     assert checks["weights"]["statistics"]["checkpoints/i1-b0/final"]["max_rel_distance"] < 0.5
 
@@ -114,18 +129,3 @@ def test_stopped_before_the_baseline(tmp_path) -> None:
     again = _regate(cfg, run_dir)
     assert again["status"] == "failed" and again["integrity"]["failed"] == ["weights"]
     assert "not a fine-tune of the base model" in again["error"]
-
-
-def test_stopped_between_the_baseline_and_the_final_evaluation(tmp_path) -> None:
-    cfg, results, run_dir = _stopped_run(tmp_path, tool_calls=8)
-    _assert_budget_stop(results, set())
-    assert results["baseline"] is not None and results["final"] is None
-    assert "before the final test evaluation" in results["stop"]["message"]
-    checks = {c["name"]: c for c in results["integrity"]["checks"]}
-    assert checks["identity"]["checked"] and "baseline at" in checks["test_evaluations"]["detail"]
-
-    _add_event(run_dir, {"event": "test_eval", "role": "evaluator", "which": "baseline", "branch": None,
-                         "score": 0.9})  # the test split scored again after the run's baseline
-    again = _regate(cfg, run_dir)
-    assert again["status"] == "failed" and again["integrity"]["failed"] == ["test_evaluations"]
-    assert "extra baseline test_eval" in again["error"]
