@@ -57,7 +57,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
     use_gpu = scaling.use_gpu
     # A LoRA hypothesis in a ZeRO-3 run (the run itself full fine-tuning) trains under ZeRO-2.
     stage = stage_for_lora(scaling.deepspeed, train["lora"])
-    ds = deepspeed_config(stage) if use_gpu else None
+    ds = deepspeed_config(stage)  # on CPU workers only when named: auto resolved to none there
     common = {"seed": cfg.seed, "use_cpu": not use_gpu, "deepspeed": ds, "lora": train["lora"],
               "lora_r": train["lora_r"], "lora_alpha": train["lora_alpha"],
               "logging_steps": train["logging_steps"], "save_steps": train["save_steps"], "deadline": deadline}
