@@ -231,11 +231,14 @@ def _set_single_process_env() -> None:
 def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Path) -> dict[str, Any]:
     """Trains one configuration for ``spec.steps`` steps and returns its measured row."""
     import torch
+    from transformers import AutoTokenizer
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
     from intern.train.deepspeed import deepspeed_config
     from intern.train.grpo import GRPOJob, build_grpo_trainer
     from intern.train.sft import SFTJob, build_sft_trainer
 
+    stats = shape_stats(spec.shape, len(AutoTokenizer.from_pretrained(model_dir)))  # before the trainer: see below
     if spec.deepspeed != "none":
         _set_single_process_env()
         if spec.use_cpu:  # the CPU dry run: DeepSpeed's communication op, built once with a progress line
@@ -255,13 +258,18 @@ def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Pat
         job = GRPOJob(model_path=str(model_dir), dataset_path=data["grpo"], output_dir=out,
                       benchmark="wordproblems", max_steps=spec.steps, batch_size=spec.batch_size,
                       num_generations=spec.num_generations, max_completion_length=spec.completion_len,
-                      save_steps=spec.steps, use_cpu=spec.use_cpu, deepspeed=ds)
+                      save_steps=spec.steps, use_cpu=spec.use_cpu, deepspeed=ds,
+                      probe_prompts=0)  # no reward probe: its sampling before and after is not the step's
         trainer = build_grpo_trainer(job, [callback])
     else:
         raise ValueError(f"unknown recipe {spec.recipe!r}; use sft or grpo")
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        # A ZeRO-3 trainer registers its config process-wide; left there, every model this process builds
+        # later (the dry run's next configurations, a meta-device count) would be partitioned as it is made.
+        unset_hf_deepspeed_config()
     seconds, steps, tokens = callback.window(spec.warmup)
-    stats = shape_stats(spec.shape, len(trainer.processing_class))
     seq = tokens / max(1, steps * spec.batch_size)
     n, lh = stats["matmul_params"], stats["layers"] * stats["hidden"]
     per_token = 6 * n + 12 * lh * seq + ((2 * n + 4 * lh * seq) if spec.recipe == "grpo" else 0)
@@ -272,7 +280,7 @@ def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Pat
     return {**dataclasses.asdict(spec), "device": device, "params": stats["params"],
             "measured_steps": steps, "s_per_step": round(seconds / steps, 4),
             "tokens_per_s": round(tokens / seconds, 1), "mean_seq_tokens": round(seq, 1),
-            "model_tflops": round(tflops, 3), "peak_tflops": peak,
+            "model_tflops": round(tflops, 6), "peak_tflops": peak,
             "mfu": round(tflops / peak, 4) if peak else None,
             "max_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
 
