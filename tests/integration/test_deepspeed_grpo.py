@@ -4,7 +4,9 @@ tiny:llama earns no reward on a real task, so every group would tie and no step 
 run scores with ``test-parity`` (wordproblems, 1 for an even-length completion: tests/parity_benchmark.py),
 registered in the Ray workers by their setup hook. The signal gate measures the start policy on
 rank 0 and both ranks follow its verdict; 3 steps of 2 prompts x 4 completions then train, a ZeRO
-checkpoint per rank is kept, and the export is a plain model that moved away from the start model.
+checkpoint per rank is kept, and the export is a plain model that moved away from the start model (both
+of the optimizer's parameter groups). The workers start with an empty torch extensions cache: DeepSpeed's
+CPU communication op is built there on first use, announced once by the node's first worker.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import pytest
 import torch
 from zero_cpu import HERE, datasets, in_child, plan, read_outcome, start_ray, train, weights, write_outcome, zero_config
 
-pytestmark = pytest.mark.integration
+from intern.events import read_events
+
+# Minutes on a quiet 2-core machine; on one shared with other test runs several times that, past the
+# suite's 900 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 
 def train_grpo(out: str) -> None:
@@ -27,7 +33,8 @@ def train_grpo(out: str) -> None:
 
     root = Path(out)
     register_parity()
-    start_ray(env_vars={"PYTHONPATH": str(HERE.parent)}, worker_process_setup_hook="parity_benchmark.register_parity")
+    start_ray(env_vars={"PYTHONPATH": str(HERE.parent), "TORCH_EXTENSIONS_DIR": str(root / "torch_extensions")},
+              worker_process_setup_hook="parity_benchmark.register_parity")
     cfg = zero_config(root, "zero2", f"benchmark={NAME}", "train.method=grpo", "train.grpo_steps=3",
                       "train.grpo_batch_size=4", "train.num_generations=4", "train.max_completion_length=8",
                       "train.grpo_learning_rate=1e-3", "train.save_steps=3", "train.reward_probe_prompts=4",
@@ -41,6 +48,11 @@ def train_grpo(out: str) -> None:
 def test_grpo_trains_under_zero2_on_two_workers(tmp_path) -> None:
     in_child("test_deepspeed_grpo", "train_grpo", str(tmp_path), timeout=1200)
     outcome = read_outcome(tmp_path)
+    events = read_events(tmp_path / "events.jsonl")
+    (building,) = [e for e in events if e["event"] == "deepspeed_op_build"]
+    (built,) = [e for e in events if e["event"] == "deepspeed_op_built"]
+    assert str(tmp_path / "torch_extensions") in building["message"] and built["seconds"] > 0
+    assert (tmp_path / "torch_extensions" / "deepspeed_shm_comm" / "deepspeed_shm_comm.so").is_file()
     result = outcome["result"]
     assert outcome["deepspeed"]["zero_optimization"]["stage"] == 2
     assert result["signal"]["train"] is True and result["skipped"] is None  # rank 0's verdict, on both ranks

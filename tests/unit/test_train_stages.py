@@ -144,6 +144,23 @@ def test_zero_named_on_cpu_workers_plans_deepspeed_jobs_for_the_cpu(tmp_path):
     assert e.value.key == "cluster.train.deepspeed" and "LoRA" in e.value.message
 
 
+def test_zero_on_cpu_without_a_compiler_says_what_to_install(tmp_path):
+    """DeepSpeed's CPU op is announced before it is built, and a failed build names the fix (a fresh cache)."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from intern.train.deepspeed import prepare_cpu_deepspeed; prepare_cpu_deepspeed(print)"
+    env = {**os.environ, "CXX": "/bin/false", "TORCH_EXTENSIONS_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"building its communication op deepspeed_shm_comm once (~1 min on 2 cores), cached in {tmp_path}" \
+        in proc.stdout
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("intern.errors.TrainingError: DeepSpeed's CPU communication op deepspeed_shm_comm did "
+                            "not build") and "C++ compiler" in error and "cluster.train.deepspeed=none" in error
+
+
 def test_a_cpu_slot_is_split_among_the_workers_of_a_training_run():
     """A budget plan gives a CPU branch the whole node: with 2 workers each gets half, so both can be placed."""
     from actors.supervisor import stage_cpus
