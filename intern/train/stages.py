@@ -78,7 +78,8 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 batch_size=train["batch_size"], grad_accum=grad_accum, lr_scheduler=train["lr_scheduler"],
                 warmup_ratio=train["warmup_ratio"], max_length=train["max_length"],
                 decay_steps=int(train.get("decay_steps") or 0), keep_step=int(train.get("keep_step") or 0),
-                cpu_bf16=bool(train.get("cpu_bf16")) and not use_gpu,
+                # the probe timed the plain trainer's autocast, not DeepSpeed's bf16 optimizer: ZeRO on CPU stays fp32
+                cpu_bf16=bool(train.get("cpu_bf16")) and not use_gpu and ds is None,
                 continue_from=continue_from if k == 0 else None, manifest=_manifest(dataset), **common)
         else:
             grpo = dataset.get("grpo")

@@ -136,9 +136,12 @@ def test_zero_named_on_cpu_workers_plans_deepspeed_jobs_for_the_cpu(tmp_path):
     """auto stays DDP on CPU workers; a stage named there is kept (the multi-GPU path, checked on CPUs)."""
     cfg = load_config(overrides=["cluster.train.deepspeed=zero3", "cluster.train.num_workers=2"])
     assert (cfg.cluster.train.deepspeed, cfg.cluster.train.backend) == ("zero3", "gloo")
-    (stage,) = plan_stages(cfg, {"id": "b0"}, DATASET, tmp_path, "m")
+    (stage,) = plan_stages(cfg, {"id": "b0", "train": {"cpu_bf16": True}}, DATASET, tmp_path, "m")
     assert stage.job.use_cpu and stage.job.deepspeed["zero_optimization"]["stage"] == 3
     assert stage.job.grad_accum == 1  # the GPU memory plan is not applied to CPU workers
+    assert not stage.job.cpu_bf16  # the probe's bf16 autocast timing says nothing of DeepSpeed's bf16: fp32
+    (ddp,) = plan_stages(load_config(), {"id": "b0", "train": {"cpu_bf16": True}}, DATASET, tmp_path, "m")
+    assert ddp.job.deepspeed is None and ddp.job.cpu_bf16
     with pytest.raises(ConfigError) as e:
         load_config(overrides=["cluster.train.deepspeed=zero3", "train.lora=true"])
     assert e.value.key == "cluster.train.deepspeed" and "LoRA" in e.value.message
