@@ -70,8 +70,11 @@ def zero(model: str = "tiny:llama",
     chosen = [s.strip() for s in stages.split(",") if s.strip()]
     if not chosen or not set(chosen) | {kill_stage} <= {"none", "zero2", "zero3"}:
         raise typer.BadParameter("--stages and --kill-stage take none, zero2, zero3")
-    if steps - warmup < 2 or (kill_at and not save_steps <= kill_at < steps):
-        raise typer.BadParameter("need --steps > --warmup + 1, and --save-steps <= --kill-at < --steps")
+    if steps - warmup < 2:
+        raise typer.BadParameter(f"--steps ({steps}) must exceed --warmup ({warmup}) by at least 2")
+    if kill_at and not save_steps <= kill_at < steps:
+        raise typer.BadParameter(f"--kill-at ({kill_at}) must be at least --save-steps ({save_steps}: a checkpoint "
+                                 f"to resume from) and below --steps ({steps})")
     with work_dir_or_temp(work_dir, "zero") as work:
         bench = get_benchmark("wordproblems")
         data = build_sft_dataset(bench, work / "data", n_rows=steps * batch_size * workers, seed=0,

@@ -50,6 +50,17 @@ def test_without_a_gpu_the_real_run_says_what_is_missing_before_it_starts(tmp_pa
     assert bad.exit_code == 2 and "none,zero2,zero3" in bad.output
 
 
+def test_bench_zero_refuses_settings_it_cannot_measure_before_starting_ray() -> None:
+    """Its measured runs are in docs/benchmarks.md (two invocations, 2 CPU workers); here only what it refuses."""
+    for args, says in ((["--stages", "zero4"], "--stages and --kill-stage take none, zero2, zero3"),
+                       (["--steps", "16", "--kill-at", "16"], "below --steps (16)"),
+                       (["--kill-at", "2"], "at least --save-steps (5: a checkpoint to resume from)"),
+                       (["--steps", "5", "--warmup", "4"], "--steps (5) must exceed --warmup (4) by at least 2")):
+        result = CliRunner().invoke(bench_app, ["zero", *args])
+        flat = " ".join(result.output.replace("│", " ").split())  # the message as one line, out of its box
+        assert result.exit_code == 2 and says in flat, flat
+
+
 def test_shapes_have_the_advertised_sizes() -> None:
     sizes = {name: shape_stats(name)["params"] / 1e9 for name in
              ("qwen2.5-0.5b", "llama-0.5b", "qwen3-1.7b", "llama-1.7b")}
