@@ -505,10 +505,11 @@ def _cluster_total(resource: str) -> float:
 
 def stage_cpus(plan: Plan, r: RoundPlan, profile: ClusterProfile) -> dict[str, float] | None:
     """The CPUs one training worker (and a dev evaluator) of round ``r`` gets on a CPU cluster: the whole
-    slot, split among the round's branches that train at once; None keeps the profile's resources."""
+    slot, split among the round's branches that train at once and each run's workers (ZeRO named on
+    CPU workers: ``cluster.train.num_workers`` > 1); None keeps the profile's resources."""
     if plan.costs is None or profile.train.use_gpu:
         return None
     cpus = float((plan.costs.figures.get("slot") or {}).get("cpus") or 0)
     if cpus < 1:
         return None
-    return {"CPU": float(max(1, math.floor(cpus / max(1, r.parallel))))}
+    return {"CPU": float(max(1, math.floor(cpus / max(1, r.parallel) / max(1, profile.train.num_workers))))}

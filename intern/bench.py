@@ -2,13 +2,14 @@
 
     intern bench train [--model bundled:smollm2-135m-instruct] [--steps 30] [--warmup 8] [--cpus 2]
     intern bench eval  [--model bundled:smollm2-135m-instruct | DIR] [--benchmark B] [--n 64] [--max-new-tokens N]
-    intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed none,zero2] [--dry-run]
+    intern bench gpu   [--models qwen2.5-0.5b,llama-1.7b] [--deepspeed zero2,zero3] [--dry-run]
     intern bench outcome [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gate  [--calls 500]
     intern bench grpo  [--benchmark wordproblems] [--budget 900] [--set k=v ...]
     intern bench gsm8k-data --out DIR [--train 2000] [--test 200]
     intern bench brain [--benchmark wordproblems] [--budget 720] --set brain.kind=openai --set brain.base_url=...
     intern bench lineage [--model bundled:smollm2-135m-instruct] [--steps 60]
+    intern bench zero  [--model tiny:llama] [--stages none,zero2,zero3] [--workers 2] [--kill-at 10]
 
 - ``train``: seconds per step of the same SFT job run plain in this process and through
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
@@ -19,11 +20,14 @@
   engine in fp32 and bf16) on the same items, their agreement with the reference, the share of
   tokens generated after the answer was final, and the machine's limit (:mod:`intern.bench_eval`).
 - ``gpu``: tokens/s and MFU of the SFT and GRPO recipes (no Ray) on random-weight
-  Llama/Qwen-shaped models, with and without DeepSpeed ZeRO-2 (:mod:`intern.bench_gpu`);
-  each configuration runs in a fresh process. ``--dry-run`` runs tiny shapes for 2 steps
-  on the CPU, in this process.
+  Llama/Qwen-shaped models under DeepSpeed ZeRO-2 and ZeRO-3 (``--deepspeed none,...`` adds the
+  plain trainer) (:mod:`intern.bench_gpu`); each configuration runs in a fresh process, all of
+  them within ``--max-minutes``; what the machine lacks is listed before anything starts.
+  ``--dry-run`` runs tiny shapes for 2 steps on the CPU, in this process.
 - ``outcome``: intern vs a plain hand-written TRL SFT script with the same wall budget, scored
   on the same test items; the difference and its paired stderr (:mod:`intern.bench_outcome`).
+- ``zero``: s/step of DDP, ZeRO-2 and ZeRO-3 on CPU workers through Ray Train (the multi-GPU path checked
+  without a GPU, not a speed claim) and what a killed worker costs (:mod:`intern.bench_zero`).
 - ``grpo``: two intern runs with the same budget, ``train.method=sft`` and ``sft_grpo``, scored on
   the same test items, with the GRPO stage's signal, s/step and probe reward (:mod:`intern.bench_grpo`).
 - ``brain``: two intern runs with the same budget, an LLM brain and the playbook, scored on the same
@@ -42,13 +46,21 @@ import statistics
 import subprocess
 import sys
 import time
-from itertools import pairwise
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import JsonOpt, WorkOpt, work_dir_or_temp, write_json
+from intern.bench_common import (
+    JsonOpt,
+    WorkOpt,
+    steady_seconds_per_step,
+    step_marks,
+    step_seconds,
+    work_dir_or_temp,
+    write_json,
+)
 from intern.bench_data import gsm8k_data
 from intern.bench_eval import eval_bench
 
@@ -56,30 +68,6 @@ __all__ = ["bench_app", "steady_seconds_per_step", "step_seconds"]
 
 bench_app = typer.Typer(no_args_is_help=True, add_completion=False,
                         help="Measure training and generation speed (benchmarks, not tests).")
-
-def _marks(events: list[dict], branch: str, warmup: int) -> list[tuple[int, float]]:
-    marks = sorted((e["step"], e["ts"]) for e in events
-                   if e.get("event") == "train_step" and e.get("branch") == branch
-                   and e["step"] >= warmup)
-    if len(marks) < 2:
-        raise ValueError(f"{branch}: fewer than 2 steps logged after warm-up step {warmup}")
-    return marks
-
-
-def steady_seconds_per_step(events: list[dict], branch: str, warmup: int) -> float:
-    """Seconds per step between the end of step ``warmup`` and the last ``train_step`` event.
-
-    Raises:
-        ValueError: When fewer than two steps were logged after the warm-up.
-    """
-    (s0, t0), (s1, t1) = (marks := _marks(events, branch, warmup))[0], marks[-1]
-    return (t1 - t0) / (s1 - s0)
-
-
-def step_seconds(events: list[dict], branch: str, warmup: int) -> list[float]:
-    """Seconds per step between each pair of logged steps after step ``warmup``."""
-    return [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in pairwise(_marks(events, branch, warmup))]
-
 
 @bench_app.command("train")
 def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
@@ -158,7 +146,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
             rates[branch] = steady_seconds_per_step(logged, branch, warmup)
             times[branch] = step_seconds(logged, branch, warmup)
             medians[branch] = statistics.median(times[branch])
-            marks = _marks(logged, branch, warmup)  # the timed window: end of warm-up -> last step
+            marks = step_marks(logged, branch, warmup)  # the timed window: end of warm-up -> last step
             cpu[branch] = sampler.shares(marks[0][1], marks[-1][1], cpus, pid)
         plains = [b for b, _ in runs if b != "ray"]
         plain_rate = statistics.fmean(rates[b] for b in plains)
@@ -193,12 +181,13 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _run_isolated(spec, model_dir: Path, data: dict[str, str], work: Path) -> dict[str, Any]:
-    from dataclasses import asdict
-
+def _run_isolated(spec, model_dir: Path, data: dict[str, str], work: Path, timeout: float) -> dict[str, Any]:
     argv = [sys.executable, "-m", "intern.bench_gpu", json.dumps(asdict(spec)), str(model_dir),
             json.dumps(data), str(work)]
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**asdict(spec), "error": f"stopped after {timeout:.0f} s: the --max-minutes budget ran out"}
     lines = proc.stdout.strip().splitlines()
     if proc.returncode == 0 and lines:
         try:
@@ -213,21 +202,24 @@ def _run_isolated(spec, model_dir: Path, data: dict[str, str], work: Path) -> di
 def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (intern.bench_gpu.SHAPES)")]
         = "qwen2.5-0.5b,llama-1.7b",
         recipes: str = "sft,grpo",
-        deepspeed: Annotated[str, typer.Option(help="none and/or zero2, comma-separated")] = "none,zero2",
+        deepspeed: Annotated[str, typer.Option(help="none, zero2 and/or zero3, comma-separated")] = "zero2,zero3",
         steps: int = 8, grpo_steps: int = 4,
         warmup: Annotated[int, typer.Option(help="steps left out of the timing")] = 2,
         batch_size: Annotated[int, typer.Option(help="SFT sequences per step")] = 8,
         seq_len: int = 1024, num_generations: int = 8,
         grpo_prompts: Annotated[int, typer.Option(help="GRPO prompts per step")] = 2,
         completion_len: int = 256,
+        max_minutes: Annotated[float, typer.Option(
+            help="the whole run's time; a configuration still running then is stopped and reported")] = 10.0,
         dry_run: Annotated[bool, typer.Option(help="tiny shapes, 2 steps, CPU, in this process")] = False,
         work_dir: WorkOpt = None, json_output_file: JsonOpt = None) -> None:
-    """Tokens/s and MFU of the SFT and GRPO recipes (no Ray), with and without ZeRO-2."""
+    """Tokens/s and MFU of the SFT and GRPO recipes (no Ray) under ZeRO-2 and ZeRO-3 (and without ZeRO)."""
     import torch
 
-    from intern.bench_gpu import SHAPES, RunSpec, build_data, build_model, run_spec
+    from intern.bench_gpu import SHAPES, STAGES, RunSpec, build_data, build_model, missing_pieces, run_spec
     from intern.models import resolve_model
 
+    started = time.time()
     shapes = _csv(models)
     if dry_run:
         shapes = [s for s in shapes if s.startswith("tiny")] or ["tiny-llama", "tiny-qwen"]
@@ -235,23 +227,30 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
         warmup, batch_size, seq_len, num_generations, grpo_prompts, completion_len = 1, 2, 128, 2, 1, 8
     unknown = [s for s in shapes if s not in SHAPES]
     stages = _csv(deepspeed)
-    if unknown or not set(stages) <= {"none", "zero2"} or not set(_csv(recipes)) <= {"sft", "grpo"}:
+    if unknown or not set(stages) <= set(STAGES) or not set(_csv(recipes)) <= {"sft", "grpo"}:
         raise typer.BadParameter(f"models must be among {sorted(SHAPES)} (unknown: {unknown}), "
-                                 "deepspeed among none,zero2, recipes among sft,grpo")
+                                 f"deepspeed among {','.join(STAGES)}, recipes among sft,grpo")
     if min(steps, grpo_steps) <= max(warmup, 1):
         raise typer.BadParameter(f"--steps and --grpo-steps must exceed --warmup ({warmup}) and 1: "
                                  "the timing runs from the end of the warm-up to the last step")
+    if problems := missing_pieces(stages, dry_run, work_dir):
+        for problem in problems:
+            typer.echo(f"intern bench gpu cannot run here: {problem}", err=True)
+        if not dry_run:
+            typer.echo("(`intern bench gpu --dry-run` checks the same code on the CPU)", err=True)
+        raise typer.Exit(2)
     cuda = torch.cuda.is_available() and not dry_run
-    if not cuda and not dry_run:
-        raise typer.BadParameter("no CUDA device here; pass --dry-run for the CPU check")
     with work_dir_or_temp(work_dir, "gpu") as work:
         tokenizer_dir = resolve_model("tiny:llama")  # a real tokenizer, no network needed
         data = build_data(work / "data", tokenizer_dir, rows=max(steps * batch_size, 64), seq_len=seq_len)
         rows: list[dict[str, Any]] = []
         # ZeRO runs last: in-process (dry run) they leave a process group behind.
-        for stage in sorted(stages, key=lambda s: s != "none"):
+        for stage in sorted(stages, key=STAGES.index):
             for shape in shapes:
-                model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
+                try:
+                    model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
+                except Exception as e:  # e.g. no room on the GPU for the shape: its rows say so
+                    model_dir, failure = None, f"could not build the model ({type(e).__name__}: {e})"
                 for recipe in _csv(recipes):
                     grpo = recipe == "grpo"
                     spec = RunSpec(shape=shape, recipe=recipe, deepspeed=stage,
@@ -259,11 +258,19 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
                                    batch_size=num_generations * grpo_prompts if grpo else batch_size,
                                    seq_len=seq_len, num_generations=num_generations,
                                    completion_len=completion_len, use_cpu=not cuda)
-                    row = (run_spec(spec, model_dir, data, work / "runs") if dry_run
-                           else _run_isolated(spec, model_dir, data, work / "runs"))
+                    left = max_minutes * 60 - (time.time() - started)
+                    if model_dir is None or left <= 0:
+                        why = failure if model_dir is None else f"not run: the {max_minutes:g}-minute budget was spent"
+                        row = {**asdict(spec), "error": why}
+                    elif dry_run:
+                        row = run_spec(spec, model_dir, data, work / "runs")
+                    else:
+                        row = _run_isolated(spec, model_dir, data, work / "runs", timeout=left)
                     rows.append(row)
                     typer.echo(_format_row(row))
-        write_json({"dry_run": dry_run, "rows": rows}, json_output_file)
+        failed = sum("error" in r for r in rows)
+        typer.echo(f"{len(rows) - failed} of {len(rows)} configurations measured in {time.time() - started:.0f} s")
+        write_json({"dry_run": dry_run, "rows": rows, "seconds": round(time.time() - started, 1)}, json_output_file)
 
 
 def _format_row(row: dict[str, Any]) -> str:
@@ -282,8 +289,10 @@ def _mount_others() -> None:
     from intern.bench_grpo import grpo
     from intern.bench_lineage import lineage
     from intern.bench_outcome import outcome  # it imports this module's helpers
+    from intern.bench_zero import zero
 
     bench_app.command("outcome")(outcome)
+    bench_app.command("zero")(zero)
     bench_app.command("gate")(gate)
     bench_app.command("grpo")(grpo)
     bench_app.command("brain")(brain)

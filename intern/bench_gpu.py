@@ -2,8 +2,9 @@
 
 The engine behind ``intern bench gpu`` (:mod:`intern.bench`). Models are built from a
 config (no weights travel, so it runs on a machine without network), trained with the
-recipes as plain functions (no Ray), with and without DeepSpeed ZeRO-2::
+recipes as plain functions (no Ray), under DeepSpeed ZeRO-2 and ZeRO-3 (and without ZeRO)::
 
+    problems = missing_pieces(["zero2", "zero3"], dry_run=False)   # [] when the machine has it all
     spec = RunSpec(shape="qwen2.5-0.5b", recipe="sft", deepspeed="zero2", steps=10, warmup=3)
     row = run_spec(spec, model_dir, data)      # {"tokens_per_s": ..., "mfu": ..., ...}
 
@@ -29,8 +30,13 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-__all__ = ["PEAK_BF16_TFLOPS", "SHAPES", "RunSpec", "ThroughputCallback", "build_model",
-           "build_data", "peak_tflops", "run_spec", "shape_stats"]
+__all__ = ["PEAK_BF16_TFLOPS", "SHAPES", "STAGES", "RunSpec", "ThroughputCallback", "build_model",
+           "build_data", "missing_pieces", "peak_tflops", "run_spec", "shape_stats"]
+
+#: The DeepSpeed stages a configuration can run under ("none": the recipe's plain trainer).
+STAGES = ("none", "zero2", "zero3")
+#: Disk the models of a full run need (bf16 weights of the 0.5B and 1.7B shapes, with room to spare).
+_DISK_GB = 8.0
 
 # name -> (config class, config kwargs); vocab None means the tokenizer's size.
 SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -75,7 +81,7 @@ class RunSpec:
 
     shape: str
     recipe: str  # "sft" or "grpo"
-    deepspeed: str = "none"  # "none" or "zero2"
+    deepspeed: str = "none"  # one of STAGES
     steps: int = 10
     warmup: int = 3
     batch_size: int = 8
@@ -177,6 +183,43 @@ class ThroughputCallback(TrainerCallback):
         return t1 - t0, s1 - s0, n1 - n0
 
 
+def missing_pieces(stages: list[str], dry_run: bool, work_dir: Path | None = None) -> list[str]:
+    """What ``intern bench gpu`` needs and this machine lacks, each with what to do; empty when all is there.
+
+    Checked before anything is built, so a GPU day starts with one clear list instead of a traceback
+    minutes in: a CUDA build of torch and a visible device (not for the CPU dry run), DeepSpeed
+    importable with the accelerator the run needs when a ZeRO stage is asked, disk for the models.
+    """
+    import shutil
+    import tempfile
+
+    import torch
+
+    problems = []
+    if not dry_run:
+        if torch.version.cuda is None:
+            problems.append(f"torch {torch.__version__} is a CPU build: install torch's CUDA build for this "
+                            "machine's driver (pytorch.org/get-started/locally), same version, then intern again")
+        elif not torch.cuda.is_available():
+            problems.append("torch sees no CUDA device: check `nvidia-smi` and CUDA_VISIBLE_DEVICES")
+    if any(stage != "none" for stage in stages):
+        try:
+            from deepspeed.accelerator import get_accelerator
+        except Exception as e:  # ImportError, or DeepSpeed failing its own checks at import
+            problems.append(f"DeepSpeed does not import ({type(e).__name__}: {e}): "
+                            "DS_BUILD_OPS=0 pip install 'deepspeed>=0.19.8', or --deepspeed none")
+        else:
+            want = "cpu" if dry_run else "cuda"
+            if (got := get_accelerator().device_name()) != want:
+                problems.append(f"DeepSpeed chose its {got!r} accelerator, not {want!r}: unset DS_ACCELERATOR")
+    if not dry_run:
+        free_gb = shutil.disk_usage(work_dir if work_dir and work_dir.exists() else tempfile.gettempdir()).free / 1e9
+        if free_gb < _DISK_GB:
+            problems.append(f"{free_gb:.1f} GB free where the models go; {_DISK_GB:.0f} GB are needed: --work-dir "
+                            "on a larger disk")
+    return problems
+
+
 def _set_single_process_env() -> None:
     # DeepSpeed needs a process group even for one process, normally set by a launcher.
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
@@ -188,13 +231,20 @@ def _set_single_process_env() -> None:
 def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Path) -> dict[str, Any]:
     """Trains one configuration for ``spec.steps`` steps and returns its measured row."""
     import torch
+    from transformers import AutoTokenizer
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
     from intern.train.deepspeed import deepspeed_config
     from intern.train.grpo import GRPOJob, build_grpo_trainer
     from intern.train.sft import SFTJob, build_sft_trainer
 
+    stats = shape_stats(spec.shape, len(AutoTokenizer.from_pretrained(model_dir)))  # before the trainer: see below
     if spec.deepspeed != "none":
         _set_single_process_env()
+        if spec.use_cpu:  # the CPU dry run: DeepSpeed's communication op, built once with a progress line
+            from intern.train.deepspeed import prepare_cpu_deepspeed
+
+            prepare_cpu_deepspeed(lambda line: print(line, flush=True))
     ds = deepspeed_config(spec.deepspeed)
     out = str(work_dir / f"{spec.shape}-{spec.recipe}-{spec.deepspeed}")
     callback = ThroughputCallback()
@@ -208,13 +258,18 @@ def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Pat
         job = GRPOJob(model_path=str(model_dir), dataset_path=data["grpo"], output_dir=out,
                       benchmark="wordproblems", max_steps=spec.steps, batch_size=spec.batch_size,
                       num_generations=spec.num_generations, max_completion_length=spec.completion_len,
-                      save_steps=spec.steps, use_cpu=spec.use_cpu, deepspeed=ds)
+                      save_steps=spec.steps, use_cpu=spec.use_cpu, deepspeed=ds,
+                      probe_prompts=0)  # no reward probe: its sampling before and after is not the step's
         trainer = build_grpo_trainer(job, [callback])
     else:
         raise ValueError(f"unknown recipe {spec.recipe!r}; use sft or grpo")
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        # A ZeRO-3 trainer registers its config process-wide; left there, every model this process builds
+        # later (the dry run's next configurations, a meta-device count) would be partitioned as it is made.
+        unset_hf_deepspeed_config()
     seconds, steps, tokens = callback.window(spec.warmup)
-    stats = shape_stats(spec.shape, len(trainer.processing_class))
     seq = tokens / max(1, steps * spec.batch_size)
     n, lh = stats["matmul_params"], stats["layers"] * stats["hidden"]
     per_token = 6 * n + 12 * lh * seq + ((2 * n + 4 * lh * seq) if spec.recipe == "grpo" else 0)
@@ -225,7 +280,7 @@ def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Pat
     return {**dataclasses.asdict(spec), "device": device, "params": stats["params"],
             "measured_steps": steps, "s_per_step": round(seconds / steps, 4),
             "tokens_per_s": round(tokens / seconds, 1), "mean_seq_tokens": round(seq, 1),
-            "model_tflops": round(tflops, 3), "peak_tflops": peak,
+            "model_tflops": round(tflops, 6), "peak_tflops": peak,
             "mfu": round(tflops / peak, 4) if peak else None,
             "max_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
 

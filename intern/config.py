@@ -74,6 +74,7 @@ class TrainScaling:
     resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
     # auto: none (DDP) on CPU workers; ZeRO-2 on GPUs, ZeRO-3 when the model's training state
     # would not fit ZeRO-2. Resolved when the config is loaded, so config.yaml shows the choice.
+    # zero2/zero3 named on CPU workers run too (checks the multi-GPU path there; not for speed).
     deepspeed: str = setting("auto", one_of=DEEPSPEED_STAGES)
     backend: str = setting("auto", one_of=DIST_BACKENDS)  # torch.distributed: auto -> gloo on CPU, nccl on GPU
     gpu_memory_gb: float = setting(80.0, gt=0, hint="GB per GPU, e.g. 80 for an H100")  # plans the micro-batch
@@ -415,8 +416,6 @@ def _cross_checks(cfg: RunConfig) -> list[ConfigError]:
     for role, res in c.roles.items():
         need(role in ROLES, f"cluster.roles.{role}", f"unknown role; roles are {ROLES}")
         need(res.num_cpus >= 0 and res.num_gpus >= 0, f"cluster.roles.{role}", "resources must be >= 0")
-    need(c.train.use_gpu or c.train.deepspeed in ("auto", "none"), "cluster.train.deepspeed",
-         "DeepSpeed ZeRO needs GPU workers; set cluster.train.use_gpu=true or deepspeed=auto")
     need(c.train.use_gpu or c.train.backend != "nccl", "cluster.train.backend", "nccl needs GPU workers; use gloo")
     need(not (cfg.train.lora and c.train.deepspeed == "zero3"), "cluster.train.deepspeed",
          "LoRA adapters cannot be merged from ZeRO-3 shards on export; with train.lora=true use "

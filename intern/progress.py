@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 _PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed", "train_resume", "grpo_rewards",
-          "grpo_skipped",
+          "grpo_skipped", "deepspeed_op_build", "deepspeed_op_built",
           "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget",
           "brain_fallback", "brain_share", "brain_share_sized"}
 
@@ -121,6 +121,8 @@ class Progress:
                 row.update(stage="final", test=f"{e['score']:.3f}")
             elif kind in ("train_start", "train_end", "train_failed"):
                 row["stage"] = kind.replace("_", " ")
+            elif kind == "deepspeed_op_build":
+                row["stage"] = "building DeepSpeed's CPU op (once, ~1 min)"
         if kind == "test_eval" and e.get("which") == "baseline":
             self.rows.setdefault("base model", {"role": "evaluator", "stage": "baseline",
                                                 "step": "", "loss": "", "dev": "",

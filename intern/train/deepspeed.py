@@ -9,14 +9,23 @@ The cluster profile says ``deepspeed: auto`` (or a fixed stage); the run config 
 ``auto`` when it is loaded, so ``config.yaml`` in the run dir shows the choice that was
 made (and ``backend``: gloo or nccl). ``"auto"`` values inside the DeepSpeed dict are
 filled in by the transformers integration from the trainer's own arguments.
+
+A stage named on CPU workers runs too (DeepSpeed's CPU accelerator, collectives over gloo):
+the multi-GPU code path, checked where there is no GPU. DeepSpeed loads a compiled op there
+(its shared-memory collectives); ``prepare_cpu_deepspeed`` builds it once per machine, with a
+progress line, into the torch extensions cache (``TORCH_EXTENSIONS_DIR``).
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from intern.errors import TrainingError
 
 # Bytes per parameter of model + gradients + Adam states under mixed precision (ZeRO paper,
 # Rajbhandari et al. 2020, section 3.1: 2 + 2 + 12), and how ZeRO stages shard them.
@@ -77,14 +86,15 @@ def resolve_stage(requested: str, use_gpu: bool, num_gpus: int = 1, gpu_memory_g
                   model_params: int | None = None) -> str:
     """The concrete DeepSpeed stage for ``requested`` (``auto`` or a stage).
 
-    CPU workers never use DeepSpeed (plain DDP over gloo). ``auto`` on one GPU is plain
-    training; on several it picks ZeRO-2, or ZeRO-3 when the model's training state would
-    not fit the GPUs under ZeRO-2.
+    A stage named explicitly is kept, on CPU workers too: ZeRO there (DeepSpeed's CPU
+    accelerator, collectives over gloo) checks the multi-GPU code path, it is not faster than
+    DDP. ``auto`` on CPU workers is plain DDP over gloo; on one GPU plain training; on several
+    GPUs ZeRO-2, or ZeRO-3 when the model's training state would not fit them under ZeRO-2.
     """
-    if not use_gpu:
-        return "none"
     if requested != "auto":
         return requested
+    if not use_gpu:
+        return "none"
     if num_gpus <= 1:  # nothing to shard across: ZeRO would add overhead and save no memory
         return "none"
     if model_params is not None and _state_gb(model_params, "zero2", num_gpus) > _USABLE_FRACTION * gpu_memory_gb:
@@ -144,3 +154,52 @@ def deepspeed_config(stage: str) -> dict[str, Any] | None:
             "stage3_param_persistence_threshold": "auto",
             "stage3_gather_16bit_weights_on_model_save": True}}
     raise ValueError(f"unknown DeepSpeed stage {stage!r}; use none, zero2 or zero3")
+
+
+#: The op DeepSpeed's CPU accelerator loads when its communication backend starts (every ZeRO run on
+#: CPU workers): shared-memory collectives, compiled from DeepSpeed's sources on first use (~45 s on 2 cores).
+CPU_COMM_OP = "deepspeed_shm_comm"
+
+
+def cpu_comm_op_dir() -> Path:
+    """Where torch keeps the compiled op (``$TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``)."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    return Path(_get_build_directory(CPU_COMM_OP, verbose=False))
+
+
+def cpu_comm_op_built() -> bool:
+    """Whether the op is in the cache already (DeepSpeed then loads it in a second instead of building it)."""
+    return (cpu_comm_op_dir() / f"{CPU_COMM_OP}.so").is_file()
+
+
+def prepare_cpu_deepspeed(notify: Callable[[str], None]) -> float | None:
+    """Build DeepSpeed's CPU communication op if it is not cached yet; the seconds it took, or None.
+
+    DeepSpeed would build it anyway, silently, inside the trainer's set-up; built here first the
+    wait is announced (``notify`` gets one line) and a failure says what to install. Several
+    workers of a node may call this at once: torch's build lock lets one build and the others
+    wait for it. Nothing happens on a GPU accelerator, or where DeepSpeed would not load the op.
+
+    Raises:
+        TrainingError: The op did not build (no C++ compiler or ninja), with what to do.
+    """
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    accelerator = get_accelerator()
+    if accelerator.device_name() != "cpu":
+        return None
+    builder = accelerator.create_op_builder("ShareMemCommBuilder")
+    if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False) or cpu_comm_op_built():
+        return None
+    notify(f"DeepSpeed on CPU workers: building its communication op {CPU_COMM_OP} once (~1 min on 2 cores), "
+           f"cached in {cpu_comm_op_dir().parent} (TORCH_EXTENSIONS_DIR)")
+    start = time.time()
+    try:
+        builder.load()
+    except Exception as e:  # a compiler error surfaces as RuntimeError or subprocess errors
+        raise TrainingError(f"DeepSpeed's CPU communication op {CPU_COMM_OP} did not build ({e}); it needs a C++ "
+                            "compiler and ninja (apt-get install g++; pip install ninja), or train without ZeRO "
+                            "on CPU workers: cluster.train.deepspeed=none (DDP over gloo)") from None
+    return round(time.time() - start, 1)

@@ -47,6 +47,7 @@ def signal_trainer_class() -> type:
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self._window_kept = 0  # completion tokens kept for the loss since the last optimizer step
+            self._step_decision: tuple[int, bool] | None = None  # (global step, skip it) once decided
 
         def _generate_and_score_completions(self, inputs):
             out = super()._generate_and_score_completions(inputs)
@@ -89,12 +90,14 @@ def signal_trainer_class() -> type:
                 inner = optimizer.step
 
                 def step(_optimizer, *args, **kwargs):
-                    kept, self._window_kept = self._window_kept, 0
-                    if self._kept_on_all_ranks(kept) == 0:  # nothing in this step carries a signal: no update
-                        self._metrics["train"]["signal/step_skipped"].append(1.0)
-                        return None
-                    self._metrics["train"]["signal/step_skipped"].append(0.0)
-                    return inner(*args, **kwargs)
+                    # Decided once per optimizer step: DeepSpeed's ZeRO optimizer calls this once per
+                    # parameter group (decay, no-decay) within one step; every call follows the decision.
+                    if self._step_decision is None or self._step_decision[0] != self.state.global_step:
+                        kept, self._window_kept = self._window_kept, 0
+                        skip = self._kept_on_all_ranks(kept) == 0  # nothing in this step carries a signal
+                        self._step_decision = (self.state.global_step, skip)
+                        self._metrics["train"]["signal/step_skipped"].append(1.0 if skip else 0.0)
+                    return None if self._step_decision[1] else inner(*args, **kwargs)
 
                 # a bound method, as torch's LR schedulers expect when they wrap optimizer.step
                 optimizer.step = types.MethodType(step, optimizer)

@@ -83,6 +83,8 @@ def _worker(config: dict[str, Any]) -> None:
                                             config["recipe"], config.get("tracking"))
     callbacks.insert(0, RankZeroReportCallback())
     start = time.time()
+    if job.deepspeed is not None and job.use_cpu:
+        _build_cpu_ops(events, config.get("branch"), announce=context.get_local_rank() == 0)
     trainer = prepare_trainer(build(job, callbacks))
     checkpoint = ray.train.get_checkpoint()
     if events is not None and rank == 0:
@@ -111,6 +113,23 @@ def _worker(config: dict[str, Any]) -> None:
             tracker.finish("failed")
         raise
     save(trainer, job, time.time() - start)  # on every rank: ZeRO-3 gathers the weights collectively
+
+
+def _build_cpu_ops(events: EventLog | None, branch: str | None, announce: bool) -> None:
+    """ZeRO on CPU workers: DeepSpeed's communication op built once per machine before the trainer
+    needs it, the wait announced on the worker's log and (by a node's first worker) in the events."""
+    import sys
+
+    from intern.train.deepspeed import prepare_cpu_deepspeed
+
+    def notify(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+        if events is not None and announce:
+            events.emit("trainer", "deepspeed_op_build", branch=branch, message=message)
+
+    seconds = prepare_cpu_deepspeed(notify)
+    if seconds is not None and events is not None and announce:
+        events.emit("trainer", "deepspeed_op_built", branch=branch, seconds=seconds)
 
 
 def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, storage_path: str, name: str,

@@ -57,7 +57,7 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
     use_gpu = scaling.use_gpu
     # A LoRA hypothesis in a ZeRO-3 run (the run itself full fine-tuning) trains under ZeRO-2.
     stage = stage_for_lora(scaling.deepspeed, train["lora"])
-    ds = deepspeed_config(stage) if use_gpu else None
+    ds = deepspeed_config(stage)  # on CPU workers only when named: auto resolved to none there
     common = {"seed": cfg.seed, "use_cpu": not use_gpu, "deepspeed": ds, "lora": train["lora"],
               "lora_r": train["lora_r"], "lora_alpha": train["lora_alpha"],
               "logging_steps": train["logging_steps"], "save_steps": train["save_steps"], "deadline": deadline}
@@ -78,7 +78,8 @@ def plan_stages(cfg: RunConfig, hypothesis: dict[str, Any], dataset: dict[str, A
                 batch_size=train["batch_size"], grad_accum=grad_accum, lr_scheduler=train["lr_scheduler"],
                 warmup_ratio=train["warmup_ratio"], max_length=train["max_length"],
                 decay_steps=int(train.get("decay_steps") or 0), keep_step=int(train.get("keep_step") or 0),
-                cpu_bf16=bool(train.get("cpu_bf16")) and not use_gpu,
+                # the probe timed the plain trainer's autocast, not DeepSpeed's bf16 optimizer: ZeRO on CPU stays fp32
+                cpu_bf16=bool(train.get("cpu_bf16")) and not use_gpu and ds is None,
                 extend=float(train.get("extend_to_deadline") or 0.0),
                 continue_from=continue_from if k == 0 else None, manifest=_manifest(dataset), **common)
         else:

@@ -1,9 +1,10 @@
 """`intern bench gpu --dry-run` (tiny shapes, 2 steps, CPU) and the numbers behind MFU.
 
-The dry run trains the real SFT and GRPO recipes without Ray; ZeRO-2 joins when
-DeepSpeed's CPU communication op is already compiled (its first build takes minutes,
-more than this test's budget). Also: the shapes' parameter counts, the bf16 peak table,
-the step timing and CPU shares of `intern bench train`, and `intern bench eval` on tiny:llama.
+The dry run trains the real SFT and GRPO recipes without Ray; ZeRO-2 and ZeRO-3 join when
+DeepSpeed's CPU communication op is already compiled (its first build takes ~1 min on 2 cores,
+more than this unit test's share; the DeepSpeed integration tests build it). Without a GPU the
+real run stops before it starts, listing what is missing. Also: the shapes' parameter counts, the
+bf16 peak table, the step timing and CPU shares of `intern bench train`, and `intern bench eval`.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ from intern.bench_cpu import CpuSampler, is_ray_process
 from intern.bench_gpu import peak_tflops, shape_stats
 
 
-def _zero2_ready() -> bool:
-    from torch.utils.cpp_extension import _get_build_directory
-
-    built = Path(_get_build_directory("deepspeed_shm_comm", verbose=False))
-    return any(built.glob("*.so"))
-
-
 def test_dry_run_measures_sft_and_grpo(tmp_path: Path) -> None:
-    stages = "none,zero2" if _zero2_ready() else "none"
+    from intern.train.deepspeed import cpu_comm_op_built
+
+    stages = "none,zero2,zero3" if cpu_comm_op_built() else "none"
     out = tmp_path / "gpu.json"
     result = CliRunner().invoke(bench_app, ["gpu", "--dry-run", "--models", "tiny-llama",
                                             "--deepspeed", stages, "--work-dir", str(tmp_path / "w"),
@@ -42,6 +38,27 @@ def test_dry_run_measures_sft_and_grpo(tmp_path: Path) -> None:
         assert row["tokens_per_s"] > 0 and row["model_tflops"] > 0 and row["params"] > 1e6
     assert rows[0]["mean_seq_tokens"] == 128  # SFT rows fill the sequence length
     assert "MFU n/a" in result.output
+
+
+def test_without_a_gpu_the_real_run_says_what_is_missing_before_it_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(bench_app, ["gpu", "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 2 and not isinstance(result.exception, Exception)  # a message, no traceback
+    assert "intern bench gpu cannot run here: torch" in result.output and "CPU build" in result.output
+    assert "--dry-run" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "w" / "models").exists()  # nothing was built
+    bad = CliRunner().invoke(bench_app, ["gpu", "--dry-run", "--deepspeed", "zero4"])
+    assert bad.exit_code == 2 and "none,zero2,zero3" in bad.output
+
+
+def test_bench_zero_refuses_settings_it_cannot_measure_before_starting_ray() -> None:
+    """Its measured runs are in docs/benchmarks.md (two invocations, 2 CPU workers); here only what it refuses."""
+    for args, says in ((["--stages", "zero4"], "--stages and --kill-stage take none, zero2, zero3"),
+                       (["--steps", "16", "--kill-at", "16"], "below --steps (16)"),
+                       (["--kill-at", "2"], "at least --save-steps (5: a checkpoint to resume from)"),
+                       (["--steps", "5", "--warmup", "4"], "--steps (5) must exceed --warmup (4) by at least 2")):
+        result = CliRunner().invoke(bench_app, ["zero", *args])
+        flat = " ".join(result.output.replace("│", " ").split())  # the message as one line, out of its box
+        assert result.exit_code == 2 and says in flat, flat
 
 
 def test_shapes_have_the_advertised_sizes() -> None:

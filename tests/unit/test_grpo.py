@@ -178,22 +178,12 @@ def test_probe_leaves_out_prompts_the_grpo_set_trains_on(tmp_path: Path) -> None
 # ------------------------------------------------------------------ GRPO only where there is a signal
 
 
-class _Parity(type(get_benchmark("wordproblems"))):
-    """wordproblems whose scorer rewards an even-length completion: a random model's samples disagree."""
-
-    name = "test-parity"
-
-    def score(self, completion, item) -> float:
-        return float(len(completion) % 2 == 0)
-
-
 @pytest.fixture(scope="module")
 def parity():
-    from intern.evals.registry import _REGISTRY, register
+    """wordproblems whose scorer rewards an even-length completion: a random model's samples disagree."""
+    from parity_benchmark import register_parity
 
-    bench = _REGISTRY.get(_Parity.name) or _Parity()
-    register(bench)
-    return bench
+    return register_parity()
 
 
 def _weights(path) -> dict:

@@ -132,10 +132,52 @@ def test_gpu_profile_resolves_zero2_or_zero3_from_the_model(tmp_path):
     assert cfg.cluster.train.deepspeed == "zero3"  # ~70B: 16 bytes/param does not fit 8 x 80 GB under ZeRO-2
 
 
-def test_zero_on_cpu_workers_is_refused():
+def test_zero_named_on_cpu_workers_plans_deepspeed_jobs_for_the_cpu(tmp_path):
+    """auto stays DDP on CPU workers; a stage named there is kept (the multi-GPU path, checked on CPUs)."""
+    cfg = load_config(overrides=["cluster.train.deepspeed=zero3", "cluster.train.num_workers=2"])
+    assert (cfg.cluster.train.deepspeed, cfg.cluster.train.backend) == ("zero3", "gloo")
+    (stage,) = plan_stages(cfg, {"id": "b0", "train": {"cpu_bf16": True}}, DATASET, tmp_path, "m")
+    assert stage.job.use_cpu and stage.job.deepspeed["zero_optimization"]["stage"] == 3
+    assert stage.job.grad_accum == 1  # the GPU memory plan is not applied to CPU workers
+    assert not stage.job.cpu_bf16  # the probe's bf16 autocast timing says nothing of DeepSpeed's bf16: fp32
+    (ddp,) = plan_stages(load_config(), {"id": "b0", "train": {"cpu_bf16": True}}, DATASET, tmp_path, "m")
+    assert ddp.job.deepspeed is None and ddp.job.cpu_bf16
     with pytest.raises(ConfigError) as e:
-        load_config(overrides=["cluster.train.deepspeed=zero2"])
-    assert e.value.key == "cluster.train.deepspeed" and "GPU" in e.value.message
+        load_config(overrides=["cluster.train.deepspeed=zero3", "train.lora=true"])
+    assert e.value.key == "cluster.train.deepspeed" and "LoRA" in e.value.message
+
+
+def test_zero_on_cpu_without_a_compiler_says_what_to_install(tmp_path):
+    """DeepSpeed's CPU op is announced before it is built, and a failed build names the fix (a fresh cache)."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from intern.train.deepspeed import prepare_cpu_deepspeed; prepare_cpu_deepspeed(print)"
+    env = {**os.environ, "CXX": "/bin/false", "TORCH_EXTENSIONS_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"building its communication op deepspeed_shm_comm once (~1 min on 2 cores), cached in {tmp_path}" \
+        in proc.stdout
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("intern.errors.TrainingError: DeepSpeed's CPU communication op deepspeed_shm_comm did "
+                            "not build") and "C++ compiler" in error and "cluster.train.deepspeed=none" in error
+
+
+def test_a_cpu_slot_is_split_among_the_workers_of_a_training_run():
+    """A budget plan gives a CPU branch the whole node: with 2 workers each gets half, so both can be placed."""
+    from actors.supervisor import stage_cpus
+    from intern.planning import Costs, PlanInputs, make_plan
+
+    costs = Costs(train_step_s=4.0, batch_size=4, lora_ratio=0.65, stage_overhead_s=20.0, eval_item_s=0.1,
+                  eval_overhead_s=3.0, figures={"slot": {"cpus": 2}})
+    plan = make_plan(PlanInputs(budget_s=900, setup_s=30, max_branches=1, max_rounds=1, batch_size=4, dev_n=8,
+                                test_n=8), costs)
+    one = load_config().cluster
+    two = load_config(overrides=["cluster.train.deepspeed=zero2", "cluster.train.num_workers=2"]).cluster
+    assert plan.rounds[0].parallel == 1
+    assert stage_cpus(plan, plan.rounds[0], one) == {"CPU": 2.0}
+    assert stage_cpus(plan, plan.rounds[0], two) == {"CPU": 1.0}
 
 
 def test_model_dims_and_stage_choice():
@@ -144,6 +186,7 @@ def test_model_dims_and_stage_choice():
                                     "tie_word_embeddings": True})
     assert 0.45e9 < qwen05.params < 0.55e9  # Qwen2.5-0.5B has 0.49B parameters
     assert resolve_stage("auto", use_gpu=False) == "none"
+    assert resolve_stage("zero2", use_gpu=False) == "zero2"  # named: kept on CPU workers too
     assert resolve_stage("auto", use_gpu=True, num_gpus=8, model_params=qwen05.params) == "zero2"
     assert resolve_stage("auto", use_gpu=True, num_gpus=1, model_params=qwen05.params) == "none"  # nothing to shard
     assert resolve_stage("auto", use_gpu=True, num_gpus=2, gpu_memory_gb=80, model_params=8_000_000_000) == "zero3"
