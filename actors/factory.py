@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from intern import stopping
 from intern.config import ClusterProfile, RunConfig
 from intern.events import EventLog
 from intern.metrics import DASHBOARD_ENV
@@ -114,11 +115,15 @@ class RoleFactory:
         return getattr(target, method)(*args, **kwargs)
 
     def wait(self, future: Any) -> Any:
-        if self.use_ray:
-            import ray
+        """The call's result; raises `RunStopped` within ``stopping.POLL_S`` of a stop signal (the role's
+        actor is ended by `shutdown`, not waited for)."""
+        if not self.use_ray:
+            return future
+        import ray
 
-            return ray.get(future)
-        return future
+        while not ray.wait([future], timeout=stopping.POLL_S)[0]:
+            stopping.check()
+        return ray.get(future)
 
     def release(self, key: str | None) -> None:
         """Kill the role instances of one branch so their resources go back to the cluster."""

@@ -34,6 +34,12 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="run conf
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override: key.sub=value")]
 
 
+#: After SIGTERM or Ctrl-C a run records itself as stopped and ends its actors and cluster in a few
+#: seconds; should that clean-up hang, the process ends this long after the signal anyway (Kubernetes
+#: sends SIGKILL 30 s after SIGTERM by default).
+STOP_HARD_EXIT_S = 25.0
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -69,7 +75,7 @@ def run(config: ConfigOpt = None, set_: SetOpt = None,
 
     run_id = run_id or new_run_id()
     try:
-        results = run_graph(cfg, run_id=run_id)
+        results = run_graph(cfg, run_id=run_id, hard_exit_s=STOP_HARD_EXIT_S)
     except InternError as e:
         _fail(str(e))
     except KeyboardInterrupt as e:
@@ -85,7 +91,7 @@ def resume(run_dir: Path) -> None:
     from graphs.runner import resume as resume_graph
 
     try:
-        results = resume_graph(run_dir)
+        results = resume_graph(run_dir, hard_exit_s=STOP_HARD_EXIT_S)
     except (InternError, ConfigError) as e:
         _fail(str(e), code=2 if isinstance(e, ConfigError) else 1)
     except KeyboardInterrupt as e:

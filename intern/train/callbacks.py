@@ -40,6 +40,18 @@ class EventLogCallback(TrainerCallback):
                          **({"num_tokens": float(logs["num_tokens"])} if "num_tokens" in logs else {}))
 
 
+class StopOnSignal(TrainerCallback):
+    """Ends a training run in this process at the next step once the process was asked to stop
+    (:mod:`intern.stopping`: SIGTERM, Ctrl-C), raising ``RunStopped``: the checkpoints saved so far are
+    kept and the run resumes from the last one. In a Ray Train worker the flag is never set (the
+    driver ends those workers by ending the actor that owns them)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        from intern import stopping
+
+        stopping.check()
+
+
 def progress_callbacks(events: EventLog | None, branch: str | None, iteration: int, stage: str,
                        tracking: dict | None):
     """The callbacks every training run gets: events.jsonl progress and the experiment tracker.
@@ -49,7 +61,7 @@ def progress_callbacks(events: EventLog | None, branch: str | None, iteration: i
     """
     from intern.train.tracking import tracking_callback
 
-    callbacks: list[TrainerCallback] = []
+    callbacks: list[TrainerCallback] = [StopOnSignal()]
     if events is not None:
         callbacks.append(EventLogCallback(events, branch, iteration, stage=stage))
     tracker = tracking_callback(tracking, events) if tracking else None
