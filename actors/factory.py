@@ -12,6 +12,8 @@ actors of a live run instead of creating twins (``get_if_exists``).
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,23 +109,47 @@ class RoleFactory:
     def submit(self, role: str, key: str | None, method: str, /, *args: Any, **kwargs: Any) -> Any:
         """Start ``method`` on the role instance for ``key`` (a branch id, or None for the run's).
 
-        Returns a future (Ray) or the finished result (local).
+        Returns a pending call for `wait` (Ray) or the finished result (local).
         """
         target = self.get(role, key)
         if self.use_ray:
-            return getattr(target, method).remote(*args, **kwargs)
+            return _Pending(role, key, method, args, kwargs, getattr(target, method).remote(*args, **kwargs))
         return getattr(target, method)(*args, **kwargs)
 
-    def wait(self, future: Any) -> Any:
-        """The call's result; raises `RunStopped` within ``stopping.POLL_S`` of a stop signal (the role's
-        actor is ended by `shutdown`, not waited for)."""
+    def wait(self, pending: Any) -> Any:
+        """The call's result. A stop signal raises `RunStopped` within ``stopping.POLL_S`` (the role's actor
+        is ended by `shutdown`, not waited for). A role whose actor died under the call (its node was lost,
+        its process killed) is created again, wherever the cluster has room, and called again: up to
+        ``cluster.train.max_failures`` times per call, each a ``role_retry`` event."""
         if not self.use_ray:
-            return future
+            return pending
         import ray
+        from ray.exceptions import RayActorError
 
-        while not ray.wait([future], timeout=stopping.POLL_S)[0]:
-            stopping.check()
-        return ray.get(future)
+        retries = 0
+        while True:
+            while not ray.wait([pending.future], timeout=stopping.POLL_S)[0]:
+                stopping.check()
+            try:
+                return ray.get(pending.future)
+            except RayActorError as e:
+                stopping.check()  # an actor killed by a stop is no failure to retry
+                limit = self.cfg.cluster.train.max_failures if isinstance(self.cfg.cluster, ClusterProfile) else 0
+                if e.actor_init_failed or (0 <= limit <= retries):
+                    raise
+                retries += 1
+                self._forget(pending.role, pending.key)
+                self.events.emit(pending.role, "role_retry", branch=pending.key, method=pending.method,
+                                 attempt=retries, lost_s=round(time.time() - pending.started, 1),
+                                 error=str(e).strip().splitlines()[-1][:300], details=str(e)[:1000])
+                pending = self.submit(pending.role, pending.key, pending.method, *pending.args, **pending.kwargs)
+
+    def _forget(self, role: str, key: str | None) -> None:
+        """Drop a dead actor's handle: the next `get` creates the role again."""
+        with self._lock:
+            handle = self._roles.pop(self.actor_name(role, key), None)
+        if handle is not None:
+            _kill(handle)
 
     def release(self, key: str | None) -> None:
         """Kill the role instances of one branch so their resources go back to the cluster."""
@@ -141,6 +167,19 @@ class RoleFactory:
                 for handle in self._roles.values():
                     _kill(handle)
             self._roles.clear()
+
+
+@dataclass
+class _Pending:
+    """A role call under way: what `RoleFactory.wait` needs to call it again if its actor dies."""
+
+    role: str
+    key: str | None
+    method: str
+    args: tuple
+    kwargs: dict[str, Any]
+    future: Any
+    started: float = field(default_factory=time.time)
 
 
 def _kill(handle: Any) -> None:

@@ -52,9 +52,13 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABL
 APPROVAL_POLL_S = 1.0  # how often the driver asks the supervisor for an answer
 
 
-def _as_stop(e: BaseException) -> BaseException:
-    """``e``, or the `RunStopped` it stands for: inside a blocking ``ray.get`` Ray turns whatever the
-    signal handler raised into a bare ``KeyboardInterrupt``."""
+def _as_recorded(e: BaseException) -> BaseException:
+    """What ended the run, as it is recorded and raised: a role's own error rather than Ray's wrapper of it
+    (``RayTaskError(StorageFull)``: its text is the remote traceback), and the `RunStopped` a bare
+    ``KeyboardInterrupt`` stands for once a stop was asked for."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, InternError) and isinstance(e, type(cause)):
+        return cause
     signum = stopping.requested()
     if isinstance(e, KeyboardInterrupt) and not isinstance(e, RunStopped) and signum is not None:
         return RunStopped(signum)
@@ -208,6 +212,27 @@ def _previous_status(status_file: Path) -> dict[str, Any]:
         return {}
 
 
+def _note_resume(snapshot: Any, previous: dict[str, Any], run_dir: Path, events: EventLog) -> None:
+    """Say what a resumed run lost: how its last process ended (``running`` in run.json: it never got to
+    say, its driver or the driver's node died), how long it was down, what it was doing, and the graph
+    steps still to do (the finished ones are not redone; training restarts from its last checkpoint and
+    says so itself: ``train_recovery``). An event (``run_resumed``, in the report) and one line here."""
+    history = read_events(run_dir / "events.jsonl")
+    last = history[-1] if history else {}
+    status = previous.get("status") or "unknown"
+    outcome = _previous_status(run_dir / "results.json") if status in ("stopped", "failed") else {}
+    to_do = sorted({t.name for t in snapshot.tasks}) or list(snapshot.next) or (
+        ["everything (it stopped before its first step)"] if snapshot.created_at is None else [])
+    fields = {"previous_status": "lost (its driver died without recording: killed, or its node lost)"
+              if status == "running" else status, "previous_error": outcome.get("error"),
+              "down_s": round(time.time() - float(last.get("ts", time.time())), 1),
+              "was_doing": f"{last.get('role')}/{last.get('branch') or '-'} {last.get('event')}" if last else None,
+              "to_do": to_do}
+    events.emit("supervisor", "run_resumed", **fields)
+    print(f"resuming {run_dir.name}: the last run {fields['previous_status']}, {fields['down_s']:.0f} s ago "
+          f"(last: {fields['was_doing']}); still to do: {', '.join(to_do) or 'nothing'}", flush=True)
+
+
 def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | None,
              use_ray: bool, live: bool | None, hard_exit_s: float | None = None) -> dict[str, Any]:
     started = time.time()
@@ -238,9 +263,11 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
             roles = RoleFactory(cfg, run_dir, run_id, use_ray=use_ray)
             graph = build_graph(SqliteSaver(conn))
             thread = {"configurable": {"thread_id": run_id}}
-            if graph_input is None and graph.get_state(thread).created_at is None:
-                # resumed before its first step (stopped while Ray started): start it, on its original clock
-                graph_input = {"run_id": run_id, "started_at": previous.get("started_at", started)}
+            if graph_input is None:
+                _note_resume(graph.get_state(thread), previous, run_dir, roles.events)
+                if graph.get_state(thread).created_at is None:
+                    # resumed before its first step (stopped while Ray started): start it, on its original clock
+                    graph_input = {"run_id": run_id, "started_at": previous.get("started_at", started)}
             with Progress(run_dir / "events.jsonl", run_id, live=live):
                 _settle_tool_protocol(cfg, roles.events)  # before any role: it shapes every LLM call
                 resolve_model(cfg.base_model)  # convert once here, not in every actor at once
@@ -251,7 +278,7 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
                                                             events=read_events(run_dir / "events.jsonl"))
             outcome.written = True
         except BaseException as raised:  # record what happened, then re-raise (Ctrl-C and SIGTERM included)
-            e = _as_stop(raised)
+            e = _as_recorded(raised)
             results = outcome.record("stopped" if isinstance(e, KeyboardInterrupt) else "failed", e)
             if e is raised:
                 raise

@@ -125,6 +125,42 @@ def last_complete_checkpoint(folder: Path) -> tuple[Path | None, list[Path]]:
     return None, incomplete
 
 
+def checkpoint_bytes(job: Any) -> int:
+    """About how much space the next checkpoint of ``job`` takes: the last one's size, else (before the
+    first) the model's weights three times over (weights and Adam's two moments; LoRA: the weights once,
+    a generous bound for adapters and their optimizer state)."""
+    from intern.storage import dir_bytes
+
+    last, _ = last_complete_checkpoint(trainer_dir(job))
+    if last is not None:
+        return dir_bytes(last)
+    weights = sum(f.stat().st_size for f in Path(job.model_path).glob("*.safetensors")) if Path(
+        job.model_path).is_dir() else 0
+    return weights * (1 if job.lora else 3)
+
+
+def storage_guard(job: Any, run_dir: str | Path | None = None):
+    """A context manager around training ``job``: a write that ran out of space (a checkpoint, the final
+    model, an event) becomes one `StorageFull` naming the file and the space needed, and the checkpoint
+    it left half-written is removed so that the previous one is what a resume finds."""
+    import contextlib
+
+    from intern.storage import drop_incomplete, storage_full
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except BaseException as e:
+            full = storage_full(e, trainer_dir(job), checkpoint_bytes(job), run_dir)
+            if full is None:
+                raise
+            drop_incomplete(last_complete_checkpoint(trainer_dir(job))[1])
+            raise full from e
+
+    return guard()
+
+
 def finished_result(job: Any) -> dict[str, Any] | None:
     """The recorded result of ``job`` if its final model was already exported, else None."""
     record = Path(job.output_dir) / "final" / "intern_train.json"

@@ -14,20 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
+from ray_nodes import CLIENT_ENV_VARS, START_TIMEOUT_S, Head, start_head, start_node, stop
 
 from intern import cluster
 from intern.errors import ClusterError
@@ -37,70 +32,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / "tests" / "integration" / "tiny.yaml"
-START_TIMEOUT_S = 120
 PLUMBING_TIMEOUT_S = 180
 TINY_RUN_TIMEOUT_S = 600
-_CLIENT_ENV_VARS = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN",
-                    "RAY_AUTH_TOKEN_PATH")
-
-
-@dataclass
-class Head:
-    """A running head node started by this module."""
-
-    dashboard: str   # http://127.0.0.1:<port>
-    gcs: str         # <ip>:<port>
-    token_path: Path
-    pgid: int
-
-
-def _free_ports(n: int) -> list[int]:
-    """Ports free on all interfaces (GCS and raylet bind 0.0.0.0), outside Ray's worker range."""
-    socks, ports = [], []
-    while len(ports) < n:
-        s = socket.socket()
-        s.bind(("", 0))
-        socks.append(s)
-        port = s.getsockname()[1]
-        if not 10002 <= port <= 19999:  # Ray's default worker port range
-            ports.append(port)
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _processes_of(pgid: int) -> list[psutil.Process]:
-    """Every process in process group ``pgid``, with all their descendants (job drivers run
-    in sessions of their own), never this test process's own (its embedded Ray cluster of
-    the ``ray_cluster`` fixture, its wandb service): killing those ends the pytest session."""
-    own = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid:
-                found[proc.pid] = proc
-                for child in proc.children(recursive=True):
-                    found[child.pid] = child
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return [p for pid, p in found.items() if pid not in own]
-
-
-def _stop(pgid: int) -> None:
-    """Stop the cluster started in process group ``pgid``: SIGTERM, then SIGKILL stragglers."""
-    procs = _processes_of(pgid)
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=15)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
 
 
 def _wait_for_dashboard(address: str, deadline: float) -> None:
@@ -151,49 +84,20 @@ def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
     """A 2-CPU head with token authentication, this module's own, stopped afterwards."""
-    gcs, dash, client, agent_http, agent_grpc, env_agent, metrics, nm, om = _free_ports(9)
-    temp_dir = tempfile.mkdtemp(prefix="irs-", dir="/tmp")  # short: Ray's socket paths are long
-    token_path = Path(temp_dir) / "auth_token"
-    token_path.write_text(uuid.uuid4().hex)
-    # Not this process's wandb service either: the head's jobs start their own.
-    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS and not k.startswith("WANDB_SERVICE")}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(token_path),
-        # `python` in a job's entrypoint must be this interpreter, with intern's dependencies.
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        RAY_USAGE_STATS_ENABLED="0",
-    )
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(gcs),
-           "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash), "--num-cpus", "2",
-           "--disable-usage-stats", "--temp-dir", temp_dir,
-           "--ray-client-server-port", str(client), "--dashboard-agent-listen-port", str(agent_http),
-           "--dashboard-agent-grpc-port", str(agent_grpc), "--runtime-env-agent-port", str(env_agent),
-           "--metrics-export-port", str(metrics), "--node-manager-port", str(nm),
-           "--object-manager-port", str(om)]
-    starter = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    pgid = starter.pid  # a new session: the daemons it spawns stay in this process group
+    node = start_head(num_cpus=2)
     try:
-        out, _ = starter.communicate(timeout=START_TIMEOUT_S)
-        assert starter.returncode == 0, f"ray start failed:\n{out[-3000:]}"
-        address = f"http://127.0.0.1:{dash}"
         with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("RAY_AUTH_TOKEN_PATH", str(token_path))
-            _wait_for_dashboard(address, time.monotonic() + START_TIMEOUT_S)
-        # GCS listens on every interface, so loopback reaches it too.
-        yield Head(dashboard=address, gcs=f"127.0.0.1:{gcs}", token_path=token_path, pgid=pgid)
+            mp.setenv("RAY_AUTH_TOKEN_PATH", str(node.token_path))
+            _wait_for_dashboard(node.dashboard, time.monotonic() + START_TIMEOUT_S)
+        yield node
     finally:
-        if starter.poll() is None:
-            starter.kill()
-        _stop(pgid)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        stop(node)
 
 
 @pytest.fixture
 def client_env(head: Head, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A client whose only way to the token is RAY_AUTH_TOKEN_PATH; returns its HOME."""
-    for var in _CLIENT_ENV_VARS:
+    for var in CLIENT_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(head.token_path))
     return tmp_path
@@ -275,27 +179,11 @@ def test_submit_a_tiny_intern_run(
 @pytest.fixture(scope="module")
 def second_node(head: Head) -> Iterator[int]:
     """A second Ray node on this machine joined to the head (its own --temp-dir: NOTES.md), 1 CPU."""
-    nm, om, env_agent, agent_grpc, agent_http, metrics = _free_ports(6)
-    temp_dir = tempfile.mkdtemp(prefix="irs2-", dir="/tmp")
-    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ENV_VARS and not k.startswith("WANDB_SERVICE")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(head.token_path), RAY_USAGE_STATS_ENABLED="0",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--address", head.gcs, "--num-cpus", "1",
-           "--temp-dir", temp_dir, "--disable-usage-stats", "--node-manager-port", str(nm),
-           "--object-manager-port", str(om), "--runtime-env-agent-port", str(env_agent),
-           "--dashboard-agent-grpc-port", str(agent_grpc), "--dashboard-agent-listen-port", str(agent_http),
-           "--metrics-export-port", str(metrics)]
-    starter = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    node = start_node(head, num_cpus=1)
     try:
-        out, _ = starter.communicate(timeout=START_TIMEOUT_S)
-        assert starter.returncode == 0, f"ray start (second node) failed:\n{out[-3000:]}"
-        yield starter.pid
+        yield node.pgid
     finally:
-        if starter.poll() is None:
-            starter.kill()
-        _stop(starter.pid)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        stop(node)
 
 
 class _Receiver:
