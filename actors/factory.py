@@ -144,12 +144,23 @@ class RoleFactory:
                                  error=str(e).strip().splitlines()[-1][:300], details=str(e)[:1000])
                 pending = self.submit(pending.role, pending.key, pending.method, *pending.args, **pending.kwargs)
 
-    def _forget(self, role: str, key: str | None) -> None:
-        """Drop a dead actor's handle: the next `get` creates the role again."""
+    def _forget(self, role: str, key: str | None, timeout_s: float = 60.0) -> None:
+        """Drop a dead actor's handle and wait (up to ``timeout_s``) until Ray has let go of its name: the
+        next `get` then creates the role again, instead of finding the dying one by its name."""
+        import ray
+
+        name = self.actor_name(role, key)
         with self._lock:
-            handle = self._roles.pop(self.actor_name(role, key), None)
+            handle = self._roles.pop(name, None)
         if handle is not None:
             _kill(handle)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                return
+            stopping.sleep(stopping.POLL_S)
 
     def release(self, key: str | None) -> None:
         """Kill the role instances of one branch so their resources go back to the cluster."""

@@ -87,6 +87,7 @@ class SignalStop:
             signal.signal(sig, handler)
         self._previous.clear()
         self._closed = True  # the watchdog ends, unless a stop is under way and must end the process
+        stopping.clear()  # role calls made after the run (tests, notebooks) are not stopped by its signal
 
     @staticmethod
     def _handle(signum: int, frame: Any) -> None:
