@@ -257,7 +257,8 @@ def _execute(cfg: RunConfig, run_id: str, run_dir: Path, graph_input: dict | Non
             os.environ["INTERN_SANDBOX_ISOLATION"] = cfg.sandbox.isolation
             conn = sqlite3.connect(run_dir / "checkpoints.sqlite", check_same_thread=False)
             if owns_ray:
-                _init_ray(cfg.cluster)
+                with signals.while_starting_ray():
+                    _init_ray(cfg.cluster)
                 signals.reinstall()
             stopping.check()  # a signal while Ray started (nothing there looks at the flag)
             roles = RoleFactory(cfg, run_dir, run_id, use_ray=use_ray)

@@ -15,9 +15,10 @@ What each piece is for (each was a way a stopped run went on, hung, or left some
   process's stop flag (:mod:`intern.stopping`, which says why a handler must not raise); the
   threads waiting for roles see it and the graph call returns with ``RunStopped``. A watchdog
   thread, started with the context, bounds the rest: ``RECORD_AFTER_S`` after the signal it
-  records the outcome if the main thread has not (it may be inside ``ray.init``, which no flag
-  interrupts), and with ``hard_exit_s`` (the CLI) it ends the process that long after the signal,
-  whatever it is doing, after ``reap()``: a stop is a stop.
+  records the outcome if the main thread has not, and with ``hard_exit_s`` (the CLI) it ends the
+  process that long after the signal, whatever it is doing, after ``reap()``: a stop is a stop.
+  Inside ``ray.init`` (``while_starting_ray``), which no flag interrupts and which took 30 s on a
+  loaded machine, it does both at once.
 - ``ray_keeps_our_handlers``: ``ray.init`` installs SIGTERM handlers of its own, a driver's
   ``sys.exit`` and an embedded head's (drain for up to 30 s, kill everything, exit 1), which
   would end the process unrecorded when the signal comes while Ray starts; and its core worker
@@ -67,6 +68,17 @@ class SignalStop:
         self.record, self.reap, self.hard_exit_s = record, reap, hard_exit_s
         self._previous: dict[int, Any] = {}
         self._closed = False
+        self.starting_ray = False  # the main thread is inside ray.init: nothing there to wait for
+
+    @contextlib.contextmanager
+    def while_starting_ray(self) -> Iterator[None]:
+        """Mark ``ray.init``: a stop that comes meanwhile is recorded and (with ``hard_exit_s``) ends the process
+        as soon as it is, instead of waiting out a start that no flag interrupts (30 s on a loaded machine)."""
+        self.starting_ray = True
+        try:
+            yield
+        finally:
+            self.starting_ray = False
 
     def __enter__(self) -> SignalStop:
         stopping.clear()
@@ -104,7 +116,8 @@ class SignalStop:
             self._quietly(self.record, signum)
         if self.hard_exit_s is None:
             return
-        time.sleep(max(0.0, since + self.hard_exit_s - time.monotonic()))
+        while not self.starting_ray and time.monotonic() < since + self.hard_exit_s:
+            time.sleep(_WATCH_S)
         try:
             if self.reap is not None:
                 self._quietly(self.reap)
@@ -112,7 +125,7 @@ class SignalStop:
             os._exit(128 + signum)
 
     def _sleep_until(self, deadline: float) -> None:
-        while not self._closed and time.monotonic() < deadline:
+        while not self._closed and not self.starting_ray and time.monotonic() < deadline:
             time.sleep(_WATCH_S)
 
     @staticmethod
