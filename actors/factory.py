@@ -85,8 +85,12 @@ class RoleFactory:
         res = profile.roles.get(role)
         options: dict[str, Any] = {"num_cpus": res.num_cpus if res else 0, "num_gpus": res.num_gpus if res else 0,
                                    **self._resources.get(name, {})}
-        # the dashboard's Train view (intern.metrics.DASHBOARD_ENV), also on a cluster the run did not start
-        options["runtime_env"] = {"env_vars": dict(DASHBOARD_ENV)}
+        # the dashboard's Train view (intern.metrics.DASHBOARD_ENV), also on a cluster the run did not start;
+        # and this cluster's address for what the role starts (inherited): Ray Train's detached clean-up helper
+        # asks Ray's state API whether the run's controller still lives, and that API, given no address,
+        # refuses to choose among several Ray clusters on one machine: the helper then never removed the
+        # placement group of a training run ended by a stop, and never exited
+        options["runtime_env"] = {"env_vars": {**DASHBOARD_ENV, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}}
         if role == "supervisor":
             # On the driver's node: the run directory it writes (plan, approvals, results) is the driver's.
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
