@@ -148,17 +148,22 @@ class RoleFactory:
                                  error=str(e).strip().splitlines()[-1][:300], details=str(e)[:1000])
                 pending = self.submit(pending.role, pending.key, pending.method, *pending.args, **pending.kwargs)
 
-    def _forget(self, role: str, key: str | None, timeout_s: float = 60.0) -> None:
-        """Drop a dead actor's handle and wait (up to ``timeout_s``) until Ray has let go of its name: the
-        next `get` then creates the role again, instead of finding the dying one by its name."""
+    def _forget(self, role: str, key: str | None, timeout_s: float = 180.0) -> None:
+        """Drop a dead actor once Ray has declared it dead, and free its name, so the next `get` creates the
+        role anew. Not sooner: when a node is lost, Ray declares its actors dead only once it has noticed the
+        node is gone (missed heartbeats: 15-60 s), and an actor created before that was placed on the lost
+        node again and never ran. After ``timeout_s`` the old one is given up on all the same."""
         import ray
 
         name = self.actor_name(role, key)
         with self._lock:
             handle = self._roles.pop(name, None)
-        if handle is not None:
-            _kill(handle)
+        if handle is None:
+            return
         deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not _declared_dead(handle):
+            stopping.sleep(1.0)
+        _kill(handle)  # a dead actor keeps its name until it is killed (ray.get_actor still finds it)
         while time.monotonic() < deadline:
             try:
                 ray.get_actor(name, namespace=NAMESPACE)
@@ -195,6 +200,18 @@ class _Pending:
     kwargs: dict[str, Any]
     future: Any
     started: float = field(default_factory=time.time)
+
+
+def _declared_dead(handle: Any) -> bool:
+    """Whether Ray's GCS has the actor as DEAD (its actor table: the public state API goes through the dashboard,
+    and with no address it refuses to choose among several clusters on one machine)."""
+    from ray._private import state
+
+    try:
+        info = state.actors(handle._actor_id.hex())
+    except Exception:  # noqa: BLE001 - the GCS unreachable: nothing to wait for
+        return True
+    return not info or info.get("State") == "DEAD"
 
 
 def _kill(handle: Any) -> None:

@@ -95,25 +95,28 @@ def _worker(config: dict[str, Any]) -> None:
             from intern.train.callbacks import emit_continue
 
             emit_continue(events, config.get("branch"), config["recipe"], job.continue_from)
+    from intern.train.recovery import note_recovery
     from intern.train.sft import storage_guard
+
+    def recovering(from_step: int) -> None:  # a restart of this stage records what it lost (train_recovery)
+        if events is not None and rank == 0 and (clock := note_recovery(
+                events, config.get("branch"), config["recipe"], context.get_experiment_name(), from_step,
+                ray.get_runtime_context().get_node_id())):
+            trainer.add_callback(clock)
 
     try:
         with storage_guard(job, events.path.parent if events is not None else None):
             if checkpoint is None:
+                recovering(0)  # a restart before any checkpoint reached Ray Train starts over
                 train(trainer, None, job)  # from scratch, or on from an earlier job (continue_from)
             else:
                 with checkpoint.as_directory() as folder:
                     hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME
                     state = json.loads((hf_checkpoint / "trainer_state.json").read_text())
                     if events is not None and rank == 0:
-                        from intern.train.recovery import note_recovery
-
                         events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
                                     from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
-                        if clock := note_recovery(events, config.get("branch"), config["recipe"],
-                                                  context.get_experiment_name(), int(state["global_step"]),
-                                                  ray.get_runtime_context().get_node_id()):
-                            trainer.add_callback(clock)  # what the restart cost, once back where it was
+                    recovering(int(state["global_step"]))
                     train(trainer, hf_checkpoint, job)
             save(trainer, job, time.time() - start)  # on every rank: ZeRO-3 gathers the weights collectively
     except BaseException:

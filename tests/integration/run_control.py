@@ -128,6 +128,12 @@ def tagged(tag: str, shared_cluster: bool = False, cleaner: bool = True) -> list
     return found
 
 
+def checkpoint_taken(run_dir: Path) -> bool:
+    """Ray Train's controller has registered a checkpoint of the run (it does so from the workers' reports,
+    every couple of seconds: a worker lost before that restarts from the one before, or from scratch)."""
+    return any((run_dir / "ray_train").glob("*/checkpoint_manager_snapshot.json"))
+
+
 def count(run_dir: Path, kind: str) -> int:
     return sum(e["event"] == kind for e in read_events(run_dir / "events.jsonl"))
 

@@ -37,7 +37,7 @@ import psutil
 import pytest
 from llm_server import LLMServer
 from ray_nodes import Head, Node, kill, node_env, processes_of, start_head, start_node, stop
-from run_control import REACH_TIMEOUT_S, Driver, Holds, Webhook, count, responder, tagged
+from run_control import REACH_TIMEOUT_S, Driver, Holds, Webhook, checkpoint_taken, count, responder, tagged
 
 from intern.events import read_events
 
@@ -131,7 +131,7 @@ def test_a_worker_node_lost_in_data_building_training_and_evaluation(cluster: Cl
         cluster.lose(cluster.hosting("ray::DataEngineer"))
         data_release.set()
 
-        _wait("training", lambda: count(run_dir, "train_step") >= 8, proc, d)
+        _wait("training", lambda: count(run_dir, "train_step") >= 8 and checkpoint_taken(run_dir), proc, d)
         worker = [e for e in read_events(run_dir / "events.jsonl") if e["event"] == "train_worker"][-1]
         killed_at = cluster.lose(cluster.by_id(worker["node_id"]))
 
@@ -148,7 +148,7 @@ def test_a_worker_node_lost_in_data_building_training_and_evaluation(cluster: Cl
     assert {("data_engineer", "build"), ("evaluator", "evaluate")} <= retried, retried
     recovery = [e for e in events if e["event"] == "train_recovery"]
     assert recovery and recovery[0]["cause"] == "node_lost" and recovery[0]["lost_node"] == worker["node_id"]
-    assert recovery[0]["from_step"] == 5 and recovery[0]["steps_redone"] >= 3, recovery
+    assert recovery[0]["from_step"] >= 5 and recovery[0]["from_step"] % 5 == 0, recovery  # a checkpoint, not 0
     recovered = [e for e in events if e["event"] == "train_recovered"]
     assert recovered and recovered[0]["lost_s"] >= recovery[0]["down_s"] > 0, recovered
     # nothing finished was done again; the lost work was
@@ -227,7 +227,7 @@ def test_the_head_lost_mid_training_the_run_resumes_on_the_restarted_cluster(tmp
             d = Driver(tmp_path, llm, Webhook(holds), env=c.env(), overrides=ON_WORKERS, shared_cluster=True)
             run_dir = d.run_dir
             proc, tag = d.run()
-            _wait("training", lambda: count(run_dir, "train_step") >= 8, proc, d)
+            _wait("training", lambda: count(run_dir, "train_step") >= 8 and checkpoint_taken(run_dir), proc, d)
             for node in [*c.workers, c.head]:  # every node of the cluster at once, and the driver with its head
                 kill(node)
             proc.kill()
@@ -239,6 +239,7 @@ def test_the_head_lost_mid_training_the_run_resumes_on_the_restarted_cluster(tmp
             c.head = start_head(num_cpus=0, token_path=token, ports=ports)  # the head service's address again
             c.workers = [start_node(c.head, num_cpus=2)]
             back_at = time.time()
+            d.env.update(c.env())  # the restarted head's token file
             proc, tag = d.resume()
             assert proc.wait(timeout=REACH_TIMEOUT_S) == 0, d.tail()
             _all_gone(tag)
@@ -248,7 +249,7 @@ def test_the_head_lost_mid_training_the_run_resumes_on_the_restarted_cluster(tmp
         assert resumed and resumed[0]["previous_status"].startswith("lost"), resumed
         assert resumed[0]["to_do"] and resumed[0]["down_s"] >= back_at - lost_at - 1, resumed
         recovery = [e for e in events if e["event"] == "train_recovery"]
-        assert recovery and recovery[0]["cause"] == "new_cluster" and recovery[0]["from_step"] == 5, recovery
+        assert recovery and recovery[0]["cause"] == "new_cluster" and recovery[0]["from_step"] >= 5, recovery
         assert count(run_dir, "hypotheses") == 1 and count(run_dir, "dataset") == 1 and count(run_dir, "train_end") == 1
         print("head lost:", {k: resumed[0].get(k) for k in ("previous_status", "down_s", "was_doing", "to_do")},
               {k: recovery[0].get(k) for k in ("from_step", "last_step", "steps_redone", "down_s")},

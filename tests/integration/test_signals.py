@@ -29,7 +29,7 @@ import sys
 
 import pytest
 from llm_server import LLMServer
-from run_control import REACH_TIMEOUT_S, Driver, Holds, Webhook, count, responder, tagged
+from run_control import REACH_TIMEOUT_S, Driver, Holds, Webhook, checkpoint_taken, count, responder, tagged
 
 from intern.events import read_events
 
@@ -58,7 +58,8 @@ def test_a_signal_at_each_point_stops_the_run_and_resume_finishes_it(tmp_path):
         assert approved.returncode == 0, approved.stdout + approved.stderr
 
         steps = count(run_dir, "train_step")
-        d.stop_at("training", d.resume(), signal.SIGTERM, lambda: count(run_dir, "train_step") >= steps + 8)
+        d.stop_at("training", d.resume(), signal.SIGTERM,
+                  lambda: count(run_dir, "train_step") >= steps + 8 and checkpoint_taken(run_dir))
 
         arrived, release = holds.arm("evaluator")
         d.stop_at("evaluation", d.resume(), signal.SIGINT, arrived.is_set, release)
