@@ -62,7 +62,7 @@ class DiskSpaceCheck(TrainerCallback):
             return
         from intern.errors import StorageFull
         from intern.storage import dir_bytes, free_bytes
-        from intern.train.sft import last_complete_checkpoint
+        from intern.train.checkpoints import last_complete_checkpoint
 
         last, _ = last_complete_checkpoint(Path(args.output_dir))
         if last is None:

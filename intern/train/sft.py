@@ -34,6 +34,7 @@ from typing import Any
 
 from intern.errors import DataError, TrainingError
 from intern.threadsafe import LIBRARY_LOCK, ml_stack
+from intern.train.checkpoints import last_complete_checkpoint
 
 
 @dataclass
@@ -100,29 +101,6 @@ def trainer_dir(job: Any) -> Path:
     """Where the HF trainer of ``job`` keeps its checkpoints: one folder per job, so a resume
     never picks up another job's optimizer state."""
     return Path(job.output_dir) / "trainer" / job_key(job)
-
-
-def last_complete_checkpoint(folder: Path) -> tuple[Path | None, list[Path]]:
-    """The newest ``checkpoint-N`` under ``folder`` that was fully written, and newer ones that were not.
-
-    The HF trainer writes ``trainer_state.json`` after the weights, optimizer, scheduler and
-    RNG state; a process killed mid-save (Ctrl-C stopping the Ray cluster, a lost node)
-    leaves a folder without it, or with it cut short. Resuming from such a folder fails, so
-    it is passed over for the one before.
-    """
-    steps = []
-    for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
-        suffix = path.name.removeprefix("checkpoint-")
-        if path.is_dir() and suffix.isdigit():
-            steps.append((int(suffix), path))
-    incomplete: list[Path] = []
-    for _, path in sorted(steps, reverse=True):
-        try:
-            json.loads((path / "trainer_state.json").read_text())["global_step"]
-            return path, incomplete
-        except (OSError, ValueError, KeyError):
-            incomplete.append(path)
-    return None, incomplete
 
 
 def checkpoint_bytes(job: Any) -> int:
