@@ -1,8 +1,7 @@
 """Driving real `intern run` / `intern resume` subprocesses from a test, and stopping them at a chosen point.
 
     holds = Holds()
-    with LLMServer(responder(holds)) as llm:            # the scripted LLM (scripted_agents)
-        d = Driver(tmp_path, llm, Webhook(holds))
+    with LLMServer(responder(holds)) as llm, Driver(tmp_path, llm, Webhook(holds)) as d:  # scripted LLM
         arrived, release = holds.arm("researcher")      # the next researcher request waits
         d.stop_at("research", d.run(), signal.SIGINT, arrived.is_set, release)
         proc, tag = d.resume()
@@ -144,7 +143,9 @@ class Driver:
     def __init__(self, tmp_path: Path, llm: LLMServer, webhook: Webhook, env: dict[str, str] | None = None,
                  overrides: tuple[str, ...] = (), shared_cluster: bool = False):
         self.out = tmp_path / "runs"
-        self.run_dir = self.out / "sig"
+        self.run_id = f"sig-{uuid.uuid4().hex[:6]}"  # its actors' names: unique on a cluster other tests share
+        self.run_dir = self.out / self.run_id
+        self.procs: list[subprocess.Popen] = []
         self.llm, self.webhook = llm, webhook
         self.env = {**os.environ, **(env or {})}
         self.overrides = overrides
@@ -161,14 +162,25 @@ class Driver:
             proc = subprocess.Popen([sys.executable, "-m", "intern.cli", *args], env=env, stdout=log,
                                     stderr=subprocess.STDOUT,
                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.procs.append(proc)
         return proc, tag
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """A test that failed half-way must not leave its run going (into the next test's cluster)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
     def run(self) -> tuple[subprocess.Popen, str]:
         """`intern run` of the tiny config, one branch, the scripted LLM brain, approvals asked above 0.5 GPU h."""
         sets = ["branches=1", "train.max_steps=40", "train.save_steps=5", "budget.max_wall_seconds=3600",
                 "brain.kind=openai", "brain.model=scripted", f"brain.base_url={self.llm.base_url}",
                 "approval.mode=ask", "approval.gpu_hours_threshold=0.5", "notify.format=json", *self.overrides]
-        return self.start("run", "--config", str(TINY), "--run-id", "sig", "--output-dir", str(self.out),
+        return self.start("run", "--config", str(TINY), "--run-id", self.run_id, "--output-dir", str(self.out),
                           *[x for kv in sets for x in ("--set", kv)])
 
     def resume(self) -> tuple[subprocess.Popen, str]:

@@ -33,10 +33,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import pytest
 from llm_server import LLMServer
-from ray_nodes import Head, Node, kill, node_env, processes_of, start_head, start_node, stop
+from ray_nodes import Head, Node, kill, node_env, start_head, start_node, stop
 from run_control import REACH_TIMEOUT_S, Driver, Holds, Webhook, checkpoint_taken, count, responder, tagged
 
 from intern.events import read_events
@@ -57,16 +56,15 @@ class Cluster:
         """A driver's environment on this cluster (a Ray Job's: RAY_ADDRESS, the token)."""
         return {**node_env(self.head.token_path), "RAY_ADDRESS": self.head.gcs}
 
-    def hosting(self, process_prefix: str) -> Node:
-        """The worker node one of whose processes is named ``process_prefix``... (``ray::Evaluator``)."""
-        for node in self.workers:
-            for proc in processes_of(node.pgid):
-                try:
-                    if proc.name().startswith(process_prefix):
-                        return node
-                except psutil.Error:
-                    continue
-        raise AssertionError(f"no worker node runs a process {process_prefix}*")
+    def hosting(self, actor_name: str) -> Node:
+        """The worker node that runs the live actor ``actor_name`` (``<run_id>/evaluator/i1-b0``), as Ray says."""
+        node_id = on_cluster(self, "from ray.util.state import list_actors\n"
+                                   f"out = [a.node_id for a in list_actors(filters=[('name', '=', {actor_name!r}), "
+                                   "('state', '=', 'ALIVE')])]")
+        assert node_id, f"no live actor {actor_name}"
+        nodes = [n for n in self.workers if n.node_id == node_id[0]]
+        assert nodes, f"{actor_name} runs on {node_id[0]}, not on a worker node"
+        return nodes[0]
 
     def by_id(self, node_id: str) -> Node:
         return next(n for n in self.workers if n.node_id == node_id)
@@ -109,6 +107,11 @@ def on_cluster(c: Cluster, code: str) -> object:
     return json.loads(line[4:])
 
 
+def _driver(tmp_path: Path, llm: LLMServer, holds: Holds, c: Cluster) -> Driver:
+    """Runs of the tiny config joined to ``c`` (a Ray Job's driver: RAY_ADDRESS), the work on its workers."""
+    return Driver(tmp_path, llm, Webhook(holds), env=c.env(), overrides=ON_WORKERS, shared_cluster=True)
+
+
 def _wait(what: str, reached, proc: subprocess.Popen, d: Driver) -> None:
     deadline = time.monotonic() + REACH_TIMEOUT_S
     while not reached():
@@ -119,16 +122,14 @@ def _wait(what: str, reached, proc: subprocess.Popen, d: Driver) -> None:
 
 def test_a_worker_node_lost_in_data_building_training_and_evaluation(cluster: Cluster, tmp_path: Path) -> None:
     holds = Holds()
-    with LLMServer(responder(holds)) as llm:
-        d = Driver(tmp_path, llm, Webhook(holds), env=cluster.env(), overrides=ON_WORKERS,
-                   shared_cluster=True)
+    with LLMServer(responder(holds)) as llm, _driver(tmp_path, llm, holds, cluster) as d:
         run_dir = d.run_dir
         data_held, data_release = holds.arm("data engineer")
         eval_held, eval_release = holds.arm("evaluator")
         proc, tag = d.run()
 
         _wait("data building", data_held.is_set, proc, d)
-        cluster.lose(cluster.hosting("ray::DataEngineer"))
+        cluster.lose(cluster.hosting(f"{d.run_id}/data_engineer/i1-b0"))
         data_release.set()
 
         _wait("training", lambda: count(run_dir, "train_step") >= 8 and checkpoint_taken(run_dir), proc, d)
@@ -136,7 +137,7 @@ def test_a_worker_node_lost_in_data_building_training_and_evaluation(cluster: Cl
         killed_at = cluster.lose(cluster.by_id(worker["node_id"]))
 
         _wait("evaluation", eval_held.is_set, proc, d)
-        cluster.lose(cluster.hosting("ray::Evaluator"))
+        cluster.lose(cluster.hosting(f"{d.run_id}/evaluator/i1-b0"))
         eval_release.set()
 
         assert proc.wait(timeout=REACH_TIMEOUT_S) == 0, d.tail()
@@ -191,9 +192,7 @@ def test_a_stop_on_a_shared_cluster_ends_its_own_work_and_nothing_else(cluster: 
     try:
         assert other.stdout.readline().strip() == "alive"
         holds = Holds()
-        with LLMServer(responder(holds)) as llm:
-            d = Driver(tmp_path, llm, Webhook(holds), env=cluster.env(), overrides=ON_WORKERS,
-                   shared_cluster=True)
+        with LLMServer(responder(holds)) as llm, _driver(tmp_path, llm, holds, cluster) as d:
             d.stop_at("training (shared cluster)", d.run(), signal.SIGTERM,
                       lambda: count(d.run_dir, "train_step") >= 3)
             alive = on_cluster(cluster, (
@@ -201,7 +200,8 @@ def test_a_stop_on_a_shared_cluster_ends_its_own_work_and_nothing_else(cluster: 
                 "import time\n"
                 "for _ in range(30):\n"
                 "    out = [[a.name, a.class_name] for a in list_actors(filters=[('state', '=', 'ALIVE')], limit=1000)"
-                " if (a.name or '').startswith('sig/') or a.class_name in ('TrainController', 'RayTrainWorker')]\n"
+                f" if (a.name or '').startswith({d.run_id + '/'!r})"
+                " or a.class_name in ('TrainController', 'RayTrainWorker')]\n"
                 "    if not out: break\n"
                 "    time.sleep(1)\n"
                 "k = ray.get_actor('keeper', namespace='another-job')\n"
@@ -223,8 +223,7 @@ def test_the_head_lost_mid_training_the_run_resumes_on_the_restarted_cluster(tmp
     c = _start_cluster()
     try:
         holds = Holds()
-        with LLMServer(responder(holds)) as llm:
-            d = Driver(tmp_path, llm, Webhook(holds), env=c.env(), overrides=ON_WORKERS, shared_cluster=True)
+        with LLMServer(responder(holds)) as llm, _driver(tmp_path, llm, holds, c) as d:
             run_dir = d.run_dir
             proc, tag = d.run()
             _wait("training", lambda: count(run_dir, "train_step") >= 8 and checkpoint_taken(run_dir), proc, d)

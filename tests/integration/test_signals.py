@@ -39,8 +39,7 @@ pytestmark = pytest.mark.integration
 def test_a_signal_at_each_point_stops_the_run_and_resume_finishes_it(tmp_path):
     holds = Holds()
     webhook = Webhook(holds)
-    with LLMServer(responder(holds)) as llm:
-        d = Driver(tmp_path, llm, webhook)
+    with LLMServer(responder(holds)) as llm, Driver(tmp_path, llm, webhook) as d:
         run_dir = d.run_dir
 
         d.stop_at("before Ray starts", d.run(), signal.SIGTERM, lambda: (run_dir / "run.json").is_file())
