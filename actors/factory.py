@@ -12,9 +12,12 @@ actors of a live run instead of creating twins (``get_if_exists``).
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intern import stopping
 from intern.config import ClusterProfile, RunConfig
 from intern.events import EventLog
 from intern.metrics import DASHBOARD_ENV
@@ -82,8 +85,12 @@ class RoleFactory:
         res = profile.roles.get(role)
         options: dict[str, Any] = {"num_cpus": res.num_cpus if res else 0, "num_gpus": res.num_gpus if res else 0,
                                    **self._resources.get(name, {})}
-        # the dashboard's Train view (intern.metrics.DASHBOARD_ENV), also on a cluster the run did not start
-        options["runtime_env"] = {"env_vars": dict(DASHBOARD_ENV)}
+        # the dashboard's Train view (intern.metrics.DASHBOARD_ENV), also on a cluster the run did not start;
+        # and this cluster's address for what the role starts (inherited): Ray Train's detached clean-up helper
+        # asks Ray's state API whether the run's controller still lives, and that API, given no address,
+        # refuses to choose among several Ray clusters on one machine: the helper then never removed the
+        # placement group of a training run ended by a stop, and never exited
+        options["runtime_env"] = {"env_vars": {**DASHBOARD_ENV, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}}
         if role == "supervisor":
             # On the driver's node: the run directory it writes (plan, approvals, results) is the driver's.
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -106,19 +113,63 @@ class RoleFactory:
     def submit(self, role: str, key: str | None, method: str, /, *args: Any, **kwargs: Any) -> Any:
         """Start ``method`` on the role instance for ``key`` (a branch id, or None for the run's).
 
-        Returns a future (Ray) or the finished result (local).
+        Returns a pending call for `wait` (Ray) or the finished result (local).
         """
         target = self.get(role, key)
         if self.use_ray:
-            return getattr(target, method).remote(*args, **kwargs)
+            return _Pending(role, key, method, args, kwargs, getattr(target, method).remote(*args, **kwargs))
         return getattr(target, method)(*args, **kwargs)
 
-    def wait(self, future: Any) -> Any:
-        if self.use_ray:
-            import ray
+    def wait(self, pending: Any) -> Any:
+        """The call's result. A stop signal raises `RunStopped` within ``stopping.POLL_S`` (the role's actor
+        is ended by `shutdown`, not waited for). A role whose actor died under the call (its node was lost,
+        its process killed) is created again, wherever the cluster has room, and called again: up to
+        ``cluster.train.max_failures`` times per call, each a ``role_retry`` event."""
+        if not self.use_ray:
+            return pending
+        import ray
+        from ray.exceptions import RayActorError
 
-            return ray.get(future)
-        return future
+        retries = 0
+        while True:
+            while not ray.wait([pending.future], timeout=stopping.POLL_S)[0]:
+                stopping.check()
+            try:
+                return ray.get(pending.future)
+            except RayActorError as e:
+                stopping.check()  # an actor killed by a stop is no failure to retry
+                limit = self.cfg.cluster.train.max_failures if isinstance(self.cfg.cluster, ClusterProfile) else 0
+                if e.actor_init_failed or (0 <= limit <= retries):
+                    raise
+                retries += 1
+                self._forget(pending.role, pending.key)
+                self.events.emit(pending.role, "role_retry", branch=pending.key, method=pending.method,
+                                 attempt=retries, lost_s=round(time.time() - pending.started, 1),
+                                 error=str(e).strip().splitlines()[-1][:300], details=str(e)[:1000])
+                pending = self.submit(pending.role, pending.key, pending.method, *pending.args, **pending.kwargs)
+
+    def _forget(self, role: str, key: str | None, timeout_s: float = 180.0) -> None:
+        """Drop a dead actor once Ray has declared it dead, and free its name, so the next `get` creates the
+        role anew. Not sooner: when a node is lost, Ray declares its actors dead only once it has noticed the
+        node is gone (missed heartbeats: 15-60 s), and an actor created before that was placed on the lost
+        node again and never ran. After ``timeout_s`` the old one is given up on all the same."""
+        import ray
+
+        name = self.actor_name(role, key)
+        with self._lock:
+            handle = self._roles.pop(name, None)
+        if handle is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not _declared_dead(handle):
+            stopping.sleep(1.0)
+        _kill(handle)  # a dead actor keeps its name until it is killed (ray.get_actor still finds it)
+        while time.monotonic() < deadline:
+            try:
+                ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                return
+            stopping.sleep(stopping.POLL_S)
 
     def release(self, key: str | None) -> None:
         """Kill the role instances of one branch so their resources go back to the cluster."""
@@ -136,6 +187,31 @@ class RoleFactory:
                 for handle in self._roles.values():
                     _kill(handle)
             self._roles.clear()
+
+
+@dataclass
+class _Pending:
+    """A role call under way: what `RoleFactory.wait` needs to call it again if its actor dies."""
+
+    role: str
+    key: str | None
+    method: str
+    args: tuple
+    kwargs: dict[str, Any]
+    future: Any
+    started: float = field(default_factory=time.time)
+
+
+def _declared_dead(handle: Any) -> bool:
+    """Whether Ray's GCS has the actor as DEAD (its actor table: the public state API goes through the dashboard,
+    and with no address it refuses to choose among several clusters on one machine)."""
+    from ray._private import state
+
+    try:
+        info = state.actors(handle._actor_id.hex())
+    except Exception:  # noqa: BLE001 - the GCS unreachable: nothing to wait for
+        return True
+    return not info or info.get("State") == "DEAD"
 
 
 def _kill(handle: Any) -> None:

@@ -31,8 +31,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 
 from graphs.state import BranchOutput, BranchState, RunContext, RunState
-from intern.errors import BudgetExhausted
+from intern.errors import BudgetExhausted, StorageFull
 from intern.records import paused
+
+# Errors that pass through a node's own error handling: an approval pause (LangGraph's), and a full disk,
+# which stops the run (a branch recorded as failed would not be redone by `intern resume` once space is freed).
+_NOT_A_BRANCH_FAILURE = (GraphBubbleUp, StorageFull)
 
 __all__ = ["build_branch_graph", "build_graph", "call_role", "route_after_review", "stop_reason"]
 
@@ -72,7 +76,7 @@ def build_data(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, An
     h = state["hypothesis"]
     try:
         return {"dataset": call_role(runtime, "data_engineer", h["id"], "build", h)}
-    except GraphBubbleUp:
+    except _NOT_A_BRANCH_FAILURE:
         raise
     except Exception as e:  # a branch's failure is recorded, never fatal to the run
         return {"error": _describe("data", e), "stopped": stop_reason(e)}
@@ -90,7 +94,7 @@ def train(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                                                   None if allocation.get("extend") else allocation.get("seconds"))
             return {"training": call_role(runtime, "trainer", h["id"], "train", h, state["dataset"],
                                           deadline=deadline)}
-    except GraphBubbleUp:
+    except _NOT_A_BRANCH_FAILURE:
         raise
     except Exception as e:
         return {"error": _describe("train", e), "stopped": stop_reason(e)}
@@ -121,7 +125,7 @@ def evaluate_dev(state: BranchState, runtime: Runtime[RunContext]) -> dict[str, 
                                 n=(h.get("allocation") or {}).get("dev_n"),
                                 precision=(h.get("allocation") or {}).get("eval_precision"))
             record.update(dev_score=dev["score"], dev_n=dev["n"])
-        except GraphBubbleUp:
+        except _NOT_A_BRANCH_FAILURE:
             raise
         except Exception as e:
             record.update(error=_describe("evaluate", e), stopped=stop_reason(e))
@@ -188,7 +192,7 @@ def research(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     try:
         hypotheses = call_role(runtime, "researcher", None, "propose", iteration,
                                state.get("branch_results", []), branches=width)
-    except GraphBubbleUp:
+    except _NOT_A_BRANCH_FAILURE:
         raise
     except Exception as e:  # the run ends cleanly with what it has, saying why
         return {"hypotheses": [], "stop_reason": stop_reason(e) or {"kind": "role_failed", "role": "researcher",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from actors import RoleFactory
+from intern import stopping
 from intern.records import BranchResult, DatasetRecord, Hypothesis, StopReason, TrainingResult
 
 __all__ = ["BranchOutput", "BranchState", "RunContext", "RunState"]
@@ -73,5 +74,9 @@ class RunContext:
             if self._slots is None:
                 plan = self.roles.call("supervisor", None, "current_plan") or {}
                 self._slots = threading.Semaphore(max(1, int(plan.get("concurrency") or 1)))
-        with self._slots:
+        while not self._slots.acquire(timeout=stopping.POLL_S):  # a queued branch sees a stop too
+            stopping.check()
+        try:
             yield
+        finally:
+            self._slots.release()

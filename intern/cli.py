@@ -10,7 +10,7 @@
     intern bench train | intern bench eval | intern bench gpu [--dry-run]
 
 Config problems exit with code 2 and one line naming the key, before any work starts. A run
-stopped by Ctrl-C or SIGTERM prints its summary (status ``stopped``) and exits 130 or 143.
+stopped by Ctrl-C or SIGTERM prints its summary (status ``stopped``) and exits 130 or 143 at once.
 This module is the composition root: the only place in ``intern/`` that reaches the
 graph (``graphs.runner``), and only inside the commands that run one.
 """
@@ -34,20 +34,38 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="run conf
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override: key.sub=value")]
 
 
+#: After SIGTERM or Ctrl-C a run records itself as stopped and ends its actors and cluster in a few
+#: seconds; should that clean-up hang, the process ends this long after the signal anyway (Kubernetes
+#: sends SIGKILL 30 s after SIGTERM by default).
+STOP_HARD_EXIT_S = 25.0
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _stopped(e: KeyboardInterrupt, run_dir: Path) -> None:
-    """A run that Ctrl-C (SIGINT) or SIGTERM stopped: what it recorded, and the shell's exit code for the signal."""
+def _stopped(e: KeyboardInterrupt, run_dir: Path) -> int:
+    """A run that Ctrl-C (SIGINT) or SIGTERM stopped: print what it recorded; returns the shell's exit code for
+    the signal."""
     import signal
 
     results = run_dir / "results.json"
     if results.is_file():
         _print_summary(json.loads(results.read_text()), run_dir)
     typer.echo(f"stopped; continue with: intern resume {run_dir}", err=True)
-    raise typer.Exit(128 + int(getattr(e, "signum", signal.SIGINT)))
+    return 128 + int(getattr(e, "signum", signal.SIGINT))
+
+
+def _exit_now(code: int) -> None:
+    """End a stopped run's process at once: its outcome is recorded and its actors and cluster are ended;
+    what is left is the interpreter's own teardown (torch, Ray's core worker), which took 5-20 s on a
+    loaded machine, and a stop is a stop."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _load(config: Path | None, overrides: list[str] | None):
@@ -75,11 +93,11 @@ def run(config: ConfigOpt = None, set_: SetOpt = None,
 
     run_id = run_id or new_run_id()
     try:
-        results = run_graph(cfg, run_id=run_id)
+        results = run_graph(cfg, run_id=run_id, hard_exit_s=STOP_HARD_EXIT_S)
     except InternError as e:
         _fail(str(e))
     except KeyboardInterrupt as e:
-        _stopped(e, Path(cfg.output_dir).expanduser().resolve() / run_id)
+        _exit_now(_stopped(e, Path(cfg.output_dir).expanduser().resolve() / run_id))
     _print_summary(results, Path(cfg.output_dir) / results["run_id"])
     if results["status"] == "failed":
         raise typer.Exit(1)
@@ -91,11 +109,11 @@ def resume(run_dir: Path) -> None:
     from graphs.runner import resume as resume_graph
 
     try:
-        results = resume_graph(run_dir)
+        results = resume_graph(run_dir, hard_exit_s=STOP_HARD_EXIT_S)
     except (InternError, ConfigError) as e:
         _fail(str(e), code=2 if isinstance(e, ConfigError) else 1)
     except KeyboardInterrupt as e:
-        _stopped(e, run_dir.expanduser().resolve())
+        _exit_now(_stopped(e, run_dir.expanduser().resolve()))
     _print_summary(results, run_dir)
 
 

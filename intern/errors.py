@@ -74,3 +74,50 @@ class BudgetExhausted(InternError):
 
     def __str__(self) -> str:
         return f"{self.role} stopped: {self.message} (budget: {self.resource})"
+
+
+class StorageFull(InternError):
+    """A write failed for want of disk space: names the file, the space it needed and what is free.
+
+    The stage that wrote it fails and the run stops (a branch cannot go on without its files);
+    whatever was complete before the write (the previous checkpoint, the events) stays usable, so
+    ``intern resume <run dir>`` continues once space is freed.
+    """
+
+    def __init__(self, path: str, needed_bytes: int, free_bytes: int, run_dir: str | None = None):
+        super().__init__(path, needed_bytes, free_bytes, run_dir)
+        self.path, self.needed_bytes, self.free_bytes, self.run_dir = path, needed_bytes, free_bytes, run_dir
+
+    def __str__(self) -> str:
+        then = f"`intern resume {self.run_dir}`" if self.run_dir else "`intern resume <run dir>`"
+        return (f"no space left on the device writing {self.path}: it needs about {_size(self.needed_bytes)} and "
+                f"{_size(self.free_bytes)} is free there; free at least {_size(self.needed_bytes)} on that file "
+                f"system (or move the run's output_dir / cluster.storage_path to a larger one), then run {then}")
+
+
+def _size(n: int) -> str:
+    """Bytes for a message: ``12.3 MB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+class RunStopped(KeyboardInterrupt):
+    """A signal stopped the run: SIGTERM (``timeout``, ``kill``, ``ray job stop``, a pod's eviction) or
+    SIGINT (Ctrl-C). A stop, not a failure: the run is recorded as ``stopped``, with the signal as the
+    reason, and ``intern resume <run dir>`` continues it. A ``KeyboardInterrupt`` so that nothing
+    catching ``Exception`` (a branch recording its error) mistakes it for the branch's own failure."""
+
+    _WHY = {"SIGTERM": "timeout, kill, `ray job stop` or an eviction", "SIGINT": "Ctrl-C"}
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = int(signum)
+        self.signal = signal.Signals(self.signum).name
+        super().__init__(f"{self.signal} received ({self._WHY.get(self.signal, 'a signal')}); "
+                         "`intern resume <run dir>` continues the run")
+
+    def __reduce__(self):
+        return (RunStopped, (self.signum,))

@@ -3,7 +3,9 @@
 Every role (in whatever process or Ray actor it runs) appends one JSON line per
 event; the driver tails the file to show progress, and ``intern report`` reads it
 to draw the plots. A line is written with a single ``write`` on a file opened in
-append mode, so concurrent writers on one machine never interleave partial lines.
+append mode, so concurrent writers on one machine never interleave partial lines. A full
+disk raises ``StorageFull`` (the file, the bytes the line needed, what is free): a torn
+last line is skipped by the readers, so the log stays readable for a resume.
 
     log = EventLog(run_dir / "events.jsonl", run_id="r1")
     log.emit("trainer", "train_step", branch="b0", step=3, loss=1.2)
@@ -11,7 +13,9 @@ append mode, so concurrent writers on one machine never interleave partial lines
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +41,25 @@ class EventLog:
         record = {"ts": round(time.time(), 3), "run_id": self.run_id, "role": role,
                   "event": event, "branch": branch, **fields}
         line = json.dumps(record, default=str) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+        data = line.encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab", buffering=0) as f:  # one write(2) of the whole line, or an error
+                start = f.seek(0, os.SEEK_END)
+                try:
+                    if f.write(data) != len(data):
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+                except OSError:
+                    if start < os.fstat(f.fileno()).st_size <= start + len(data):
+                        os.ftruncate(f.fileno(), start)  # no torn line for the next one to be glued to
+                    raise
+        except OSError as e:
+            from intern.storage import storage_full
+
+            # the run's record of what happened cannot be kept: the stage fails, saying where and how much
+            if (full := storage_full(e, self.path, len(data), self.path.parent)) is not None:
+                raise full from e
+            raise
         from intern.metrics import observe  # inside Ray, the event's figures become Ray metrics too
 
         observe(record)

@@ -28,6 +28,7 @@ from intern.errors import InternError
 from intern.events import read_events
 from intern.markdown import cell, table
 from intern.report_actions import approvals_section, sandbox_section
+from intern.report_faults import faults_section
 from intern.report_html import write_html
 from intern.report_integrity import integrity_section
 
@@ -277,7 +278,7 @@ def _render(run: _Run, branches: list[_Branch], chosen: _Branch | None,
                                  if (run.path / "config.yaml").exists() else [])
             + shown + [""] * bool(shown) + _hypotheses_section(run, branches)
             + _budget_section(run) + _grpo_section(run) + _decisions_section(run)
-            + approvals_section(run) + sandbox_section(run) + integrity_section(run)
+            + faults_section(run) + approvals_section(run) + sandbox_section(run) + integrity_section(run)
             + _contamination_section(run)
             + _tracking_section(run)
             + plots)

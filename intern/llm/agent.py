@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import jsonschema
 
-from intern.errors import InternError
+from intern.errors import InternError, StorageFull
 from intern.events import EventLog
 from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
 from intern.guards.deadline import bounded
@@ -423,6 +423,8 @@ class _Loop:
     def execute(self, name: str, args: dict[str, Any]) -> tuple[str, bool, float]:
         try:
             result = self.tools.call(name, args)
+        except StorageFull:  # not the model's to fix: the run stops until space is freed (intern/storage.py)
+            raise
         except Exception as e:  # noqa: BLE001 (a tool's failure goes to the model as text, never ends the run)
             return redact(f"Error: `{name}` failed: {type(e).__name__}: {e}"), False, 0.0
         ok = bool(getattr(result, "ok", False))

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from intern.errors import ToolError
+from intern.errors import StorageFull, ToolError
 from intern.tools.schema import check_value, json_schema, parse_docstring
 
 __all__ = ["DEFAULT_MAX_CHARS", "Tool", "ToolRegistry", "ToolResult", "render", "tool"]
@@ -236,6 +236,8 @@ class Tool:
             value = self.fn(**self.validate_arguments(args))
         except ToolError as exc:
             return self._failure(exc.message, exc.kind)
+        except StorageFull:  # no model can free a disk: the run stops until space is freed (intern/storage.py)
+            raise
         except Exception as exc:  # a bug or an unexpected library error: report it, keep the run going
             return self._failure(f"{type(exc).__name__}: {exc}", "failed")
         text, cut = _truncate(render(value), self.max_chars)

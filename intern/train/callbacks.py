@@ -40,6 +40,38 @@ class EventLogCallback(TrainerCallback):
                          **({"num_tokens": float(logs["num_tokens"])} if "num_tokens" in logs else {}))
 
 
+class StopOnSignal(TrainerCallback):
+    """Ends a training run in this process at the next step once the process was asked to stop
+    (:mod:`intern.stopping`: SIGTERM, Ctrl-C), raising ``RunStopped``: the checkpoints saved so far are
+    kept and the run resumes from the last one. In a Ray Train worker the flag is never set (the
+    driver ends those workers by ending the actor that owns them)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        from intern import stopping
+
+        stopping.check()
+
+
+class DiskSpaceCheck(TrainerCallback):
+    """Refuses a checkpoint save that cannot fit, before a byte of it is written: at a save step, when the
+    file system of ``output_dir`` has less free than the last checkpoint took, raises ``StorageFull`` (the
+    path, the space needed, the space free); the last checkpoint stays whole and is what a resume uses."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not control.should_save:
+            return
+        from intern.errors import StorageFull
+        from intern.storage import dir_bytes, free_bytes
+        from intern.train.checkpoints import last_complete_checkpoint
+
+        last, _ = last_complete_checkpoint(Path(args.output_dir))
+        if last is None:
+            return  # nothing to size the next one by: a failed first save is caught where it fails
+        needed, free = dir_bytes(last), free_bytes(args.output_dir)
+        if free < needed:
+            raise StorageFull(str(Path(args.output_dir) / f"checkpoint-{state.global_step}"), needed, free)
+
+
 def progress_callbacks(events: EventLog | None, branch: str | None, iteration: int, stage: str,
                        tracking: dict | None):
     """The callbacks every training run gets: events.jsonl progress and the experiment tracker.
@@ -49,7 +81,7 @@ def progress_callbacks(events: EventLog | None, branch: str | None, iteration: i
     """
     from intern.train.tracking import tracking_callback
 
-    callbacks: list[TrainerCallback] = []
+    callbacks: list[TrainerCallback] = [StopOnSignal(), DiskSpaceCheck()]
     if events is not None:
         callbacks.append(EventLogCallback(events, branch, iteration, stage=stage))
     tracker = tracking_callback(tracking, events) if tracking else None

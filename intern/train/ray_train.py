@@ -97,22 +97,48 @@ def _worker(config: dict[str, Any]) -> None:
             from intern.train.callbacks import emit_continue
 
             emit_continue(events, config.get("branch"), config["recipe"], job.continue_from)
+    from intern.train.recovery import note_recovery
+    from intern.train.sft import storage_guard
+
+    def recovering(from_step: int) -> None:  # a restart of this stage records what it lost (train_recovery)
+        if events is not None and rank == 0 and (clock := note_recovery(
+                events, config.get("branch"), config["recipe"], context.get_experiment_name(), from_step,
+                ray.get_runtime_context().get_node_id())):
+            trainer.add_callback(clock)
+
     try:
-        if checkpoint is None:
-            train(trainer, None, job)  # from scratch, or on from an earlier job (continue_from)
-        else:
-            with checkpoint.as_directory() as folder:
-                hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME
-                state = json.loads((hf_checkpoint / "trainer_state.json").read_text())
-                if events is not None and rank == 0:
-                    events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
-                                from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
-                train(trainer, hf_checkpoint, job)
+        with storage_guard(job, events.path.parent if events is not None else None):
+            if checkpoint is None:
+                recovering(0)  # a restart before any checkpoint reached Ray Train starts over
+                train(trainer, None, job)  # from scratch, or on from an earlier job (continue_from)
+            else:
+                with checkpoint.as_directory() as folder:
+                    hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME
+                    state = json.loads((hf_checkpoint / "trainer_state.json").read_text())
+                    if events is not None and rank == 0:
+                        events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
+                                    from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
+                    recovering(int(state["global_step"]))
+                    train(trainer, hf_checkpoint, job)
+            save(trainer, job, time.time() - start)  # on every rank: ZeRO-3 gathers the weights collectively
     except BaseException:
         if tracker is not None:
             tracker.finish("failed")
         raise
-    save(trainer, job, time.time() - start)  # on every rank: ZeRO-3 gathers the weights collectively
+
+
+def _node_waits(deadline: float | None) -> int:
+    """How many times Ray Train may wait for room to (re)start the workers (its worker group start timeout,
+    60 s by default, each): until the stage's deadline, no longer (a lost node that never comes back must
+    not hold the run forever); without a deadline, as long as it takes (-1)."""
+    import math
+    import os
+    import time
+
+    if deadline is None:
+        return -1
+    each = float(os.environ.get("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "60"))
+    return max(1, math.ceil((deadline - time.time()) / max(each, 1.0)))
 
 
 def _build_cpu_ops(events: EventLog | None, branch: str | None, announce: bool) -> None:
@@ -169,12 +195,19 @@ def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, st
                                      resources_per_worker=dict(scaling.resources_per_worker)),
         run_config=RunConfig(name=name, storage_path=str(Path(storage_path).resolve())
                              if "://" not in storage_path else storage_path,
-                             failure_config=FailureConfig(max_failures=scaling.max_failures),
+                             failure_config=FailureConfig(max_failures=scaling.max_failures,
+                                                          controller_failure_limit=_node_waits(job.deadline)),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
     )
     try:
         trainer.fit()
     except Exception as e:  # Ray wraps worker errors in its own types
+        from intern.storage import storage_full
+        from intern.train.sft import checkpoint_bytes, trainer_dir
+
+        run_dir = events.path.parent if events is not None else None
+        if (full := storage_full(e, trainer_dir(job), checkpoint_bytes(job), run_dir)) is not None:
+            raise full from None  # not a training failure: the run stops until space is freed
         raise TrainingError(f"training run {name} failed: {e}") from None
     record = Path(job.output_dir) / "final" / "intern_train.json"
     if not record.is_file():

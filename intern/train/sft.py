@@ -35,6 +35,7 @@ from typing import Any
 
 from intern.errors import DataError, TrainingError
 from intern.threadsafe import LIBRARY_LOCK, ml_stack
+from intern.train.checkpoints import last_complete_checkpoint
 
 
 @dataclass
@@ -105,27 +106,40 @@ def trainer_dir(job: Any) -> Path:
     return Path(job.output_dir) / "trainer" / job_key(job)
 
 
-def last_complete_checkpoint(folder: Path) -> tuple[Path | None, list[Path]]:
-    """The newest ``checkpoint-N`` under ``folder`` that was fully written, and newer ones that were not.
+def checkpoint_bytes(job: Any) -> int:
+    """About how much space the next checkpoint of ``job`` takes: the last one's size, else (before the
+    first) the model's weights three times over (weights and Adam's two moments; LoRA: the weights once,
+    a generous bound for adapters and their optimizer state)."""
+    from intern.storage import dir_bytes
 
-    The HF trainer writes ``trainer_state.json`` after the weights, optimizer, scheduler and
-    RNG state; a process killed mid-save (Ctrl-C stopping the Ray cluster, a lost node)
-    leaves a folder without it, or with it cut short. Resuming from such a folder fails, so
-    it is passed over for the one before.
-    """
-    steps = []
-    for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
-        suffix = path.name.removeprefix("checkpoint-")
-        if path.is_dir() and suffix.isdigit():
-            steps.append((int(suffix), path))
-    incomplete: list[Path] = []
-    for _, path in sorted(steps, reverse=True):
+    last, _ = last_complete_checkpoint(trainer_dir(job))
+    if last is not None:
+        return dir_bytes(last)
+    weights = sum(f.stat().st_size for f in Path(job.model_path).glob("*.safetensors")) if Path(
+        job.model_path).is_dir() else 0
+    return weights * (1 if job.lora else 3)
+
+
+def storage_guard(job: Any, run_dir: str | Path | None = None):
+    """A context manager around training ``job``: a write that ran out of space (a checkpoint, the final
+    model, an event) becomes one `StorageFull` naming the file and the space needed, and the checkpoint
+    it left half-written is removed so that the previous one is what a resume finds."""
+    import contextlib
+
+    from intern.storage import drop_incomplete, storage_full
+
+    @contextlib.contextmanager
+    def guard():
         try:
-            json.loads((path / "trainer_state.json").read_text())["global_step"]
-            return path, incomplete
-        except (OSError, ValueError, KeyError):
-            incomplete.append(path)
-    return None, incomplete
+            yield
+        except BaseException as e:
+            full = storage_full(e, trainer_dir(job), checkpoint_bytes(job), run_dir)
+            if full is None:
+                raise
+            drop_incomplete(last_complete_checkpoint(trainer_dir(job))[1])
+            raise full from e
+
+    return guard()
 
 
 def finished_result(job: Any) -> dict[str, Any] | None:

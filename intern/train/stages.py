@@ -190,9 +190,12 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
         from intern.train.callbacks import emit_continue
 
         emit_continue(events, branch, stage.recipe, stage.job.continue_from)
+    from intern.train.sft import storage_guard
+
     run = run_sft if stage.recipe == "sft" else run_grpo
     try:
-        return run(stage.job, callbacks=callbacks, resume_from_checkpoint=resume)  # type: ignore[arg-type]
+        with storage_guard(stage.job, events.path.parent):
+            return run(stage.job, callbacks=callbacks, resume_from_checkpoint=resume)  # type: ignore[arg-type]
     except BaseException:
         if tracker is not None:
             tracker.finish("failed")

@@ -15,18 +15,15 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ray_nodes import CLIENT_ENV_VARS, RAY, node_env, node_ports, port_flags, session, wait_for_dashboard
+from ray_nodes import CLIENT_ENV_VARS, RAY, START_TIMEOUT_S, Head, start_head, start_node, stop, wait_for_dashboard
 
 from intern import cluster
 from intern.errors import ClusterError
@@ -36,19 +33,10 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONFIG = REPO / "tests" / "integration" / "tiny.yaml"
-START_TIMEOUT_S = 120
 PLUMBING_TIMEOUT_S = 180
 TINY_RUN_TIMEOUT_S = 600
 
 
-@dataclass
-class Head:
-    """A running head node started by this module."""
-
-    dashboard: str   # http://127.0.0.1:<port>
-    gcs: str         # <ip>:<port>
-    token_path: Path
-    pgid: int
 
 
 def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
@@ -87,23 +75,14 @@ def test_ray_job_stop_leaves_the_run_stopped_and_resumable(
 @pytest.fixture(scope="module")
 def head() -> Iterator[Head]:
     """A 2-CPU head with token authentication, this module's own, stopped afterwards."""
-    ports = node_ports(head=True)
-    temp_dir = tempfile.mkdtemp(prefix="irs-", dir="/tmp")  # short: Ray's socket paths are long
-    token_path = Path(temp_dir) / "auth_token"
-    token_path.write_text(uuid.uuid4().hex)
-    env = node_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path))
-    cmd = [RAY, "start", "--head", "--dashboard-host", "127.0.0.1", "--num-cpus", "2", "--disable-usage-stats",
-           "--temp-dir", temp_dir, *port_flags(ports)]
+    node = start_head(num_cpus=2)
     try:
-        with session(cmd, env, START_TIMEOUT_S) as pgid:
-            address = f"http://127.0.0.1:{ports['dashboard-port']}"
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setenv("RAY_AUTH_TOKEN_PATH", str(token_path))
-                wait_for_dashboard(address, time.monotonic() + START_TIMEOUT_S)
-            # GCS listens on every interface, so loopback reaches it too.
-            yield Head(dashboard=address, gcs=f"127.0.0.1:{ports['port']}", token_path=token_path, pgid=pgid)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("RAY_AUTH_TOKEN_PATH", str(node.token_path))
+            wait_for_dashboard(node.dashboard, time.monotonic() + START_TIMEOUT_S)
+        yield node
     finally:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        stop(node)
 
 
 @pytest.fixture
@@ -191,15 +170,11 @@ def test_submit_a_tiny_intern_run(
 @pytest.fixture(scope="module")
 def second_node(head: Head) -> Iterator[int]:
     """A second Ray node on this machine joined to the head (its own --temp-dir: NOTES.md), 1 CPU."""
-    temp_dir = tempfile.mkdtemp(prefix="irs2-", dir="/tmp")
-    env = node_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(head.token_path))
-    cmd = [RAY, "start", "--address", head.gcs, "--num-cpus", "1", "--temp-dir", temp_dir, "--disable-usage-stats",
-           *port_flags(node_ports(head=False))]
+    node = start_node(head, num_cpus=1)
     try:
-        with session(cmd, env, START_TIMEOUT_S) as pgid:
-            yield pgid
+        yield node.pgid
     finally:
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        stop(node)
 
 
 class _Receiver:
