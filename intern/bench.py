@@ -41,6 +41,7 @@ Every command prints a table and, with ``--json-output-file``, writes its number
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -216,7 +217,16 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
     """Tokens/s and MFU of the SFT and GRPO recipes (no Ray) under ZeRO-2 and ZeRO-3 (and without ZeRO)."""
     import torch
 
-    from intern.bench_gpu import SHAPES, STAGES, RunSpec, build_data, build_model, missing_pieces, run_spec
+    from intern.bench_gpu import (
+        SHAPES,
+        STAGES,
+        RunSpec,
+        build_data,
+        build_model,
+        missing_pieces,
+        process_left_as_found,
+        run_spec,
+    )
     from intern.models import resolve_model
 
     started = time.time()
@@ -244,30 +254,33 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
         tokenizer_dir = resolve_model("tiny:llama")  # a real tokenizer, no network needed
         data = build_data(work / "data", tokenizer_dir, rows=max(steps * batch_size, 64), seq_len=seq_len)
         rows: list[dict[str, Any]] = []
-        # ZeRO runs last: in-process (dry run) they leave a process group behind.
-        for stage in sorted(stages, key=STAGES.index):
-            for shape in shapes:
-                try:
-                    model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
-                except Exception as e:  # e.g. no room on the GPU for the shape: its rows say so
-                    model_dir, failure = None, f"could not build the model ({type(e).__name__}: {e})"
-                for recipe in _csv(recipes):
-                    grpo = recipe == "grpo"
-                    spec = RunSpec(shape=shape, recipe=recipe, deepspeed=stage,
-                                   steps=grpo_steps if grpo else steps, warmup=warmup,
-                                   batch_size=num_generations * grpo_prompts if grpo else batch_size,
-                                   seq_len=seq_len, num_generations=num_generations,
-                                   completion_len=completion_len, use_cpu=not cuda)
-                    left = max_minutes * 60 - (time.time() - started)
-                    if model_dir is None or left <= 0:
-                        why = failure if model_dir is None else f"not run: the {max_minutes:g}-minute budget was spent"
-                        row = {**asdict(spec), "error": why}
-                    elif dry_run:
-                        row = run_spec(spec, model_dir, data, work / "runs")
-                    else:
-                        row = _run_isolated(spec, model_dir, data, work / "runs", timeout=left)
-                    rows.append(row)
-                    typer.echo(_format_row(row))
+        # ZeRO runs last: in-process (dry run) they open a process group, closed once all have run.
+        in_process = process_left_as_found() if dry_run else contextlib.nullcontext()
+        with in_process:
+            for stage in sorted(stages, key=STAGES.index):
+                for shape in shapes:
+                    try:
+                        model_dir = build_model(shape, work / "models" / shape, tokenizer_dir, cuda)
+                    except Exception as e:  # e.g. no room on the GPU for the shape: its rows say so
+                        model_dir, failure = None, f"could not build the model ({type(e).__name__}: {e})"
+                    for recipe in _csv(recipes):
+                        grpo = recipe == "grpo"
+                        spec = RunSpec(shape=shape, recipe=recipe, deepspeed=stage,
+                                       steps=grpo_steps if grpo else steps, warmup=warmup,
+                                       batch_size=num_generations * grpo_prompts if grpo else batch_size,
+                                       seq_len=seq_len, num_generations=num_generations,
+                                       completion_len=completion_len, use_cpu=not cuda)
+                        left = max_minutes * 60 - (time.time() - started)
+                        if model_dir is None or left <= 0:
+                            why = (failure if model_dir is None
+                                   else f"not run: the {max_minutes:g}-minute budget was spent")
+                            row = {**asdict(spec), "error": why}
+                        elif dry_run:
+                            row = run_spec(spec, model_dir, data, work / "runs")
+                        else:
+                            row = _run_isolated(spec, model_dir, data, work / "runs", timeout=left)
+                        rows.append(row)
+                        typer.echo(_format_row(row))
         failed = sum("error" in r for r in rows)
         typer.echo(f"{len(rows) - failed} of {len(rows)} configurations measured in {time.time() - started:.0f} s")
         write_json({"dry_run": dry_run, "rows": rows, "seconds": round(time.time() - started, 1)}, json_output_file)

@@ -19,11 +19,13 @@ configuration in a fresh process and prints its row as JSON on the last line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +228,30 @@ def _set_single_process_env() -> None:
     os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
         os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def process_left_as_found() -> Iterator[None]:
+    """Runs in this process (the CPU dry run) leave it as they found it: a DeepSpeed run sets the launcher's
+    variables, opens a process group and makes accelerate's process-wide state a DeepSpeed one. Left there,
+    every later trainer in the process (a test's, a caller's) would be built for DeepSpeed (its weights
+    cast, its checkpoints saved untied) and every child process would try to join that group's port."""
+    saved = dict(os.environ)  # the launcher's variables, and those DeepSpeed and accelerate set on their own
+    try:                        # (ACCELERATE_USE_DEEPSPEED: a child's trainer would be a DeepSpeed one)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        if "deepspeed.comm.comm" in sys.modules:
+            sys.modules["deepspeed.comm.comm"].cdb = None  # else it keeps the destroyed group as its backend
 
 
 def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Path) -> dict[str, Any]:

@@ -38,6 +38,15 @@ def test_dry_run_measures_sft_and_grpo(tmp_path: Path) -> None:
         assert row["tokens_per_s"] > 0 and row["model_tflops"] > 0 and row["params"] > 1e6
     assert rows[0]["mean_seq_tokens"] == 128  # SFT rows fill the sequence length
     assert "MFU n/a" in result.output
+    # left as found: a later trainer in this process (another test's) is not built for DeepSpeed, and a child
+    # process does not try to join a process group on this one's port
+    import os
+
+    import torch.distributed as dist
+    from accelerate.state import PartialState
+
+    assert not dist.is_initialized() and not PartialState._shared_state
+    assert not {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "ACCELERATE_USE_DEEPSPEED"} & set(os.environ)
 
 
 def test_without_a_gpu_the_real_run_says_what_is_missing_before_it_starts(tmp_path: Path) -> None:
