@@ -2,7 +2,7 @@
 
     intern bench lineage [--model bundled:smollm2-135m-instruct] [--steps 60] [--json-output-file lineage.json]
 
-Calibrates :data:`intern.integrity_weights.MAX_REL_DISTANCE`. It trains the base model with this
+Calibrates :data:`intern.integrity_weights.MIN_COSINE`. It trains the base model with this
 project's recipes, plain in this process (no Ray): full SFT at three learning rates (3e-5 and
 1e-4, the playbook's, and 1e-3, ten times the usual), judging the checkpoint saved every quarter
 of ``--steps``; LoRA at 1e-3, merged on export; SFT then GRPO. Every checkpoint is judged by the
@@ -82,7 +82,8 @@ def _judge_on_save(judge: Any) -> Any:
 def _row(label: str, kind: str, check: dict[str, Any], path: Path, **extra: Any) -> dict[str, Any]:
     stats = next(iter(check["statistics"].values()), {})
     return {"label": label, "kind": kind, "passed": check["passed"], "path": str(path), **extra,
-            **{k: stats.get(k) for k in ("max_rel_distance", "tensor", "median_rel_distance", "global_rel_distance")},
+            **{k: stats.get(k) for k in ("min_cosine", "cosine_tensor", "max_rel_distance", "tensor",
+                                         "median_rel_distance", "global_rel_distance")},
             "detail": check["detail"][:300]}
 
 
@@ -94,7 +95,7 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
     from intern.data.build import build_grpo_dataset, build_sft_dataset
     from intern.evals import get_benchmark
     from intern.integrity import fingerprint
-    from intern.integrity_weights import MAX_REL_DISTANCE, check_weights, weight_distances
+    from intern.integrity_weights import MIN_COSINE, check_weights, weight_distances
     from intern.models import resolve_model
     from intern.train.grpo import GRPOJob, run_grpo
     from intern.train.sft import SFTJob, run_sft
@@ -109,8 +110,8 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
     def judge(label: str, kind: str, path: Path, **extra: Any) -> None:
         rows.append(_row(label, kind, check_weights({str(path): {}}, base), path, **extra))
         write_json({"model": model, "partial": True, "rows": rows}, json_output_file)  # a long bench: keep what it has
-        print(f"{label:<34} {kind:<14} max {rows[-1]['max_rel_distance']}  median "
-              f"{rows[-1]['median_rel_distance']}  passed={rows[-1]['passed']}", flush=True)
+        print(f"{label:<34} {kind:<14} min cosine {rows[-1]['min_cosine']}  max distance "
+              f"{rows[-1]['max_rel_distance']}  passed={rows[-1]['passed']}", flush=True)
 
     def sft(out: Path, lr: float, n: int, *, lora: bool = False, save: int | None = None,
             callbacks: list | None = None) -> tuple[Path, float]:
@@ -136,7 +137,7 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
             path = _random_init(Path(tiny["path"]), work / f"tiny-{seed}", seed)
             rows.append(_row(f"tiny:llama shape, seed {seed} vs seed 0", "not descendant",
                              check_weights({str(path): {}}, tiny), path))
-            print(f"{rows[-1]['label']:<34} max {rows[-1]['max_rel_distance']} passed={rows[-1]['passed']}")
+            print(f"{rows[-1]['label']:<34} min cosine {rows[-1]['min_cosine']} passed={rows[-1]['passed']}")
         path = _random_init(Path(tiny["path"]), work / "tiny-doubled", 0, layers=4)
         rows.append(_row("tiny:llama shape, twice the layers", "other shape", check_weights({str(path): {}}, tiny),
                          path))
@@ -170,12 +171,11 @@ def lineage(model: Annotated[str, typer.Option(help="the base model")] = "bundle
         shutil.rmtree(out)
         full(1e-4)
         full(3e-5)
-    honest = [r["max_rel_distance"] for r in rows if r["kind"] == "honest"]
-    foreign = [r["max_rel_distance"] for r in rows if r["kind"] == "not descendant"]
-    summary = {"model": model, "threshold": MAX_REL_DISTANCE, "honest_max": max(honest),
-               "not_descendant_min": min(foreign), "margin_ratio": round(min(foreign) / max(honest), 1),
-               "cost": cost, "rows": rows}
-    print(f"honest: max {max(honest):.4f}; not descendants: min {min(foreign):.4f}; threshold {MAX_REL_DISTANCE}; "
+    honest = [r["min_cosine"] for r in rows if r["kind"] == "honest"]
+    foreign = [r["min_cosine"] for r in rows if r["kind"] == "not descendant"]
+    summary = {"model": model, "threshold": MIN_COSINE, "honest_min_cosine": min(honest),
+               "not_descendant_max_cosine": max(foreign), "cost": cost, "rows": rows}
+    print(f"honest: min cosine {min(honest):.4f}; not descendants: at most {max(foreign):.4f}; threshold {MIN_COSINE}; "
           f"one check of one checkpoint: {cost['seconds']} s, {cost['bytes_read'] / 1e6:.0f} MB read "
           f"(a training step: {cost['s_per_train_step']:.2f} s)")
     write_json(summary, json_output_file)

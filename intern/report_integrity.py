@@ -43,12 +43,13 @@ def integrity_section(run: _Run) -> list[str]:
           c.get("detail")] for c in checks])
     weights = next((c for c in checks if c.get("name") == "weights" and c.get("statistics")), None)
     if weights:
-        lines += [f"Weights against the base model: the largest per-tensor relative distance "
-                  f"||W - W0|| / ||W0|| must stay under {weights.get('threshold')} (this project's fine-tunes: "
-                  f"0.063 at most when calibrated; models that do not descend from the base: 1.44 or more, "
-                  f"docs/benchmarks.md); "
+        lines += [f"Weights against the base model: every tensor's cosine with the base's must be at least "
+                  f"{weights.get('threshold')} (a fine-tune stays near 1 even far from its base; a tensor that "
+                  f"does not descend from it is near 0, docs/benchmarks.md); the relative distance "
+                  f"||W - W0|| / ||W0|| says how far training went; "
                   f"{weights.get('bytes_read', 0) / 1e6:.0f} MB read in {weights.get('seconds')} s.", ""]
-        lines += table(["Checkpoint", "Max distance", "Tensor", "Median", "Global"],
-                       [[path, s.get("max_rel_distance"), s.get("tensor"), s.get("median_rel_distance"),
-                         s.get("global_rel_distance")] for path, s in weights["statistics"].items()])
+        lines += table(["Checkpoint", "Min cosine", "Its tensor", "Max distance", "Its tensor", "Median", "Global"],
+                       [[path, s.get("min_cosine"), s.get("cosine_tensor"), s.get("max_rel_distance"),
+                         s.get("tensor"), s.get("median_rel_distance"), s.get("global_rel_distance")]
+                        for path, s in weights["statistics"].items()])
     return lines

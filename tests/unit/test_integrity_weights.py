@@ -15,7 +15,7 @@ import pytest
 
 from intern.integrity import check_lineage, fingerprint
 from intern.integrity_weights import (
-    MAX_REL_DISTANCE,
+    MIN_COSINE,
     architecture_problems,
     check_weights,
     tokenizer_identity,
@@ -84,7 +84,7 @@ def test_a_copy_of_the_base_is_at_distance_zero(base, run_dir) -> None:
     assert lineage["passed"] and weights["passed"] and weights["checked"], weights["detail"]
     stats = weights["statistics"]["checkpoints/b0/final"]
     assert stats["max_rel_distance"] == 0.0 and stats["tensors"] == 20  # embeddings, 2 x 9 per layer, final norm
-    assert "max relative distance 0.0000" in weights["detail"]
+    assert stats["min_cosine"] == pytest.approx(1.0) and "min cosine 1.0000" in weights["detail"]
 
 
 def test_a_same_architecture_model_under_an_honest_record_fails(base, run_dir, tiny) -> None:
@@ -94,6 +94,7 @@ def test_a_same_architecture_model_under_an_honest_record_fails(base, run_dir, t
     assert not weights["passed"] and "not a fine-tune of the base model" in weights["detail"]
     stats = weights["statistics"]["checkpoints/b0/final"]
     assert 1.3 < stats["max_rel_distance"] < 1.6 and stats["median_rel_distance"] > 1.0  # ~sqrt(2): independent
+    assert abs(stats["min_cosine"]) < 0.1 < MIN_COSINE  # independent tensors: at chance
 
 
 def test_a_model_with_twice_the_layers_fails_on_its_architecture(base, run_dir, tiny) -> None:
@@ -113,7 +114,27 @@ def test_the_base_with_two_layers_exchanged_fails(base, run_dir) -> None:
     swapped = {next((k.replace(a, b) for a, b in order.items() if a in k), k): v for k, v in tensors.items()}
     save_file(swapped, final / "model.safetensors", metadata={"format": "pt"})
     _, weights = _gate(_record(final, Path(base["path"])), base, run_dir)
-    assert not weights["passed"] and weights["statistics"]["checkpoints/b0/final"]["tensor"].startswith("model.layers.")
+    stats = weights["statistics"]["checkpoints/b0/final"]
+    assert not weights["passed"] and stats["cosine_tensor"].startswith("model.layers.")
+
+
+def test_a_fine_tune_far_from_its_base_still_passes(base, run_dir) -> None:
+    """A long run moves weights by more than their own norm (Adam: ~lr a step, whatever a weight's scale; a
+    thousand steps of tiny:llama at lr 1e-4 moved its embeddings 1.13 of their norm): still a descendant."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    final = _copy(Path(base["path"]), run_dir / "checkpoints" / "b0" / "final")
+    tensors = load_file(final / "model.safetensors")
+    torch.manual_seed(0)
+    for name, w in tensors.items():
+        drift = torch.randn_like(w)
+        tensors[name] = w + drift * (1.5 * w.norm() / drift.norm())  # relative distance 1.5 in every tensor
+    save_file(tensors, final / "model.safetensors", metadata={"format": "pt"})
+    _, weights = _gate(_record(final, Path(base["path"])), base, run_dir)
+    stats = weights["statistics"]["checkpoints/b0/final"]
+    assert weights["passed"], weights["detail"]
+    assert stats["max_rel_distance"] == pytest.approx(1.5, abs=0.01) and 0.4 < stats["min_cosine"] < 0.7
 
 
 def test_another_tokenizer_fails_and_a_declared_vocabulary_change_passes(base, run_dir, tiny) -> None:
@@ -219,7 +240,7 @@ def test_real_recipe_chains_pass_and_a_fine_tune_of_a_swapped_model_fails(base, 
     assert set(weights["statistics"]) == {"checkpoints/b0/final", "checkpoints/b1/final", "checkpoints/b2/final",
                                           "checkpoints/b3/stages/sft/final", "checkpoints/b3/final",
                                           str(Path(kept).resolve().relative_to(run_dir.resolve()))}
-    assert all(0 < s["max_rel_distance"] < MAX_REL_DISTANCE for s in weights["statistics"].values())
+    assert all(0 < s["max_rel_distance"] and s["min_cosine"] > MIN_COSINE for s in weights["statistics"].values())
 
     # A swapped model under an honest-looking record, then really fine-tuned through a second record
     swapped = _record(_build(tiny, ckpts / "s0" / "final", seed=3), root)
