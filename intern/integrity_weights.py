@@ -289,7 +289,8 @@ def check_weights(models: dict[str, dict[str, Any]], base: dict[str, Any], run_d
 
     Returns:
         The check (``name`` ``weights``), with ``statistics`` (per model: the smallest per-tensor cosine
-        and its tensor, the largest relative distance and its tensor, the median and the global one), ``threshold``, ``bytes_read`` and
+        and its tensor, the largest relative distance and its tensor, the median and the global one),
+        ``threshold``, ``bytes_read`` and
         ``seconds``; ``checked`` is False when there was no trained model to check.
     """
     run_root = Path(run_dir).resolve() if run_dir else None

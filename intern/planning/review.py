@@ -85,7 +85,10 @@ def next_step(results: list[dict[str, Any]], iteration: int, plan: Plan, elapsed
     """
     stop_reason = _stop_text(stop) if stop else None
     cut = [r["id"] for r in results if r.get("iteration", 1) == iteration and _short_of_plan(r, plan)]
-    if cut and not stop and elapsed_s >= plan.training_ends_at:  # the budget, not an allotment, ended training
+    # the budget, not a round's allotment, ended training: a fixed plan's stages have no deadline but the budget's
+    # (they stop a step and a save before it, so the clock may still be short of it); a measured plan's have
+    budget_ended = plan.costs is None or elapsed_s >= plan.training_ends_at
+    if cut and not stop and budget_ended:
         stop = {"kind": "budget", "resource": "wall_seconds", "role": "trainer",
                 "message": f"the budget's training time ran out in round {iteration}: {', '.join(cut)} stopped "
                            "at the deadline with their last checkpoint"}

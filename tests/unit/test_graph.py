@@ -65,6 +65,18 @@ def test_review_stops_when_the_budgets_training_time_is_spent():
     assert "training time is spent" in d.reason and d.stop["resource"] == "wall_seconds"
 
 
+def test_a_fixed_plans_stage_cut_by_the_deadline_is_a_budget_stop_before_the_clock_reaches_it():
+    """A fixed plan's stage has no deadline but the budget's, and stops a step and a save before it: the
+    review comes a second early, and the cut is still the budget's."""
+    cut = _r("a", 0.3, training={"stopped": "wall_clock", "steps": 346, "planned_steps": 100000})
+    d = next_step([cut], iteration=1, plan=_fixed(1), elapsed_s=99, previous_best=None)
+    assert (d.action, d.status, d.stop["resource"]) == ("finish", "stopped", "wall_seconds")
+    assert "ran out in round 1" in d.reason
+    whole = next_step([_r("a", 0.3, training={"steps": 5, "planned_steps": 5})], iteration=1, plan=_fixed(1),
+                      elapsed_s=99, previous_best=None)
+    assert whole.status == "succeeded"
+
+
 def test_review_fails_when_nothing_scored():
     d = next_step([{"id": "a", "dev_score": None, "error": "boom"}], iteration=1, plan=_fixed(2), elapsed_s=1,
                   previous_best=None)
