@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import RunConfig
 from intern.errors import BudgetExhausted, InternError
 from intern.events import EventLog
@@ -196,7 +197,7 @@ class RoleAgent:
                 and playbook is not None):
             # The LLM could not give this role its result: the offline playbook plays the step, through the
             # same gate and tools, so the run still trains and evaluates; the record says who and why.
-            self.events.emit(self.role, "brain_fallback", branch=self.key, to="playbook",
+            self.events.emit(self.role, ev.BRAIN_FALLBACK, branch=self.key, to="playbook",
                              reason=result.stopped_reason, detail=result.detail, llm_steps=result.steps)
             if self.gate is not None and hasattr(self.gate, "fresh_loop_record"):
                 self.gate.fresh_loop_record(self.role, self.key)

@@ -53,6 +53,7 @@ from typing import Annotated, Any
 
 import typer
 
+from intern import event_names as ev
 from intern.bench_common import (
     JsonOpt,
     WorkOpt,
@@ -140,7 +141,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
         finally:
             sampler.stop()
         logged = read_events(events.path)
-        worker_pid = next(e["pid"] for e in logged if e.get("event") == "train_worker")
+        worker_pid = next(e["pid"] for e in logged if e.get("event") == ev.TRAIN_WORKER)
         runs = [("plain", os.getpid()), ("ray", worker_pid)] + ([("plain_after", os.getpid())] if plain_after else [])
         rates, medians, cpu, times = {}, {}, {}, {}
         for branch, pid in runs:

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from intern import event_names as ev
 from intern.bench_common import work_dir_or_temp, write_json
 from intern.config import EvalConfig
 
@@ -31,7 +32,7 @@ def grpo_stage(run_dir: str | Path) -> dict[str, Any] | None:
     """The GRPO stage of a run's final branch, as its ``grpo_rewards`` event recorded it (None: no stage ran)."""
     from intern.events import read_events
 
-    stages = [e for e in read_events(Path(run_dir) / "events.jsonl") if e.get("event") == "grpo_rewards"]
+    stages = [e for e in read_events(Path(run_dir) / "events.jsonl") if e.get("event") == ev.GRPO_REWARDS]
     if not stages:
         return None
     e = stages[-1]

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from intern import event_names as ev
 from intern.events import EventLog
 from intern.guards.approval import ApprovalGate
 from intern.guards.brain_share import BrainShare
@@ -43,8 +44,8 @@ from intern.guards.secrets import redact_obj
 __all__ = ["Gatekeeper"]
 
 #: Which event a guard's decisions are recorded as.
-_EVENT = {"budget": "budget", "compaction": "compaction", "loops": "loop", "approval": "approval",
-          "brain_share": "brain_share"}
+_EVENT = {"budget": ev.BUDGET, "compaction": ev.COMPACTION, "loops": ev.LOOP, "approval": ev.APPROVAL,
+          "brain_share": ev.BRAIN_SHARE}
 
 
 class Gatekeeper:
@@ -188,7 +189,7 @@ class Gatekeeper:
 
     def _requested(self, request: dict[str, Any]) -> None:
         if self.events is not None:
-            self.events.emit(request["role"], "approval", branch=request.get("branch"), decided_by="supervisor",
+            self.events.emit(request["role"], ev.APPROVAL, branch=request.get("branch"), decided_by="supervisor",
                              guard="approval", verdict=Verdict.PAUSE_FOR_APPROVAL.value, reason="requested",
                              request_id=request["id"], tool=request["tool"], action=request["action"],
                              message=f"{request['reason']}; answer with: intern approve <run> [--deny --message ...]")
@@ -198,6 +199,6 @@ class Gatekeeper:
     def _notice_budget(self) -> None:
         for resource in self.ledger.newly_past(0.8):
             if self.events is not None:
-                self.events.emit("supervisor", "budget_warning", resource=resource, **self.ledger.snapshot())
+                self.events.emit("supervisor", ev.BUDGET_WARNING, resource=resource, **self.ledger.snapshot())
             if self.on_notice is not None:
                 self.on_notice("budget_80", {"resource": resource, **self.ledger.snapshot()})

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import RunConfig
 from intern.events import EventLog
 from intern.guards.deadline import within
@@ -69,7 +70,7 @@ class CodeTools:
 
     def record(self, tool: str, code: str, result: SandboxResult, **extra: Any) -> None:
         """A ``sandbox_run`` event: who ran what (the code's hash and size), how it was isolated, how it ended."""
-        self.events.emit(self.role, "sandbox_run", branch=self.key, tool=tool, isolation=result.isolation,
+        self.events.emit(self.role, ev.SANDBOX_RUN, branch=self.key, tool=tool, isolation=result.isolation,
                          network=result.network, exit_code=result.exit_code, timed_out=result.timed_out,
                          seconds=result.duration_s, code_sha256=hashlib.sha256(code.encode()).hexdigest(),
                          code_lines=code.count("\n") + 1, **extra)
