@@ -72,7 +72,7 @@ def scan(source: str) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]
         for node in ast.walk(scope):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
-                    pairs = (zip(target.elts, node.value.elts) if isinstance(target, ast.Tuple)
+                    pairs = (zip(target.elts, node.value.elts, strict=False) if isinstance(target, ast.Tuple)
                              and isinstance(node.value, ast.Tuple) else [(target, node.value)])
                     read_into |= {t.id for t, v in pairs if isinstance(t, ast.Name) and _is_event_read(v, set())}
         for node in ast.walk(scope):
