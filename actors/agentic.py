@@ -40,6 +40,7 @@ from intern.llm.agent import AgentResult, Gate, ToolSet, run_agent
 from intern.llm.base import Brain
 from intern.llm.openai_brain import brain_from_config, usage_logger
 from intern.llm.prompts import render_prompt
+from intern.tools.base import ToolGate
 
 __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", "ask_supervisor"]
 
@@ -95,8 +96,8 @@ class RemoteGate:
         return self._call("after_llm", role, branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision:
-        return self._call("before_tool", role, branch, call_id, tool, args)
+                    args: dict[str, Any], gate: ToolGate | None = None) -> GuardDecision:
+        return self._call("before_tool", role, branch, call_id, tool, args, gate)
 
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision:

@@ -44,6 +44,7 @@ from intern.events import EventLog
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.playbook import PlaybookBrain
 from intern.records import pause
+from intern.tools.base import gated
 from intern.tools.code_tools import CodeTools
 
 __all__ = ["DataEngineer", "DataTools"]
@@ -290,6 +291,7 @@ class DataTools:
             out["grpo"] = self._record("grpo", refs["grpo"].to_dict(), origin)
         return out
 
+    @gated("code")  # runs in the sandbox without network: declared, nothing to approve
     def reshape_with_python(self, ref: str, code: str, formats: list[Literal["sft", "grpo"]] | None = None,
                             split: str = "train", config: str | None = None, revision: str | None = None,
                             limit: int | None = None, style: str = "worked") -> dict[str, Any]:

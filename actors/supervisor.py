@@ -1,7 +1,7 @@
 """The supervisor: the run's one authority. It plans how the run spends its budget, allots each branch its
 share, judges every role's LLM and tool calls against one ledger, carries approvals, and reviews each round.
 
-    sup.before_tool("trainer", "i1-b0", call_id, "launch_training", args)   # a typed GuardDecision
+    sup.before_tool("trainer", "i1-b0", call_id, "launch_training", args, gate)   # a typed GuardDecision
     sup.pending(); sup.answer(request_id, approve=False, message="use LoRA")  # what `intern approve` calls
 
     sup = Supervisor(cfg, run_dir, run_id, use_ray=True)
@@ -40,6 +40,7 @@ from intern.guards.gatekeeper import Gatekeeper
 from intern.planning import Costs, Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
 from intern.planning.budget_plan import allocate
 from intern.planning.review import Decision, continuations, next_step
+from intern.tools.base import ToolGate
 
 __all__ = ["Supervisor"]
 
@@ -324,9 +325,10 @@ class Supervisor:
         return self.gatekeeper.after_llm(role, branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision:
-        """Before a role's tool call: stop, cool down, pause for approval, correct (denied) or continue."""
-        return self.gatekeeper.before_tool(role, branch, call_id, tool, args)
+                    args: dict[str, Any], gate: ToolGate | None = None) -> GuardDecision:
+        """Before a role's tool call: stop, cool down, pause for approval, correct (denied) or continue
+        (``gate``: the sensitive action the tool declares, which approval reads)."""
+        return self.gatekeeper.before_tool(role, branch, call_id, tool, args, gate)
 
     def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision:
         """After a role's reply without a tool call: correct or escalate a model repeating the same text."""

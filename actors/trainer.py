@@ -59,12 +59,13 @@ class Trainer:
     def _agent(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
                approval: dict[str, Any] | None = None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
-        from intern.tools.base import Tool, ToolRegistry
+        from intern.tools.base import Tool, ToolRegistry, gated
 
         runs: dict[str, dict[str, Any]] = {}
         allotted = (hypothesis.get("allocation") or {}).get("train") or {}
         base = {**vars(self.cfg.train), **hypothesis.get("train", {}), **allotted}
 
+        @gated("train", cost_arg="gpu_hours")  # approval above approval.gpu_hours_threshold
         def launch_training(learning_rate: float, max_steps: int, lora: bool, gpu_hours: float,
                             batch_size: int = 0, method: str = "") -> dict[str, Any]:
             """Trains this branch with the built-in recipes on its dataset; returns the checkpoint.

@@ -40,6 +40,7 @@ from intern.guards.budgets import Ledger
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.guards.loops import LoopDetector
 from intern.guards.secrets import redact_obj
+from intern.tools.base import ToolGate
 
 __all__ = ["Gatekeeper"]
 
@@ -106,21 +107,22 @@ class Gatekeeper:
         return self._record(role, branch, self.brain.after_reply(f"{role}/{branch or '-'}", valid_calls))
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision:
+                    args: dict[str, Any], gate: ToolGate | None = None) -> GuardDecision:
+        """The budget, the loop detector, then approval (``gate``: the tool's declared sensitive action)."""
         if (d := self.ledger.check()).verdict is Verdict.STOP:
             return self._record(role, branch, d)
-        d = self._approved_or_not(role, branch, call_id, tool, args)
+        d = self._approved_or_not(role, branch, call_id, tool, args, gate)
         if d.verdict is Verdict.CONTINUE:  # the call may take what the wall clock leaves (deadline.bounded)
             d = dataclasses.replace(d, details={**d.details, **self._time_left()})
         return d
 
     def _approved_or_not(self, role: str, branch: str | None, call_id: str, tool: str,
-                         args: dict[str, Any]) -> GuardDecision:
+                         args: dict[str, Any], gate: ToolGate | None) -> GuardDecision:
         if (d := self._detector(role, branch).precheck(tool, args)).verdict is Verdict.COOL_DOWN:
             return self._record(role, branch, d)
         if self.approval is None:
             return self._record(role, branch, go_on("approval"))
-        d = self.approval.check(tool, args, call_id, role, branch, on_request=self._requested)
+        d = self.approval.check(tool, args, call_id, role, branch, gate=gate, on_request=self._requested)
         if d.verdict is Verdict.CONTINUE and d.reason:  # approved (auto, or answered before)
             self.approval.record_spend(args)
         return self._record(role, branch, d)

@@ -74,6 +74,11 @@ class ToolSet(Protocol):
         """Run one tool."""
         ...
 
+    def gate_of(self, name: str) -> Any | None:
+        """The sensitive action a call of ``name`` is, as the tool declares it (``intern.tools.base.ToolGate``;
+        None: none): what the approval policy reads."""
+        ...
+
 
 class Gate(Protocol):
     """What the loop asks before (and reports after) each LLM call and tool call."""
@@ -85,7 +90,7 @@ class Gate(Protocol):
                   valid_calls: int | None = None) -> GuardDecision | None: ...
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision: ...
+                    args: dict[str, Any], gate: Any | None = None) -> GuardDecision: ...
 
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision: ...
@@ -371,7 +376,7 @@ class _Loop:
         preface = ""
         d: GuardDecision | None = None
         if self.gate is not None:
-            d = self.gate.before_tool(self.role, self.branch, call.id, call.name, args)
+            d = self.gate.before_tool(self.role, self.branch, call.id, call.name, args, self.tools.gate_of(call.name))
             if d.verdict is Verdict.STOP:
                 self.skip(remaining, d.message or "budget exhausted")
                 return self.end("budget", detail=d.message, resource=d.reason)

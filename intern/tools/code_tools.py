@@ -23,7 +23,7 @@ from intern import event_names as ev
 from intern.config import RunConfig
 from intern.events import EventLog
 from intern.guards.deadline import within
-from intern.tools.base import Tool
+from intern.tools.base import Tool, gated
 from intern.tools.sandbox import Sandbox, SandboxResult
 from intern.tools.sandbox_paths import RUN_MARKER, SCRATCH_TREE
 
@@ -75,6 +75,7 @@ class CodeTools:
                          seconds=result.duration_s, code_sha256=hashlib.sha256(code.encode()).hexdigest(),
                          code_lines=code.count("\n") + 1, **extra)
 
+    @gated("code", cost_arg="network")  # approval when it asks for the network
     def run_python(self, code: str, timeout_s: float = 60.0, network: bool = False) -> SandboxResult:
         """Runs a Python program in an isolated scratch folder (your working directory; files persist between
         runs): no network, no files of the machine but the system and Python's packages. For quick checks:
