@@ -41,7 +41,10 @@ Generated from `intern/config.py` by `python -m intern.docs_gen` (do not edit: a
 it with the code). A run config is YAML; every key is optional, unknown keys are errors, and any key
 can be set on the command line with `--set key.sub=value` (e.g. `--set train.max_steps=20`).
 `per run` marks what a hypothesis may not change (the researcher's overrides cover the rest of
-`train.*` and `data.*`).
+`train.*` and `data.*`). `base_model` is `bundled:smollm2-135m-instruct`, `tiny:llama`, a local
+dir or `.gguf`, or a Hub id `org/name`; `benchmark` a built-in (`wordproblems`, `mcq`: GPQA format, 4
+shuffled options, letter answer) or a suite benchmark; `cluster` a profile name
+(`clusters/profiles/<name>.yaml`: `local`, `h100`) or a profile file's path (docs/clusters.md).
 """
 
 

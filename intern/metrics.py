@@ -5,7 +5,7 @@ carries a figure is also recorded with ``ray.util.metrics``, tagged by run, role
 tool, guard, ...); the supervisor's gatekeeper sets the budget and approval gauges as it decides. Ray
 exports them from each node's metrics agent with the prefix ``ray_`` (``ray_intern_train_loss``);
 Prometheus finds the agents through Ray's service-discovery file (``clusters/prometheus.yml``) and
-``clusters/grafana-intern.json`` charts them (README, "Monitoring").
+``clusters/grafana-intern.json`` charts them (docs/monitoring.md).
 
 | metric (``ray_`` + ...)            | kind    | tags                                | from                 |
 | ---------------------------------- | ------- | ----------------------------------- | -------------------- |
