@@ -3,7 +3,7 @@ watched and approved, Prometheus scraping both nodes.
 
     pytest -m integration tests/integration/test_cluster_rehearsal.py
 
-The three ``bash`` blocks of that section of docs/clusters.md are read from docs/clusters.md and run: the head's (one shell script),
+The three ``bash`` blocks of that section are read from docs/clusters.md and run: the head's (one shell script),
 the other node's, and the client's commands one by one. Only what a shared machine needs is changed, as the guide
 says: the ports it names become free ones and Ray's other ports are given free ones too, each node gets a
 ``--temp-dir`` and a CPU count, and ``my.yaml``, the output folder and Prometheus's config and data are temporary

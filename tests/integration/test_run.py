@@ -55,6 +55,7 @@ def _check_run_dir(run_dir: Path, branches: int) -> dict:
     return results
 
 
+@pytest.mark.heavy  # a whole run, in this process: no Ray
 def test_run_in_process(tmp_path):
     from graphs.runner import run
 

@@ -165,6 +165,7 @@ def test_outcome_rejects_overrides_the_bench_owns(tmp_path: Path) -> None:
     assert "takes no data path" in " ".join(result.output.replace("│", " ").split())  # wordproblems is generated
 
 
+@pytest.mark.heavy
 def test_plain_script_trains_and_scores_within_its_budget(tmp_path: Path) -> None:
     budget, out = 90.0, tmp_path / "plain"
     started = time.time()
