@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from intern.bench import bench_app, steady_seconds_per_step, step_seconds
-from intern.bench_cpu import CpuSampler, is_ray_process
-from intern.bench_gpu import peak_tflops, shape_stats
+from intern.bench.cli import bench_app, steady_seconds_per_step, step_seconds
+from intern.bench.cpu import CpuSampler, is_ray_process
+from intern.bench.gpu import peak_tflops, shape_stats
 
 
 def test_dry_run_measures_sft_and_grpo(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_bench_eval_compares_the_engines_with_the_reference_and_the_machines_lim
 
 
 def test_a_bench_removes_its_temp_dir_even_when_it_fails(tmp_path: Path) -> None:
-    from intern.bench_common import work_dir_or_temp
+    from intern.bench.common import work_dir_or_temp
 
     with pytest.raises(RuntimeError), work_dir_or_temp(None, "train") as work:
         (work / "checkpoint").mkdir()

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 
 from intern import event_names as ev
-from intern.bench_common import work_dir_or_temp, write_json
+from intern.bench.common import work_dir_or_temp, write_json
 from intern.config import EvalConfig
 
 __all__ = ["brain", "brain_record"]
@@ -81,7 +81,7 @@ def brain(benchmark: Annotated[str, typer.Option(help="the benchmark both runs t
           json_output_file: Annotated[Path | None, typer.Option(help="also write everything to this JSON file")]
           = None) -> None:
     """An LLM brain vs the offline playbook: two intern runs with the same budget, scored on the same test items."""
-    from intern.bench_outcome import check_same_items, intern_side, paired_difference, side_row
+    from intern.bench.outcome import check_same_items, intern_side, paired_difference, side_row
 
     sets = list(set_ or [])
     kinds = [s.split("=", 1)[1].strip() for s in sets if s.split("=", 1)[0].strip() == "brain.kind"]

@@ -8,7 +8,7 @@
 script in the same time?". Each pair runs two processes one after the other, each with the
 whole ``--budget`` of wall seconds:
 
-- **plain** (:mod:`intern.bench_plain`, a fresh process with no Ray): what a competent
+- **plain** (:mod:`intern.bench.plain`, a fresh process with no Ray): what a competent
   practitioner writes by hand: TRL's ``SFTTrainer`` on the benchmark's standard worked
   targets, bf16 autocast where its own timing shows it faster, the budget measured and
   planned, its own test evaluation with transformers' ``generate``.
@@ -42,8 +42,8 @@ from typing import Annotated, Any
 import typer
 
 from intern import event_names as ev
-from intern.bench_common import work_dir_or_temp, write_json
-from intern.bench_plain import TRAIN_SEED, benchmark_of
+from intern.bench.common import work_dir_or_temp, write_json
+from intern.bench.plain import TRAIN_SEED, benchmark_of
 from intern.config import EvalConfig, RunConfig
 from intern.errors import BenchmarkError
 
@@ -185,7 +185,7 @@ def _plain_side(benchmark: str, budget: float, work: Path, model: str, test_n: i
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     started = time.time()
-    argv = [sys.executable, "-m", "intern.bench_plain", "plain", "--benchmark", benchmark,
+    argv = [sys.executable, "-m", "intern.bench.plain", "plain", "--benchmark", benchmark,
             "--budget", str(budget), "--out", str(out), "--model", model, "--test-n", str(test_n),
             "--started-at", repr(started), "--seed", str(seed)]
     argv += ["--data-path", str(data_path)] if data_path is not None else []

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import typer
 
 from intern import event_names as ev
-from intern.bench_common import JsonOpt, WorkOpt, steady_seconds_per_step, work_dir_or_temp, write_json
+from intern.bench.common import JsonOpt, WorkOpt, steady_seconds_per_step, work_dir_or_temp, write_json
 
 __all__ = ["zero"]
 

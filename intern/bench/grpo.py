@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from intern import event_names as ev
-from intern.bench_common import work_dir_or_temp, write_json
+from intern.bench.common import work_dir_or_temp, write_json
 from intern.config import EvalConfig
 
 __all__ = ["grpo", "grpo_stage"]
@@ -58,7 +58,7 @@ def grpo(benchmark: Annotated[str, typer.Option(help="the benchmark both runs tr
          json_output_file: Annotated[Path | None, typer.Option(help="also write everything to this JSON file")]
          = None) -> None:
     """SFT -> GRPO vs SFT alone: two intern runs with the same budget, scored on the same test items."""
-    from intern.bench_outcome import check_same_items, intern_side, paired_difference, side_row
+    from intern.bench.outcome import check_same_items, intern_side, paired_difference, side_row
 
     sets = [*(set_ or []), "branches=1"]
     if any(s.split("=", 1)[0].strip() == "train.method" for s in set_ or []):
