@@ -314,12 +314,15 @@ def download_benchmark(bench: Any, dest: str | Path) -> list[Path]:
         target = out / f"{src.eval_split}.jsonl"
         target.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         return [target]
-    from datasets import load_dataset
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from intern.data.sources import load_source  # the one loader of pinned Hub data: exactly the revision's commit
 
     written = []
-    for split in {src.eval_split, src.train_split} - {None}:
-        ds = load_dataset(src.hub_id, src.config, split=split, revision=src.revision)
+    for split in sorted({src.eval_split, src.train_split} - {None}):
         target = out / f"{split}.parquet"
-        ds.to_parquet(str(target))
+        rows = load_source(src.hub_id, config=src.config, split=split, revision=src.revision).rows
+        pq.write_table(pa.Table.from_pylist(rows), target)
         written.append(target)
     return written

@@ -204,3 +204,18 @@ def test_a_benchmarks_hub_data_comes_through_the_same_pinned_loader(hub, monkeyp
     with pytest.raises(BenchmarkError, match=r"intern-test/tiny \(revision v2\) from the Hub .*no revision 'v2'.*"
                                              r"Provide a local copy"):
         moved.items("full")
+
+
+def test_a_benchmark_downloaded_once_is_its_revisions_commit(hub, tmp_path):
+    """download_benchmark writes the pinned commit's rows (through load_source), which then load offline."""
+    from types import SimpleNamespace
+
+    from intern.evals.base import Item
+    from intern.evals.sources import DatasetSource, SplitData, download_benchmark
+
+    source = DatasetSource(REPO, revision=OLD, eval_split="train", dev_size=0)
+    (written,) = download_benchmark(SimpleNamespace(data=SimpleNamespace(source=source)), tmp_path / "tiny")
+    assert written == tmp_path / "tiny" / "train.parquet"
+    local = SplitData("tiny", source, lambda row, item_id: Item(item_id, row["question"], str(row["answer"]), ""),
+                      data_path=tmp_path / "tiny")
+    assert [i.question for i in local.items("full")] == [r["question"] for r in HUB_ROWS[:2]]
