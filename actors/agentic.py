@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import RunConfig
 from intern.errors import BudgetExhausted, InternError
 from intern.events import EventLog
@@ -39,6 +40,7 @@ from intern.llm.agent import AgentResult, Gate, ToolSet, run_agent
 from intern.llm.base import Brain
 from intern.llm.openai_brain import brain_from_config, usage_logger
 from intern.llm.prompts import render_prompt
+from intern.tools.base import ToolGate
 
 __all__ = ["AgentOutcome", "RemoteGate", "RoleAgent", "RoleStopped", "as_gate", "ask_supervisor"]
 
@@ -94,8 +96,8 @@ class RemoteGate:
         return self._call("after_llm", role, branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision:
-        return self._call("before_tool", role, branch, call_id, tool, args)
+                    args: dict[str, Any], gate: ToolGate | None = None) -> GuardDecision:
+        return self._call("before_tool", role, branch, call_id, tool, args, gate)
 
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision:
@@ -196,7 +198,7 @@ class RoleAgent:
                 and playbook is not None):
             # The LLM could not give this role its result: the offline playbook plays the step, through the
             # same gate and tools, so the run still trains and evaluates; the record says who and why.
-            self.events.emit(self.role, "brain_fallback", branch=self.key, to="playbook",
+            self.events.emit(self.role, ev.BRAIN_FALLBACK, branch=self.key, to="playbook",
                              reason=result.stopped_reason, detail=result.detail, llm_steps=result.steps)
             if self.gate is not None and hasattr(self.gate, "fresh_loop_record"):
                 self.gate.fresh_loop_record(self.role, self.key)

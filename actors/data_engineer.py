@@ -30,6 +30,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
+from intern import event_names as ev
 from intern.config import DATA_STYLES, RunConfig, uses_grpo
 from intern.data.build import build_grpo_dataset, build_sft_dataset
 from intern.data.mapping import ColumnMapping, suggest_mapping
@@ -43,6 +44,7 @@ from intern.events import EventLog
 from intern.llm.openai_brain import OpenAIBrain, usage_logger
 from intern.llm.playbook import PlaybookBrain
 from intern.records import pause
+from intern.tools.base import gated
 from intern.tools.code_tools import CodeTools
 
 __all__ = ["DataEngineer", "DataTools"]
@@ -155,7 +157,7 @@ class DataTools:
 
     def _record(self, kind: str, ref: dict[str, Any], origin: str) -> dict[str, Any]:
         (self.sft if kind == "sft" else self.grpo)[ref["path"]] = ref
-        self.events.emit("data_engineer", "dataset" if kind == "sft" else "grpo_dataset", branch=self.hid,
+        self.events.emit("data_engineer", ev.DATASET if kind == "sft" else ev.GRPO_DATASET, branch=self.hid,
                          origin=origin, **ref)
         return ref
 
@@ -190,7 +192,7 @@ class DataTools:
             raise DataError(f"rows must be within 1..1000000, not {rows}")
         if start < 0:
             raise DataError(f"start must be >= 0 (a previous set's next_start), not {start}")
-        self.events.emit("data_engineer", "dataset_start", branch=self.hid, rows=rows, style=style, start=start)
+        self.events.emit("data_engineer", ev.DATASET_START, branch=self.hid, rows=rows, style=style, start=start)
         ref = build_sft_dataset(self.bench, self.out, n_rows=rows, seed=self._seed(seed_offset), style=style,
                                 start=start, **self._evals())
         out = self._record("sft", ref.to_dict(), "generator")
@@ -289,6 +291,7 @@ class DataTools:
             out["grpo"] = self._record("grpo", refs["grpo"].to_dict(), origin)
         return out
 
+    @gated("code")  # runs in the sandbox without network: declared, nothing to approve
     def reshape_with_python(self, ref: str, code: str, formats: list[Literal["sft", "grpo"]] | None = None,
                             split: str = "train", config: str | None = None, revision: str | None = None,
                             limit: int | None = None, style: str = "worked") -> dict[str, Any]:

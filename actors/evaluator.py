@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import RunConfig
 from intern.evals import get_benchmark
 from intern.evals.generate import evaluate_model
@@ -76,7 +77,7 @@ class Evaluator:
                   iteration: int | None, n: int | None = None, precision: str | None = None) -> dict[str, Any]:
         path = model if Path(model, "config.json").is_file() else str(resolve_model(model))
         n = n or (self.cfg.eval.dev_n if split == "dev" else self.cfg.eval.test_n)
-        self.events.emit("evaluator", "eval_start", branch=branch, split=split, n=n, which=which)
+        self.events.emit("evaluator", ev.EVAL_START, branch=branch, split=split, n=n, which=which)
         bench, e = get_benchmark(self.cfg.benchmark), self.cfg.eval
         precision = precision or (e.precision if e.precision != "auto" else None)
 
@@ -100,7 +101,7 @@ class Evaluator:
         for key in ("item_tokens", "generation"):  # what the decode did: in the event's cost, not the state
             out.pop(key, None)
         cost = out.pop("cost", None)
-        event = "dev_eval" if split == "dev" else "test_eval"
+        event = ev.DEV_EVAL if split == "dev" else ev.TEST_EVAL
         self.events.emit("evaluator", event, branch=branch, which=which, iteration=iteration,
                          score=out["score"], n=out["n"], stderr=out["stderr"],
                          seconds=out["seconds"], samples=out["samples"][:3], model_path=out["model_path"],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern import stopping
 from intern.config import ClusterProfile, RunConfig
 from intern.events import EventLog
@@ -143,7 +144,7 @@ class RoleFactory:
                     raise
                 retries += 1
                 self._forget(pending.role, pending.key)
-                self.events.emit(pending.role, "role_retry", branch=pending.key, method=pending.method,
+                self.events.emit(pending.role, ev.ROLE_RETRY, branch=pending.key, method=pending.method,
                                  attempt=retries, lost_s=round(time.time() - pending.started, 1),
                                  error=str(e).strip().splitlines()[-1][:300], details=str(e)[:1000])
                 pending = self.submit(pending.role, pending.key, pending.method, *pending.args, **pending.kwargs)

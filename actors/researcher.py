@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import DataConfig, RunConfig, TrainConfig, check_overrides
 from intern.config_fields import override_schema
 from intern.evals import get_benchmark
@@ -138,20 +139,20 @@ class Researcher:
                 dropped[hid] = lost
             h = {"id": hid, "iteration": iteration, "init_from": None, **h, "sources": kept}
             if bad := self._override_problems(h):  # still outside what the config accepts after the correction
-                self.events.emit("researcher", "overrides_dropped", branch=hid, problems=bad,
+                self.events.emit("researcher", ev.OVERRIDES_DROPPED, branch=hid, problems=bad,
                                  train=h.get("train"), data=h.get("data"))
                 h = {**h, "train": {}, "data": {k: v for k, v in (h.get("data") or {}).items() if k == "seed_offset"}}
             if refused := self._vet_init_from(h["init_from"]):  # still foreign after the correction
-                self.events.emit("researcher", "init_from_refused", branch=hid, init_from=h["init_from"],
+                self.events.emit("researcher", ev.INIT_FROM_REFUSED, branch=hid, init_from=h["init_from"],
                                  reason=refused)
                 h["init_from"] = None
             hypotheses.append(h)
         if dropped:
-            self.events.emit("researcher", "sources_dropped", iteration=iteration, dropped=dropped,
+            self.events.emit("researcher", ev.SOURCES_DROPPED, iteration=iteration, dropped=dropped,
                              reason="not found by the researcher's tools in this turn, not in the recipe "
                                     "library, or not an earlier branch (after one correction)")
         cited = {s: describe_source(s, ledger.seen) for h in hypotheses for s in h["sources"]}
-        self.events.emit("researcher", "hypotheses", iteration=iteration, hypotheses=hypotheses, sources=cited)
+        self.events.emit("researcher", ev.HYPOTHESES, iteration=iteration, hypotheses=hypotheses, sources=cited)
         return hypotheses
 
     def _override_problems(self, h: dict[str, Any]) -> list[str]:
@@ -201,7 +202,7 @@ class Researcher:
         else:
             note = " The arXiv and Hub searches found nothing for this task; this cites the recipe library only."
         if failed:
-            self.events.emit("researcher", "research_fallback", iteration=iteration, failed=failed, cited=found,
+            self.events.emit("researcher", ev.RESEARCH_FALLBACK, iteration=iteration, failed=failed, cited=found,
                              message=[c.error for c in ledger.calls if c.name in failed][-1][:300])
         return [{**m, "rationale": m["rationale"] + note, "sources": list(dict.fromkeys([*m["sources"], *found]))}
                 for m in moves]

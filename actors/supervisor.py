@@ -1,7 +1,7 @@
 """The supervisor: the run's one authority. It plans how the run spends its budget, allots each branch its
 share, judges every role's LLM and tool calls against one ledger, carries approvals, and reviews each round.
 
-    sup.before_tool("trainer", "i1-b0", call_id, "launch_training", args)   # a typed GuardDecision
+    sup.before_tool("trainer", "i1-b0", call_id, "launch_training", args, gate)   # a typed GuardDecision
     sup.pending(); sup.answer(request_id, approve=False, message="use LoRA")  # what `intern approve` calls
 
     sup = Supervisor(cfg, run_dir, run_id, use_ray=True)
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import ClusterProfile, RunConfig
 from intern.events import EventLog, read_events
 from intern.guards.approval import ApprovalGate, ApprovalPolicy, get_response, list_pending, respond
@@ -39,6 +40,7 @@ from intern.guards.gatekeeper import Gatekeeper
 from intern.planning import Costs, Plan, PlanInputs, ProbeSpec, RoundPlan, Slot, make_plan, measure_costs, replan
 from intern.planning.budget_plan import allocate
 from intern.planning.review import Decision, continuations, next_step
+from intern.tools.base import ToolGate
 
 __all__ = ["Supervisor"]
 
@@ -86,7 +88,7 @@ class Supervisor:
         self.started_at = started_at
         self._gatekeeper = self._new_gatekeeper(resumed=False)
         if self._brain_sizing is not None:  # the LLM roles' share of the wall clock, from the probe
-            self.events.emit("supervisor", "brain_share_sized", **self._brain_sizing)
+            self.events.emit("supervisor", ev.BRAIN_SHARE_SIZED, **self._brain_sizing)
         self._base = self._fingerprint_base()
         b = self.cfg.budget
         if b.plan == "fixed":
@@ -109,12 +111,12 @@ class Supervisor:
                                   can_share=self.use_ray, sharing_matters=sharing_matters)
             if self.use_ray and not slot.gpus:  # the probe runs the recipe plain; stages run it in Ray Train
                 costs = costs.scaled(RAY_TRAIN_CPU_FACTOR, "Ray Train on a small CPU node (docs/benchmarks.md)")
-            self.events.emit("supervisor", "costs", source=costs.source, seconds=round(time.time() - probing, 1),
+            self.events.emit("supervisor", ev.COSTS, source=costs.source, seconds=round(time.time() - probing, 1),
                              **{k: v for k, v in costs.to_dict().items() if k not in ("source", "figures")},
                              figures=costs.figures)
             # made before the base model's test evaluation, which runs next and is then replaced by what it took
             plan = make_plan(self._inputs(started_at, slot, baseline_pending=True), costs)
-        self._save(plan, event="plan")
+        self._save(plan, event=ev.PLAN)
         return plan.to_dict()
 
     def after_baseline(self) -> dict[str, Any]:
@@ -133,7 +135,7 @@ class Supervisor:
         note = (f"re-sized after the base model's test evaluation, at {elapsed:.0f} s: {sized.training_s:.0f} s of "
                 f"training (was {plan.training_s:.0f} s)")
         sized = dataclasses.replace(sized, why=(*sized.why, note), revision=plan.revision + 1)
-        self._save(sized, event="replan")
+        self._save(sized, event=ev.REPLAN)
         return sized.to_dict()
 
     def _fingerprint_base(self) -> dict[str, Any]:
@@ -144,7 +146,7 @@ class Supervisor:
 
         base = fingerprint(resolve_model(self.cfg.base_model))
         (self.run_dir / BASE_FINGERPRINT).write_text(json.dumps(base, indent=1))
-        self.events.emit("supervisor", "base_fingerprint", **base)
+        self.events.emit("supervisor", ev.BASE_FINGERPRINT, **base)
         return base
 
     def vet_init_from(self, init_from: str | None) -> str | None:
@@ -271,7 +273,7 @@ class Supervisor:
             alloc.update(dev_n=r.dev_n, resources_per_worker=workers, round=iteration,
                          eval_precision=plan.costs.eval_precision)
             out.append({**h, "allocation": alloc})
-        self.events.emit("supervisor", "allocation", iteration=iteration,
+        self.events.emit("supervisor", ev.ALLOCATION, iteration=iteration,
                          branches={h["id"]: h["allocation"] for h in out})
         return out
 
@@ -323,9 +325,10 @@ class Supervisor:
         return self.gatekeeper.after_llm(role, branch, prompt_tokens, completion_tokens, cost_usd, **timing)
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision:
-        """Before a role's tool call: stop, cool down, pause for approval, correct (denied) or continue."""
-        return self.gatekeeper.before_tool(role, branch, call_id, tool, args)
+                    args: dict[str, Any], gate: ToolGate | None = None) -> GuardDecision:
+        """Before a role's tool call: stop, cool down, pause for approval, correct (denied) or continue
+        (``gate``: the sensitive action the tool declares, which approval reads)."""
+        return self.gatekeeper.before_tool(role, branch, call_id, tool, args, gate)
 
     def after_reply(self, role: str, branch: str | None, text: str) -> GuardDecision:
         """After a role's reply without a tool call: correct or escalate a model repeating the same text."""
@@ -386,14 +389,14 @@ class Supervisor:
 
             costs = update_from_events(plan.costs, read_events(self.run_dir / "events.jsonl"))
             plan = replan(plan, costs, elapsed, iteration + 1)
-            self._save(plan, event="replan")
+            self._save(plan, event=ev.REPLAN)
         d: Decision = next_step(results, iteration, plan, elapsed, previous_best, stop)
         failed_now = any(r.get("error") for r in results if r.get("iteration", 1) == iteration)
         if d.action == "finish" and d.status == "succeeded" and d.best_branch and plan.costs is not None \
                 and not failed_now:  # a round that failed is not tried again with the time left
             d = self._continue_with_time_left(d, results, plan, elapsed, iteration)
             plan = self._require_plan()
-        self.events.emit("supervisor", "decision", iteration=iteration, elapsed_s=round(elapsed, 1),
+        self.events.emit("supervisor", ev.DECISION, iteration=iteration, elapsed_s=round(elapsed, 1),
                          **dataclasses.asdict(d))
         out: dict[str, Any] = dataclasses.asdict(d)
         if d.action == "continue":
@@ -413,7 +416,7 @@ class Supervisor:
         grown = extension(plan, elapsed, int((best.get("training") or {}).get("steps") or 0), number=iteration + 1)
         if grown is None:
             return d
-        self._save(grown, event="replan")
+        self._save(grown, event=ev.REPLAN)
         return Decision("continue", d.best_branch, f"{d.reason}; {grown.why[-1]}", continue_with=(d.best_branch,))
 
     def integrity(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -449,7 +452,7 @@ class Supervisor:
         checks.append(check_training_data(results, bench.items("dev") + bench.items("test")))
         checks.append(check_provenance(results, [(self.cfg.data.teacher_model, self.cfg.data.teacher_base_url)]))
         report = integrity_report(checks)
-        self.events.emit("supervisor", "integrity", passed=report["passed"], failed=report["failed"],
+        self.events.emit("supervisor", ev.INTEGRITY, passed=report["passed"], failed=report["failed"],
                          nothing_to_check=report["nothing_to_check"], checks=report["checks"])
         return report
 
@@ -459,11 +462,11 @@ class Supervisor:
         from intern.results import build_results, write_outcome
 
         if self._brain_sizing is not None:  # what the LLM roles took of their share, for the report
-            self.events.emit("supervisor", "brain_share_used", **self.gatekeeper.brain.snapshot())
+            self.events.emit("supervisor", ev.BRAIN_SHARE_USED, **self.gatekeeper.brain.snapshot())
         results = build_results(self.cfg, self.run_id, state, wall_seconds=time.time() - state["started_at"],
                                 events=read_events(self.run_dir / "events.jsonl"))
         write_outcome(self.run_dir, results)
-        self.events.emit("supervisor", "finished", status=results["status"],
+        self.events.emit("supervisor", ev.FINISHED, status=results["status"],
                          final=results["final"], baseline=results["baseline"])
         notify_outcome(notifier_for(self.cfg, self.run_dir, self.events), results)
         return results

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import METHOD_STAGES, TRAIN_METHODS, ClusterProfile, RunConfig
 from intern.errors import BudgetExhausted, InternError, TrainingError
 from intern.events import EventLog
@@ -58,12 +59,13 @@ class Trainer:
     def _agent(self, hypothesis: dict[str, Any], dataset: dict[str, Any],
                approval: dict[str, Any] | None = None) -> dict[str, Any]:
         from actors.agentic import RoleAgent, RoleStopped
-        from intern.tools.base import Tool, ToolRegistry
+        from intern.tools.base import Tool, ToolRegistry, gated
 
         runs: dict[str, dict[str, Any]] = {}
         allotted = (hypothesis.get("allocation") or {}).get("train") or {}
         base = {**vars(self.cfg.train), **hypothesis.get("train", {}), **allotted}
 
+        @gated("train", cost_arg="gpu_hours")  # approval above approval.gpu_hours_threshold
         def launch_training(learning_rate: float, max_steps: int, lora: bool, gpu_hours: float,
                             batch_size: int = 0, method: str = "") -> dict[str, Any]:
             """Trains this branch with the built-in recipes on its dataset; returns the checkpoint.
@@ -115,7 +117,7 @@ class Trainer:
             # The budget ran out after a training run ended (at its deadline, with its checkpoint): that
             # model is the branch's result; the loop only had its `finish` left.
             last = next(reversed(runs.values()))
-            self.events.emit("trainer", "result_kept_at_budget", branch=hypothesis["id"], resource=e.resource,
+            self.events.emit("trainer", ev.RESULT_KEPT_AT_BUDGET, branch=hypothesis["id"], resource=e.resource,
                              checkpoint=last["checkpoint"])
             return last
         if outcome.paused:
@@ -138,7 +140,7 @@ class Trainer:
             profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train,
                                                                              resources_per_worker=dict(workers)))
         first = stages[0].job
-        self.events.emit("trainer", "train_start", branch=branch, method="+".join(s.recipe for s in stages),
+        self.events.emit("trainer", ev.TRAIN_START, branch=branch, method="+".join(s.recipe for s in stages),
                          cpus_per_worker=float(profile.train.resources_per_worker.get("CPU", 1)),
                          max_steps=sum(s.job.max_steps for s in stages), lora=first.lora,
                          learning_rate=first.learning_rate, init_from=model, stages=jobs_as_dicts(stages),
@@ -154,11 +156,11 @@ class Trainer:
                 summaries.append(stage_summary(stage.recipe, result))
                 if stage.recipe == "grpo":
                     if summaries[-1].get("skipped"):  # the signal gate: nothing trained, the start model kept
-                        self.events.emit("trainer", "grpo_skipped", branch=branch, reason=summaries[-1]["skipped"],
+                        self.events.emit("trainer", ev.GRPO_SKIPPED, branch=branch, reason=summaries[-1]["skipped"],
                                          **(summaries[-1].get("signal") or {}))
-                    self.events.emit("trainer", "grpo_rewards", branch=branch, **summaries[-1])
+                    self.events.emit("trainer", ev.GRPO_REWARDS, branch=branch, **summaries[-1])
         except InternError as e:
-            self.events.emit("trainer", "train_failed", branch=branch, error=str(e))
+            self.events.emit("trainer", ev.TRAIN_FAILED, branch=branch, error=str(e))
             raise
         last = summaries[-1]
         sft = next((s for s in summaries if s["recipe"] == "sft"), last)
@@ -170,7 +172,7 @@ class Trainer:
                "method": "+".join(s["recipe"] for s in summaries), "stages": summaries,
                "stopped": next((s["stopped"] for s in summaries if s.get("stopped")), None),
                "resume_point": point, "resume_step": int(Path(point).name.split("-")[-1]) if point else None}
-        self.events.emit("trainer", "train_end", branch=branch, gpu_hours_used=gpu_hours_used,
+        self.events.emit("trainer", ev.TRAIN_END, branch=branch, gpu_hours_used=gpu_hours_used,
                          **{k: v for k, v in out.items() if k != "stages"})
         return out
 

@@ -31,6 +31,7 @@ from actors import RoleFactory
 from graphs.post_training import build_graph
 from graphs.shutdown import SignalStop, cluster_processes, ray_keeps_our_handlers, reap
 from graphs.state import RunContext
+from intern import event_names as ev
 from intern import stopping
 from intern.banner import print_run_banner
 from intern.config import ClusterProfile, RunConfig, save_config
@@ -136,7 +137,7 @@ def _drive(graph, thread: dict, context: RunContext, graph_input: dict | None, r
         answers = {}
         for item in pending:
             request_id = item.value["request_id"]
-            events.emit("supervisor", "approval_wait", branch=item.value.get("branch"), request_id=request_id,
+            events.emit("supervisor", ev.APPROVAL_WAIT, branch=item.value.get("branch"), request_id=request_id,
                         role_waiting=item.value.get("role"),
                         how=f"intern approve {run_dir} {request_id} [--deny --message TEXT] "
                             f"(or: intern approve {run_dir.name} {request_id} --address <cluster>)")
@@ -219,7 +220,7 @@ def _note_resume(snapshot: Any, previous: dict[str, Any], run_dir: Path, events:
               "down_s": round(time.time() - float(last.get("ts", time.time())), 1),
               "was_doing": f"{last.get('role')}/{last.get('branch') or '-'} {last.get('event')}" if last else None,
               "to_do": to_do}
-    events.emit("supervisor", "run_resumed", **fields)
+    events.emit("supervisor", ev.RUN_RESUMED, **fields)
     print(f"resuming {run_dir.name}: the last run {fields['previous_status']}, {fields['down_s']:.0f} s ago "
           f"(last: {fields['was_doing']}); still to do: {', '.join(to_do) or 'nothing'}", flush=True)
 

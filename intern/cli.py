@@ -348,9 +348,9 @@ def _print_summary(r: dict, run_dir: Path) -> None:
 
 
 def _mount_bench() -> None:
-    from intern.bench import bench_app
+    from intern.bench.cli import bench_app
 
-    app.add_typer(bench_app, name="bench", help="Benchmarks: train (Ray Train vs plain), eval (batched vs "
+    app.add_typer(bench_app, name="bench", help="Measurements: train (Ray Train vs plain), eval (batched vs "
                                                  "one-by-one), gpu (SFT/GRPO tokens/s and MFU)")
 
 

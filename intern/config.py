@@ -140,7 +140,8 @@ class TrainConfig:
 class DataConfig:
     """How a branch's training set is built."""
 
-    rows: int = setting(200, ge=1)
+    rows: int = setting(200, ge=1)  # training rows kept per branch (a budget plan: what its steps consume)
+    # SFT targets: worked steps, direct answers, or (multiple choice) checked: each option checked, then the letter
     style: str = setting("worked", one_of=DATA_STYLES)
     grpo_rows: int = setting(256, ge=1)  # prompts for the GRPO stage (method grpo / sft_grpo)
     decontam_ngram: int = setting(8, ge=1, hint="e.g. 8", per_run=True)
@@ -159,7 +160,7 @@ class DataConfig:
 class EvalConfig:
     """Evaluation sizes and generation settings."""
 
-    dev_n: int = setting(64, ge=1)
+    dev_n: int = setting(64, ge=1)  # a budget plan may score dev on fewer, never test
     test_n: int = setting(128, ge=1)
     batch_size: int = setting(32, ge=1)
     # 0: the benchmark's own budget (PostTrainBench's for the suite, 32 built-in)
@@ -203,7 +204,7 @@ class BudgetConfig:
 class BrainConfig:
     """What decides the next step: the offline playbook or an LLM."""
 
-    kind: str = setting("playbook", one_of=BRAIN_KINDS)
+    kind: str = setting("playbook", one_of=BRAIN_KINDS)  # openai: with base_url, model and api_key_env
     model: str | None = None
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"  # the key itself never goes in a config (config.yaml is saved)
@@ -230,7 +231,7 @@ class BrainConfig:
 class ApprovalConfig:
     """Which actions need a human's yes (see intern/guards/approval.py)."""
 
-    mode: str = setting("ask", one_of=APPROVAL_MODES)
+    mode: str = setting("ask", one_of=APPROVAL_MODES)  # ask a person; auto approves within caps; never denies
     gpu_hours_threshold: float = setting(1.0, ge=0)
     auto_max_gpu_hours: float = setting(8.0, ge=0)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from intern.errors import ConfigError
 
-__all__ = ["check_fields", "field_problem", "override_schema", "setting"]
+__all__ = ["bounds_text", "check_fields", "field_problem", "override_schema", "setting"]
 
 
 def setting(default: Any = dataclasses.MISSING, *, factory: Any = None, ge: float | None = None,
@@ -33,7 +33,7 @@ def setting(default: Any = dataclasses.MISSING, *, factory: Any = None, ge: floa
     return field(default=default, metadata=meta)
 
 
-def _bounds_text(rules: dict[str, Any]) -> str:
+def bounds_text(rules: dict[str, Any]) -> str:
     low = ("[", rules["ge"]) if "ge" in rules else ("(", rules["gt"]) if "gt" in rules else None
     high = ("]", rules["le"]) if "le" in rules else (")", rules["lt"]) if "lt" in rules else None
     if low and high:
@@ -55,7 +55,7 @@ def field_problem(f: dataclasses.Field, value: Any) -> str | None:
     else:
         ok = (value >= rules.get("ge", value) and value <= rules.get("le", value)
               and ("gt" not in rules or value > rules["gt"]) and ("lt" not in rules or value < rules["lt"]))
-        text = f"{_bounds_text(rules)} (got {value})"
+        text = f"{bounds_text(rules)} (got {value})"
     return None if ok else text + (f"; {hint}" if hint else "")
 
 

@@ -43,6 +43,18 @@ class ClusterError(InternError):
     """The Ray cluster could not be reached or a job could not be submitted."""
 
 
+class UndeclaredEvent(InternError, ValueError):
+    """An event name that ``intern/event_names.py`` does not declare was emitted: a bug in the caller."""
+
+    def __init__(self, event: str):
+        super().__init__(event)
+        self.event = event
+
+    def __str__(self) -> str:
+        return (f"event {self.event!r} is not declared: declare it (its fields and what it means) in "
+                "intern/event_names.py, or use the declared name's constant")
+
+
 class ToolError(InternError):
     """A tool is badly defined, was called wrongly, or failed (a service down, a bad reply).
 

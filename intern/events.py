@@ -8,7 +8,10 @@ disk raises ``StorageFull`` (the file, the bytes the line needed, what is free):
 last line is skipped by the readers, so the log stays readable for a resume.
 
     log = EventLog(run_dir / "events.jsonl", run_id="r1")
-    log.emit("trainer", "train_step", branch="b0", step=3, loss=1.2)
+    log.emit("trainer", TRAIN_STEP, branch="b0", step=3, loss=1.2)
+
+Every event name is declared once in ``intern/event_names.py`` (with its fields); ``emit`` raises
+``UndeclaredEvent`` on any other, so writers and readers cannot drift apart.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from intern.errors import UndeclaredEvent
+from intern.event_names import EVENTS
 
 
 class EventLog:
@@ -34,10 +40,15 @@ class EventLog:
 
         Args:
             role: who emits it (``researcher``, ``trainer``, ``supervisor``, ...).
-            event: what happened (``train_step``, ``dev_eval``, ...).
+            event: what happened: a name declared in ``intern/event_names.py`` (``TRAIN_STEP``, ...).
             branch: the hypothesis branch id, if the event belongs to one.
             **fields: JSON-serializable details.
+
+        Raises:
+            UndeclaredEvent: ``event`` is not declared in ``intern/event_names.py``.
         """
+        if event not in EVENTS:
+            raise UndeclaredEvent(event)
         record = {"ts": round(time.time(), 3), "run_id": self.run_id, "role": role,
                   "event": event, "branch": branch, **fields}
         line = json.dumps(record, default=str) + "\n"

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from intern import event_names as ev
 from intern.errors import DataError, ModelError
 from intern.models import model_digest, resolve_model
 from intern.tools.sandbox_paths import REFUSED_WHY, resolve_host_path
@@ -325,14 +326,14 @@ def check_test_evaluations(events: list[dict[str, Any]],
     have happened once (scored, then stopped before it was kept); a run with no test evaluation at all
     that reports none had nothing to check.
     """
-    last = max((i for i, e in enumerate(events) if e.get("event") == "decision"), default=None)
-    if not reported and not any(e.get("event") == "test_eval" for e in events):
+    last = max((i for i, e in enumerate(events) if e.get("event") == ev.DECISION), default=None)
+    if not reported and not any(e.get("event") == ev.TEST_EVAL for e in events):
         return nothing_to_check("test_evaluations", "the run stopped before its final evaluation (no test_eval "
                                 "event, no baseline or final score reported)")
     problems: list[str] = []
     after: dict[str, list[dict[str, Any]]] = {"baseline": [], "final": []}
     for i, e in enumerate(events):
-        if e.get("event") != "test_eval":
+        if e.get("event") != ev.TEST_EVAL:
             continue
         what = f"test_eval at {_when(e)} (branch {e.get('branch')}, which={e.get('which')})"
         if e.get("which") == "baseline" and e.get("branch") is None:

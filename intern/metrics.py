@@ -5,7 +5,7 @@ carries a figure is also recorded with ``ray.util.metrics``, tagged by run, role
 tool, guard, ...); the supervisor's gatekeeper sets the budget and approval gauges as it decides. Ray
 exports them from each node's metrics agent with the prefix ``ray_`` (``ray_intern_train_loss``);
 Prometheus finds the agents through Ray's service-discovery file (``clusters/prometheus.yml``) and
-``clusters/grafana-intern.json`` charts them (README, "Monitoring").
+``clusters/grafana-intern.json`` charts them (docs/monitoring.md).
 
 | metric (``ray_`` + ...)            | kind    | tags                                | from                 |
 | ---------------------------------- | ------- | ----------------------------------- | -------------------- |
@@ -33,6 +33,8 @@ from __future__ import annotations
 import os
 import threading
 from typing import Any
+
+from intern import event_names as ev
 
 __all__ = ["DASHBOARD_ENV", "METRICS", "enabled", "observe", "set_budget"]
 
@@ -66,7 +68,7 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "intern_approvals_pending": ("gauge", "Approval requests waiting for an answer", ("run",)),
 }
 
-_GUARD_EVENTS = {"loop", "compaction", "budget", "approval"}
+_GUARD_EVENTS = {ev.LOOP, ev.COMPACTION, ev.BUDGET, ev.APPROVAL}
 _lock = threading.Lock()
 _made: dict[str, Any] = {}
 _last_tokens: dict[tuple, tuple[float, float]] = {}  # (run, branch, stage) -> (ts, cumulative tokens)
@@ -123,7 +125,7 @@ def observe(record: dict[str, Any]) -> None:
 def _observe(e: dict[str, Any]) -> None:
     event = e.get("event")
     base = {"run": e.get("run_id"), "role": e.get("role"), "branch": e.get("branch")}
-    if event == "train_step":
+    if event == ev.TRAIN_STEP:
         tags = {**base, "stage": e.get("stage")}
         for name, key in (("intern_train_step", "step"), ("intern_train_max_steps", "max_steps"),
                           ("intern_train_loss", "loss"), ("intern_train_learning_rate", "learning_rate"),
@@ -136,23 +138,23 @@ def _observe(e: dict[str, Any]) -> None:
             _last_tokens[key] = (e["ts"], e["num_tokens"])
             if last is not None and e["ts"] > last[0] and e["num_tokens"] >= last[1]:
                 _record("intern_train_tokens_per_second", (e["num_tokens"] - last[1]) / (e["ts"] - last[0]), **tags)
-    elif event in ("dev_eval", "test_eval"):
-        split = "dev" if event == "dev_eval" else "test"
+    elif event in (ev.DEV_EVAL, ev.TEST_EVAL):
+        split = "dev" if event == ev.DEV_EVAL else "test"
         if isinstance(e.get("score"), int | float):
             _record("intern_eval_score", e["score"], **base, split=split, which=e.get("which") or "-")
         if isinstance(e.get("n"), int):
             _record("intern_eval_items", e["n"], **base, split=split, state="done")
-    elif event == "eval_start" and isinstance(e.get("n"), int):
+    elif event == ev.EVAL_START and isinstance(e.get("n"), int):
         _record("intern_eval_items", e["n"], **base, split=e.get("split"), state="total")
-    elif event == "tool_call":
+    elif event == ev.TOOL_CALL:
         _record("intern_tool_calls", 1, **base, tool=e.get("tool"), ok=str(bool(e.get("ok", True))).lower())
-    elif event == "llm_usage":
+    elif event == ev.LLM_USAGE:
         for kind in ("prompt", "completion"):
             if isinstance(n := e.get(f"{kind}_tokens"), int) and n:
                 _record("intern_llm_tokens", n, **base, kind=kind)
     elif event in _GUARD_EVENTS and e.get("verdict"):
         _record("intern_guard_decisions", 1, **base, guard=e.get("guard") or event, verdict=e.get("verdict"))
-    elif event == "brain_fallback":
+    elif event == ev.BRAIN_FALLBACK:
         _record("intern_brain_fallbacks", 1, **base, reason=e.get("reason"))
 
 

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from intern import event_names as ev
 from intern.config import NOTIFY_FORMATS, NOTIFY_URL_ENV, RunConfig
 from intern.events import EventLog
 from intern.guards.secrets import MASK, redact, redact_obj
@@ -141,7 +142,7 @@ class Notifier:
             self._failed(kind, key, error)
             return False
         if self.events is not None:
-            self.events.emit(ROLE, "notify_sent", kind=kind, key=redact(key or "", self._secrets) or None)
+            self.events.emit(ROLE, ev.NOTIFY_SENT, kind=kind, key=redact(key or "", self._secrets) or None)
         return True
 
     def _payload(self, kind: str, title: str, fields: dict[Any, Any]) -> str:
@@ -189,7 +190,7 @@ class Notifier:
         reason = redact(error, self._secrets)[:500]
         logger.warning("notification %s not delivered (the run goes on): %s", kind, reason)
         if self.events is not None:
-            self.events.emit(ROLE, "notify_failed", kind=kind, key=redact(key or "", self._secrets) or None,
+            self.events.emit(ROLE, ev.NOTIFY_FAILED, kind=kind, key=redact(key or "", self._secrets) or None,
                              error=reason)
 
     @contextlib.contextmanager

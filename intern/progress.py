@@ -21,15 +21,17 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-_PLAIN = {"plan", "hypotheses", "dataset", "train_start", "train_end", "train_failed", "train_resume", "grpo_rewards",
-          "grpo_skipped", "deepspeed_op_build", "deepspeed_op_built",
-          "dev_eval", "test_eval", "decision", "finished", "approval", "loop", "compaction", "budget",
-          "brain_fallback", "brain_share", "brain_share_sized"}
+from intern import event_names as ev
+
+_PLAIN = {ev.PLAN, ev.HYPOTHESES, ev.DATASET, ev.TRAIN_START, ev.TRAIN_END, ev.TRAIN_FAILED, ev.TRAIN_RESUME,
+          ev.GRPO_REWARDS, ev.GRPO_SKIPPED, ev.DEEPSPEED_OP_BUILD, ev.DEEPSPEED_OP_BUILT,
+          ev.DEV_EVAL, ev.TEST_EVAL, ev.DECISION, ev.FINISHED, ev.APPROVAL, ev.LOOP, ev.COMPACTION, ev.BUDGET,
+          ev.BRAIN_FALLBACK, ev.BRAIN_SHARE, ev.BRAIN_SHARE_SIZED}
 
 
 def _is_milestone(e: dict[str, Any]) -> bool:
     """Every tenth of a training run (plain mode prints these, not every step)."""
-    if e.get("event") != "train_step":
+    if e.get("event") != ev.TRAIN_STEP:
         return False
     every = max(1, int(e.get("max_steps") or 10) // 10)
     return int(e.get("step", 0)) % every == 0
@@ -98,39 +100,39 @@ class Progress:
         kind, branch = e.get("event"), e.get("branch")
         row = self.rows.setdefault(branch, {"role": "", "stage": "", "step": "", "loss": "",
                                             "dev": "", "test": ""}) if branch else None
-        if kind == "plan":
+        if kind == ev.PLAN:
             self.header = f"{e.get('base_model')} on {e.get('benchmark')}, {e.get('branches')} branches"
-        elif kind == "hypotheses":
+        elif kind == ev.HYPOTHESES:
             for h in e.get("hypotheses", []):
                 self.rows.setdefault(h["id"], {"role": "researcher", "stage": h["title"], "step": "",
                                                "loss": "", "dev": "", "test": ""})
         elif row is not None:
             row["role"] = e.get("role", "")
-            if kind == "train_step":
+            if kind == ev.TRAIN_STEP:
                 stage = "training" if e.get("stage", "sft") == "sft" else f"training ({e['stage']})"
                 if "reward" in e:
                     stage += f", reward {e['reward']:.2f}"
                 row.update(stage=stage, step=f"{e['step']}/{e['max_steps']}", loss=f"{e['loss']:.3f}")
-            elif kind == "dataset":
+            elif kind == ev.DATASET:
                 row["stage"] = f"data: {e.get('rows')} rows, {e.get('removed')} removed"
-            elif kind == "eval_start":
+            elif kind == ev.EVAL_START:
                 row["stage"] = f"evaluating on {e.get('split')} (n={e.get('n')})"
-            elif kind == "dev_eval":
+            elif kind == ev.DEV_EVAL:
                 row.update(stage="evaluated", dev=f"{e['score']:.3f}")
-            elif kind == "test_eval":
+            elif kind == ev.TEST_EVAL:
                 row.update(stage="final", test=f"{e['score']:.3f}")
-            elif kind in ("train_start", "train_end", "train_failed"):
+            elif kind in (ev.TRAIN_START, ev.TRAIN_END, ev.TRAIN_FAILED):
                 row["stage"] = kind.replace("_", " ")
-            elif kind == "deepspeed_op_build":
+            elif kind == ev.DEEPSPEED_OP_BUILD:
                 row["stage"] = "building DeepSpeed's CPU op (once, ~1 min)"
-        if kind == "test_eval" and e.get("which") == "baseline":
+        if kind == ev.TEST_EVAL and e.get("which") == "baseline":
             self.rows.setdefault("base model", {"role": "evaluator", "stage": "baseline",
                                                 "step": "", "loss": "", "dev": "",
                                                 "test": f"{e['score']:.3f}"})
-        if kind == "brain_probe":  # shown in both modes: whether the configured LLM will decide at all
+        if kind == ev.BRAIN_PROBE:  # shown in both modes: whether the configured LLM will decide at all
             self.console.print(f"[bold]LLM brain[/bold]: {e.get('verdict')}, {e.get('then')}: {e.get('why')}",
                                highlight=False)
-        elif kind == "approval_wait":  # shown in both modes: the run waits for a person
+        elif kind == ev.APPROVAL_WAIT:  # shown in both modes: the run waits for a person
             self.console.print(f"[bold]approval needed[/bold] ({e.get('role_waiting')}/{branch or '-'}): "
                                f"run `{e.get('how')}`")
         elif not self.live and (kind in _PLAIN or _is_milestone(e)):
@@ -141,7 +143,7 @@ class Progress:
         skip = {"ts", "run_id", "role", "event", "branch", "hypotheses", "samples", "path",
                 "manifest_path", "sha256", "started_at", "learning_rate", "stages", "rewards", "sources"}
         details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip and v is not None)
-        if e.get("event") == "hypotheses":
+        if e.get("event") == ev.HYPOTHESES:
             details = "; ".join(f"{h['id']}: {h['title']}" for h in e.get("hypotheses", []))
         return f"[{elapsed:6.0f}s] {e.get('role')}/{e.get('branch') or '-'} {e.get('event')}: {details}"
 

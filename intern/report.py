@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from intern import event_names as ev
 from intern.errors import InternError
 from intern.events import read_events
 from intern.markdown import cell, table
@@ -84,7 +85,7 @@ def write_report(run_dir: str | Path) -> Path:
     run = _load(Path(run_dir))
     branches = _branches(run)
     bid = (_test_score(run, "final") or {}).get("branch") or next(  # else the supervisor's pick
-        (d.get("best_branch") for d in reversed(run.of("decision")) if d.get("best_branch")), None)
+        (d.get("best_branch") for d in reversed(run.of(ev.DECISION)) if d.get("best_branch")), None)
     chosen = next((b for b in reversed(branches) if b.id == bid),
                   _Branch(None, bid) if bid else None)
     plots = _plots(run, branches, chosen)  # first: it notes absent plots in run.missing
@@ -157,20 +158,20 @@ def _branches(run: _Run) -> list[_Branch]:
         row.dev_score, row.train_loss = _num(b.get("dev_score")), _num(b.get("train_loss"))
         row.rows, row.removed = _int(data.get("rows")), _int(data.get("removed"))
         row.dev_skipped = bool(b.get("dev_skipped")) or (hyp.get("allocation") or {}).get("dev_n") == 0
-    latest_dev = {(e.get("iteration"), e.get("branch")): e for e in run.of("dev_eval")
+    latest_dev = {(e.get("iteration"), e.get("branch")): e for e in run.of(ev.DEV_EVAL)
                   if _num(e.get("score")) is not None}  # a re-evaluation supersedes
     for (it, bid), e in latest_dev.items():
         row = _find(rows, it, bid)
         row.dev_score = row.dev_score if row.dev_score is not None else _num(e["score"])
         row.dev_n = _int(e.get("n"))
-    for e in run.of("dataset"):
+    for e in run.of(ev.DATASET):
         row = _find(rows, e.get("iteration"), e.get("branch"))
         row.rows = row.rows if row.rows is not None else _int(e.get("rows"))
         row.removed = row.removed if row.removed is not None else _int(e.get("removed"))
     for (it, bid), points in _loss_curves(run).items():
         row = _find(rows, it, bid)
         row.train_loss = row.train_loss if row.train_loss is not None else points[-1][1]
-    for e in run.of("hypotheses"):  # last, so that they attach to branches found above
+    for e in run.of(ev.HYPOTHESES):  # last, so that they attach to branches found above
         it = e.get("iteration")
         for h in [h for h in e.get("hypotheses") or [] if isinstance(h, dict)]:
             ids = {str(h.get("id")), str(h.get("branch"))}
@@ -187,7 +188,7 @@ def _branches(run: _Run) -> list[_Branch]:
 def _loss_curves(run: _Run) -> dict[tuple[int | None, Any], list[tuple[float, float]]]:
     """(iteration, branch) -> [(step, loss)] sorted by step, from SFT train_step events."""
     curves: dict[tuple[int | None, Any], list[tuple[float, float]]] = {}
-    for e in run.of("train_step"):
+    for e in run.of(ev.TRAIN_STEP):
         if e.get("stage", "sft") != "sft":  # a GRPO loss is not comparable: its rewards are plotted
             continue
         step, loss = _num(e.get("step")), _num(e.get("loss"))
@@ -201,7 +202,7 @@ def _test_score(run: _Run, which: str) -> dict[str, Any] | None:
     entry = run.results.get(which)
     if isinstance(entry, dict) and _num(entry.get("score")) is not None:
         return entry
-    return next((e for e in reversed(run.of("test_eval"))
+    return next((e for e in reversed(run.of(ev.TEST_EVAL))
                  if e.get("which") == which and _num(e.get("score")) is not None), None)
 
 
@@ -294,12 +295,12 @@ def _brain_rows(run: _Run) -> list[list[Any]]:
     rows = [["LLM brain (capability probe)",
              f"{e.get('verdict') or e.get('protocol')}: {e.get('why')} ({e.get('seconds_per_call')} s per call; "
              f"the probe took {e.get('seconds')} s, transcript: {e.get('transcript') or 'not kept'})"]
-            for e in run.of("brain_probe")[-1:]]
-    for e in run.of("brain_share_sized")[:1]:
-        used = run.of("brain_share_used")[-1:]
+            for e in run.of(ev.BRAIN_PROBE)[-1:]]
+    for e in run.of(ev.BRAIN_SHARE_SIZED)[:1]:
+        used = run.of(ev.BRAIN_SHARE_USED)[-1:]
         rows.append(["LLM share of the wall clock", f"{e.get('seconds')} s: {e.get('why')}"
                      + (f"; used {used[0].get('used_s')} s" if used else "")])
-    falls = run.of("brain_fallback")
+    falls = run.of(ev.BRAIN_FALLBACK)
     if falls:
         rows.append(["Played by the playbook (LLM fallback)", "; ".join(
             "every role, from the start: cannot_act (the probe's verdict above)" if e.get("roles") == "all"
@@ -337,13 +338,13 @@ def _hypotheses_section(run: _Run, branches: list[_Branch]) -> list[str]:
 def _research_notes(run: _Run, iteration: int | None) -> list[str]:
     """What the researcher could not search, and the citations it was not allowed to keep."""
     notes = []
-    for e in run.of("research_fallback"):
+    for e in run.of(ev.RESEARCH_FALLBACK):
         if e.get("iteration") == iteration and isinstance(failed := e.get("failed"), dict):
             down = ", ".join(f"{tool} {kind}" for tool, kind in failed.items())
             rest = ("what the other searches found and the packaged recipe library" if e.get("cited")
                     else "the packaged recipe library only")
             notes.append(f"- Research services unavailable ({down}): these hypotheses cite {rest}.")
-    for e in run.of("sources_dropped"):
+    for e in run.of(ev.SOURCES_DROPPED):
         if e.get("iteration") == iteration and isinstance(dropped := e.get("dropped"), dict):
             lost = "; ".join(f"{bid}: {', '.join(f'`{x}`' for x in ids)}" for bid, ids in dropped.items())
             notes.append(f"- Citations dropped as unverified (not found by the researcher's tools): {lost}")
@@ -353,7 +354,7 @@ def _research_notes(run: _Run, iteration: int | None) -> list[str]:
 def _source_titles(run: _Run) -> dict[str, str]:
     """Source id -> title, from the ``sources`` the researcher recorded with its hypotheses."""
     titles: dict[str, str] = {}
-    for e in run.of("hypotheses"):
+    for e in run.of(ev.HYPOTHESES):
         for ident, info in (e.get("sources") if isinstance(e.get("sources"), dict) else {}).items():
             if isinstance(info, dict) and info.get("title") and info["title"] not in ident:
                 titles[ident] = str(info["title"])
@@ -369,7 +370,7 @@ def _sources_text(sources: list[str], titles: dict[str, str]) -> str:
 def _reward_curves(run: _Run) -> dict[tuple[int | None, Any], list[tuple[float, float]]]:
     """(iteration, branch) -> [(step, mean reward)] of GRPO stages, from train_step events."""
     curves: dict[tuple[int | None, Any], list[tuple[float, float]]] = {}
-    for e in run.of("train_step"):
+    for e in run.of(ev.TRAIN_STEP):
         step, reward = _num(e.get("step")), _num(e.get("reward"))
         if e.get("stage") == "grpo" and step is not None and reward is not None:
             curves.setdefault((_int(e.get("iteration")), e.get("branch")), []).append((step, reward))
@@ -378,7 +379,7 @@ def _reward_curves(run: _Run) -> dict[tuple[int | None, Any], list[tuple[float, 
 
 def _grpo_section(run: _Run) -> list[str]:
     """Each GRPO stage's mean reward (and correctness) over its first and last quarter of steps."""
-    stages = run.of("grpo_rewards")
+    stages = run.of(ev.GRPO_REWARDS)
     if not stages:
         return []
     lines = ["## GRPO", "", "Reward = correctness (1/0, the benchmark's scorer) + format weight x a readable "
@@ -439,7 +440,7 @@ def _budget_section(run: _Run) -> list[str]:
 
 
 def _decisions_section(run: _Run) -> list[str]:
-    if not (decisions := run.of("decision")):
+    if not (decisions := run.of(ev.DECISION)):
         run.missing.append("No supervisor decision was recorded.")
         return ["## Supervisor decisions", "", "None recorded.", ""]
     keys = ("iteration", "action", "best_branch", "reason")
@@ -489,7 +490,7 @@ def _contamination_section(run: _Run) -> list[str]:
 def _tracking_section(run: _Run) -> list[str]:
     """Where each training run's tracker files are: ``tracking/*.json`` records, else ``tracking`` events."""
     records: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for e in run.of("tracking"):  # the latest event of a (branch, stage) wins
+    for e in run.of(ev.TRACKING):  # the latest event of a (branch, stage) wins
         records[(e.get("branch"), e.get("job_type"))] = {**e, "name": e.get("branch")}
     for path in sorted((run.path / "tracking").glob("*.json")):
         record = _read_mapping(path, json.loads, run.missing, "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from intern import event_names as ev
 from intern.markdown import table
 
 __all__ = ["approvals_section", "sandbox_section"]
@@ -22,7 +23,7 @@ class _Events(Protocol):
 
 def approvals_section(run: _Events) -> list[str]:
     """Each gated action: who asked, for what, and the answer (or that none came)."""
-    events = run.of("approval")
+    events = run.of(ev.APPROVAL)
     asked = {e.get("request_id"): e for e in events if e.get("reason") == "requested"}
     answers = [e for e in events if e.get("approved") is not None]
     if not asked and not answers:
@@ -42,7 +43,7 @@ def approvals_section(run: _Events) -> list[str]:
 
 def sandbox_section(run: _Events) -> list[str]:
     """Every run of a role's code: the tool, how it was isolated, whether it had network, how it ended."""
-    runs = run.of("sandbox_run")
+    runs = run.of(ev.SANDBOX_RUN)
     if not runs:
         return []
     rows = [[e.get("role"), e.get("branch"), e.get("tool"), e.get("isolation"), "yes" if e.get("network") else "no",

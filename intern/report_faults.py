@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from intern import event_names as ev
 from intern.markdown import table
 
 __all__ = ["faults_section"]
@@ -30,18 +31,18 @@ class _Events(Protocol):
 def faults_section(run: _Events) -> list[str]:
     """One row per fault the run survived, with what it lost; [] when there was none."""
     rows: list[list[Any]] = []
-    for e in run.of("run_resumed"):
+    for e in run.of(ev.RUN_RESUMED):
         rows.append([e.get("ts"), "run resumed", "—", f"previous run {e.get('previous_status')}"
                      + (f" ({e.get('previous_error')})" if e.get("previous_error") else ""),
                      f"down {e.get('down_s')} s; to do: {', '.join(e.get('to_do') or []) or 'nothing'}"])
-    recovered = {(e.get("branch"), e.get("recipe"), e.get("from_step")): e for e in run.of("train_recovered")}
-    for e in run.of("train_recovery"):
+    recovered = {(e.get("branch"), e.get("recipe"), e.get("from_step")): e for e in run.of(ev.TRAIN_RECOVERED)}
+    for e in run.of(ev.TRAIN_RECOVERY):
         back = recovered.get((e.get("branch"), e.get("recipe"), e.get("from_step")))
         lost = f"{back['lost_s']} s lost in all" if back else "not back at that step (the stage ended first)"
         rows.append([e.get("ts"), f"training {e.get('recipe')} restarted", e.get("branch"),
                      _cause(e), f"resumed at step {e.get('from_step')} (had reached {e.get('last_step')}): "
                                 f"{e.get('steps_redone')} steps redone, {e.get('down_s')} s down; {lost}"])
-    for e in run.of("role_retry"):
+    for e in run.of(ev.ROLE_RETRY):
         rows.append([e.get("ts"), f"{e.get('role')}.{e.get('method')} retried", e.get("branch"),
                      e.get("error"), f"attempt {e.get('attempt')}; {e.get('lost_s')} s of work lost"])
     if not rows:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from intern import event_names as ev
 from intern.markdown import table
 
 __all__ = ["integrity_section"]
@@ -27,7 +28,7 @@ class _Run(Protocol):
 def integrity_section(run: _Run) -> list[str]:
     """The supervisor's integrity gate: each check, passed, failed or with nothing to check, and why; then the
     weight check's statistic for each trained checkpoint."""
-    gate = run.results.get("integrity") or next((e for e in reversed(run.of("integrity"))), None)
+    gate = run.results.get("integrity") or next((e for e in reversed(run.of(ev.INTEGRITY))), None)
     if not isinstance(gate, dict):
         run.missing.append("No integrity check was recorded (lineage, identity, test-split use, training data).")
         return []

@@ -238,11 +238,17 @@ class Toolbox:
 
     Attributes:
         calls: ``(name, args)`` of every call, in order.
+        gates: ``{name: ToolGate}``: the sensitive actions the tools declare (what approval reads).
     """
 
     def __init__(self, **functions: Callable[[dict[str, Any]], Any]):
         self.functions = functions
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.gates: dict[str, Any] = {}
+
+    def gate_of(self, name: str) -> Any:
+        """The sensitive action ``name`` declares (None: none)."""
+        return self.gates.get(name)
 
     def schemas(self) -> list[dict[str, Any]]:
         """One permissive object schema per tool."""

@@ -25,6 +25,10 @@ when unknown, and ``info["note"]`` says the revision was not checked against the
 cached copy at another commit than a requested commit sha is a :class:`DataError`. With
 nothing cached, loading fails with a :class:`DataError` saying so.
 Map the rows to SFT / GRPO rows with :mod:`intern.data.mapping`.
+
+This is the one loader of pinned Hub data: a file-backed benchmark's rows
+(:mod:`intern.evals.sources`) come through it too (``INTERN_BENCH_DOWNLOAD=1``, and its JSON files
+through :func:`read_json_rows`), so training data and evaluation data are pinned to a commit the same way.
 """
 
 from __future__ import annotations
@@ -145,6 +149,17 @@ def _read_json(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def read_json_rows(path: Path, suffix: str | None = None) -> list[dict[str, Any]]:
+    """The rows of a ``.jsonl`` or ``.json`` file (a list, an object holding one list, or one object per line),
+    read with the json module: rows whose nested schemas differ stay as they are (no Arrow schema is imposed).
+    ``suffix``: the type, when the file's own name has none (a link's target in the Hub's cache).
+
+    Raises:
+        DataError: naming the file (and line) that is not valid JSON or not rows.
+    """
+    return _read_jsonl(path) if (suffix or path.suffix.lower()) == ".jsonl" else _read_json(path)
+
+
 def _read_arrow(path: Path) -> pa.Table:
     try:
         with pa.memory_map(str(path)) as source:
@@ -188,10 +203,8 @@ def _load_local(path: Path, suffix: str, split: str,
                         if path.exists() else f"dataset file {path} does not exist")
     info["sha256"] = _sha256(path)
     try:
-        if suffix == ".jsonl":
-            rows = _read_jsonl(path)
-        elif suffix == ".json":
-            rows = _read_json(path)
+        if suffix in (".jsonl", ".json"):
+            rows = read_json_rows(path, suffix)
         elif suffix == ".csv":
             rows = pa_csv.read_csv(path).to_pylist()
         elif suffix == ".parquet":

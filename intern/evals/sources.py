@@ -11,7 +11,9 @@ A data path is a file (the evaluation split) or a directory holding
 ``<hub split>.{jsonl,json,parquet,csv}`` (also ``<split>-00000-of-00001.parquet`` and a
 config sub-folder, as in a Hub snapshot). Without one, ``$INTERN_BENCH_DATA/<name>`` and
 then ``~/.cache/intern/benchmarks/<name>`` are tried; with ``INTERN_BENCH_DOWNLOAD=1`` the
-Hub is used. :func:`download_benchmark` writes the local files once, on a machine with
+Hub is read, through :func:`intern.data.sources.load_source` (the one loader of pinned Hub
+data: the revision is resolved to its commit and exactly that commit is read), as are JSON files
+(:func:`intern.data.sources.read_json_rows`). :func:`download_benchmark` writes the local files once, on a machine with
 network. Missing data is a :class:`BenchmarkError` that names the Hub id and the fixes.
 
 Splits (disjoint, fixed): ``dev`` is a seeded sample of ``dev_size`` rows carved from the
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from intern.env import env_flag
-from intern.errors import BenchmarkError
+from intern.errors import BenchmarkError, DataError
 from intern.evals.base import Item
 
 __all__ = [
@@ -133,10 +135,12 @@ def _find_file(root: Path, split: str, config: str | None) -> Path | None:
 
 def _read_file(path: Path, raw_json: bool) -> list[dict]:
     if raw_json and path.suffix in (".json", ".jsonl"):
-        text = path.read_text(encoding="utf-8").strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        from intern.data.sources import read_json_rows  # the one reader of rows in JSON files
+
+        try:
+            return read_json_rows(path)
+        except DataError as e:
+            raise BenchmarkError(str(e)) from None
     import datasets
 
     from intern.threadsafe import LIBRARY_LOCK
@@ -194,15 +198,14 @@ class SplitData:
         elif root.is_dir() and (found := _find_file(root, hub_split, self.source.config)):
             return _read_file(found, self.source.raw_json)
         if env_flag("INTERN_BENCH_DOWNLOAD") and not self.source.raw_json:
-            from datasets import load_dataset
+            from intern.data.sources import load_source  # the one loader of pinned Hub data
 
-            try:
-                ds = load_dataset(self.source.hub_id, self.source.config, split=hub_split,
-                                  revision=self.source.revision)
-            except Exception as e:  # network, auth (GPQA is gated: HF_TOKEN) and format errors
+            try:  # the benchmark's revision, resolved to its commit: exactly that commit is read
+                return load_source(self.source.hub_id, config=self.source.config, split=hub_split,
+                                   revision=self.source.revision).rows
+            except DataError as e:  # network, auth (GPQA is gated: HF_TOKEN), a moved revision, format errors
                 raise BenchmarkError(f"could not read {self.source.describe()} from the Hub "
-                                     f"({type(e).__name__}: {e}); {self._missing(hub_split, root)}") from None
-            return ds.to_list()
+                                     f"({e}); {self._missing(hub_split, root)}") from None
         raise self._missing(hub_split, root)
 
     def rows(self, hub_split: str) -> list[dict]:
@@ -311,12 +314,15 @@ def download_benchmark(bench: Any, dest: str | Path) -> list[Path]:
         target = out / f"{src.eval_split}.jsonl"
         target.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         return [target]
-    from datasets import load_dataset
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from intern.data.sources import load_source  # the one loader of pinned Hub data: exactly the revision's commit
 
     written = []
-    for split in {src.eval_split, src.train_split} - {None}:
-        ds = load_dataset(src.hub_id, src.config, split=split, revision=src.revision)
+    for split in sorted({src.eval_split, src.train_split} - {None}):
         target = out / f"{split}.parquet"
-        ds.to_parquet(str(target))
+        rows = load_source(src.hub_id, config=src.config, split=split, revision=src.revision).rows
+        pq.write_table(pa.Table.from_pylist(rows), target)
         written.append(target)
     return written

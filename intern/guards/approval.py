@@ -3,7 +3,9 @@
 The policy names the sensitive actions (launching training above a GPU-hour
 threshold, pushing to the Hub, sandboxed code with network access, spending past a
 budget) and, by mode, asks (``ask``), approves within caps (``auto``) or denies
-(``never``). The channel lives in the run directory, so it works across processes and,
+(``never``). Which tool is which action, and which argument says how much, is the
+tool's own declaration (``intern.tools.base.ToolGate``, ``@gated``), passed in with the
+call: a tool's name decides nothing. The channel lives in the run directory, so it works across processes and,
 on shared storage, across the machines of a cluster:
 
 - ``approvals/<id>.request.json``: written by the run (idempotent: the id is derived
@@ -14,7 +16,8 @@ on shared storage, across the machines of a cluster:
 Both are written atomically (a temporary file, then a link or rename).
 
     gate = ApprovalGate(ApprovalPolicy(mode="ask"), run_dir, wait_seconds=None)
-    decision = gate.check("launch_training", {"gpu_hours": 4}, call_id="c1", role="trainer")
+    decision = gate.check("launch_training", {"gpu_hours": 4}, call_id="c1", role="trainer",
+                          gate=ToolGate("train", cost_arg="gpu_hours"))
     # another process:  respond(run_dir, None, approve=False, message="use LoRA", who="ana")
 """
 
@@ -36,6 +39,7 @@ from intern.errors import InternError
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.guards.loops import canonical_args
 from intern.guards.secrets import redact_obj
+from intern.tools.base import ToolGate
 
 
 class ApprovalError(InternError):
@@ -55,9 +59,6 @@ class ApprovalPolicy:
         auto_max_usd: in ``auto`` mode, the most total spending approved.
         auto_allow_hub_push: in ``auto`` mode, whether pushing to the Hub is approved.
         auto_allow_network: in ``auto`` mode, whether sandboxed code may use the network.
-        train_tools: tool names that launch training (args ``gpu_hours``).
-        hub_tools: tool names that push to the Hub.
-        sandbox_tools: tool names that run code (args ``network``).
     """
 
     mode: str = "ask"
@@ -67,23 +68,30 @@ class ApprovalPolicy:
     auto_max_usd: float = 20.0
     auto_allow_hub_push: bool = False
     auto_allow_network: bool = True
-    train_tools: tuple[str, ...] = ("launch_training", "train")
-    hub_tools: tuple[str, ...] = ("push_to_hub",)
-    sandbox_tools: tuple[str, ...] = ("run_python", "run_code", "sandbox")
 
     def __post_init__(self) -> None:
         if self.mode not in APPROVAL_MODES:
             raise ApprovalError(f"approval mode must be one of {APPROVAL_MODES} (got {self.mode!r})")
 
-    def action(self, tool: str, args: dict[str, Any], spent_usd: float = 0.0) -> dict[str, Any] | None:
-        """The sensitive action this call is (``{"kind", "reason", ...}``), or None if none."""
+    def action(self, tool: str, args: dict[str, Any], spent_usd: float = 0.0,
+               gate: ToolGate | None = None) -> dict[str, Any] | None:
+        """The sensitive action this call is (``{"kind", "reason", ...}``), or None if none.
+
+        Args:
+            tool: the tool's name (for the reason's text only).
+            args: its arguments.
+            spent_usd: what the run spent so far.
+            gate: the sensitive action the tool declares (None: it declares none; only a ``cost_usd``
+                argument past the spending budget is then gated).
+        """
         cost = _number(args.get("cost_usd"))
-        if tool in self.hub_tools:
+        action = gate.action if gate is not None else None
+        if action == "hub_push":
             return {"kind": "hub_push", "reason": f"`{tool}` publishes to the Hugging Face Hub"}
-        if tool in self.sandbox_tools and args.get("network"):
+        if action == "code" and gate.cost_arg and args.get(gate.cost_arg):
             return {"kind": "network", "reason": f"`{tool}` runs code with network access"}
-        gpu_hours = _number(args.get("gpu_hours"))
-        if tool in self.train_tools and gpu_hours > self.gpu_hours_threshold:
+        gpu_hours = _number(args.get(gate.cost_arg)) if action == "train" and gate.cost_arg else 0.0
+        if action == "train" and gpu_hours > self.gpu_hours_threshold:
             return {"kind": "gpu_hours", "gpu_hours": gpu_hours,
                     "reason": f"`{tool}` needs ~{gpu_hours:g} GPU hours (> {self.gpu_hours_threshold:g})"}
         if cost > 0 and spent_usd + cost > self.spend_budget_usd:
@@ -124,6 +132,7 @@ class ApprovalGate:
         self.spent_usd = 0.0
 
     def check(self, tool: str, args: dict[str, Any], call_id: str, role: str, branch: str | None = None,
+              gate: ToolGate | None = None,
               on_request: Callable[[dict[str, Any]], None] | None = None) -> GuardDecision:
         """``continue`` (not gated or approved), ``correct`` (denied, with feedback for the model)
         or ``pause_for_approval`` (asked, no answer yet: ``details["request_id"]``).
@@ -134,10 +143,11 @@ class ApprovalGate:
             call_id: the model's call id (part of the request id, so a re-run finds its request).
             role: the role asking.
             branch: its branch, if any.
+            gate: the sensitive action the tool declares (``ToolGate``; None: none).
             on_request: called with the stored request before waiting (``ask`` mode), e.g. to
                 record an event telling the user how to answer.
         """
-        action = self.policy.action(tool, args, self.spent_usd)
+        action = self.policy.action(tool, args, self.spent_usd, gate)
         if action is None:
             return go_on("approval")
         facts = {"tool": tool, "action": action["kind"], "reason": action["reason"]}

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 
 __all__ = ["CALLS_PER_STEP", "MAX_REPLIES_WITHOUT_CALL", "MAX_SHARE", "PROBE_SHARE", "BrainShare", "role_steps",
@@ -179,6 +180,6 @@ def share_for_run(run_dir: str | Path, budget_s: float, branches: int, rounds: i
     share = BrainShare(sizing["seconds"])
     if resumed:
         for e in iter_events(Path(run_dir) / "events.jsonl"):
-            if e.get("event") == "llm_usage" and e.get("role") != "supervisor" and e.get("seconds"):
+            if e.get("event") == ev.LLM_USAGE and e.get("role") != "supervisor" and e.get("seconds"):
                 share.charge(float(e["ts"]) - float(e["seconds"]), float(e["seconds"]))
     return share, sizing

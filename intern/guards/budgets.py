@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.events import iter_events
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 
@@ -100,8 +101,8 @@ class Ledger:
             elif last is not None and ts - last <= RESUME_GAP_S:
                 active += ts - last
             last = ts
-            spent.tool_calls += e.get("event") == "tool_call"
-            if e.get("event") == "llm_usage":
+            spent.tool_calls += e.get("event") == ev.TOOL_CALL
+            if e.get("event") == ev.LLM_USAGE:
                 spent.llm_tokens += int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0)
                 spent.dollars += float(e.get("cost_usd") or 0.0)
             spent.gpu_hours += float(e.get("gpu_hours_used") or 0.0)

@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from intern import event_names as ev
 from intern.events import EventLog
 from intern.guards.approval import ApprovalGate
 from intern.guards.brain_share import BrainShare
@@ -39,12 +40,13 @@ from intern.guards.budgets import Ledger
 from intern.guards.decisions import GuardDecision, Verdict, go_on
 from intern.guards.loops import LoopDetector
 from intern.guards.secrets import redact_obj
+from intern.tools.base import ToolGate
 
 __all__ = ["Gatekeeper"]
 
 #: Which event a guard's decisions are recorded as.
-_EVENT = {"budget": "budget", "compaction": "compaction", "loops": "loop", "approval": "approval",
-          "brain_share": "brain_share"}
+_EVENT = {"budget": ev.BUDGET, "compaction": ev.COMPACTION, "loops": ev.LOOP, "approval": ev.APPROVAL,
+          "brain_share": ev.BRAIN_SHARE}
 
 
 class Gatekeeper:
@@ -105,21 +107,22 @@ class Gatekeeper:
         return self._record(role, branch, self.brain.after_reply(f"{role}/{branch or '-'}", valid_calls))
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision:
+                    args: dict[str, Any], gate: ToolGate | None = None) -> GuardDecision:
+        """The budget, the loop detector, then approval (``gate``: the tool's declared sensitive action)."""
         if (d := self.ledger.check()).verdict is Verdict.STOP:
             return self._record(role, branch, d)
-        d = self._approved_or_not(role, branch, call_id, tool, args)
+        d = self._approved_or_not(role, branch, call_id, tool, args, gate)
         if d.verdict is Verdict.CONTINUE:  # the call may take what the wall clock leaves (deadline.bounded)
             d = dataclasses.replace(d, details={**d.details, **self._time_left()})
         return d
 
     def _approved_or_not(self, role: str, branch: str | None, call_id: str, tool: str,
-                         args: dict[str, Any]) -> GuardDecision:
+                         args: dict[str, Any], gate: ToolGate | None) -> GuardDecision:
         if (d := self._detector(role, branch).precheck(tool, args)).verdict is Verdict.COOL_DOWN:
             return self._record(role, branch, d)
         if self.approval is None:
             return self._record(role, branch, go_on("approval"))
-        d = self.approval.check(tool, args, call_id, role, branch, on_request=self._requested)
+        d = self.approval.check(tool, args, call_id, role, branch, gate=gate, on_request=self._requested)
         if d.verdict is Verdict.CONTINUE and d.reason:  # approved (auto, or answered before)
             self.approval.record_spend(args)
         return self._record(role, branch, d)
@@ -188,7 +191,7 @@ class Gatekeeper:
 
     def _requested(self, request: dict[str, Any]) -> None:
         if self.events is not None:
-            self.events.emit(request["role"], "approval", branch=request.get("branch"), decided_by="supervisor",
+            self.events.emit(request["role"], ev.APPROVAL, branch=request.get("branch"), decided_by="supervisor",
                              guard="approval", verdict=Verdict.PAUSE_FOR_APPROVAL.value, reason="requested",
                              request_id=request["id"], tool=request["tool"], action=request["action"],
                              message=f"{request['reason']}; answer with: intern approve <run> [--deny --message ...]")
@@ -198,6 +201,6 @@ class Gatekeeper:
     def _notice_budget(self) -> None:
         for resource in self.ledger.newly_past(0.8):
             if self.events is not None:
-                self.events.emit("supervisor", "budget_warning", resource=resource, **self.ledger.snapshot())
+                self.events.emit("supervisor", ev.BUDGET_WARNING, resource=resource, **self.ledger.snapshot())
             if self.on_notice is not None:
                 self.on_notice("budget_80", {"resource": resource, **self.ledger.snapshot()})

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import jsonschema
 
+from intern import event_names as ev
 from intern.errors import InternError, StorageFull
 from intern.events import EventLog
 from intern.guards.compaction import CompactionError, Compactor, estimate_tokens
@@ -73,6 +74,11 @@ class ToolSet(Protocol):
         """Run one tool."""
         ...
 
+    def gate_of(self, name: str) -> Any | None:
+        """The sensitive action a call of ``name`` is, as the tool declares it (``intern.tools.base.ToolGate``;
+        None: none): what the approval policy reads."""
+        ...
+
 
 class Gate(Protocol):
     """What the loop asks before (and reports after) each LLM call and tool call."""
@@ -84,7 +90,7 @@ class Gate(Protocol):
                   valid_calls: int | None = None) -> GuardDecision | None: ...
 
     def before_tool(self, role: str, branch: str | None, call_id: str, tool: str,
-                    args: dict[str, Any]) -> GuardDecision: ...
+                    args: dict[str, Any], gate: Any | None = None) -> GuardDecision: ...
 
     def after_tool(self, role: str, branch: str | None, tool: str, args: Any, result: str, ok: bool = True,
                    gpu_hours: float = 0.0) -> GuardDecision: ...
@@ -189,7 +195,7 @@ def run_agent(brain: Brain, system_prompt: str, task: str, tools: ToolSet, *, re
             return done
     else:
         loop.messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": task}]
-        loop.emit("agent_start", max_steps=max_steps, tools=[t["function"]["name"] for t in loop.schemas], llm=llm)
+        loop.emit(ev.AGENT_START, max_steps=max_steps, tools=[t["function"]["name"] for t in loop.schemas], llm=llm)
     while loop.steps < max_steps:
         if done := loop.step():
             return done
@@ -226,7 +232,7 @@ class _Loop:
     def end(self, reason: str, final: dict[str, Any] | None = None, detail: str | None = None,
             pending: list[ToolCall] | None = None, request_id: str | None = None,
             resource: str | None = None) -> AgentResult:
-        self.emit("agent_end", stopped_reason=reason, steps=self.steps, detail=detail,
+        self.emit(ev.AGENT_END, stopped_reason=reason, steps=self.steps, detail=detail,
                   **({"resource": resource} if resource else {}))
         return AgentResult(final, self.messages, self.steps, reason, detail, pending or [], request_id, resource)
 
@@ -269,7 +275,7 @@ class _Loop:
                             valid_calls=sum(1 for c in reply.tool_calls if c.error is None))
         self.reported = (sent, reply.usage.prompt_tokens) if reply.usage.prompt_tokens else None
         self.messages.append(reply.to_message())
-        self.emit("agent_step", step=self.steps, finish_reason=reply.finish_reason, error=reply.error,
+        self.emit(ev.AGENT_STEP, step=self.steps, finish_reason=reply.finish_reason, error=reply.error,
                   tool_calls=[c.name for c in reply.tool_calls], seconds=round(time.time() - started, 3),
                   prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens)
         if after is not None and after.verdict is Verdict.FALL_BACK:  # its model does not act: no more calls
@@ -302,11 +308,11 @@ class _Loop:
         try:
             result = compactor.compact(self.messages, self.brain, tokens_before=decision.details.get("tokens"))
         except CompactionError as e:
-            self.emit("compaction", step=self.steps, **decision.event_fields(), failed=str(e))
+            self.emit(ev.COMPACTION, step=self.steps, **decision.event_fields(), failed=str(e))
             raise
         self.messages = result.messages
         self.reported = None
-        self.emit("compaction", step=self.steps, **decision.event_fields(), **result.event_fields())
+        self.emit(ev.COMPACTION, step=self.steps, **decision.event_fields(), **result.event_fields())
 
     def over_context(self, error: ContextLimitError) -> AgentResult | None:
         """The server refused the prompt as longer than its context: compact to fit what it said (a
@@ -342,7 +348,7 @@ class _Loop:
             rest = calls[i + 1:]
             if call.error:
                 self.answer(call, f"Error: {call.error}")
-                self.emit("tool_error", step=self.steps, tool=call.name, error=call.error)
+                self.emit(ev.TOOL_ERROR, step=self.steps, tool=call.name, error=call.error)
                 continue
             if call.name == FINISH:
                 problems = self.check_result(call.arguments or {})
@@ -350,11 +356,11 @@ class _Loop:
                 if not problems and self.result_check is not None:
                     problems, heading = list(self.result_check(call.arguments or {})), "the result was not accepted"
                     if problems:
-                        self.emit("result_rejected", step=self.steps, problems=problems)
+                        self.emit(ev.RESULT_REJECTED, step=self.steps, problems=problems)
                 if not problems:
                     self.answer(call, "Result accepted.")
                     self.skip(rest, "finish was called")
-                    self.emit("agent_result", step=self.steps, result=call.arguments)
+                    self.emit(ev.AGENT_RESULT, step=self.steps, result=call.arguments)
                     return self.end("finished", final=call.arguments)
                 self.answer(call, f"Error: {heading}:\n" + "\n".join(problems))
                 continue
@@ -370,7 +376,7 @@ class _Loop:
         preface = ""
         d: GuardDecision | None = None
         if self.gate is not None:
-            d = self.gate.before_tool(self.role, self.branch, call.id, call.name, args)
+            d = self.gate.before_tool(self.role, self.branch, call.id, call.name, args, self.tools.gate_of(call.name))
             if d.verdict is Verdict.STOP:
                 self.skip(remaining, d.message or "budget exhausted")
                 return self.end("budget", detail=d.message, resource=d.reason)
@@ -391,7 +397,7 @@ class _Loop:
         started = time.monotonic()
         with bounded(*_time_left(decision)):  # the tool's requests and runs end when the budget does
             text, ok, gpu_hours = self.execute(call.name, args)
-        self.emit("tool_call", step=self.steps, tool=call.name, ok=ok, args=_clip(json.dumps(args), 500),
+        self.emit(ev.TOOL_CALL, step=self.steps, tool=call.name, ok=ok, args=_clip(json.dumps(args), 500),
                   result_chars=len(text), seconds=round(time.monotonic() - started, 3),
                   **({"gpu_hours_used": gpu_hours} if gpu_hours else {}))
         self.answer(call, preface + text)
@@ -408,7 +414,7 @@ class _Loop:
     def apply_approval(self, call: ToolCall, answer: dict[str, Any], request_id: str | None) -> None:
         """The pending gated call, answered by the approval that came back through the graph's interrupt."""
         who, message = answer.get("who") or "unknown", answer.get("message") or ""
-        self.emit("approval", step=self.steps, guard="approval", request_id=request_id, tool=call.name,
+        self.emit(ev.APPROVAL, step=self.steps, guard="approval", request_id=request_id, tool=call.name,
                   approved=bool(answer.get("approve")), who=who, at=answer.get("at"), feedback=message,
                   verdict=(Verdict.CONTINUE if answer.get("approve") else Verdict.CORRECT).value,
                   reason="approved" if answer.get("approve") else "denied")

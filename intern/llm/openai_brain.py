@@ -30,6 +30,7 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from intern import event_names as ev
 from intern.events import EventLog
 from intern.guards.deadline import bound_by, seconds_left, within
 from intern.guards.secrets import redact, register_secret
@@ -406,6 +407,6 @@ def usage_logger(events: EventLog, role: str, branch: str | None = None) -> Usag
     """An ``on_usage`` callback that appends an ``llm_usage`` event per model call."""
 
     def log(usage: dict[str, Any]) -> None:
-        events.emit(role, "llm_usage", branch=branch, **usage)
+        events.emit(role, ev.LLM_USAGE, branch=branch, **usage)
 
     return log

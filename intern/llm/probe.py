@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.guards.brain_share import PROBE_FILE, PROBE_SHARE
 from intern.guards.deadline import bounded
 from intern.llm.base import BrainError, BrainTimeout, Reply
@@ -266,7 +267,7 @@ def settle_brain(cfg: Any, events: Any, run_dir: str | Path) -> dict[str, Any] |
     able = verdict["verdict"] != "cannot_act"
     then = ("the roles ask the model" if able else "the run stops (brain.fallback: none)" if b.fallback == "none"
             else "the playbook plays every role from the start (brain.fallback: playbook)")
-    events.emit("supervisor", "brain_probe", transcript=path.name, then=then,
+    events.emit("supervisor", ev.BRAIN_PROBE, transcript=path.name, then=then,
                 **{k: v for k, v in verdict.items() if k != "transcript"})
     if able:
         b.tool_protocol = verdict["protocol"]
@@ -275,6 +276,6 @@ def settle_brain(cfg: Any, events: Any, run_dir: str | Path) -> dict[str, Any] |
         raise BrainError(f"the model {b.model} cannot act as an agent: {verdict['why']} (transcript: {path}); "
                          "use a more capable model, or set brain.fallback: playbook to run on the playbook")
     b.kind = "playbook"  # every role plays the playbook's step from the start: the LLM is not asked again
-    events.emit("supervisor", "brain_fallback", to="playbook", reason="cannot_act", roles="all",
+    events.emit("supervisor", ev.BRAIN_FALLBACK, to="playbook", reason="cannot_act", roles="all",
                 detail=verdict["why"])
     return verdict

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.planning.probe import ProbeSpec, probe  # the probe lives in its own module; re-exported here
 
 __all__ = ["Costs", "ProbeSpec", "Slot", "cache_key", "measure_costs", "probe", "update_from_events"]
@@ -296,17 +297,17 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
     trained_decodes: list[dict[str, Any]] = []  # trained models': shrinking batches, their own answer lengths
     for e in events:
         kind, branch = e.get("event"), e.get("branch")
-        if kind == "train_start":
+        if kind == ev.TRAIN_START:
             first = (e.get("stages") or [{}])[0]
             start[branch] = float(e["ts"])
             scale[branch] = costs.batch_size / max(1, int(first.get("batch_size") or costs.batch_size))
             lora[branch] = bool(e.get("lora"))
             split[branch] = bool(slot_cpus and e.get("cpus_per_worker") and e["cpus_per_worker"] < slot_cpus)
-        elif kind == "train_end":
+        elif kind == ev.TRAIN_END:
             end[branch] = float(e["ts"])
-        elif kind == "train_step" and e.get("stage", "sft") == "sft":
+        elif kind == ev.TRAIN_STEP and e.get("stage", "sft") == "sft":
             marks.setdefault(branch, []).append((int(e["step"]), float(e["ts"])))
-        elif kind in ("dev_eval", "test_eval") and e.get("generation") and not e.get("cached_from"):
+        elif kind in (ev.DEV_EVAL, ev.TEST_EVAL) and e.get("generation") and not e.get("cached_from"):
             (base_decodes if e.get("which") == "baseline" else trained_decodes).append(e["generation"])
     full, lora_steps, shared, overheads = [], [], [], []
     for branch, points in marks.items():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from intern import event_names as ev
+
 __all__ = ["budget_summary"]
 
 
@@ -22,26 +24,26 @@ def budget_summary(events: list[dict[str, Any]], wall_seconds: float | None = No
 
     None when the run made no plan (it failed before planning).
     """
-    planned = _last(events, ("plan", "replan"))
+    planned = _last(events, (ev.PLAN, ev.REPLAN))
     if planned is None or not isinstance(planned.get("plan"), dict):
         return None
     plan, started = planned["plan"], float(planned.get("started_at") or events[0]["ts"])
     rounds = {r["number"]: r for r in plan.get("rounds") or []}
-    first_plan = next(e for e in events if e.get("event") == "plan")
+    first_plan = next(e for e in events if e.get("event") == ev.PLAN)
     before_baseline = first_plan.get("plan") or {}
     marks: list[tuple[str, float | None, float]] = [
         ("setup", (before_baseline.get("inputs") or {}).get("setup_s"), float(first_plan["ts"]))]
-    baseline = next((e for e in events if e.get("event") == "test_eval" and e.get("which") == "baseline"), None)
+    baseline = next((e for e in events if e.get("event") == ev.TEST_EVAL and e.get("which") == "baseline"), None)
     if baseline is not None:  # scored before training was sized: planned as estimated then
         marks.append(("baseline evaluation", before_baseline.get("baseline_s"), float(baseline["ts"])))
-    decisions = [e for e in events if e.get("event") == "decision"]
+    decisions = [e for e in events if e.get("event") == ev.DECISION]
     for d in decisions:
         r = rounds.get(d.get("iteration"))
         marks.append((f"round {d.get('iteration')}", r["seconds"] if r else None, float(d["ts"])))
-    finals = [e for e in events if e.get("event") == "test_eval" and e.get("which") != "baseline"]
+    finals = [e for e in events if e.get("event") == ev.TEST_EVAL and e.get("which") != "baseline"]
     if finals and decisions:
         marks.append(("final evaluation", plan.get("reserve_s"), max(float(e["ts"]) for e in finals)))
-    finished = _last(events, ("finished",))
+    finished = _last(events, (ev.FINISHED,))
     if finished is not None:
         marks.append(("report", None, float(finished["ts"])))
     phases, before = [], started

@@ -26,6 +26,12 @@ tool, a service that is down or a bug inside the tool all come back as a
 ``text`` are what :class:`intern.llm.agent.ToolSet` reads) (DESIGN: tool
 failures go back to the LLM as text; they do not crash the run). The text is cut to
 the tool's character budget, with a note saying so.
+
+A tool whose call is a sensitive action says so itself, where it is defined: ``@gated("train",
+cost_arg="gpu_hours")`` on the function (or ``Tool(fn, gate=ToolGate(...))``). The approval policy
+(``intern/guards/approval.py``) reads that declaration, never the tool's name, so renaming a tool
+keeps its approval; ``tests/unit/test_tool_gates.py`` fails when a tool that launches training or
+runs code lacks one.
 """
 
 from __future__ import annotations
@@ -42,12 +48,45 @@ from typing import Any
 from intern.errors import StorageFull, ToolError
 from intern.tools.schema import check_value, json_schema, parse_docstring
 
-__all__ = ["DEFAULT_MAX_CHARS", "Tool", "ToolRegistry", "ToolResult", "render", "tool"]
+__all__ = ["DEFAULT_MAX_CHARS", "GATED_ACTIONS", "Tool", "ToolGate", "ToolRegistry", "ToolResult", "gated", "render",
+           "tool"]
 
 DEFAULT_MAX_CHARS = 6000
 """A tool's output budget in characters unless it says otherwise (~1.5k tokens)."""
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")  # what OpenAI accepts for function names
+
+
+GATED_ACTIONS = ("train", "code", "hub_push")
+"""The sensitive actions a tool may declare: launching training, running generated code, publishing to the Hub."""
+
+
+@dataclass(frozen=True)
+class ToolGate:
+    """A tool's declaration that calling it is a sensitive action (what the approval policy reads).
+
+    Attributes:
+        action: ``train`` (launches training), ``code`` (runs generated code) or ``hub_push``.
+        cost_arg: the argument that says how much: for ``train`` the estimated GPU hours (approval above
+            the threshold), for ``code`` the boolean asking for network access (approval when true; None:
+            the tool never has network, so nothing to approve).
+    """
+
+    action: str
+    cost_arg: str | None = None
+
+
+def gated(action: str, cost_arg: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declares on a tool function that calling it is a sensitive action (see :class:`ToolGate`)::
+
+        @gated("train", cost_arg="gpu_hours")
+        def launch_training(max_steps: int, gpu_hours: float) -> dict: ...
+    """
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__tool_gate__ = ToolGate(action, cost_arg)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 @dataclass(frozen=True)
@@ -119,13 +158,14 @@ class Tool:
         name: The tool's name (defaults to the function's); letters, digits, ``_``, ``-``.
         description: Overrides the docstring's description.
         max_chars: The output budget in characters.
+        gate: The sensitive action a call is; defaults to the function's ``@gated`` declaration.
 
     Raises:
         ToolError: ``kind="definition"`` when any of the above is missing or wrong.
     """
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
-                 max_chars: int = DEFAULT_MAX_CHARS):
+                 max_chars: int = DEFAULT_MAX_CHARS, gate: ToolGate | None = None):
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "")
         where = f"tool '{self.name}'"
@@ -174,6 +214,13 @@ class Tool:
             "required": [n for n, (_, req, _) in self._params.items() if req],
             "additionalProperties": False,
         }
+        self.gate: ToolGate | None = gate or getattr(fn, "__tool_gate__", None)
+        if self.gate is not None and self.gate.action not in GATED_ACTIONS:
+            raise ToolError(f"{where}: its gate's action must be one of {GATED_ACTIONS}, not {self.gate.action!r}",
+                            "definition")
+        if self.gate is not None and self.gate.cost_arg is not None and self.gate.cost_arg not in self._params:
+            raise ToolError(f"{where}: its gate reads the cost from '{self.gate.cost_arg}', which it does not take; "
+                            f"name one of its parameters ({', '.join(self._params) or 'none'})", "definition")
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -313,6 +360,11 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+    def gate_of(self, name: str) -> ToolGate | None:
+        """The sensitive action a call of ``name`` is, as the tool declares it (None: none, or no such tool)."""
+        t = self._tools.get(name)
+        return None if t is None else t.gate
 
     def schemas(self) -> list[dict[str, Any]]:
         """The OpenAI ``tools`` list: one ``{"type": "function", "function": {...}}`` per tool."""

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 from intern.errors import ToolError
 from intern.tools.arxiv import ArxivPaper, normalize_arxiv_id
-from intern.tools.base import ToolRegistry, ToolResult
+from intern.tools.base import ToolGate, ToolRegistry, ToolResult
 from intern.tools.datasets_server import DatasetPreview
 from intern.tools.github import CodeHit
 from intern.tools.hf_docs import DocHit
@@ -166,6 +166,10 @@ class CitationLedger:
     def schemas(self) -> list[dict[str, Any]]:
         """The registry's OpenAI tool schemas."""
         return self.registry.schemas()
+
+    def gate_of(self, name: str) -> ToolGate | None:
+        """The registry's declaration of the sensitive action a call of ``name`` is."""
+        return self.registry.gate_of(name)
 
     def call(self, name: str, args: Mapping[str, Any] | str | None = None) -> ToolResult:
         """Runs the tool through the registry and records the ids its result names."""

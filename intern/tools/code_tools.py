@@ -19,10 +19,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import RunConfig
 from intern.events import EventLog
 from intern.guards.deadline import within
-from intern.tools.base import Tool
+from intern.tools.base import Tool, gated
 from intern.tools.sandbox import Sandbox, SandboxResult
 from intern.tools.sandbox_paths import RUN_MARKER, SCRATCH_TREE
 
@@ -69,11 +70,12 @@ class CodeTools:
 
     def record(self, tool: str, code: str, result: SandboxResult, **extra: Any) -> None:
         """A ``sandbox_run`` event: who ran what (the code's hash and size), how it was isolated, how it ended."""
-        self.events.emit(self.role, "sandbox_run", branch=self.key, tool=tool, isolation=result.isolation,
+        self.events.emit(self.role, ev.SANDBOX_RUN, branch=self.key, tool=tool, isolation=result.isolation,
                          network=result.network, exit_code=result.exit_code, timed_out=result.timed_out,
                          seconds=result.duration_s, code_sha256=hashlib.sha256(code.encode()).hexdigest(),
                          code_lines=code.count("\n") + 1, **extra)
 
+    @gated("code", cost_arg="network")  # approval when it asks for the network
     def run_python(self, code: str, timeout_s: float = 60.0, network: bool = False) -> SandboxResult:
         """Runs a Python program in an isolated scratch folder (your working directory; files persist between
         runs): no network, no files of the machine but the system and Python's packages. For quick checks:

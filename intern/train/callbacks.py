@@ -9,6 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from intern import event_names as ev
 from intern.events import EventLog
 
 # GRPO's per-step reward figures (TRL's log keys -> event fields).
@@ -33,7 +34,7 @@ class EventLogCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
         rewards = {field: round(float(logs[key]), 5) for key, field in _REWARD_KEYS.items() if key in logs}
-        self.events.emit("trainer", "train_step", branch=self.branch, iteration=self.iteration,
+        self.events.emit("trainer", ev.TRAIN_STEP, branch=self.branch, iteration=self.iteration,
                          stage=self.stage, step=state.global_step, max_steps=state.max_steps,
                          loss=round(float(logs["loss"]), 5),
                          learning_rate=float(logs.get("learning_rate", 0.0)), **rewards,
@@ -282,4 +283,4 @@ def emit_continue(events: EventLog, branch: str | None, recipe: str, checkpoint:
 
     state_file = Path(checkpoint) / "trainer_state.json"
     step = json.loads(state_file.read_text())["global_step"] if state_file.is_file() else None
-    events.emit("trainer", "train_continue", branch=branch, recipe=recipe, from_step=step, checkpoint=checkpoint)
+    events.emit("trainer", ev.TRAIN_CONTINUE, branch=branch, recipe=recipe, from_step=step, checkpoint=checkpoint)

@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import TrainScaling
 from intern.errors import TrainingError
 from intern.events import EventLog
@@ -89,7 +90,7 @@ def _worker(config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     if events is not None and rank == 0:
         # The pid lets an operator (or a test) find the process doing the work.
-        events.emit("trainer", "train_worker", branch=config.get("branch"), recipe=config["recipe"],
+        events.emit("trainer", ev.TRAIN_WORKER, branch=config.get("branch"), recipe=config["recipe"],
                     pid=os.getpid(), host=socket.gethostname(), node_id=ray.get_runtime_context().get_node_id(),
                     run_name=context.get_experiment_name(),
                     resumed=checkpoint is not None)
@@ -116,7 +117,7 @@ def _worker(config: dict[str, Any]) -> None:
                     hf_checkpoint = Path(folder) / RankZeroReportCallback.CHECKPOINT_NAME
                     state = json.loads((hf_checkpoint / "trainer_state.json").read_text())
                     if events is not None and rank == 0:
-                        events.emit("trainer", "train_resume", branch=config.get("branch"), recipe=config["recipe"],
+                        events.emit("trainer", ev.TRAIN_RESUME, branch=config.get("branch"), recipe=config["recipe"],
                                     from_step=int(state["global_step"]), checkpoint=str(checkpoint.path))
                     recovering(int(state["global_step"]))
                     train(trainer, hf_checkpoint, job)
@@ -151,11 +152,11 @@ def _build_cpu_ops(events: EventLog | None, branch: str | None, announce: bool) 
     def notify(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
         if events is not None and announce:
-            events.emit("trainer", "deepspeed_op_build", branch=branch, message=message)
+            events.emit("trainer", ev.DEEPSPEED_OP_BUILD, branch=branch, message=message)
 
     seconds = prepare_cpu_deepspeed(notify)
     if seconds is not None and events is not None and announce:
-        events.emit("trainer", "deepspeed_op_built", branch=branch, seconds=seconds)
+        events.emit("trainer", ev.DEEPSPEED_OP_BUILT, branch=branch, seconds=seconds)
 
 
 def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, storage_path: str, name: str,
@@ -181,7 +182,7 @@ def train_with_ray(recipe: str, job: SFTJob | GRPOJob, scaling: TrainScaling, st
         # The driver died after this job exported its model: restoring the Ray Train run
         # would re-run the loop from the final checkpoint (one extra step); nothing is left to do.
         if events is not None:
-            events.emit("trainer", "train_skipped", branch=branch, recipe=recipe, reason="already finished",
+            events.emit("trainer", ev.TRAIN_SKIPPED, branch=branch, recipe=recipe, reason="already finished",
                         checkpoint=done["final_path"])
         return result_cls(**done)
     config = {"recipe": recipe, "job": dataclasses.asdict(job), "branch": branch, "iteration": iteration,

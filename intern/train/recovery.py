@@ -22,6 +22,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from intern import event_names as ev
 from intern.events import EventLog, read_events
 
 __all__ = ["CatchUp", "note_recovery"]
@@ -32,18 +33,18 @@ def note_recovery(events: EventLog, branch: str | None, recipe: str, run_name: s
     """Emit ``train_recovery`` for a stage resuming at ``from_step``; the `CatchUp` clock, or None when the
     stage never ran before (a continuation, not a restart)."""
     history = read_events(events.path)
-    workers = [k for k, e in enumerate(history) if e["event"] == "train_worker" and e.get("run_name") == run_name]
+    workers = [k for k, e in enumerate(history) if e["event"] == ev.TRAIN_WORKER and e.get("run_name") == run_name]
     if len(workers) < 2:  # the worker of this attempt has logged itself already: none before it
         return None
     before = history[workers[0]:workers[-1]]
-    steps = [e for e in before if e["event"] == "train_step" and e.get("branch") == branch
+    steps = [e for e in before if e["event"] == ev.TRAIN_STEP and e.get("branch") == branch
              and e.get("stage", "sft") == recipe]
     last = max(steps, key=lambda e: (int(e.get("step", 0)), e["ts"]), default=None)
     previous = history[workers[-2]]
     last_step = int(last["step"]) if last else from_step
     since = float(last["ts"]) if last else float(previous["ts"])
     lost_node = previous.get("node_id")
-    events.emit("trainer", "train_recovery", branch=branch, recipe=recipe, run_name=run_name,
+    events.emit("trainer", ev.TRAIN_RECOVERY, branch=branch, recipe=recipe, run_name=run_name,
                 cause=_cause(lost_node, node_id), lost_node=lost_node, node=node_id, from_step=from_step,
                 last_step=last_step, steps_redone=max(0, last_step - from_step), down_s=round(time.time() - since, 1))
     return CatchUp(events, branch, recipe, from_step, last_step, since)
@@ -71,5 +72,5 @@ class CatchUp(TrainerCallback):
         if self.done or state.global_step < self.last_step or not state.is_world_process_zero:
             return
         self.done = True
-        self.events.emit("trainer", "train_recovered", branch=self.branch, recipe=self.recipe,
+        self.events.emit("trainer", ev.TRAIN_RECOVERED, branch=self.branch, recipe=self.recipe,
                          from_step=self.from_step, step=state.global_step, lost_s=round(time.time() - self.since, 1))

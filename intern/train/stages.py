@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from intern import event_names as ev
 from intern.config import METHOD_STAGES, ClusterProfile, RunConfig
 from intern.errors import DataError
 from intern.events import EventLog
@@ -174,17 +175,17 @@ def _run_in_process(stage: Stage, events: EventLog, branch: str, iteration: int,
 
     callbacks, tracker = progress_callbacks(events, branch, iteration, stage.recipe, tracking)
     if (done := finished_result(stage.job)) is not None:  # exported before a crash: nothing to redo
-        events.emit("trainer", "train_skipped", branch=branch, recipe=stage.recipe, reason="already finished",
+        events.emit("trainer", ev.TRAIN_SKIPPED, branch=branch, recipe=stage.recipe, reason="already finished",
                     checkpoint=done["final_path"])
         return (SFTResult if stage.recipe == "sft" else GRPOResult)(**done)
     found, incomplete = last_complete_checkpoint(trainer_dir(stage.job))
     resume = str(found) if found else None
     if incomplete:
-        events.emit("trainer", "checkpoint_incomplete", branch=branch, recipe=stage.recipe,
+        events.emit("trainer", ev.CHECKPOINT_INCOMPLETE, branch=branch, recipe=stage.recipe,
                     skipped=[str(p) for p in incomplete], using=resume)
     if resume:
         state = json.loads((Path(resume) / "trainer_state.json").read_text())
-        events.emit("trainer", "train_resume", branch=branch, recipe=stage.recipe,
+        events.emit("trainer", ev.TRAIN_RESUME, branch=branch, recipe=stage.recipe,
                     from_step=int(state["global_step"]), checkpoint=resume)
     elif getattr(stage.job, "continue_from", None):
         from intern.train.callbacks import emit_continue

@@ -46,6 +46,7 @@ from urllib.parse import urlparse
 
 from transformers import TrainerCallback
 
+from intern import event_names as ev
 from intern.config import TRACKING_BACKENDS as BACKENDS
 from intern.config import TRACKING_MODES as MODES
 from intern.errors import ConfigError
@@ -289,7 +290,7 @@ class TrackingCallback(TrainerCallback):
             log.warning("could not write the tracking record %s: %s", path, e)
         if self.events is not None:
             try:
-                self.events.emit("trainer", "tracking", branch=self.spec.name, **{
+                self.events.emit("trainer", ev.TRACKING, branch=self.spec.name, **{
                     k: v for k, v in record.items() if k not in ("name", "previous_runs")})
             except OSError as e:
                 log.warning("could not emit the tracking event: %s", e)

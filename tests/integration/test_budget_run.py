@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from intern.events import read_events
 from intern.resolve import load_config
+
+pytestmark = pytest.mark.integration
 
 TINY = Path(__file__).parent / "tiny.yaml"
 

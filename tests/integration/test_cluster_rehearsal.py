@@ -1,14 +1,14 @@
-"""The README's "A Ray cluster started by hand", run as written on this machine: two nodes, a run submitted,
+"""docs/clusters.md's "A Ray cluster started by hand", run as written on this machine: two nodes, a run submitted,
 watched and approved, Prometheus scraping both nodes.
 
     pytest -m integration tests/integration/test_cluster_rehearsal.py
 
-The three ``bash`` blocks of that README section are read from README.md and run: the head's (one shell script),
-the other node's, and the client's commands one by one. Only what a shared machine needs is changed, as the README
+The three ``bash`` blocks of that section are read from docs/clusters.md and run: the head's (one shell script),
+the other node's, and the client's commands one by one. Only what a shared machine needs is changed, as the guide
 says: the ports it names become free ones and Ray's other ports are given free ones too, each node gets a
 ``--temp-dir`` and a CPU count, and ``my.yaml``, the output folder and Prometheus's config and data are temporary
 paths (the config is the shipped prometheus.yml pointed at this head's temp dir). HOME is a temporary folder, so the
-token the README's first command generates, which both nodes and the client then find in ``~/.ray/auth_token``,
+token the guide's first command generates, which both nodes and the client then find in ``~/.ray/auth_token``,
 is this test's own. The run is tests/integration/tiny.yaml on one branch with a scripted LLM (a loopback server)
 whose trainer asks for more GPU hours than the approval threshold, so the run waits for ``intern approve``.
 Everything started is stopped by process group (tests/integration/ray_nodes.py), never with ``ray stop``.
@@ -44,8 +44,8 @@ pytestmark = [pytest.mark.integration,
                                  reason="needs the prometheus binary (Debian package prometheus; scripts/install.sh)")]
 
 REPO = CLUSTERS_DIR.parent
-README = REPO / "README.md"
-SECTION = "### A Ray cluster started by hand"
+GUIDE = REPO / "docs" / "clusters.md"
+SECTION = "## A Ray cluster started by hand"
 TINY_CONFIG = REPO / "tests" / "integration" / "tiny.yaml"
 START_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 900
@@ -53,8 +53,8 @@ CALL_TIMEOUT_S = 300
 
 
 def readme_blocks() -> list[list[str]]:
-    """The commands of each ``bash`` block of the README section, comments and blank lines left out."""
-    text = README.read_text()
+    """The commands of each ``bash`` block of the guide's section, comments and blank lines left out."""
+    text = GUIDE.read_text()
     section = text[text.index(SECTION):]
     section = section[:section.index("\n#", len(SECTION))]  # to the next heading
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
@@ -62,8 +62,8 @@ def readme_blocks() -> list[list[str]]:
 
 
 def adapt(commands: list[str], replace: dict[str, str], ray_start_extra: list[str]) -> list[str]:
-    """The README's commands with ``replace`` applied in their words and ``ray_start_extra`` added to a
-    ``ray start``; every key of ``replace`` must occur (so the README still says what the test changes)."""
+    """The guide's commands with ``replace`` applied in their words and ``ray_start_extra`` added to a
+    ``ray start``; every key of ``replace`` must occur (so the guide still says what the test changes)."""
     used: set[str] = set()
     out = []
     for line in commands:
@@ -79,13 +79,13 @@ def adapt(commands: list[str], replace: dict[str, str], ray_start_extra: list[st
         if words[command:command + 2] == ["ray", "start"]:
             words += ray_start_extra
         out.append(shlex.join(words) + (" &" if background else ""))
-    assert used == set(replace), f"the README's commands no longer name {set(replace) - used}: {commands}"
+    assert used == set(replace), f"the guide's commands no longer name {set(replace) - used}: {commands}"
     return out
 
 
 @dataclass
 class Cluster:
-    """The two nodes and the Prometheus the README's first two blocks started."""
+    """The two nodes and the Prometheus the guide's first two blocks started."""
 
     dashboard: str
     prometheus: str
@@ -133,9 +133,9 @@ def rehearsal() -> Iterator[Cluster]:
 
 
 def client(command: str, c: Cluster, timeout_s: float = CALL_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """One of the README's client commands, in a shell whose HOME holds the cluster's token."""
+    """One of the guide's client commands, in a shell whose HOME holds the cluster's token."""
     return subprocess.run(["bash", "-c", command], env=c.env, capture_output=True, text=True, timeout=timeout_s,
-                          cwd=REPO)  # a checkout, as the README's relative paths assume
+                          cwd=REPO)  # a checkout, as the guide's relative paths assume
 
 
 def prom_api(c: Cluster, path: str, **params: str) -> dict:
@@ -146,7 +146,7 @@ def prom_api(c: Cluster, path: str, **params: str) -> dict:
 
 
 def _run_and_approve(c: Cluster, client_block: list[str], my_yaml: Path, out: Path) -> tuple[str, str, float]:
-    """The README's client commands: submit, then approve (polling until the request exists) and status (until
+    """The guide's client commands: submit, then approve (polling until the request exists) and status (until
     the job ends). Returns the run id, the job id and when it was submitted."""
     submit_line, status_line, approve_line = client_block
     assert submit_line.startswith("intern submit") and status_line.startswith("intern status")
@@ -230,7 +230,7 @@ def test_the_readme_cluster_runs_an_approved_run_and_prometheus_sees_both_nodes(
     runs = prom_api(rehearsal, "label/run/values", **{"match[]": variable_selectors(dashboard)["run"]},
                     start=window["start"], end=window["end"])
     assert run_id in runs
-    # the dashboard reaches Prometheus where RAY_PROMETHEUS_HOST (the README's export) says
+    # the dashboard reaches Prometheus where RAY_PROMETHEUS_HOST (the guide's export) says
     health = requests.get(f"{rehearsal.dashboard}/api/prometheus_health", timeout=30,
                           headers={"Authorization": f"Bearer {rehearsal.token}"})
     assert health.status_code == 200 and health.json()["result"] is True, health.text

@@ -68,6 +68,7 @@ def _approve(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.heavy  # a whole run, in this process: no Ray
 def test_approval_pause_answered_from_another_process(tmp_path):
     from graphs.runner import run
 

@@ -13,7 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from intern.events import read_events
+
+pytestmark = pytest.mark.integration
 
 TINY = Path(__file__).parent / "tiny.yaml"
 

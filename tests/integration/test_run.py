@@ -55,6 +55,7 @@ def _check_run_dir(run_dir: Path, branches: int) -> dict:
     return results
 
 
+@pytest.mark.heavy  # a whole run, in this process: no Ray
 def test_run_in_process(tmp_path):
     from graphs.runner import run
 
@@ -120,7 +121,7 @@ def test_run_on_ray_names_actors_and_reports_to_ray_train(tmp_path, ray_cluster)
     assert pending and all(v == 0 for v in pending)  # this run asks for none
     calls = [lab for lab, v in ours.get("ray_intern_tool_calls_total", []) if v >= 1]
     assert {lab["role"] for lab in calls} >= {"data_engineer", "trainer", "evaluator"}
-    # the Train view lists each stage's Ray Train run under the name the README gives
+    # the Train view lists each stage's Ray Train run under the name docs/monitoring.md gives
     import urllib.request
 
     dashboard = ray._private.worker.global_worker.node.address_info["webui_url"]

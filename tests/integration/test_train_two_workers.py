@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from intern.config import TrainScaling
 from intern.data.build import build_sft_dataset
 from intern.evals import get_benchmark
@@ -23,6 +25,8 @@ from intern.events import EventLog, read_events
 from intern.models import resolve_model
 from intern.train.ray_train import run_name, train_with_ray
 from intern.train.sft import SFTJob
+
+pytestmark = pytest.mark.integration
 
 
 def _scenario(tmp: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from intern.bench import bench_app
-from intern.bench_brain import brain_record
+from intern.bench.brain import brain_record
+from intern.bench.cli import bench_app
 from intern.events import EventLog
 
 

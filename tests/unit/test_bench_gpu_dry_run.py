@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from intern.bench import bench_app, steady_seconds_per_step, step_seconds
-from intern.bench_cpu import CpuSampler, is_ray_process
-from intern.bench_gpu import peak_tflops, shape_stats
+from intern.bench.cli import bench_app, steady_seconds_per_step, step_seconds
+from intern.bench.cpu import CpuSampler, is_ray_process
+from intern.bench.gpu import peak_tflops, shape_stats
 
 
+@pytest.mark.heavy  # trains the SFT and GRPO recipes (DeepSpeed on the CPU) for 2 steps each
 def test_dry_run_measures_sft_and_grpo(tmp_path: Path) -> None:
     from intern.train.deepspeed import cpu_comm_op_built
 
@@ -122,6 +123,7 @@ def test_ray_processes_are_recognised_by_their_command_line() -> None:
     assert not is_ray_process("/venv/bin/python /venv/bin/intern bench train")
 
 
+@pytest.mark.heavy  # a measurement: loads a model and generates with each engine
 def test_bench_eval_compares_the_engines_with_the_reference_and_the_machines_limit(tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(bench_app, ["eval", "--model", "tiny:llama", "--n", "4", "--benchmark", "mcq",
@@ -140,7 +142,7 @@ def test_bench_eval_compares_the_engines_with_the_reference_and_the_machines_lim
 
 
 def test_a_bench_removes_its_temp_dir_even_when_it_fails(tmp_path: Path) -> None:
-    from intern.bench_common import work_dir_or_temp
+    from intern.bench.common import work_dir_or_temp
 
     with pytest.raises(RuntimeError), work_dir_or_temp(None, "train") as work:
         (work / "checkpoint").mkdir()

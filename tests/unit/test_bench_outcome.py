@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from intern.bench import bench_app
-from intern.bench_outcome import check_same_items, over_seeds, paired_difference, read_intern_run
-from intern.bench_plain import SFT_SETTINGS
+from intern.bench.cli import bench_app
+from intern.bench.outcome import check_same_items, over_seeds, paired_difference, read_intern_run
+from intern.bench.plain import SFT_SETTINGS
 from intern.errors import BenchmarkError
 from intern.evals import get_benchmark
 from intern.evals.generate import evaluate_model
@@ -165,10 +165,11 @@ def test_outcome_rejects_overrides_the_bench_owns(tmp_path: Path) -> None:
     assert "takes no data path" in " ".join(result.output.replace("│", " ").split())  # wordproblems is generated
 
 
+@pytest.mark.heavy
 def test_plain_script_trains_and_scores_within_its_budget(tmp_path: Path) -> None:
     budget, out = 90.0, tmp_path / "plain"
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "intern.bench_plain", "plain", "--benchmark", "wordproblems",
+    proc = subprocess.run([sys.executable, "-m", "intern.bench.plain", "plain", "--benchmark", "wordproblems",
                            "--budget", str(budget), "--out", str(out), "--model", "tiny:llama", "--test-n", "4",
                            "--started-at", repr(started)], capture_output=True, text=True)
     wall = time.time() - started

@@ -305,6 +305,7 @@ def _runner(alone: float, bf16: float, shared: float, calls: list):
     return run
 
 
+@pytest.mark.heavy
 def test_costs_keep_what_was_measured_faster_and_are_cached(tmp_path):
     from intern.planning import ProbeSpec, Slot, measure_costs
 
@@ -327,6 +328,7 @@ def test_costs_keep_what_was_measured_faster_and_are_cached(tmp_path):
     assert all(copies == 1 for *_, copies in inproc)
 
 
+@pytest.mark.heavy
 def test_the_sharing_probe_is_skipped_when_no_plan_could_use_it():
     from intern.planning import ProbeSpec, Slot, measure_costs
 

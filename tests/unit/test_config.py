@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,24 @@ def test_every_shipped_cluster_profile_loads(path):
     assert cfg.cluster.train.num_workers >= 1
 
 
+#: Where the YAML files that are not run configs live: cluster profiles (above) and manifests, prompts, test data.
+NOT_RUN_CONFIGS = ("clusters", "intern/llm/prompts", "tests/data", ".venv", ".git", "runs")
+
+
+def _shipped_run_configs() -> list[Path]:
+    found = []
+    for folder, dirs, files in os.walk(REPO):
+        rel = Path(folder).relative_to(REPO).as_posix()
+        dirs[:] = [d for d in dirs if f"{rel}/{d}".removeprefix("./") not in NOT_RUN_CONFIGS]
+        found += [Path(folder) / f for f in files if f.endswith((".yaml", ".yml"))]
+    return sorted(found)
+
+
 def test_shipped_run_configs_load():
-    for path in [REPO / "tests" / "integration" / "tiny.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
-        assert isinstance(load_config(path), RunConfig)
+    paths = _shipped_run_configs()
+    assert REPO / "tests" / "integration" / "tiny.yaml" in paths
+    for path in paths:
+        assert isinstance(load_config(path), RunConfig), path
 
 
 def test_resolved_config_round_trips(tmp_path):

@@ -181,3 +181,41 @@ def test_types_and_describe(tmp_path):
     assert text["columns"] == source.columns and len(text["sample"]) == 1
     assert text["sample"][0]["problem"].endswith("... [950 more]")
     json.dumps(text)
+
+
+def test_a_benchmarks_hub_data_comes_through_the_same_pinned_loader(hub, monkeypatch, tmp_path):
+    """A file-backed benchmark read from the Hub (INTERN_BENCH_DOWNLOAD=1) gets exactly its revision's commit,
+    through load_source, as training data does; an unknown revision is a BenchmarkError saying both."""
+    from intern.errors import BenchmarkError
+    from intern.evals.base import Item
+    from intern.evals.sources import DatasetSource, SplitData
+
+    monkeypatch.setenv("INTERN_BENCH_DOWNLOAD", "1")
+
+    def to_item(row: dict, item_id: str) -> Item:
+        return Item(item_id, row["question"], str(row["answer"]), f"ANSWER: {row['answer']}")
+
+    pinned = SplitData("tiny", DatasetSource(REPO, revision="v1", eval_split="train", dev_size=0), to_item,
+                       data_path=tmp_path / "no-local-copy")
+    assert [i.answer for i in pinned.items("full")] == ["0", "2"]  # v1 (OLD): two rows, not main's three
+    assert f"/datasets/{REPO}/resolve/{OLD}/data/train.jsonl" in {s.path for s in hub.seen}
+    moved = SplitData("tiny", DatasetSource(REPO, revision="v2", eval_split="train"), to_item,
+                      data_path=tmp_path / "no-local-copy")
+    with pytest.raises(BenchmarkError, match=r"intern-test/tiny \(revision v2\) from the Hub .*no revision 'v2'.*"
+                                             r"Provide a local copy"):
+        moved.items("full")
+
+
+def test_a_benchmark_downloaded_once_is_its_revisions_commit(hub, tmp_path):
+    """download_benchmark writes the pinned commit's rows (through load_source), which then load offline."""
+    from types import SimpleNamespace
+
+    from intern.evals.base import Item
+    from intern.evals.sources import DatasetSource, SplitData, download_benchmark
+
+    source = DatasetSource(REPO, revision=OLD, eval_split="train", dev_size=0)
+    (written,) = download_benchmark(SimpleNamespace(data=SimpleNamespace(source=source)), tmp_path / "tiny")
+    assert written == tmp_path / "tiny" / "train.parquet"
+    local = SplitData("tiny", source, lambda row, item_id: Item(item_id, row["question"], str(row["answer"]), ""),
+                      data_path=tmp_path / "tiny")
+    assert [i.question for i in local.items("full")] == [r["question"] for r in HUB_ROWS[:2]]

@@ -67,6 +67,7 @@ def test_bad_group_settings_are_explained(grpo_data, tmp_path: Path) -> None:
         build_grpo_trainer(job)
 
 
+@pytest.mark.heavy
 def test_grpo_runs_logs_rewards_and_exports_a_plain_model(grpo_data, tmp_path: Path) -> None:
     job = GRPOJob(model_path=str(resolve_model("tiny:llama")), dataset_path=grpo_data.path,
                   output_dir=str(tmp_path / "run"), benchmark="wordproblems", max_steps=2,
@@ -89,6 +90,7 @@ def test_grpo_runs_logs_rewards_and_exports_a_plain_model(grpo_data, tmp_path: P
     assert record["result"]["probe"] == probe
 
 
+@pytest.mark.heavy
 def test_probe_before_survives_a_resume_from_a_checkpoint(grpo_data, tmp_path: Path) -> None:
     from intern.train.sft import trainer_dir
 
@@ -204,6 +206,7 @@ def _tiny_job(data, out: Path, benchmark: str, **kw) -> GRPOJob:
                    benchmark=benchmark, **{**base, **kw})
 
 
+@pytest.mark.heavy
 def test_a_start_policy_that_never_succeeds_is_not_trained(grpo_data, tmp_path: Path) -> None:
     """tiny:llama never answers a word problem: the gate measures it on the probe and trains nothing."""
     from intern.train.sft import trainer_dir
@@ -222,6 +225,7 @@ def test_a_start_policy_that_never_succeeds_is_not_trained(grpo_data, tmp_path: 
     assert record["result"]["skipped"] == "no_signal" and record["result"]["signal"] == result.signal
 
 
+@pytest.mark.heavy
 def test_no_step_trains_on_groups_with_identical_rewards(grpo_data, tmp_path: Path) -> None:
     """Gate off, a random model on word problems: every group earns the same reward, so every completion
     is masked out and every optimizer step is skipped: after 3 steps the weights are the start model's."""
@@ -234,6 +238,7 @@ def test_no_step_trains_on_groups_with_identical_rewards(grpo_data, tmp_path: Pa
     assert _same_weights(result.final_path, job.model_path)
 
 
+@pytest.mark.heavy
 def test_groups_with_a_signal_train_and_the_gate_lets_them(parity, grpo_data, tmp_path: Path) -> None:
     """Rewards that differ inside groups (even-length completions): the gate passes, the steps update."""
     job = _tiny_job(grpo_data, tmp_path / "parity", parity.name)
@@ -250,6 +255,7 @@ def test_groups_with_a_signal_train_and_the_gate_lets_them(parity, grpo_data, tm
     assert not _same_weights(result.final_path, job.model_path)
 
 
+@pytest.mark.heavy
 def test_a_bf16_cpu_stage_samples_under_bf16_autocast(grpo_data, tmp_path: Path) -> None:
     """``cpu_bf16`` (the probe measured bf16 autocast faster on this CPU): the optimizer keeps fp32 weights, and
     TRL's sampling of the group's completions runs in bf16 too (its own path would sample in fp32)."""

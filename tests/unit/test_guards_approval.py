@@ -25,6 +25,11 @@ from intern.guards.decisions import Verdict
 from intern.guards.gatekeeper import Gatekeeper
 from intern.llm.agent import AgentResult, run_agent
 from intern.llm.openai_brain import OpenAIBrain
+from intern.tools.base import ToolGate
+
+TRAINS = ToolGate("train", cost_arg="gpu_hours")
+RUNS_CODE = ToolGate("code", cost_arg="network")
+PUSHES = ToolGate("hub_push")
 
 SCHEMA = {"type": "object", "required": ["checkpoint"], "properties": {"checkpoint": {"type": "string"}}}
 TRAIN = {"recipe": "sft", "gpu_hours": 4}
@@ -43,17 +48,20 @@ respond(run_dir, None, approve=verdict == "approve", message=message, who="ana@l
 """
 
 
-@pytest.mark.parametrize(("tool", "args", "kind"), [
-    ("launch_training", {"gpu_hours": 4}, "gpu_hours"),
-    ("launch_training", {"gpu_hours": 0.5}, None),
-    ("push_to_hub", {"repo": "me/model"}, "hub_push"),
-    ("run_python", {"code": "print(1)", "network": True}, "network"),
-    ("run_code", {"code": "print(1)"}, None),
-    ("hf_jobs", {"cost_usd": 3}, "spend"),
-    ("search", {"q": "x"}, None),
+@pytest.mark.parametrize(("tool", "args", "gate", "kind"), [
+    ("launch_training", {"gpu_hours": 4}, TRAINS, "gpu_hours"),
+    ("launch_training", {"gpu_hours": 0.5}, TRAINS, None),
+    ("start_a_run", {"hours": 4}, ToolGate("train", cost_arg="hours"), "gpu_hours"),  # the name decides nothing
+    ("launch_training", {"gpu_hours": 4}, None, None),  # nor does a name without a declaration
+    ("push_to_hub", {"repo": "me/model"}, PUSHES, "hub_push"),
+    ("run_python", {"code": "print(1)", "network": True}, RUNS_CODE, "network"),
+    ("run_python", {"code": "print(1)"}, RUNS_CODE, None),
+    ("reshape", {"code": "print(1)"}, ToolGate("code"), None),  # runs code, never with network
+    ("hf_jobs", {"cost_usd": 3}, None, "spend"),
+    ("search", {"q": "x"}, None, None),
 ])
-def test_policy_names_the_sensitive_actions(tool, args, kind):
-    action = ApprovalPolicy().action(tool, args)
+def test_policy_reads_the_action_the_tool_declares(tool, args, gate, kind):
+    action = ApprovalPolicy().action(tool, args, gate=gate)
     assert (action or {}).get("kind") == kind
 
 
@@ -64,18 +72,19 @@ def test_spending_within_the_budget_needs_no_approval():
 
 
 def test_modes(tmp_path):
-    never = ApprovalGate(ApprovalPolicy(mode="never"), tmp_path).check("push_to_hub", {}, "c1", "trainer")
+    never = ApprovalGate(ApprovalPolicy(mode="never"), tmp_path).check("push_to_hub", {}, "c1", "trainer", gate=PUSHES)
     assert never.verdict is Verdict.CORRECT and "approval mode is `never`" in never.message
     auto = ApprovalGate(ApprovalPolicy(mode="auto", auto_max_gpu_hours=8), tmp_path)
-    ok = auto.check("launch_training", TRAIN, "c1", "trainer")
+    ok = auto.check("launch_training", TRAIN, "c1", "trainer", gate=TRAINS)
     assert ok.verdict is Verdict.CONTINUE and ok.details["approved"] and ok.details["who"] == "auto"
-    big = auto.check("launch_training", {"gpu_hours": 20}, "c2", "trainer")
+    big = auto.check("launch_training", {"gpu_hours": 20}, "c2", "trainer", gate=TRAINS)
     assert big.verdict is Verdict.CORRECT and "above the automatic-approval caps" in big.message
-    assert auto.check("push_to_hub", {}, "c3", "trainer").verdict is Verdict.CORRECT
+    assert auto.check("push_to_hub", {}, "c3", "trainer", gate=PUSHES).verdict is Verdict.CORRECT
     assert auto.check("search", {}, "c4", "trainer").verdict is Verdict.CONTINUE
     net = {"code": "print(1)", "network": True}  # sandboxed code with network: auto approves it, never denies it
-    assert auto.check("run_python", net, "c5", "data_engineer").verdict is Verdict.CONTINUE
-    never_net = ApprovalGate(ApprovalPolicy(mode="never"), tmp_path).check("run_python", net, "c6", "researcher")
+    assert auto.check("run_python", net, "c5", "data_engineer", gate=RUNS_CODE).verdict is Verdict.CONTINUE
+    never_net = ApprovalGate(ApprovalPolicy(mode="never"), tmp_path).check("run_python", net, "c6", "researcher",
+                                                                          gate=RUNS_CODE)
     assert never_net.verdict is Verdict.CORRECT
     assert not approvals_dir(tmp_path).exists()  # auto and never never ask
     with pytest.raises(ApprovalError, match="mode must be one of"):
@@ -119,6 +128,7 @@ def test_approval_from_a_second_process_reaches_the_paused_loop(tmp_path, verdic
     """Paused, answered by `intern approve` in another process, resumed with the answer (as the graph's
     interrupt returns it: the supervisor reads it from the run directory, the driver hands it over)."""
     tools = Toolbox(launch_training=lambda a: "checkpoint at ckpt/final")
+    tools.gates["launch_training"] = TRAINS
     script = [reply(tool_calls=[call("launch_training", TRAIN)]), finish({"checkpoint": "ckpt/final"})]
     with LLMServer(script) as server:
         paused = run_trainer(server, tmp_path, tools)
@@ -145,6 +155,7 @@ def test_approval_from_a_second_process_reaches_the_paused_loop(tmp_path, verdic
 
 def test_a_paused_loop_stays_paused_until_it_is_given_the_answer(tmp_path):
     tools = Toolbox(launch_training=lambda a: "checkpoint at ckpt/final")
+    tools.gates["launch_training"] = TRAINS
     script = [reply(tool_calls=[call("launch_training", TRAIN)]), finish({"checkpoint": "ckpt/final"})]
     with LLMServer(script) as server:
         paused = run_trainer(server, tmp_path, tools)

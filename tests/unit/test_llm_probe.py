@@ -135,6 +135,7 @@ def test_a_model_that_cannot_act_hands_every_role_to_the_playbook_or_fails_the_r
             _settle(tmp_path / "none", server, "brain.fallback=none")
 
 
+@pytest.mark.heavy  # a whole run in this process (it fails at its first LLM call)
 def test_a_run_whose_llm_server_cannot_answer_fails_before_any_work(tmp_path):
     """The probe is the run's first LLM call: a wrong model name fails the run at once, in the server's
     words (FastAPI's `detail`, as `transformers serve` sends it), with no role started."""

@@ -40,7 +40,7 @@ def _plan() -> dict:
 
 def _write_events(run_dir: Path, run_id: str, final: bool = True) -> None:
     log = EventLog(run_dir / "events.jsonl", run_id=run_id)
-    log.emit("supervisor", "plan", started_at=log.emit("supervisor", "run_start")["ts"] - 40, plan=_plan())
+    log.emit("supervisor", "plan", started_at=log.emit("supervisor", "base_fingerprint")["ts"] - 40, plan=_plan())
     log.emit("evaluator", "test_eval", which="baseline", score=0.25, n=128)
     for it, hyps in HYPOTHESES.items():
         log.emit("researcher", "hypotheses", iteration=it, hypotheses=hyps)

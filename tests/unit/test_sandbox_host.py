@@ -91,6 +91,7 @@ def _nobody_can_run_intern(python: Path, pythonpath: str) -> bool:
 
 @pytest.mark.skipif(os.geteuid() != 0 or not SYSTEM_PYTHON.exists(),
                     reason="needs root (to become an ordinary user) and a system Python")
+@pytest.mark.heavy  # the whole attack suite again, the host run as another user (~17 s)
 def test_the_host_holds_as_an_ordinary_user() -> None:
     """nobody runs the sandbox itself (bwrap in a user namespace, and the process mode), audit on and off. The
     system Python stands in for the user's, with this checkout and its packages on PYTHONPATH."""

@@ -80,6 +80,7 @@ def _state(step: int):
     return TrainerState(global_step=step, max_steps=5, is_world_process_zero=True)
 
 
+@pytest.mark.heavy
 def test_sft_run_logs_to_an_offline_wandb_run_that_the_run_dir_points_at(dataset, tiny_model, tmp_path,
                                                                          no_wandb_account):
     run_dir = tmp_path / "runs" / "r-test"
@@ -158,6 +159,7 @@ def test_runs_in_threads_of_one_process_stay_apart(tmp_path):
     assert read_tracking_record(specs[0])["run_id"] != read_tracking_record(specs[1])["run_id"]
 
 
+@pytest.mark.heavy
 def test_a_broken_tracker_does_not_stop_training(dataset, tiny_model, tmp_path, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the tracking directory should be")

@@ -36,6 +36,7 @@ def test_deadline_is_not_part_of_what_a_job_trains(tmp_path):
     assert job_key(job) == job_key(_job(tmp_path, "/d.parquet", deadline=123.0))
 
 
+@pytest.mark.heavy
 def test_a_deadline_stops_the_stage_with_an_exported_model(tmp_path, data):
     result = run_sft(_job(tmp_path, data[0], max_steps=10_000, deadline=time.time() + 8))
     assert result.stopped == "wall_clock" and 1 <= result.steps < 10_000
@@ -46,6 +47,7 @@ def test_a_deadline_stops_the_stage_with_an_exported_model(tmp_path, data):
     assert (trainer_dir(_job(tmp_path, data[0], max_steps=10_000)) / f"checkpoint-{result.steps}").is_dir()
 
 
+@pytest.mark.heavy
 def test_continuation_resumes_the_pre_decay_checkpoint_on_fresh_rows(tmp_path, data):
     first = _job(tmp_path / "b0", data[0], max_steps=6, lr_scheduler="warmup_stable_decay", decay_steps=2,
                  keep_step=4, learning_rate=1e-3)
@@ -79,6 +81,7 @@ def test_continuation_resumes_the_pre_decay_checkpoint_on_fresh_rows(tmp_path, d
     assert not torch.equal(kept_w[name], base_w[name])
 
 
+@pytest.mark.heavy
 def test_continuing_from_a_missing_checkpoint_says_so(tmp_path, data):
     from intern.errors import TrainingError
 
@@ -87,6 +90,7 @@ def test_continuing_from_a_missing_checkpoint_says_so(tmp_path, data):
         run_sft(job)
 
 
+@pytest.mark.heavy
 def test_a_deadline_shortens_a_stable_decay_schedule_so_it_still_anneals(tmp_path, data):
     """The stage cannot reach max_steps in time: its decay moves forward, so the exported model is annealed."""
     job = _job(tmp_path, data[0], max_steps=2000, lr_scheduler="warmup_stable_decay", decay_steps=400,

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import JsonOpt, write_json
+from intern.bench.common import JsonOpt, write_json
 
 __all__ = ["eval_bench", "final_token_share", "matmul_peak"]
 

@@ -15,25 +15,25 @@
   Ray Train (one worker with the same CPUs), read from the same per-step events after a
   warm-up; prints the Ray Train / plain ratio (mean and median step) and the share of the
   CPUs the training process and Ray's own processes used over the timed steps
-  (:mod:`intern.bench_cpu`).
+  (:mod:`intern.bench.cpu`).
 - ``eval``: items/s and tokens/s of the evaluation engines (the padded fp32 reference, the rows
   engine in fp32 and bf16) on the same items, their agreement with the reference, the share of
-  tokens generated after the answer was final, and the machine's limit (:mod:`intern.bench_eval`).
+  tokens generated after the answer was final, and the machine's limit (:mod:`intern.bench.eval`).
 - ``gpu``: tokens/s and MFU of the SFT and GRPO recipes (no Ray) on random-weight
   Llama/Qwen-shaped models under DeepSpeed ZeRO-2 and ZeRO-3 (``--deepspeed none,...`` adds the
-  plain trainer) (:mod:`intern.bench_gpu`); each configuration runs in a fresh process, all of
+  plain trainer) (:mod:`intern.bench.gpu`); each configuration runs in a fresh process, all of
   them within ``--max-minutes``; what the machine lacks is listed before anything starts.
   ``--dry-run`` runs tiny shapes for 2 steps on the CPU, in this process.
 - ``outcome``: intern vs a plain hand-written TRL SFT script with the same wall budget, scored
-  on the same test items; the difference and its paired stderr (:mod:`intern.bench_outcome`).
+  on the same test items; the difference and its paired stderr (:mod:`intern.bench.outcome`).
 - ``zero``: s/step of DDP, ZeRO-2 and ZeRO-3 on CPU workers through Ray Train (the multi-GPU path checked
-  without a GPU, not a speed claim) and what a killed worker costs (:mod:`intern.bench_zero`).
+  without a GPU, not a speed claim) and what a killed worker costs (:mod:`intern.bench.zero`).
 - ``grpo``: two intern runs with the same budget, ``train.method=sft`` and ``sft_grpo``, scored on
-  the same test items, with the GRPO stage's signal, s/step and probe reward (:mod:`intern.bench_grpo`).
+  the same test items, with the GRPO stage's signal, s/step and probe reward (:mod:`intern.bench.grpo`).
 - ``brain``: two intern runs with the same budget, an LLM brain and the playbook, scored on the same
-  test items, with what the LLM did (probe, share, calls, fallbacks, corrections) (:mod:`intern.bench_brain`).
+  test items, with what the LLM did (probe, share, calls, fallbacks, corrections) (:mod:`intern.bench.brain`).
 - ``lineage``: the integrity gate's weight statistic on honest fine-tunes of the base model and on
-  models that do not descend from it, and what one check costs (:mod:`intern.bench_lineage`).
+  models that do not descend from it, and what one check costs (:mod:`intern.bench.lineage`).
 
 Every command prints a table and, with ``--json-output-file``, writes its numbers.
 ``bench_app`` is the typer sub-app that ``intern.cli`` mounts as ``intern bench``.
@@ -53,7 +53,8 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import (
+from intern import event_names as ev
+from intern.bench.common import (
     JsonOpt,
     WorkOpt,
     steady_seconds_per_step,
@@ -62,8 +63,8 @@ from intern.bench_common import (
     work_dir_or_temp,
     write_json,
 )
-from intern.bench_data import gsm8k_data
-from intern.bench_eval import eval_bench
+from intern.bench.data import gsm8k_data
+from intern.bench.eval import eval_bench
 
 __all__ = ["bench_app", "steady_seconds_per_step", "step_seconds"]
 
@@ -92,7 +93,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
     import ray
     import torch
 
-    from intern.bench_cpu import CpuSampler
+    from intern.bench.cpu import CpuSampler
     from intern.config import TrainScaling
     from intern.data.build import build_sft_dataset
     from intern.evals import get_benchmark
@@ -140,7 +141,7 @@ def train(model: str = "bundled:smollm2-135m-instruct", steps: int = 30,
         finally:
             sampler.stop()
         logged = read_events(events.path)
-        worker_pid = next(e["pid"] for e in logged if e.get("event") == "train_worker")
+        worker_pid = next(e["pid"] for e in logged if e.get("event") == ev.TRAIN_WORKER)
         runs = [("plain", os.getpid()), ("ray", worker_pid)] + ([("plain_after", os.getpid())] if plain_after else [])
         rates, medians, cpu, times = {}, {}, {}, {}
         for branch, pid in runs:
@@ -183,7 +184,7 @@ def _csv(value: str) -> list[str]:
 
 
 def _run_isolated(spec, model_dir: Path, data: dict[str, str], work: Path, timeout: float) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "intern.bench_gpu", json.dumps(asdict(spec)), str(model_dir),
+    argv = [sys.executable, "-m", "intern.bench.gpu", json.dumps(asdict(spec)), str(model_dir),
             json.dumps(data), str(work)]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -200,7 +201,7 @@ def _run_isolated(spec, model_dir: Path, data: dict[str, str], work: Path, timeo
 
 
 @bench_app.command("gpu")
-def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (intern.bench_gpu.SHAPES)")]
+def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (intern.bench.gpu.SHAPES)")]
         = "qwen2.5-0.5b,llama-1.7b",
         recipes: str = "sft,grpo",
         deepspeed: Annotated[str, typer.Option(help="none, zero2 and/or zero3, comma-separated")] = "zero2,zero3",
@@ -217,7 +218,7 @@ def gpu(models: Annotated[str, typer.Option(help="shapes, comma-separated (inter
     """Tokens/s and MFU of the SFT and GRPO recipes (no Ray) under ZeRO-2 and ZeRO-3 (and without ZeRO)."""
     import torch
 
-    from intern.bench_gpu import (
+    from intern.bench.gpu import (
         SHAPES,
         STAGES,
         RunSpec,
@@ -297,12 +298,12 @@ def _format_row(row: dict[str, Any]) -> str:
 
 
 def _mount_others() -> None:
-    from intern.bench_brain import brain
-    from intern.bench_gate import gate
-    from intern.bench_grpo import grpo
-    from intern.bench_lineage import lineage
-    from intern.bench_outcome import outcome  # it imports this module's helpers
-    from intern.bench_zero import zero
+    from intern.bench.brain import brain
+    from intern.bench.gate import gate
+    from intern.bench.grpo import grpo
+    from intern.bench.lineage import lineage
+    from intern.bench.outcome import outcome  # it imports this module's helpers
+    from intern.bench.zero import zero
 
     bench_app.command("outcome")(outcome)
     bench_app.command("zero")(zero)

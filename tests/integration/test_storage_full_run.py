@@ -1,7 +1,7 @@
 """A full disk while a run saves a checkpoint: the stage fails saying where and how much, the previous
 checkpoint stays usable, and `intern resume` continues from it once space is freed.
 
-    pytest -m integration tests/integration/test_storage_full.py
+    pytest -m integration tests/integration/test_storage_full_run.py
 
 The run directory is on a real 400 MB tmpfs (``tests/tmpfs.py``; root only, else skipped); once the
 first checkpoint (step 5) is saved, a filler file leaves 20 MB, less than a checkpoint of the tiny

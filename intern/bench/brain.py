@@ -28,7 +28,8 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import work_dir_or_temp, write_json
+from intern import event_names as ev
+from intern.bench.common import work_dir_or_temp, write_json
 from intern.config import EvalConfig
 
 __all__ = ["brain", "brain_record"]
@@ -43,29 +44,29 @@ def brain_record(run_dir: str | Path) -> dict[str, Any]:
     def of(kind: str) -> list[dict[str, Any]]:
         return [e for e in events if e.get("event") == kind]
 
-    probe = (of("brain_probe") or [{}])[-1]
-    calls = [e for e in of("llm_usage") if e.get("role") != "supervisor"]
-    falls = of("brain_fallback")
+    probe = (of(ev.BRAIN_PROBE) or [{}])[-1]
+    calls = [e for e in of(ev.LLM_USAGE) if e.get("role") != "supervisor"]
+    falls = of(ev.BRAIN_FALLBACK)
     by_llm, asked = 0, {}  # role steps the LLM finished itself: its loop (agent_start llm=true) ended finished
     for e in events:
         key = (e.get("role"), e.get("branch"))
-        if e.get("event") == "agent_start":
+        if e.get("event") == ev.AGENT_START:
             asked[key] = bool(e.get("llm"))
-        elif e.get("event") == "agent_end" and e.get("stopped_reason") == "finished":
+        elif e.get("event") == ev.AGENT_END and e.get("stopped_reason") == "finished":
             by_llm += asked.get(key, False)
     return {"verdict": probe.get("verdict"), "why": probe.get("why"), "probe_s": probe.get("seconds"),
             "seconds_per_call": probe.get("seconds_per_call"),
-            "share_s": (of("brain_share_sized") or [{}])[0].get("seconds"),
-            "used_s": (of("brain_share_used") or [{}])[-1].get("used_s"),
+            "share_s": (of(ev.BRAIN_SHARE_SIZED) or [{}])[0].get("seconds"),
+            "used_s": (of(ev.BRAIN_SHARE_USED) or [{}])[-1].get("used_s"),
             "llm_calls": len(calls), "llm_seconds": round(sum(float(e.get("seconds") or 0) for e in calls), 1),
             "llm_tokens": sum(int(e.get("total_tokens") or 0) for e in calls),
             "steps_by_llm": by_llm,
             "fallbacks": [{"role": f.get("role"), "branch": f.get("branch"), "reason": f.get("reason")}
                           for f in falls],
             "corrections": dict(Counter(e["event"] for e in events
-                                        if e.get("event") in ("tool_error", "result_rejected"))
-                                + Counter("tool_failed" for e in of("tool_call") if e.get("ok") is False)),
-            "hypotheses": [h.get("title") for e in of("hypotheses") for h in e.get("hypotheses") or []]}
+                                        if e.get("event") in (ev.TOOL_ERROR, ev.RESULT_REJECTED))
+                                + Counter("tool_failed" for e in of(ev.TOOL_CALL) if e.get("ok") is False)),
+            "hypotheses": [h.get("title") for e in of(ev.HYPOTHESES) for h in e.get("hypotheses") or []]}
 
 
 def brain(benchmark: Annotated[str, typer.Option(help="the benchmark both runs train for")] = "wordproblems",
@@ -80,7 +81,7 @@ def brain(benchmark: Annotated[str, typer.Option(help="the benchmark both runs t
           json_output_file: Annotated[Path | None, typer.Option(help="also write everything to this JSON file")]
           = None) -> None:
     """An LLM brain vs the offline playbook: two intern runs with the same budget, scored on the same test items."""
-    from intern.bench_outcome import check_same_items, intern_side, paired_difference, side_row
+    from intern.bench.outcome import check_same_items, intern_side, paired_difference, side_row
 
     sets = list(set_ or [])
     kinds = [s.split("=", 1)[1].strip() for s in sets if s.split("=", 1)[0].strip() == "brain.kind"]

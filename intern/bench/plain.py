@@ -1,6 +1,6 @@
 """The plain side of ``intern bench outcome``: what a practitioner writes by hand, in its own process.
 
-    python -m intern.bench_plain plain --benchmark wordproblems --budget 900 --out W/plain [--model tiny:llama]
+    python -m intern.bench.plain plain --benchmark wordproblems --budget 900 --out W/plain [--model tiny:llama]
 
 ``AutoModelForCausalLM`` / ``AutoTokenizer`` of the base model, a ``datasets.Dataset`` of TRL
 prompt-completion rows from the benchmark's training data (the benchmark's own
@@ -287,8 +287,8 @@ def run_plain(benchmark: str, budget: float, out: str | Path, *, model: str = Ru
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m intern.bench_plain plain ...``: the plain script, in its own process."""
-    parser = argparse.ArgumentParser(prog="python -m intern.bench_plain")
+    """``python -m intern.bench.plain plain ...``: the plain script, in its own process."""
+    parser = argparse.ArgumentParser(prog="python -m intern.bench.plain")
     commands = parser.add_subparsers(dest="command", required=True)
     plain = commands.add_parser("plain", help="train and score the plain TRL SFT baseline within a wall budget")
     plain.add_argument("--benchmark", default="wordproblems")

@@ -8,7 +8,7 @@
 script in the same time?". Each pair runs two processes one after the other, each with the
 whole ``--budget`` of wall seconds:
 
-- **plain** (:mod:`intern.bench_plain`, a fresh process with no Ray): what a competent
+- **plain** (:mod:`intern.bench.plain`, a fresh process with no Ray): what a competent
   practitioner writes by hand: TRL's ``SFTTrainer`` on the benchmark's standard worked
   targets, bf16 autocast where its own timing shows it faster, the budget measured and
   planned, its own test evaluation with transformers' ``generate``.
@@ -41,8 +41,9 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import work_dir_or_temp, write_json
-from intern.bench_plain import TRAIN_SEED, benchmark_of
+from intern import event_names as ev
+from intern.bench.common import work_dir_or_temp, write_json
+from intern.bench.plain import TRAIN_SEED, benchmark_of
 from intern.config import EvalConfig, RunConfig
 from intern.errors import BenchmarkError
 
@@ -111,7 +112,7 @@ def read_intern_run(run_dir: str | Path) -> dict[str, Any]:
     results = json.loads(results_path.read_text())
     final = results.get("final") or {}
     event = next((e for e in reversed(read_events(run_dir / "events.jsonl"))
-                  if e.get("event") == "test_eval" and e.get("which") == "final"), {})
+                  if e.get("event") == ev.TEST_EVAL and e.get("which") == "final"), {})
     branches = results.get("branches") or []
     trained = {b["id"]: (b.get("training") or {}).get("steps") or 0 for b in branches}
     record = {"side": "intern", "run_dir": str(run_dir), "status": results.get("status"),
@@ -122,7 +123,7 @@ def read_intern_run(run_dir: str | Path) -> dict[str, Any]:
               "run_wall_seconds": results.get("wall_seconds"), "error": results.get("error"),
               "budget": {k: (results.get("budget") or {}).get(k) for k in ("used_s", "used_fraction", "phases")},
               "test_eval_seconds": sum(float(e.get("seconds") or 0) for e in read_events(run_dir / "events.jsonl")
-                                       if e.get("event") == "test_eval" and not e.get("cached_from"))}
+                                       if e.get("event") == ev.TEST_EVAL and not e.get("cached_from"))}
     if not final:
         record["error"] = record["error"] or f"the run ended {results.get('status')} without a final test score"
     elif record["item_scores"] is None:
@@ -184,7 +185,7 @@ def _plain_side(benchmark: str, budget: float, work: Path, model: str, test_n: i
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     started = time.time()
-    argv = [sys.executable, "-m", "intern.bench_plain", "plain", "--benchmark", benchmark,
+    argv = [sys.executable, "-m", "intern.bench.plain", "plain", "--benchmark", benchmark,
             "--budget", str(budget), "--out", str(out), "--model", model, "--test-n", str(test_n),
             "--started-at", repr(started), "--seed", str(seed)]
     argv += ["--data-path", str(data_path)] if data_path is not None else []

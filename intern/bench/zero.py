@@ -25,7 +25,8 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import JsonOpt, WorkOpt, steady_seconds_per_step, work_dir_or_temp, write_json
+from intern import event_names as ev
+from intern.bench.common import JsonOpt, WorkOpt, steady_seconds_per_step, work_dir_or_temp, write_json
 
 __all__ = ["zero"]
 
@@ -101,8 +102,8 @@ def zero(model: str = "tiny:llama",
             if kill_at:
                 run = threading.Thread(target=fit, args=("killed", kill_stage))
                 run.start()
-                worker = _await(events.path, lambda e: _of("killed", e, "train_worker"), run)
-                _await(events.path, lambda e: _of("killed", e, "train_step") and e["step"] >= kill_at, run)
+                worker = _await(events.path, lambda e: _of("killed", e, ev.TRAIN_WORKER), run)
+                _await(events.path, lambda e: _of("killed", e, ev.TRAIN_STEP) and e["step"] >= kill_at, run)
                 os.kill(worker["pid"], signal.SIGKILL)
                 killed_ts = time.time()
                 run.join()
@@ -122,9 +123,9 @@ def zero(model: str = "tiny:llama",
             drift = "-" if row["max_rel_diff_from_ddp"] is None else f"{row['max_rel_diff_from_ddp']:.1e}"
             typer.echo(f"{stage:<8}{row['s_per_step']:>9.3f}{row['wall_s']:>9.1f}{row['last_loss']:>11.4f}{drift:>10}")
         if kill_at and "killed" in walls:
-            resumed = next(e for e in logged if _of("killed", e, "train_resume"))
-            killed_step = max(e["step"] for e in logged if _of("killed", e, "train_step") and e["ts"] <= killed_ts)
-            back = next(e for e in logged if _of("killed", e, "train_step") and e["ts"] > resumed["ts"])
+            resumed = next(e for e in logged if _of("killed", e, ev.TRAIN_RESUME))
+            killed_step = max(e["step"] for e in logged if _of("killed", e, ev.TRAIN_STEP) and e["ts"] <= killed_ts)
+            back = next(e for e in logged if _of("killed", e, ev.TRAIN_STEP) and e["ts"] > resumed["ts"])
             result["kill"] = {"stage": kill_stage, "killed_after_step": killed_step,
                               "resumed_from_step": resumed["from_step"],
                               "steps_redone": killed_step - resumed["from_step"],

@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
+from intern import event_names as ev
+
 __all__ = ["JsonOpt", "WorkOpt", "steady_seconds_per_step", "step_marks", "step_seconds", "work_dir_or_temp",
            "write_json"]
 
@@ -49,7 +51,7 @@ def work_dir_or_temp(work_dir: Path | None, prefix: str) -> Iterator[Path]:
 def step_marks(events: list[dict], branch: str, warmup: int) -> list[tuple[int, float]]:
     """``(step, ts)`` of ``branch``'s ``train_step`` events from step ``warmup`` on (at least two)."""
     marks = sorted((e["step"], e["ts"]) for e in events
-                   if e.get("event") == "train_step" and e.get("branch") == branch
+                   if e.get("event") == ev.TRAIN_STEP and e.get("branch") == branch
                    and e["step"] >= warmup)
     if len(marks) < 2:
         raise ValueError(f"{branch}: fewer than 2 steps logged after warm-up step {warmup}")

@@ -13,7 +13,7 @@ Model FLOPs per token are ``6 N + 12 L H S`` for a training token (N: parameters
 matrix multiplies, lm_head included; L layers, H hidden size, S sequence length) and, for
 GRPO, ``2 N + 4 L H S`` more for generating it (prefill and decode), ignoring the KV cache.
 Gradient-checkpointing recomputation is not counted (it is not model FLOPs).
-Run as ``python -m intern.bench_gpu SPEC_JSON MODEL_DIR DATA_JSON`` it measures one
+Run as ``python -m intern.bench.gpu SPEC_JSON MODEL_DIR DATA_JSON`` it measures one
 configuration in a fresh process and prints its row as JSON on the last line.
 """
 
@@ -312,7 +312,7 @@ def run_spec(spec: RunSpec, model_dir: Path, data: dict[str, str], work_dir: Pat
 
 
 def main(argv: list[str]) -> None:
-    """``python -m intern.bench_gpu SPEC_JSON MODEL_DIR DATA_JSON WORK_DIR``: one row as JSON."""
+    """``python -m intern.bench.gpu SPEC_JSON MODEL_DIR DATA_JSON WORK_DIR``: one row as JSON."""
     spec = RunSpec(**json.loads(argv[0]))
     row = run_spec(spec, Path(argv[1]), json.loads(argv[2]), Path(argv[3]))
     print(json.dumps(row), flush=True)

@@ -19,7 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import work_dir_or_temp, write_json
+from intern import event_names as ev
+from intern.bench.common import work_dir_or_temp, write_json
 from intern.config import EvalConfig
 
 __all__ = ["grpo", "grpo_stage"]
@@ -31,7 +32,7 @@ def grpo_stage(run_dir: str | Path) -> dict[str, Any] | None:
     """The GRPO stage of a run's final branch, as its ``grpo_rewards`` event recorded it (None: no stage ran)."""
     from intern.events import read_events
 
-    stages = [e for e in read_events(Path(run_dir) / "events.jsonl") if e.get("event") == "grpo_rewards"]
+    stages = [e for e in read_events(Path(run_dir) / "events.jsonl") if e.get("event") == ev.GRPO_REWARDS]
     if not stages:
         return None
     e = stages[-1]
@@ -57,7 +58,7 @@ def grpo(benchmark: Annotated[str, typer.Option(help="the benchmark both runs tr
          json_output_file: Annotated[Path | None, typer.Option(help="also write everything to this JSON file")]
          = None) -> None:
     """SFT -> GRPO vs SFT alone: two intern runs with the same budget, scored on the same test items."""
-    from intern.bench_outcome import check_same_items, intern_side, paired_difference, side_row
+    from intern.bench.outcome import check_same_items, intern_side, paired_difference, side_row
 
     sets = [*(set_ or []), "branches=1"]
     if any(s.split("=", 1)[0].strip() == "train.method" for s in set_ or []):

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from intern.bench_common import JsonOpt, WorkOpt, work_dir_or_temp, write_json
+from intern.bench.common import JsonOpt, WorkOpt, work_dir_or_temp, write_json
 
 __all__ = ["lineage"]
 
