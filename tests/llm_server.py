@@ -73,6 +73,9 @@ class LLMServer:
             (None).
         capable: outside the script, whether the model answers the probe's tasks rightly (a model that can
             act) or in prose only (one that cannot).
+        probe_seconds: how long each probe answer takes, as a real model's would (the run sizes the LLM's
+            share of its wall clock from it; a scripted answer in milliseconds leaves a share of seconds,
+            which a test that holds a role's request at a point would spend).
 
     Attributes:
         requests: every request received: ``{"path", "headers" (lower-cased names), "body"}``
@@ -81,8 +84,9 @@ class LLMServer:
     """
 
     def __init__(self, script: list[Step | Responder] | Responder, native_tools: bool | None = True,
-                 capable: bool = True, port: int = 0):
+                 capable: bool = True, port: int = 0, probe_seconds: float = 0.0):
         self._script = script
+        self.probe_seconds = probe_seconds
         self.native_tools = native_tools
         self.capable = capable
         self.probes: list[dict[str, Any]] = []
@@ -202,6 +206,8 @@ def _handler_for(server: LLMServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 return
             step = server.probe_step(body) if probe else server.next_step(body)
+            if probe and server.probe_seconds:
+                time.sleep(server.probe_seconds)
             while step["kind"] == "slow":
                 time.sleep(step["seconds"])
                 step = step["then"]

@@ -157,7 +157,7 @@ def _run_and_approve(c: Cluster, client_block: list[str], my_yaml: Path, out: Pa
     done = client(submit, c)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cluster profile local: clusters/profiles/local.yaml" in done.stderr  # tiny.yaml names no profile
-    run_id, job_id = re.search(r"submitted run (\S+) as Ray Job (\S+)", done.stdout).groups()
+    run_id, job_id = re.search(r"submitted intern run (\S+) as Ray Job (\S+)", done.stdout).groups()  # the banner
     [approve] = adapt([approve_line], {"8265": port, "<run-id>": run_id}, [])
     [status] = adapt([status_line], {"8265": port, "<job-id>": job_id}, [])
     deadline = time.monotonic() + RUN_TIMEOUT_S

@@ -122,13 +122,15 @@ def _wait(what: str, reached, proc: subprocess.Popen, d: Driver) -> None:
 
 def test_a_worker_node_lost_in_data_building_training_and_evaluation(cluster: Cluster, tmp_path: Path) -> None:
     holds = Holds()
-    with LLMServer(responder(holds)) as llm, _driver(tmp_path, llm, holds, cluster) as d:
+    # answers at a real model's pace to the probe: the LLM's share of the run is sized from it, and the holds
+    # below (a request held while a node is lost) must not spend it
+    with LLMServer(responder(holds), probe_seconds=1.0) as llm, _driver(tmp_path, llm, holds, cluster) as d:
         run_dir = d.run_dir
         data_held, data_release = holds.arm("data engineer")
-        eval_held, eval_release = holds.arm("evaluator")
         proc, tag = d.run()
 
         _wait("data building", data_held.is_set, proc, d)
+        eval_held, eval_release = holds.arm("evaluator")  # the branch's (the baseline's was before the data)
         cluster.lose(cluster.hosting(f"{d.run_id}/data_engineer/i1-b0"))
         data_release.set()
 
