@@ -328,6 +328,12 @@ def read_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError("--config", f"{p} must hold a mapping of keys, not {type(loaded).__name__}")
         data = loaded
     for item in overrides or []:
+        if item.split("=", 1)[0].strip().startswith("cluster.") and not isinstance(data.get("cluster"), dict):
+            # `--set cluster.x=...` edits the named profile (local by default): without its file as the base, the
+            # profile would be replaced by defaults holding x alone (its roles' resources, its address lost)
+            errors: list[ConfigError] = []
+            data["cluster"] = _load_profile(data.get("cluster", "local"), errors)
+            raise_first(errors)
         _apply_override(data, item)
     return parse_config(data)
 
@@ -544,12 +550,19 @@ _OTHER_FILES = {"cluster_name": "a `ray up` cluster config", "available_node_typ
 def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
     if isinstance(cfg.cluster, ClusterProfile):
         return
+    data = _load_profile(cfg.cluster, errors)
+    if data is not None:
+        cfg.cluster = _build(ClusterProfile, data, "cluster.", errors)
+
+
+def _load_profile(ref: str, errors: list[ConfigError]) -> dict[str, Any] | None:
+    """The mapping of the cluster profile ``ref`` (a name or a path), with its ``name`` and ``source``."""
     how = (f"use a profile name ({', '.join(profile_names())}: clusters/profiles/<name>.yaml) or the path of a "
            f"profile YAML")
-    path = resolve_cluster_profile(cfg.cluster)
+    path = resolve_cluster_profile(ref)
     if path is None:
-        errors.append(ConfigError("cluster", f"no cluster profile {cfg.cluster!r}; {how}"))
-        return
+        errors.append(ConfigError("cluster", f"no cluster profile {ref!r}; {how}"))
+        return None
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -558,19 +571,17 @@ def _resolve_cluster(cfg: RunConfig, errors: list[ConfigError]) -> None:
                                       f"a cluster profile; {how}"))
         else:
             errors.append(ConfigError("cluster", f"{path} is not valid YAML: {str(e).splitlines()[0]}"))
-        return
+        return None
     other = next((what for key, what in _OTHER_FILES.items() if isinstance(data, dict) and key in data), None)
     if other:
         errors.append(ConfigError("cluster", f"{path} is {other}, not an intern cluster profile; {how}"))
-        return
-    if isinstance(data, dict):
-        if "source" in data:
-            errors.append(ConfigError("cluster.source", f"intern sets it when it loads a profile; remove it from "
-                                      f"{path}"))
-        data.setdefault("name", path.stem)
-        if path.parent.resolve() == PROFILES_DIR.resolve() and data["name"] != path.stem:
-            errors.append(ConfigError("cluster.name", f"{path} says name: {data['name']}; a profile in "
-                                      f"clusters/profiles/ is named by its file: make them the same"))
-    cfg.cluster = _build(ClusterProfile, data, "cluster.", errors)
-    if isinstance(cfg.cluster, ClusterProfile):
-        cfg.cluster.source = str(path.resolve())
+        return None
+    if not isinstance(data, dict):
+        return data  # _build says what is wrong with it
+    if "source" in data:
+        errors.append(ConfigError("cluster.source", f"intern sets it when it loads a profile; remove it from {path}"))
+    data.setdefault("name", path.stem)
+    if path.parent.resolve() == PROFILES_DIR.resolve() and data["name"] != path.stem:
+        errors.append(ConfigError("cluster.name", f"{path} says name: {data['name']}; a profile in "
+                                  f"clusters/profiles/ is named by its file: make them the same"))
+    return {**data, "source": str(path.resolve())}

@@ -42,6 +42,21 @@ def test_yaml_file_then_overrides(tmp_path):
     assert cfg.branches == 4 and cfg.train.max_steps == 9
 
 
+def test_a_cluster_override_edits_the_named_profile_not_replaces_it():
+    """`--set cluster.roles.data_engineer.num_cpus=1` changes that role: the profile's other roles, its train
+    settings and its source stay (it once replaced the profile by defaults, so the evaluator lost its CPU)."""
+    local = load_config()
+    cfg = load_config(None, ["cluster.roles.data_engineer.num_cpus=1"])
+    assert cfg.cluster.roles["data_engineer"].num_cpus == 1
+    assert cfg.cluster.roles["evaluator"] == local.cluster.roles["evaluator"]
+    assert cfg.cluster.train == local.cluster.train and cfg.cluster.source == local.cluster.source
+    h100 = load_config(None, ["cluster=h100", "cluster.num_cpus=4"])
+    assert h100.cluster.name == "h100" and h100.cluster.num_cpus == 4
+    assert h100.cluster.train.use_gpu == load_config(None, ["cluster=h100"]).cluster.train.use_gpu
+    with pytest.raises(ConfigError, match="no cluster profile 'nope'"):
+        load_config(None, ["cluster=nope", "cluster.num_cpus=2"])
+
+
 @pytest.mark.parametrize("path", sorted(PROFILES_DIR.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_cluster_profile_loads(path):
     cfg = load_config(None, [f"cluster={path}"])
