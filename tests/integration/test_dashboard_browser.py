@@ -222,6 +222,15 @@ def test_the_actors_view_shows_every_role_by_name(live_run: LiveRun, dashboard: 
     print(browser.screenshot(live_run.shots / "2-actors.png"))
 
 
+def _json_document(text: str) -> dict | None:
+    """The JSON object a page shows, or None while it is still arriving (or is not one)."""
+    try:
+        found = json.loads(text[text.index("{"):])
+    except ValueError:  # no "{" yet, or a document cut short
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def _names(text: str, run_id: str) -> set[str]:
     """The run's actor names the page shows (a long name wraps on screen, not in ``innerText``)."""
     return set(re.findall(rf"{re.escape(run_id)}/[a-z_]+/[\w-]+", text))
@@ -231,8 +240,10 @@ def test_the_ray_train_runs_are_named_after_the_run_and_branch(live_run: LiveRun
                                                                 dashboard: tuple[Chromium, str]) -> None:
     browser, url = dashboard
     browser.open(f"{url}/api/train/v2/runs/v1")
-    text = browser.wait_for(lambda t: '"train_runs"' in t, "the Ray Train runs", PAGE_TIMEOUT_S)
-    runs = {r["name"]: r["status"] for r in json.loads(text[text.index("{"):])["train_runs"]}
+    # Chromium renders a large response as it arrives: wait for the whole document, not its first bytes
+    text = browser.wait_for(lambda t: _json_document(t) is not None and "train_runs" in _json_document(t),
+                            "the Ray Train runs", PAGE_TIMEOUT_S)
+    runs = {r["name"]: r["status"] for r in _json_document(text)["train_runs"]}
     for branch in live_run.branches:
         ours = [n for n in runs if n.startswith(f"{live_run.run_id}-{branch}-sft-")]
         assert ours and runs[ours[0]] == "RUNNING", runs
