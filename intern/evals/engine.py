@@ -22,6 +22,7 @@ token as transformers does, so in the same precision the completions are the ref
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,26 @@ class DecodeStats:
     ids: list[list[int]] = field(default_factory=list)  # each item's new token ids (its stop token included)
     steps: int = 0  # forward passes (prefills included)
     row_steps: int = 0  # sum over forward passes of the rows in the batch: the work done
+    prefills: int = 0  # batches started (their first forward pass reads the whole prompt)
+    prefill_s: float = 0.0  # seconds those first passes took
+    # least-squares sums of each later pass's seconds against its rows (count, Σrows, Σrows², Σs, Σrows·s)
+    timed: list[float] = field(default_factory=lambda: [0.0] * 5)
+
+    def cost_model(self) -> dict[str, float] | None:
+        """What a pass costs, fitted on this decode's own passes: ``step_s + rows x row_s`` seconds per decode
+        pass, ``prefill_s`` per batch. A shrinking batch is cheaper per pass but not per row: the fixed part
+        (weights read, Python) is paid by every pass however few rows are left, so one straggler decoding to
+        the budget costs the batch ``step_s`` per token. None: too few passes, or their rows never varied."""
+        n, sx, sxx, sy, sxy = self.timed
+        spread = n * sxx - sx * sx
+        if n < 8 or not self.prefills or spread <= 1e-9 * max(1.0, n * sxx):
+            return None
+        row_s = (n * sxy - sx * sy) / spread
+        step_s = (sy - row_s * sx) / n
+        if row_s < 0 or step_s < 0:  # noise on a near-constant pass time: all of it per pass, or all per row
+            row_s, step_s = (0.0, sy / n) if row_s < 0 else (sxy / sxx, 0.0)
+        return {"step_s": round(step_s, 6), "row_s": round(row_s, 7),
+                "prefill_s": round(self.prefill_s / self.prefills, 4), "passes": int(n)}
 
 
 def greedy_rows(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int, batch_size: int,
@@ -79,7 +100,8 @@ def greedy_rows(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens
             made: dict[int, list[int]] = {i: [] for i in rows}
             cache = preallocated_cache(width + max(0, budget))
             step_input, step_positions = ids, positions
-            for _ in range(max(0, budget)):
+            for step in range(max(0, budget)):
+                began = time.perf_counter()
                 out = model(input_ids=step_input, attention_mask=mask, position_ids=step_positions, cache=cache,
                             use_cache=True, logits_to_keep=1)
                 stats.steps += 1
@@ -87,7 +109,8 @@ def greedy_rows(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens
                 nxt = out.logits[:, -1, :].argmax(-1)
                 ended = (torch.isin(nxt, stop_ids) if stop_ids is not None
                          else torch.zeros_like(nxt, dtype=torch.bool)).tolist()
-                tokens = nxt.tolist()
+                tokens = nxt.tolist()  # waits for the device: the pass is timed whole
+                _time_pass(stats, step, len(live), time.perf_counter() - began)
                 keep: list[int] = []
                 for r, i in enumerate(live):
                     stats.tokens[i] += 1
@@ -116,6 +139,19 @@ def greedy_rows(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens
                 texts[i] = tokenizer.decode(made[i], skip_special_tokens=True)
                 stats.ids[i] = made[i]
     return texts, stats
+
+
+def _time_pass(stats: DecodeStats, step: int, rows: int, seconds: float) -> None:
+    if step == 0:
+        stats.prefills += 1
+        stats.prefill_s += seconds
+        return
+    t = stats.timed
+    t[0] += 1
+    t[1] += rows
+    t[2] += rows * rows
+    t[3] += seconds
+    t[4] += rows * seconds
 
 
 def preallocated_cache(capacity: int):

@@ -61,10 +61,11 @@ class EvalResult:
     def cost(self) -> dict[str, Any]:
         """What this evaluation cost, as the budget plan reads it (``intern.planning.costs``): seconds of
         loading and of generation, tokens in all and per item, the most an item took, how many ran to the
-        budget, and the decode's row-steps (tokens x rows of every forward pass: the work)."""
+        budget, the decode's row-steps (tokens x rows of every forward pass: the work) and what a pass cost."""
         tokens = self.item_tokens
         return {**{k: self.generation.get(k) for k in ("engine", "precision", "load_s", "generate_s", "steps",
-                                                        "row_steps", "budget", "batch_size", "stopped")},
+                                                        "row_steps", "budget", "batch_size", "stopped",
+                                                        "pass_cost")},
                 "n": self.n, "tokens": sum(tokens), "mean_tokens": round(sum(tokens) / len(tokens), 2) if tokens else 0,
                 "max_tokens": max(tokens, default=0)}
 
@@ -229,7 +230,8 @@ ENGINES: tuple[str, ...] = ("rows", "padded")
 def generate_greedy(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                     batch_size: int = 32, engine: str = "rows", final=None) -> tuple[list[str], dict[str, Any]]:
     """Greedy completions in input order and what the decode did: ``{"engine", "tokens": [...], "stopped":
-    {"eos": n, "final": n, "budget": n}, "steps", "row_steps"}``.
+    {"eos": n, "final": n, "budget": n}, "steps", "row_steps", "pass_cost"}`` (``pass_cost``: what a decode
+    pass cost, fitted on this decode, :meth:`intern.evals.engine.DecodeStats.cost_model`).
 
     ``rows`` stops a row at its stop token, at the budget, or when ``final(text)`` says its answer can
     no longer change; ``padded`` is the reference (no ``final``: rows run to their stop token). The
@@ -258,7 +260,7 @@ def generate_greedy(model, tokenizer, conversations: list[list[dict]], max_new_t
                              stops=stops, final=final, context=context)
     counts = {k: stats.stopped.count(k) for k in ("eos", "final", "budget")}
     return out, {"engine": engine, "tokens": stats.tokens, "stopped": counts, "steps": stats.steps,
-                 "row_steps": stats.row_steps}
+                 "row_steps": stats.row_steps, "pass_cost": stats.cost_model()}
 
 
 BACKENDS: tuple[str, ...] = ("auto", "transformers", "vllm")

@@ -241,7 +241,10 @@ def make_plan(inputs: PlanInputs, costs: Costs) -> Plan:
            f"+ final evaluation and report {reserve:.0f} s + margin {margin:.0f} s",
            f"final evaluation: {inputs.test_n} items x {costs.expected_answer_tokens():.0f} tokens (a trained "
            f"model's answers: {costs.answer_tokens or costs.eval_tokens:.0f} tokens, "
-           f"{costs.straggler_share:.0%} to the budget) = {final_eval:.0f} s"
+           f"{costs.straggler_share:.0%} to the budget"
+           + (f"; a decode pass {1000 * costs.pass_step_s:.0f} ms + {1000 * (costs.pass_row_s or 0):.1f} ms a row, "
+              f"batches of {costs.eval_batch_size or inputs.test_n} run to their longest answer"
+              if costs.pass_step_s is not None else "") + f") = {final_eval:.0f} s"
            + (f"; the base model's test evaluation, still to run: {baseline:.0f} s" if baseline else "")]
     c = costs.figures.get("concurrency_probe") or {}
     if "skipped" in c:

@@ -59,6 +59,9 @@ PROBE_VERSION = 4
 SHRINKING_BATCH_FACTOR = 1.5
 #: Share of a trained model's answers assumed to run to the budget (a loop) until evaluations measured it.
 STRAGGLER_SHARE = 0.05
+#: A batch decodes until its longest answer ends: the longest of a batch over the mean answer (measured 1.36 for
+#: 128 GSM8K-format answers of a trained SmolLM2-135M, 2026-12-08; docs/benchmarks.md).
+LONGEST_ANSWER_FACTOR = 1.5
 #: GRPO samples a few completions per step at temperature 1: measured 12.9 s/step on the 2-core VM where
 #: greedy evaluation's per-token rate predicted 10.2 (batch 8 x 48 tokens, docs/benchmarks.md).
 GRPO_SAMPLING_FACTOR = 1.3
@@ -103,6 +106,10 @@ class Costs:
             measured yet; ``token_s x SHRINKING_BATCH_FACTOR`` until then).
         answer_tokens: new tokens per item a trained model's answer takes (mean; measured by evaluations).
         straggler_share: share of a trained model's answers that run to the budget.
+        pass_step_s, pass_row_s, prefill_s: what a decode pass costs, fitted on the run's own evaluations
+            (``pass_step_s + rows x pass_row_s``; ``prefill_s`` per batch): a batch pays ``pass_step_s`` for
+            every token of its longest row however few rows are left (None: no evaluation fitted it yet).
+        eval_batch_size: rows an evaluation decodes together (None: not measured yet).
         eval_precision: the precision evaluation generates in (``intern.evals.precision``).
         source: ``measured``, ``cache`` (with where/when in ``figures``) or ``run`` (updated from this run).
         figures: the raw measurements behind each number (shown in the plan and the report).
@@ -122,6 +129,10 @@ class Costs:
     trained_token_s: float | None = None
     answer_tokens: float | None = None
     straggler_share: float = STRAGGLER_SHARE
+    pass_step_s: float | None = None
+    pass_row_s: float | None = None
+    prefill_s: float | None = None
+    eval_batch_size: int | None = None
     eval_precision: str = "float32"
     source: str = "measured"
     figures: dict[str, Any] = field(default_factory=dict)
@@ -142,10 +153,34 @@ class Costs:
         budget included); a base model's (``trained=False``) run to the budget."""
         if not trained:
             return self.eval_overhead_s + n * self.eval_item_s
+        if self.pass_step_s is not None and self.pass_row_s is not None:
+            return self.eval_overhead_s + self.batched_decode_s(n, tokens_per_item)
         per_token = self.trained_token_s or (self.token_s or self.eval_item_s / max(1, self.eval_tokens)) \
             * SHRINKING_BATCH_FACTOR
         tokens = tokens_per_item if tokens_per_item is not None else self.expected_answer_tokens()
         return self.eval_overhead_s + n * tokens * per_token
+
+    def batched_decode_s(self, n: int, tokens_per_item: float | None = None) -> float:
+        """Seconds to decode a trained model's answers to ``n`` items in batches, from the fitted pass cost:
+        each batch's prefill, one pass per token of its longest row (the budget when a straggler is in it,
+        else ``LONGEST_ANSWER_FACTOR`` x the mean answer), and every row-token's share. ``tokens_per_item``:
+        answers of that length, no stragglers."""
+        budget = self.eval_tokens
+        if tokens_per_item is None:
+            answer = min(self.answer_tokens if self.answer_tokens is not None else budget, budget)
+            stragglers = self.straggler_share
+        else:
+            answer, stragglers = min(tokens_per_item, budget), 0.0
+        size = max(1, self.eval_batch_size or n)
+        batches = [size] * (n // size) + ([n % size] if n % size else [])
+        seconds = 0.0
+        for rows in batches:
+            with_straggler = 1 - (1 - stragglers) ** rows
+            longest = min(budget, answer * (LONGEST_ANSWER_FACTOR if rows > 1 else 1.0))
+            passes = with_straggler * budget + (1 - with_straggler) * longest
+            seconds += (self.prefill_s or 0.0) + max(0.0, passes - 1) * (self.pass_step_s or 0.0)
+        row_tokens = n * ((1 - stragglers) * answer + stragglers * budget)
+        return seconds + row_tokens * (self.pass_row_s or 0.0)
 
     def expected_answer_tokens(self) -> float:
         """New tokens per item of a trained model: its answers' mean, and the stragglers' whole budget."""
@@ -342,7 +377,8 @@ def update_from_events(costs: Costs, events: Iterable[dict[str, Any]]) -> Costs:
         **{k: v for k, v in evals.items() if k in _EVAL_FIELDS})
 
 
-_EVAL_FIELDS = ("token_s", "eval_item_s", "eval_overhead_s", "trained_token_s", "answer_tokens", "straggler_share")
+_EVAL_FIELDS = ("token_s", "eval_item_s", "eval_overhead_s", "trained_token_s", "answer_tokens", "straggler_share",
+                "pass_step_s", "pass_row_s", "prefill_s", "eval_batch_size")
 
 
 def _eval_figures(costs: Costs, base: list[dict[str, Any]], trained: list[dict[str, Any]]) -> dict[str, Any]:
@@ -355,6 +391,12 @@ def _eval_figures(costs: Costs, base: list[dict[str, Any]], trained: list[dict[s
         token_s = max(g["generate_s"] / g["row_steps"] for g in full)
         out.update(token_s=round(token_s, 6), eval_item_s=round(token_s * costs.eval_tokens, 5),
                    eval_overhead_s=round(max(float(g.get("load_s") or 0) for g in full) + 1.0, 2))
+    fitted = [g for g in base + trained if g.get("pass_cost")]
+    if fitted:  # the dearest of each part: a plan that runs over its budget is worse than one a little short
+        out.update(pass_step_s=max(g["pass_cost"]["step_s"] for g in fitted),
+                   pass_row_s=max(g["pass_cost"]["row_s"] for g in fitted),
+                   prefill_s=max(g["pass_cost"]["prefill_s"] for g in fitted),
+                   eval_batch_size=max(int(g.get("batch_size") or 1) for g in fitted))
     shrinking = [g for g in trained if g.get("row_steps") and g.get("generate_s")]
     if shrinking:
         out["trained_token_s"] = round(max(g["generate_s"] / g["row_steps"] for g in shrinking), 6)

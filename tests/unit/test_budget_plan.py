@@ -364,3 +364,36 @@ def test_the_probe_times_the_targets_the_first_hypothesis_trains_on(tmp_path):
     keys = {s: cache_key(model_digest="d", benchmark="mcq", spec=dataclasses.replace(specs["mcq"], target_style=s),
                          slot=slot) for s in ("worked", "checked")}
     assert keys["worked"] != keys["checked"]  # costs cached for one style are not reused for the other
+
+
+def test_a_fitted_pass_cost_sizes_the_final_evaluation_by_its_batches():
+    """The 900 s GSM8K-format run of 2026-12-08 (docs/benchmarks.md): the base model's evaluation gave 23.7 ms
+    per row-token because its batches spent most passes on one or two rows; charged per row-token x 1.5, the
+    trained model's 128 answers were reserved 303 s and took 77. Its fitted pass cost (74 ms a pass + 7.7 ms a
+    row) sizes the batches instead: a batch runs to its longest answer, the budget where a straggler may be."""
+    run = Costs(**{**COSTS.to_dict(), "eval_tokens": 256, "token_s": 0.0237, "eval_item_s": 6.06,
+                   "eval_overhead_s": 4.1, "answer_tokens": 55.7, "straggler_share": 0.05})
+    per_row_token = run.eval_s(128)
+    fitted = dataclasses.replace(run, pass_step_s=0.074, pass_row_s=0.0077, prefill_s=1.0, eval_batch_size=32)
+    batched = fitted.eval_s(128)
+    assert per_row_token == pytest.approx(303, abs=2)
+    # 4 batches: each with a straggler at 1 - 0.95^32 = 81% (256 passes), else ~84; plus 8448 row-tokens
+    passes = 4 * (0.806 * 256 + 0.194 * 55.7 * 1.5 - 1)
+    assert batched == pytest.approx(4.1 + 4 * 1.0 + passes * 0.074 + 128 * (0.95 * 55.7 + 0.05 * 256) * 0.0077,
+                                    rel=0.01)
+    assert 77 < batched < per_row_token / 2  # above what it took (a straggler is still possible), far below
+    none_straggle = dataclasses.replace(fitted, straggler_share=0.0)
+    assert none_straggle.eval_s(128) == pytest.approx(4.1 + 4 * (1 + (55.7 * 1.5 - 1) * 0.074) + 128 * 55.7 * 0.0077)
+    # the fit comes from the evaluations' records, the dearest part of each
+    events = [{"event": "test_eval", "branch": None, "which": "baseline", "seconds": 97.5, "n": 128,
+               "generation": {"generate_s": 94.4, "row_steps": 3991, "load_s": 3.1, "n": 128, "tokens": 3991,
+                              "budget": 256, "batch_size": 32, "stopped": {"eos": 126, "budget": 2},
+                              "pass_cost": {"step_s": 0.071, "row_s": 0.0081, "prefill_s": 0.8, "passes": 855}}},
+              {"event": "dev_eval", "branch": "b0", "seconds": 40.0, "n": 64,
+               "generation": {"generate_s": 36.0, "row_steps": 3400, "load_s": 3.0, "n": 64, "tokens": 3400,
+                              "budget": 256, "batch_size": 32, "stopped": {"eos": 64},
+                              "pass_cost": {"step_s": 0.074, "row_s": 0.0077, "prefill_s": 1.0, "passes": 150}}}]
+    updated = update_from_events(run, events)
+    assert (updated.pass_step_s, updated.pass_row_s, updated.prefill_s, updated.eval_batch_size) == (
+        0.074, 0.0081, 1.0, 32)
+    assert updated.straggler_share == 0.0 and updated.eval_s(128) < run.eval_s(128) / 2

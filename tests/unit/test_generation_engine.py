@@ -165,3 +165,32 @@ def test_the_precision_check_measures_both_and_applies_the_policy():
     assert check["chosen"] == choose_precision(check["seconds"], check["agreement"])[0]
     forced = check_precision(path, _prompts(2), max_new_tokens=4, batch_size=2, forced="float32")
     assert forced["chosen"] == "float32" and set(forced["seconds"]) == {"float32"}
+
+
+def test_a_decode_fits_what_a_pass_costs_from_its_own_passes(tiny):
+    """Each pass after a batch's prefill is timed against its rows; the least-squares fit recovers a known cost
+    line, and a real decode whose batch shrinks records one (the evaluation's ``pass_cost``)."""
+    from intern.evals.engine import DecodeStats, _time_pass
+
+    stats = DecodeStats()
+    _time_pass(stats, 0, 32, 0.9)  # a prefill: kept apart
+    for rows in (32, 32, 20, 12, 8, 4, 2, 1, 1, 1):
+        _time_pass(stats, 1, rows, 0.07 + 0.008 * rows)
+    fit = stats.cost_model()
+    assert fit["step_s"] == pytest.approx(0.07, abs=1e-6) and fit["row_s"] == pytest.approx(0.008, abs=1e-7)
+    assert fit["prefill_s"] == pytest.approx(0.9) and fit["passes"] == 10
+    flat = DecodeStats()
+    _time_pass(flat, 0, 8, 0.5)
+    for _ in range(10):
+        _time_pass(flat, 1, 8, 0.1)
+    assert flat.cost_model() is None  # the rows never varied: the two parts cannot be told apart
+
+    model, tokenizer = tiny  # the random model writes line breaks only: a sixth of the checks end a row
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tokenizer, _prompts(24))]
+    checks = itertools.count(1)
+    _, shrinking = greedy_rows(model, tokenizer, ids, max_new_tokens=16, batch_size=24, stops=set(),
+                               final=lambda text: next(checks) % 6 == 0)
+    assert len(set(shrinking.tokens)) > 3  # rows left the batch at different passes
+    cost = shrinking.cost_model()
+    assert cost["step_s"] >= 0 and cost["row_s"] >= 0 and cost["step_s"] + cost["row_s"] > 0
+    assert cost["prefill_s"] > 0 and cost["passes"] == shrinking.steps - 1  # one batch: one prefill
