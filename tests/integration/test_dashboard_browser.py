@@ -241,8 +241,7 @@ def test_the_ray_train_runs_are_named_after_the_run_and_branch(live_run: LiveRun
     browser, url = dashboard
     browser.open(f"{url}/api/train/v2/runs/v1")
     # Chromium renders a large response as it arrives: wait for the whole document, not its first bytes
-    text = browser.wait_for(lambda t: _json_document(t) is not None and "train_runs" in _json_document(t),
-                            "the Ray Train runs", PAGE_TIMEOUT_S)
+    text = browser.wait_for(lambda t: "train_runs" in (_json_document(t) or {}), "the Ray Train runs", PAGE_TIMEOUT_S)
     runs = {r["name"]: r["status"] for r in _json_document(text)["train_runs"]}
     for branch in live_run.branches:
         ours = [n for n in runs if n.startswith(f"{live_run.run_id}-{branch}-sft-")]

@@ -69,14 +69,20 @@ def kill_a_worker(out: str) -> None:
     wait_for_event(events.path, lambda e: e["event"] == "train_step" and e["step"] >= 12, alive=thread.is_alive)
     # Ray Train registers a saved checkpoint from the workers' reports a few seconds later (longer on a busy
     # machine): a worker lost before that resumes from the one before. Kill once step 10's is registered.
-    deadline = time.time() + 600
-    while (registered := _registered_step(root)) < 10 and thread.is_alive() and time.time() < deadline:
-        time.sleep(0.2)
+    registered = _wait_registered(root, 10, alive=thread.is_alive)
     os.kill(worker["pid"], signal.SIGKILL)  # rank 0: the worker that logs the steps and reports the checkpoints
     killed_ts = time.time()
     killed_at = max(e["step"] for e in read_events(events.path) if e["event"] == "train_step")
     thread.join(timeout=900)
     write_outcome(root, killed_at=killed_at, killed_ts=killed_ts, registered=registered, **finished)
+
+
+def _wait_registered(root: Path, step: int, alive, timeout_s: float = 600) -> int:
+    """Wait (while ``alive()``) until Ray Train registered the checkpoint of ``step`` or later; the step it has."""
+    deadline = time.time() + timeout_s
+    while (registered := _registered_step(root)) < step and alive() and time.time() < deadline:
+        time.sleep(0.2)
+    return registered
 
 
 def _registered_step(root: Path) -> int:
@@ -132,9 +138,7 @@ def test_intern_resume_after_the_driver_is_killed_continues_the_same_job(tmp_pat
     try:
         wait_for_event(run_dir / "events.jsonl", lambda e: e["event"] == "train_step" and e["step"] >= 7,
                        alive=lambda: driver.poll() is None)
-        deadline = time.time() + 600  # step 5's checkpoint registered by Ray Train (see kill_a_worker)
-        while (registered := _registered_step(run_dir)) < 5 and driver.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
+        registered = _wait_registered(run_dir, 5, alive=lambda: driver.poll() is None)  # see kill_a_worker
         cluster = psutil.Process(driver.pid).children(recursive=True)  # its Ray cluster: GCS, raylet, workers
     finally:
         driver.kill()  # no clean-up: like the machine going away
